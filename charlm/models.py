@@ -1,0 +1,142 @@
+"""The four character-level models, behind one interface.
+
+Every model maps token ids `[batch, time]` and a recurrent state to logits `[batch, time, vocab]`
+and the next state, and can build the all-zero initial state for a batch:
+
+    logits, state = model(ids, state)
+    state = model.initial_state(batch_size, device)
+
+`scratch` is the seed post's first model: one-hot input and a hand-written Elman cell with the
+three weights U (input->hidden), W (hidden->hidden) and V (hidden->output), stepping through time
+in Python. `rnn`, `lstm` and `gru` embed the ids and call PyTorch's fused whole-sequence module,
+so the time loop runs inside one kernel call instead of one Python call per character.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from charlm.errors import CheckpointError
+
+MODEL_KINDS = ("scratch", "rnn", "lstm", "gru")
+
+# An LSTM's state is (hidden, cell); the others carry a single hidden tensor.
+State = Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]  # noqa: UP007 (runtime alias on 3.10)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    kind: str
+    vocab_size: int
+    hidden_size: int
+    embedding_dim: int = 64
+    num_layers: int = 1
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in MODEL_KINDS:
+            raise ValueError(f"Unknown model kind {self.kind!r}; choose one of {MODEL_KINDS}.")
+        if self.vocab_size < 1 or self.hidden_size < 1 or self.num_layers < 1:
+            raise ValueError("vocab_size, hidden_size and num_layers must all be at least 1.")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError("dropout must be in [0, 1).")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class CharModel(nn.Module):
+    """Shared interface; subclasses implement `forward` and `initial_state`."""
+
+    config: ModelConfig
+
+    def initial_state(self, batch_size: int, device: torch.device | str = "cpu") -> State:
+        raise NotImplementedError
+
+    def parameter_count(self) -> int:
+        return sum(parameter.numel() for parameter in self.parameters())
+
+
+class ScratchRNN(CharModel):
+    """The seed's hand-written Elman cell: h_t = tanh(U x_t + W h_{t-1}), y_t = V h_t."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.U = nn.Linear(config.vocab_size, config.hidden_size)
+        self.W = nn.Linear(config.hidden_size, config.hidden_size)
+        self.V = nn.Linear(config.hidden_size, config.vocab_size)
+
+    def initial_state(self, batch_size: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        return torch.zeros(batch_size, self.config.hidden_size, device=device)
+
+    def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        batch_size, steps = ids.shape
+        hidden = self.initial_state(batch_size, ids.device) if state is None else state
+        one_hot = F.one_hot(ids, self.config.vocab_size).to(self.U.weight.dtype)
+        outputs = []
+        for t in range(steps):  # one Python step per character, exactly as the seed post
+            hidden = torch.tanh(self.U(one_hot[:, t]) + self.W(hidden))
+            outputs.append(self.V(hidden))
+        return torch.stack(outputs, dim=1), hidden
+
+
+_RECURRENT_MODULES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+class RecurrentLM(CharModel):
+    """Embedding -> fused nn.RNN / nn.LSTM / nn.GRU -> dropout -> linear decoder."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim)
+        self.rnn = _RECURRENT_MODULES[config.kind](
+            config.embedding_dim,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+            batch_first=True,
+        )
+        self.dropout = nn.Dropout(config.dropout)
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
+
+    def initial_state(self, batch_size: int, device: torch.device | str = "cpu") -> State:
+        shape = (self.config.num_layers, batch_size, self.config.hidden_size)
+        hidden = torch.zeros(shape, device=device, dtype=self.decoder.weight.dtype)
+        if self.config.kind == "lstm":
+            return hidden, torch.zeros_like(hidden)
+        return hidden
+
+    def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        if state is None:
+            state = self.initial_state(ids.shape[0], ids.device)
+        embedded = self.dropout(self.embedding(ids))
+        output, state = self.rnn(embedded, state)
+        return self.decoder(self.dropout(output)), state
+
+
+def build_model(config: ModelConfig) -> CharModel:
+    if config.kind == "scratch":
+        return ScratchRNN(config)
+    return RecurrentLM(config)
+
+
+def detach_state(state: State) -> State:
+    """Cut the autograd history of a state carried from one batch to the next (truncated BPTT)."""
+    if isinstance(state, tuple):
+        return tuple(part.detach() for part in state)  # type: ignore[return-value]
+    return state.detach()
+
+
+def config_from_dict(values: dict) -> ModelConfig:
+    """Build a ModelConfig from checkpoint metadata, turning any mismatch into a CheckpointError."""
+    try:
+        return ModelConfig(**values)
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(str(error)) from None

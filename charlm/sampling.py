@@ -1,0 +1,96 @@
+"""Temperature sampling, primed with the whole seed text.
+
+The seed post scaled logits with `output.div(temp).exp()` and fed only the last seed character.
+Here the whole seed primes the state, and probabilities come from a max-subtracted softmax, which
+gives the same distribution without overflowing for small temperatures.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from charlm.alphabet import Alphabet
+from charlm.errors import SamplingError
+from charlm.models import CharModel
+
+MIN_TEMPERATURE = 1e-3
+MAX_TEMPERATURE = 100.0
+MAX_LENGTH = 100_000
+
+
+def check_sampling_options(temperature: float, length: int, top_k: int | None = None,
+                           max_length: int = MAX_LENGTH) -> None:
+    """Raise SamplingError with one sentence when an option is outside its range."""
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+        raise SamplingError("Temperature must be a number.")
+    if not math.isfinite(temperature) or temperature <= 0:
+        raise SamplingError(f"Temperature must be a finite number above 0, not {temperature}.")
+    if not MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE:
+        raise SamplingError(
+            f"Temperature must be between {MIN_TEMPERATURE} and {MAX_TEMPERATURE:g}, "
+            f"not {temperature}."
+        )
+    if isinstance(length, bool) or not isinstance(length, int):
+        raise SamplingError("Length must be a whole number.")
+    if not 1 <= length <= max_length:
+        raise SamplingError(f"Length must be between 1 and {max_length}, not {length}.")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+        raise SamplingError(f"top-k must be a whole number of at least 1, not {top_k}.")
+
+
+def next_token_probabilities(logits: torch.Tensor, temperature: torch.Tensor | float,
+                             top_k: int | None = None) -> torch.Tensor:
+    """Probabilities over the alphabet for each row of `logits` ([batch, vocab])."""
+    scaled = logits.float() / temperature
+    if top_k is not None and top_k < scaled.shape[-1]:
+        kth = torch.topk(scaled, top_k, dim=-1).values[..., -1:]
+        scaled = scaled.masked_fill(scaled < kth, float("-inf"))
+    return torch.softmax(scaled, dim=-1)
+
+
+def pick(probabilities: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    """Inverse-CDF draw: one id per row, given one uniform number in [0, 1) per row.
+
+    Drawing the uniform numbers separately lets every request own its RNG while the pick itself
+    runs batched; a request therefore gets the same text alone or inside a batch.
+    """
+    cumulative = probabilities.cumsum(dim=-1)
+    cumulative = cumulative / cumulative[..., -1:]
+    ids = torch.searchsorted(cumulative, uniforms.unsqueeze(-1).to(cumulative.dtype))
+    return ids.squeeze(-1).clamp_(max=probabilities.shape[-1] - 1)
+
+
+def prepare_seed(alphabet: Alphabet, seed: str) -> str:
+    normalised = alphabet.normalise(seed)
+    if not normalised:
+        raise SamplingError("The seed has no characters the model knows, even after normalising.")
+    return normalised
+
+
+@torch.inference_mode()
+def sample(model: CharModel, alphabet: Alphabet, seed: str, temperature: float = 0.8,
+           length: int = 300, top_k: int | None = None, rng_seed: int | None = None) -> str:
+    """Generate `length` characters after `seed`; returns only the generated characters."""
+    check_sampling_options(temperature, length, top_k)
+    seed = prepare_seed(alphabet, seed)
+    generator = torch.Generator()
+    if rng_seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(rng_seed)
+    device = next(model.parameters()).device
+    ids = torch.tensor([alphabet.encode(seed)], device=device)
+    was_training = model.training
+    model.eval()
+    logits, state = model(ids, None)
+    produced: list[int] = []
+    for _ in range(length):
+        probabilities = next_token_probabilities(logits[:, -1], temperature, top_k)
+        uniform = torch.rand(1, generator=generator)
+        next_id = pick(probabilities.cpu(), uniform)
+        produced.append(int(next_id))
+        logits, state = model(next_id.view(1, 1).to(device), state)
+    model.train(was_training)
+    return alphabet.decode(produced)

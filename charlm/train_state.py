@@ -1,0 +1,60 @@
+"""The resumable training state (model, AdamW moments, step, clock), saved as safetensors too.
+
+Kept apart from the inference checkpoint: it is larger (optimizer moments) and only train.py
+reads it back, through `--resume`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+
+from charlm.errors import TrainingError
+
+
+def train_state_tensors(model: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int,
+                        elapsed_seconds: float, best_val: float) -> tuple[dict, dict]:
+    tensors = {f"model.{name}": value.detach().cpu().contiguous()
+               for name, value in model.state_dict().items()}
+    optimizer_state = optimizer.state_dict()
+    for index, values in optimizer_state["state"].items():
+        for key, value in values.items():
+            tensors[f"optim.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    metadata = {"step": str(step), "elapsed_seconds": str(elapsed_seconds),
+                "best_val": str(best_val),
+                "param_groups": json.dumps([{k: v for k, v in group.items() if k != "params"}
+                                            for group in optimizer_state["param_groups"]])}
+    return tensors, metadata
+
+
+def load_train_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                     config: object) -> tuple[int, float, float]:
+    """Restore model and optimizer in place; returns (step, elapsed seconds, best validation)."""
+    if not path.is_file():
+        raise TrainingError(f"Nothing to resume: {path} does not exist.")
+    try:
+        with safe_open(str(path), framework="pt") as reader:
+            metadata = reader.metadata() or {}
+            tensors = {name: reader.get_tensor(name) for name in reader.keys()}  # noqa: SIM118 (safe_open is not a dict)
+        model.load_state_dict({name[len("model."):]: value for name, value in tensors.items()
+                               if name.startswith("model.")})
+        state: dict[int, dict] = {}
+        for name, value in tensors.items():
+            if name.startswith("optim."):
+                _, index, key = name.split(".", 2)
+                state.setdefault(int(index), {})[key] = value
+        current = optimizer.state_dict()
+        groups = json.loads(metadata["param_groups"])
+        for group, saved in zip(current["param_groups"], groups, strict=True):
+            group.update(saved)
+        optimizer.load_state_dict({"state": state, "param_groups": current["param_groups"]})
+        return int(metadata["step"]), float(metadata["elapsed_seconds"]), float(metadata["best_val"])
+    except (SafetensorError, OSError, KeyError, ValueError, RuntimeError) as error:
+        raise TrainingError(
+            f"Cannot resume from {path}: it does not match this model ({error})."
+        ) from None
+
+

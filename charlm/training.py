@@ -1,0 +1,218 @@
+"""The training loop behind train.py: batched truncated BPTT with the state carried between batches.
+
+One call of the fused recurrent module covers a whole `seq_len` window for `batch_size` streams at
+once (the seed post made one call per character with batch 1). AdamW with decoupled weight decay,
+gradient-norm clipping, linear warm-up then cosine decay driven by progress through the step or
+time budget, periodic validation, and the best checkpoint kept. Under torchrun each process trains
+on its own shard of the text with DistributedDataParallel and rank 0 writes the checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from charlm.alphabet import Alphabet
+from charlm.checkpoint import atomic_save, save_checkpoint
+from charlm.data import StreamBatches, encode_corpus, split_ids
+from charlm.errors import TrainingError
+from charlm.evaluation import evaluate
+from charlm.models import ModelConfig, build_model, detach_state
+from charlm.train_state import load_train_state, train_state_tensors
+
+
+@dataclass
+class TrainConfig:
+    model: str = "lstm"
+    hidden_size: int = 512
+    embedding_dim: int = 64
+    num_layers: int = 2
+    dropout: float = 0.25
+    batch_size: int = 64
+    seq_len: int = 128
+    learning_rate: float = 3e-3
+    min_lr_fraction: float = 0.05
+    warmup_steps: int = 100
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    max_steps: int | None = None
+    minutes: float | None = None
+    eval_every: int = 250
+    seed: int = 1337
+    device: str = "cpu"
+    precision: str = "fp32"  # or "bf16": autocast matmuls to bfloat16, weights stay float32
+
+
+def learning_rate_at(config: TrainConfig, step: int, progress: float) -> float:
+    if step < config.warmup_steps:
+        return config.learning_rate * (step + 1) / config.warmup_steps
+    floor = config.learning_rate * config.min_lr_fraction
+    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return floor + (config.learning_rate - floor) * cosine
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size); initialises the process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def _write_plot(metrics_path: Path, plot_path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # plotting is optional: the `train` extra brings matplotlib
+        return
+    rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
+    train = [(row["step"], row["train_loss"]) for row in rows if "train_loss" in row]
+    val = [(row["step"], row["val_nats_per_char"]) for row in rows if "val_nats_per_char" in row]
+    figure, axis = plt.subplots(figsize=(7, 4))
+    if train:
+        axis.plot(*zip(*train, strict=True), label="train (nats/char)", alpha=0.6)
+    if val:
+        axis.plot(*zip(*val, strict=True), marker="o", label="validation (nats/char)")
+    axis.set_xlabel("step")
+    axis.set_ylabel("loss")
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(plot_path, dpi=100)
+    plt.close(figure)
+
+
+def train(config: TrainConfig, text: str, data_sha256: str, out_path: Path,
+          command: str = "", resume: bool = False, show_progress: bool = True) -> dict:
+    """Train, keep the best checkpoint at `out_path`, and return the training summary."""
+    if config.max_steps is None and config.minutes is None:
+        raise TrainingError("Give a budget: --steps, --minutes, or both.")
+    rank, world = _distributed()
+    torch.manual_seed(config.seed + rank)
+    device = torch.device(config.device)
+    alphabet = Alphabet()
+    ids = encode_corpus(text, alphabet)
+    train_ids, val_ids = split_ids(ids)
+    if len(val_ids) < 2:
+        raise TrainingError("The data is too short to hold out a validation part.")
+    shard = len(train_ids) // world
+    batches = StreamBatches(train_ids[rank * shard : (rank + 1) * shard],
+                            config.batch_size, config.seq_len)
+
+    model_config = ModelConfig(config.model, len(alphabet), config.hidden_size,
+                               config.embedding_dim, config.num_layers, config.dropout)
+    model = build_model(model_config).to(device)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embedding" not in n]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2 or "embedding" in n]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay},
+         {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.learning_rate, betas=(0.9, 0.99))
+    state_path = out_path.with_name(out_path.name + ".state")
+    metrics_path = out_path.with_name(out_path.stem + ".metrics.jsonl")
+    step, elapsed_before, best_val = 0, 0.0, math.inf
+    if resume:
+        step, elapsed_before, best_val = load_train_state(state_path, model, optimizer, config)
+    trainer = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+
+    autocast = (torch.autocast(device.type, dtype=torch.bfloat16)
+                if config.precision == "bf16" else contextlib.nullcontext())
+    summary_base = {"config": asdict(config), "data_sha256": data_sha256, "command": command,
+                    "train_chars": len(train_ids), "val_chars": len(val_ids), "world_size": world}
+    progress_bar = tqdm(total=config.max_steps, initial=step, disable=not show_progress or rank,
+                        unit="step", dynamic_ncols=True)
+    first_step = step
+    hidden = model.initial_state(config.batch_size, device)
+    started = time.perf_counter()
+    chars_per_step = config.batch_size * config.seq_len * world
+    summary: dict = {}
+    last_val = math.nan
+
+    def progress_now() -> float:
+        fractions = []
+        if config.max_steps:
+            fractions.append(step / config.max_steps)
+        if config.minutes:
+            fractions.append((elapsed_before + time.perf_counter() - started) / (60 * config.minutes))
+        return max(fractions)
+
+    def validate_and_save(final: bool) -> None:
+        nonlocal best_val, last_val, summary
+        elapsed = elapsed_before + time.perf_counter() - started
+        if rank == 0:
+            result = evaluate(model, val_ids)
+            last_val = result.nats_per_char
+            improved = result.nats_per_char < best_val
+            if improved:
+                best_val = result.nats_per_char
+            summary = {**summary_base, "steps": step, "minutes": round(elapsed / 60, 2),
+                       "chars_per_second": round(step * chars_per_step / max(elapsed, 1e-9)),
+                       "val_nats_per_char": round(best_val, 4),
+                       "val_bits_per_char": round(best_val / math.log(2), 4),
+                       "parameters": model.parameter_count()}
+            if improved:
+                save_checkpoint(out_path, model, alphabet, summary)
+            atomic_save(*train_state_tensors(model, optimizer, step, elapsed, best_val),
+                        state_path)
+            with metrics_path.open("a") as metrics:
+                metrics.write(json.dumps({"step": step, "val_nats_per_char": result.nats_per_char,
+                                          "val_bits_per_char": result.bits_per_char,
+                                          "minutes": round(elapsed / 60, 3),
+                                          "best": improved}) + "\n")
+            if final:
+                _write_plot(metrics_path, out_path.with_name(out_path.stem + ".loss.png"))
+        if world > 1:
+            dist.barrier()
+
+    def agreed_progress() -> float:
+        progress = progress_now()
+        if world > 1:  # every process must agree on when the budget runs out
+            shared = torch.tensor([progress])
+            dist.all_reduce(shared, op=dist.ReduceOp.MAX)
+            progress = float(shared)
+        return progress
+
+    trainer.train()
+    while agreed_progress() < 1.0:
+        if batches.starts_epoch(step):
+            hidden = model.initial_state(config.batch_size, device)
+        inputs, targets = (t.to(device) for t in batches.window(step))
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate_at(config, step, progress_now())
+        with autocast:
+            logits, hidden = trainer(inputs, hidden)
+        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        hidden = detach_state(hidden)
+        step += 1
+        if rank == 0 and step % 10 == 0:
+            elapsed = time.perf_counter() - started
+            progress_bar.set_postfix(loss=f"{loss.item():.3f}", val=f"{last_val:.3f}",
+                                     chars_s=f"{(step - first_step) * chars_per_step / elapsed:.0f}")
+            with metrics_path.open("a") as metrics:
+                metrics.write(json.dumps({"step": step, "train_loss": loss.item(),
+                                          "lr": optimizer.param_groups[0]["lr"]}) + "\n")
+        progress_bar.update(1)
+        if step % config.eval_every == 0:
+            validate_and_save(final=False)
+            trainer.train()
+    validate_and_save(final=True)
+    progress_bar.close()
+    if world > 1:
+        dist.destroy_process_group()
+    return summary

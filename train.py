@@ -1,0 +1,99 @@
+"""Train a character-level model and write the best checkpoint.
+
+    python train.py --model lstm --data ../shared/data/tinyshakespeare.txt --minutes 55
+    torchrun --nproc_per_node 2 train.py --model gru --data input.txt --steps 200
+
+Without --data the seed post's tinyshakespeare is downloaded once into --cache-dir and checked by
+sha256. See README for the settings that built the shipped checkpoints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import torch
+
+from charlm.data import download_tinyshakespeare, read_text
+from charlm.errors import CharLMError
+from charlm.models import MODEL_KINDS
+from charlm.training import TrainConfig, train
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    defaults = TrainConfig()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=MODEL_KINDS, default=defaults.model)
+    parser.add_argument("--data", help="a UTF-8 text file (default: download tinyshakespeare)")
+    parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "charlm")
+    parser.add_argument("--out", type=Path, help="checkpoint to write (default checkpoints/KIND.safetensors)")
+    parser.add_argument("--hidden-size", type=int, default=defaults.hidden_size)
+    parser.add_argument("--embedding-dim", type=int, default=defaults.embedding_dim)
+    parser.add_argument("--layers", dest="num_layers", type=int, default=defaults.num_layers)
+    parser.add_argument("--dropout", type=float, default=defaults.dropout)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--seq-len", type=int, default=defaults.seq_len)
+    parser.add_argument("--lr", dest="learning_rate", type=float, default=defaults.learning_rate)
+    parser.add_argument("--min-lr-fraction", type=float, default=defaults.min_lr_fraction)
+    parser.add_argument("--warmup", dest="warmup_steps", type=int, default=defaults.warmup_steps)
+    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    parser.add_argument("--grad-clip", type=float, default=defaults.grad_clip)
+    parser.add_argument("--steps", dest="max_steps", type=int, help="stop after this many steps")
+    parser.add_argument("--minutes", type=float, help="stop after this many minutes of training")
+    parser.add_argument("--eval-every", type=int, default=defaults.eval_every)
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="RNG seed for repeatable runs")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default=defaults.precision)
+    parser.add_argument("--resume", action="store_true", help="continue from OUT.state")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    args = parser.parse_args(argv)
+    problems = [f"--{name} must be at least 1" for name in ("hidden_size", "embedding_dim",
+                "num_layers", "batch_size", "seq_len", "eval_every") if getattr(args, name) < 1]
+    if args.max_steps is None and args.minutes is None:
+        problems.append("give a budget with --steps or --minutes")
+    steps_bad = args.max_steps is not None and args.max_steps < 1
+    if steps_bad or (args.minutes is not None and not args.minutes > 0):
+        problems.append("--steps and --minutes must be positive")
+    if not 0 <= args.dropout < 1:
+        problems.append("--dropout must be in [0, 1)")
+    if not args.learning_rate > 0:
+        problems.append("--lr must be positive")
+    if problems:
+        parser.error("; ".join(problems))
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.device.startswith("cuda") and "LOCAL_RANK" in os.environ:
+        args.device = f"cuda:{os.environ['LOCAL_RANK']}"
+    out = args.out or Path("checkpoints") / f"{args.model}.safetensors"
+    try:
+        if not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
+            print(f"train.py: error: cannot write to {out.parent} (missing or read-only folder).",
+                  file=sys.stderr)
+            return 2
+        data_path = Path(args.data) if args.data else download_tinyshakespeare(args.cache_dir)
+        text, sha256 = read_text(data_path)
+        config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+        command = "python train.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+        summary = train(config, text, sha256, out, command=command, resume=args.resume,
+                        show_progress=not args.no_progress)
+    except CharLMError as error:
+        print(f"train.py: error: {error}", file=sys.stderr)
+        return 2
+    if summary:
+        print(f"best validation {summary['val_nats_per_char']:.4f} nats/char "
+              f"({summary['val_bits_per_char']:.4f} bits/char) after {summary['steps']} steps, "
+              f"{summary['minutes']} min, {summary['chars_per_second']} chars/s -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
