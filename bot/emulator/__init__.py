@@ -1,0 +1,20 @@
+"""A local Discord (REST API and gateway over loopback) for offline play and end-to-end tests.
+
+The real, unmodified discord.py client talks to it; see server.Emulator for the driver.
+"""
+
+from .errors import CommandInputError, DiscordError, NoResponse
+from .interactions import Reply, Rules, SentInteraction
+from .recorder import RecordedCall
+from .server import Emulator
+
+__all__ = [
+    "CommandInputError",
+    "DiscordError",
+    "Emulator",
+    "NoResponse",
+    "RecordedCall",
+    "Reply",
+    "Rules",
+    "SentInteraction",
+]

@@ -1,0 +1,296 @@
+"""The commands a bot has synced, and the slash-command line a person types in Discord's client.
+
+Discord's client only sends what the synced definitions allow (types, ranges, choices, required
+options); `forge=True` skips those checks to send what only a hand-made payload would carry.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import CommandInputError, invalid_form_body
+from .models import World
+
+SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
+STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE, MENTIONABLE, NUMBER = 3, 4, 5, 6, 7, 8, 9, 10
+CHAT_INPUT = 1
+MAX_SAFE_INTEGER = 2**53
+TYPE_NAMES = {STRING: "text", INTEGER: "a whole number", BOOLEAN: "true or false",
+              USER: "a user", CHANNEL: "a channel", ROLE: "a role", NUMBER: "a number"}
+NAME_PATTERN = re.compile(r"^[-_'\w]{1,32}$")
+
+
+def _check_options(options: list[dict[str, Any]], path: list[str]) -> None:
+    """Rules Discord applies to a definition beyond what its published schema says."""
+    seen_optional = False
+    for index, option in enumerate(options):
+        where = [*path, "options", str(index)]
+        name = option.get("name", "")
+        if name != name.lower() or not NAME_PATTERN.match(name):
+            raise invalid_form_body(
+                [*where, "name"], "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"
+            )
+        if option.get("type") in (SUB_COMMAND, SUB_COMMAND_GROUP):
+            _check_options(option.get("options") or [], where)
+            continue
+        if option.get("required"):
+            if seen_optional:
+                raise invalid_form_body(
+                    where, "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
+                    "Required options must be placed before non-required options",
+                )
+        else:
+            seen_optional = True
+
+
+class CommandRegistry:
+    """Global and per-guild commands, as bulk-overwritten by PUT .../commands."""
+
+    def __init__(self, world: World) -> None:
+        self._world = world
+        self._scopes: dict[int | None, dict[str, dict[str, Any]]] = {}
+        self._ids: dict[tuple[int | None, str], int] = {}
+        self.syncs = 0
+
+    def replace(self, guild_id: int | None, definitions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for index, definition in enumerate(definitions):
+            _check_options([definition], [])
+            if definition.get("type", CHAT_INPUT) == CHAT_INPUT and not definition.get("description"):
+                raise invalid_form_body(
+                    [str(index), "description"], "BASE_TYPE_REQUIRED", "This field is required"
+                )
+        scope = {definition["name"]: self._stored(guild_id, definition) for definition in definitions}
+        self._scopes[guild_id] = scope
+        self.syncs += 1
+        return list(scope.values())
+
+    def _stored(self, guild_id: int | None, definition: dict[str, Any]) -> dict[str, Any]:
+        # Discord keeps a command's id across overwrites as long as its name stays the same.
+        command_id = self._ids.setdefault((guild_id, definition["name"]), self._world.snowflakes.next())
+        permissions = definition.get("default_member_permissions")
+        stored: dict[str, Any] = {
+            "id": str(command_id),
+            "application_id": str(self._world.application_id),
+            "version": str(self._world.snowflakes.next()),
+            "type": definition.get("type") or CHAT_INPUT,
+            "name": definition["name"],
+            "name_localizations": definition.get("name_localizations"),
+            "description": definition.get("description") or "",
+            "description_localizations": definition.get("description_localizations"),
+            "default_member_permissions": None if permissions is None else str(permissions),
+            "dm_permission": definition.get("dm_permission") is not False,
+            "contexts": definition.get("contexts"),
+            "integration_types": definition.get("integration_types") or [0],
+            "nsfw": bool(definition.get("nsfw")),
+            "options": [_stored_option(option) for option in definition.get("options") or []],
+        }
+        if guild_id is not None:
+            stored["guild_id"] = str(guild_id)
+        return stored
+
+    def listed(self, guild_id: int | None) -> list[dict[str, Any]]:
+        return list(self._scopes.get(guild_id, {}).values())
+
+    def find(self, name: str, guild_id: int | None) -> dict[str, Any] | None:
+        """The definition Discord's client would run: the guild's own first, then the global one."""
+        if guild_id is not None and name in self._scopes.get(guild_id, {}):
+            return self._scopes[guild_id][name]
+        return self._scopes.get(None, {}).get(name)
+
+    def names(self, guild_id: int | None) -> list[str]:
+        scopes = [self._scopes.get(None, {})]
+        if guild_id is not None:
+            scopes.append(self._scopes.get(guild_id, {}))
+        return sorted({name for scope in scopes for name in scope})
+
+
+def _stored_option(option: dict[str, Any]) -> dict[str, Any]:
+    stored = {key: value for key, value in option.items() if value is not None}
+    if "options" in stored:
+        stored["options"] = [_stored_option(child) for child in stored["options"]]
+    return stored
+
+
+@dataclass(frozen=True)
+class ParsedCommand:
+    definition: dict[str, Any]
+    data: dict[str, Any]
+
+
+def _split_words(text: str) -> tuple[str, str]:
+    word, _, rest = text.strip().partition(" ")
+    return word, rest
+
+
+def _pairs(text: str, options: list[dict[str, Any]]) -> dict[str, str]:
+    """`seed:To be or not temp:0.8` -> {"seed": "To be or not", "temp": "0.8"}."""
+    text = text.strip()
+    if not text:
+        return {}
+    names = sorted((option["name"] for option in options), key=len, reverse=True)
+    if not names:
+        raise CommandInputError(f"This command takes no options, but got {text!r}.")
+    marker = re.compile(r"(?:^|\s)(" + "|".join(map(re.escape, names)) + r"):")
+    matches = list(marker.finditer(text))
+    if not matches or matches[0].start() != 0:
+        raise CommandInputError(
+            f"Unexpected {text[: matches[0].start() if matches else None].strip()!r}: "
+            f"options are written name:value, one of {', '.join(sorted(names))}."
+        )
+    pairs: dict[str, str] = {}
+    for index, match in enumerate(matches):
+        end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
+        name = match.group(1)
+        if name in pairs:
+            raise CommandInputError(f"Option {name} is given twice.")
+        pairs[name] = text[match.end() : end].strip()
+    return pairs
+
+
+class OptionReader:
+    """Turns typed text into option values the way Discord's client does, and checks them."""
+
+    def __init__(self, world: World, *, forge: bool) -> None:
+        self._world = world
+        self._forge = forge
+        self.resolved: dict[str, dict[str, Any]] = {}
+
+    def from_text(self, option: dict[str, Any], raw: str) -> Any:
+        kind = option["type"]
+        for choice in option.get("choices") or []:
+            if raw.lower() == choice["name"].lower():
+                return choice["value"]
+        try:
+            if kind == INTEGER:
+                # A float here is refused by check() unless forged (NaN, inf, 1e9 as an "integer").
+                return int(raw) if re.fullmatch(r"[-+]?\d+", raw) else float(raw)
+            if kind == NUMBER:
+                return float(raw)
+            if kind == BOOLEAN:
+                return {"true": True, "false": False}[raw.lower()]
+            if kind == USER:
+                return self._resolve_user(raw)
+            if kind == CHANNEL:
+                return self._resolve_channel(raw)
+        except (ValueError, KeyError, OverflowError):
+            if not self._forge:
+                raise CommandInputError(
+                    f"{option['name']} must be {TYPE_NAMES.get(kind, 'valid')}, not {raw!r}."
+                ) from None
+        return raw
+
+    def check(self, option: dict[str, Any], value: Any) -> None:
+        """Discord's client refuses values outside the synced type, range, length or choices."""
+        if self._forge:
+            return
+        name, kind = option["name"], option["type"]
+        expected = {STRING: str, INTEGER: int, NUMBER: (int, float), BOOLEAN: bool}.get(kind, str)
+        if not isinstance(value, expected) or (isinstance(value, bool) and kind != BOOLEAN):
+            raise CommandInputError(f"{name} must be {TYPE_NAMES.get(kind, 'valid')}.")
+        if kind in (INTEGER, NUMBER):
+            if not math.isfinite(value) or abs(value) > MAX_SAFE_INTEGER:
+                raise CommandInputError(f"{name} must be a finite number.")
+            low, high = option.get("min_value"), option.get("max_value")
+            if (low is not None and value < low) or (high is not None and value > high):
+                raise CommandInputError(f"{name} must be between {low} and {high}.")
+        if kind == STRING:
+            low, high = option.get("min_length", 0), option.get("max_length", 6000)
+            if not low <= len(value) <= high:
+                raise CommandInputError(f"{name} must be {low} to {high} characters long.")
+        choices = option.get("choices")
+        if choices and value not in [choice["value"] for choice in choices]:
+            listed = ", ".join(str(choice["name"]) for choice in choices)
+            raise CommandInputError(f"{name} must be one of: {listed}.")
+
+    def _resolve_user(self, raw: str) -> str:
+        match = re.fullmatch(r"<@!?(\d+)>|(\d{15,20})", raw)
+        user = (
+            self._world.user_by_id(int(match.group(1) or match.group(2)))
+            if match
+            else self._world.users.get(raw.removeprefix("@"))
+        )
+        if user is None:
+            raise KeyError(raw)
+        self.resolved.setdefault("users", {})[str(user.id)] = user.to_dict()
+        member = self._world.guild.members.get(user.id)
+        if member is not None:
+            data = member.to_dict(self._world.guild.permissions_of(user.id))
+            del data["user"]
+            self.resolved.setdefault("members", {})[str(user.id)] = data
+        return str(user.id)
+
+    def _resolve_channel(self, raw: str) -> str:
+        name = raw.removeprefix("#")
+        for channel in self._world.guild.channels.values():
+            if name in (channel.name, str(channel.id)):
+                self.resolved.setdefault("channels", {})[str(channel.id)] = {
+                    "id": str(channel.id), "name": channel.name, "type": channel.type,
+                    "permissions": str(self._world.guild.permissions_of(self._world.bot.id)),
+                }
+                return str(channel.id)
+        raise KeyError(raw)
+
+
+def parse_command(
+    world: World,
+    registry: CommandRegistry,
+    text: str,
+    *,
+    guild_id: int | None,
+    options: dict[str, Any] | None = None,
+    forge: bool = False,
+) -> ParsedCommand:
+    """The `data` of an APPLICATION_COMMAND interaction for a typed line like `/settings reset`.
+
+    `options` adds values as exact JSON (seeds with newlines, NaN, strings where numbers belong).
+    """
+    text = text.strip()
+    if not text.startswith("/"):
+        raise CommandInputError("A command starts with '/', e.g. /about.")
+    name, rest = _split_words(text[1:])
+    definition = registry.find(name, guild_id)
+    if definition is None:
+        known = ", ".join(f"/{known}" for known in registry.names(guild_id)) or "none synced yet"
+        raise CommandInputError(f"/{name} is not a command here. Commands: {known}.")
+
+    chain: list[dict[str, Any]] = []
+    node = definition
+    while any(child["type"] in (SUB_COMMAND, SUB_COMMAND_GROUP) for child in node["options"]):
+        word, rest = _split_words(rest)
+        children = {child["name"]: child for child in node["options"]}
+        if word not in children:
+            typed = " ".join([name, *(level["name"] for level in chain)])
+            raise CommandInputError(f"/{typed} needs one of: {', '.join(children)}.")
+        node = {**children[word], "options": children[word].get("options") or []}
+        chain.append(node)
+
+    reader = OptionReader(world, forge=forge)
+    by_name = {option["name"]: option for option in node["options"]}
+    values = {key: reader.from_text(by_name[key], raw) for key, raw in _pairs(rest, node["options"]).items()}
+    for key, value in (options or {}).items():
+        if key not in by_name and not forge:
+            raise CommandInputError(f"{key} is not an option of this command.")
+        values[key] = value
+    for option in node["options"]:
+        if option["name"] in values:
+            reader.check(option, values[option["name"]])
+        elif option.get("required") and not forge:
+            raise CommandInputError(f"{option['name']} is required.")
+
+    leaf = [
+        {"name": key, "type": by_name[key]["type"] if key in by_name else STRING, "value": value}
+        for key, value in values.items()
+    ]
+    for level in reversed(chain):
+        leaf = [{"name": level["name"], "type": level["type"], "options": leaf}]
+    data: dict[str, Any] = {
+        "id": definition["id"], "name": definition["name"], "type": definition["type"], "options": leaf,
+    }
+    if "guild_id" in definition:
+        data["guild_id"] = definition["guild_id"]
+    if reader.resolved:
+        data["resolved"] = reader.resolved
+    return ParsedCommand(definition, data)

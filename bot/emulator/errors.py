@@ -1,0 +1,80 @@
+"""Discord's JSON error answers, and the errors the emulator's own driver raises."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DiscordError(Exception):
+    """An HTTP error exactly as Discord reports it: status, numeric code, message, field errors."""
+
+    def __init__(
+        self, status: int, code: int, message: str, errors: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(f"{status} {message} (code {code})")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.errors = errors
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"message": self.message, "code": self.code}
+        if self.errors is not None:
+            body["errors"] = self.errors
+        return body
+
+
+def field_error(path: list[str], code: str, message: str) -> dict[str, Any]:
+    """Discord's nested `errors` shape: {"content": {"_errors": [{"code": ..., "message": ...}]}}."""
+    node: dict[str, Any] = {"_errors": [{"code": code, "message": message}]}
+    for key in reversed(path):
+        node = {key: node}
+    return node
+
+
+def invalid_form_body(path: list[str], code: str, message: str) -> DiscordError:
+    return DiscordError(400, 50035, "Invalid Form Body", field_error(path, code, message))
+
+
+def unauthorized() -> DiscordError:
+    return DiscordError(401, 0, "401: Unauthorized")
+
+
+def not_found() -> DiscordError:
+    return DiscordError(404, 0, "404: Not Found")
+
+
+def unknown_interaction() -> DiscordError:
+    return DiscordError(404, 10062, "Unknown interaction")
+
+
+def unknown_webhook() -> DiscordError:
+    return DiscordError(404, 10015, "Unknown Webhook")
+
+
+def unknown_message() -> DiscordError:
+    return DiscordError(404, 10008, "Unknown Message")
+
+
+def invalid_webhook_token() -> DiscordError:
+    return DiscordError(401, 50027, "Invalid Webhook Token")
+
+
+def already_acknowledged() -> DiscordError:
+    return DiscordError(400, 40060, "Interaction has already been acknowledged.")
+
+
+def empty_message() -> DiscordError:
+    return DiscordError(400, 50006, "Cannot send an empty message")
+
+
+def missing_access() -> DiscordError:
+    return DiscordError(403, 50001, "Missing Access")
+
+
+class CommandInputError(ValueError):
+    """What Discord's own client refuses to send; the sentence is what its UI would say."""
+
+
+class NoResponse(Exception):
+    """The bot did not acknowledge in time: Discord shows 'The application did not respond'."""

@@ -1,0 +1,366 @@
+"""The emulated Discord world: ids, a clock, the application, users, one guild and DM channels.
+
+Everything here serialises to the JSON shapes Discord itself sends (snowflakes as strings, explicit
+nulls), because the real discord.py client parses these objects unmodified.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+DISCORD_EPOCH_MS = 1420070400000
+
+# Permission bits (https://discord.com/developers/docs/topics/permissions).
+CREATE_INSTANT_INVITE = 1 << 0
+MANAGE_GUILD = 1 << 5
+ADD_REACTIONS = 1 << 6
+VIEW_CHANNEL = 1 << 10
+SEND_MESSAGES = 1 << 11
+MANAGE_MESSAGES = 1 << 13
+EMBED_LINKS = 1 << 14
+ATTACH_FILES = 1 << 15
+READ_MESSAGE_HISTORY = 1 << 16
+MENTION_EVERYONE = 1 << 17
+USE_EXTERNAL_EMOJIS = 1 << 18
+CONNECT = 1 << 20
+SPEAK = 1 << 21
+CHANGE_NICKNAME = 1 << 26
+USE_APPLICATION_COMMANDS = 1 << 31
+
+EVERYONE_PERMISSIONS = (
+    CREATE_INSTANT_INVITE | ADD_REACTIONS | VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS
+    | ATTACH_FILES | READ_MESSAGE_HISTORY | USE_EXTERNAL_EMOJIS | CONNECT | SPEAK
+    | CHANGE_NICKNAME | USE_APPLICATION_COMMANDS
+)
+MODERATOR_PERMISSIONS = MANAGE_GUILD | MANAGE_MESSAGES | MENTION_EVERYONE
+BOT_ROLE_PERMISSIONS = EVERYONE_PERMISSIONS | MENTION_EVERYONE
+ALL_PERMISSIONS = (1 << 51) - 1
+# What a bot may do in a DM with a user.
+DM_PERMISSIONS = (
+    VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | ATTACH_FILES | READ_MESSAGE_HISTORY
+    | USE_EXTERNAL_EMOJIS
+)
+
+# Channel types and interaction context types used here.
+GUILD_TEXT = 0
+DM = 1
+CONTEXT_GUILD = 0
+CONTEXT_BOT_DM = 1
+
+
+class Clock:
+    """Monotonic time plus an offset, so tests can jump past Discord's deadlines without sleeping."""
+
+    def __init__(self) -> None:
+        self._offset = 0.0
+
+    def now(self) -> float:
+        return time.monotonic() + self._offset
+
+    def utcnow(self) -> datetime:
+        return datetime.now(timezone.utc) + timedelta(seconds=self._offset)
+
+    def advance(self, seconds: float) -> None:
+        self._offset += seconds
+
+
+class Snowflakes:
+    """Real Discord snowflakes: discord.py derives created_at and cooldown buckets from them."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._increment = itertools.count()
+
+    def next(self) -> int:
+        milliseconds = int(self._clock.utcnow().timestamp() * 1000) - DISCORD_EPOCH_MS
+        return (milliseconds << 22) | (1 << 17) | (next(self._increment) & 0xFFF)
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+@dataclass
+class User:
+    id: int
+    username: str
+    global_name: str | None = None
+    bot: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": str(self.id),
+            "username": self.username,
+            "global_name": self.global_name,
+            "discriminator": "0",
+            "avatar": None,
+            "public_flags": 0,
+            "flags": 0,
+            "primary_guild": None,
+        }
+        if self.bot:
+            data["bot"] = True
+        return data
+
+    @property
+    def display_name(self) -> str:
+        return self.global_name or self.username
+
+
+@dataclass
+class Role:
+    id: int
+    name: str
+    permissions: int
+    position: int = 0
+    managed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "color": 0,
+            "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
+            "hoist": False,
+            "icon": None,
+            "unicode_emoji": None,
+            "position": self.position,
+            "permissions": str(self.permissions),
+            "managed": self.managed,
+            "mentionable": False,
+            "flags": 0,
+        }
+
+
+@dataclass
+class Member:
+    user: User
+    role_ids: list[int]
+    joined_at: datetime
+
+    def to_dict(self, permissions: int | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "user": self.user.to_dict(),
+            "roles": [str(role_id) for role_id in self.role_ids],
+            "nick": None,
+            "avatar": None,
+            "banner": None,
+            "joined_at": iso(self.joined_at),
+            "premium_since": None,
+            "deaf": False,
+            "mute": False,
+            "pending": False,
+            "flags": 0,
+            "communication_disabled_until": None,
+        }
+        if permissions is not None:
+            data["permissions"] = str(permissions)
+        return data
+
+
+@dataclass
+class Channel:
+    id: int
+    type: int
+    name: str | None = None
+    guild_id: int | None = None
+    position: int = 0
+    recipient: User | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"id": str(self.id), "type": self.type, "flags": 0}
+        if self.type == DM:
+            data["recipients"] = [self.recipient.to_dict()] if self.recipient else []
+            data["last_message_id"] = None
+            return data
+        data.update(
+            name=self.name,
+            position=self.position,
+            guild_id=str(self.guild_id),
+            parent_id=None,
+            topic=None,
+            nsfw=False,
+            last_message_id=None,
+            rate_limit_per_user=0,
+            permission_overwrites=[],
+        )
+        return data
+
+
+@dataclass
+class Guild:
+    id: int
+    name: str
+    owner_id: int
+    roles: dict[int, Role] = field(default_factory=dict)
+    members: dict[int, Member] = field(default_factory=dict)
+    channels: dict[int, Channel] = field(default_factory=dict)
+
+    def permissions_of(self, user_id: int) -> int:
+        """Guild-level permissions as Discord computes them (no channel overwrites exist here)."""
+        if user_id == self.owner_id:
+            return ALL_PERMISSIONS
+        member = self.members[user_id]
+        permissions = self.roles[self.id].permissions
+        for role_id in member.role_ids:
+            permissions |= self.roles[role_id].permissions
+        return permissions
+
+    def to_dict(self, joined_at: datetime) -> dict[str, Any]:
+        """The full guild object of GUILD_CREATE."""
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "icon": None,
+            "splash": None,
+            "discovery_splash": None,
+            "banner": None,
+            "description": None,
+            "owner_id": str(self.owner_id),
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "mfa_level": 0,
+            "nsfw_level": 0,
+            "premium_tier": 0,
+            "premium_progress_bar_enabled": False,
+            "preferred_locale": "en-US",
+            "features": [],
+            "application_id": None,
+            "system_channel_id": None,
+            "system_channel_flags": 0,
+            "rules_channel_id": None,
+            "public_updates_channel_id": None,
+            "vanity_url_code": None,
+            "max_members": 500000,
+            "roles": [role.to_dict() for role in self.roles.values()],
+            "emojis": [],
+            "stickers": [],
+            "joined_at": iso(joined_at),
+            "large": False,
+            "unavailable": False,
+            "member_count": len(self.members),
+            "members": [member.to_dict() for member in self.members.values()],
+            "channels": [channel.to_dict() for channel in self.channels.values()],
+            "threads": [],
+            "presences": [],
+            "voice_states": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
+        }
+
+
+def make_token(bot_id: int) -> str:
+    """A token shaped like Discord's (base64 user id, timestamp part, HMAC part)."""
+    user_part = base64.b64encode(str(bot_id).encode()).decode().rstrip("=")
+    return f"{user_part}.{secrets.token_urlsafe(4)}.{secrets.token_urlsafe(27)}"
+
+
+class World:
+    """The application, its bot user, one guild (owner, admin, plain member, bot) and DMs."""
+
+    def __init__(self, clock: Clock, *, bot_name: str = "Shakespeare") -> None:
+        self.clock = clock
+        self.snowflakes = Snowflakes(clock)
+        self.started_at = clock.utcnow()
+        self.bot = User(self.snowflakes.next(), bot_name.lower(), bot_name, bot=True)
+        # Newer applications share their id with their bot user.
+        self.application_id = self.bot.id
+        self.token = make_token(self.bot.id)
+        self.users: dict[str, User] = {}
+        self._dm_channels: dict[int, Channel] = {}
+
+        owner = self._new_user("owner", "Guild Owner")
+        guild_id = self.snowflakes.next()
+        self.guild = Guild(guild_id, "The Globe", owner_id=owner.id)
+        self.guild.roles[guild_id] = Role(guild_id, "@everyone", EVERYONE_PERMISSIONS)
+        self.moderator_role = Role(self.snowflakes.next(), "Stage Managers", MODERATOR_PERMISSIONS, 1)
+        self.bot_role = Role(self.snowflakes.next(), bot_name, BOT_ROLE_PERMISSIONS, 2, True)
+        for role in (self.moderator_role, self.bot_role):
+            self.guild.roles[role.id] = role
+        self.channel = Channel(self.snowflakes.next(), GUILD_TEXT, "stage", guild_id)
+        self.guild.channels[self.channel.id] = self.channel
+
+        self._join(owner, [])
+        self._join(self.bot, [self.bot_role.id])
+        self.add_member("admin", "Prospero", manage_guild=True)
+        self.add_member("member", "Miranda")
+
+    def _new_user(self, username: str, global_name: str | None) -> User:
+        user = User(self.snowflakes.next(), username, global_name)
+        self.users[username] = user
+        return user
+
+    def _join(self, user: User, role_ids: list[int]) -> None:
+        self.guild.members[user.id] = Member(user, role_ids, self.started_at)
+
+    def add_member(
+        self, username: str, global_name: str | None = None, *, manage_guild: bool = False
+    ) -> User:
+        """A new guild member; with manage_guild it holds the role granting Manage Server."""
+        if username in self.users:
+            raise ValueError(f"user {username!r} already exists")
+        user = self._new_user(username, global_name)
+        self._join(user, [self.moderator_role.id] if manage_guild else [])
+        return user
+
+    def user(self, username: str) -> User:
+        try:
+            return self.users[username]
+        except KeyError:
+            raise KeyError(f"no user {username!r}; known: {', '.join(self.users)}") from None
+
+    def user_by_id(self, user_id: int) -> User | None:
+        if user_id == self.bot.id:
+            return self.bot
+        return next((user for user in self.users.values() if user.id == user_id), None)
+
+    def dm_channel(self, user: User) -> Channel:
+        if user.id not in self._dm_channels:
+            self._dm_channels[user.id] = Channel(self.snowflakes.next(), DM, recipient=user)
+        return self._dm_channels[user.id]
+
+    def channel_exists(self, channel_id: int) -> bool:
+        return channel_id in self.guild.channels or any(
+            channel.id == channel_id for channel in self._dm_channels.values()
+        )
+
+    def application_dict(self) -> dict[str, Any]:
+        """GET /oauth2/applications/@me: the fields discord.py reads plus those the spec requires."""
+        owner = self.users["owner"]
+        return {
+            "id": str(self.application_id),
+            "name": self.bot.display_name,
+            "icon": None,
+            "description": "A character-level Shakespeare generator (local emulator).",
+            "type": None,
+            "bot": self.bot.to_dict(),
+            "bot_public": True,
+            "bot_require_code_grant": False,
+            "verify_key": secrets.token_hex(32),
+            "flags": 0,
+            "flags_new": "0",
+            "redirect_uris": [],
+            "interactions_endpoint_url": None,
+            "role_connections_verification_url": None,
+            "owner": owner.to_dict(),
+            "approximate_guild_count": 1,
+            "approximate_user_install_count": 0,
+            "approximate_user_authorization_count": 0,
+            "explicit_content_filter": 0,
+            "team": None,
+            "eligible_oauth2_scopes": ["bot", "applications.commands"],
+        }
+
+    def bot_user_pii_dict(self) -> dict[str, Any]:
+        """GET /users/@me for a bot token."""
+        return {**self.bot.to_dict(), "mfa_enabled": False, "locale": "en-US", "verified": True}

@@ -1,0 +1,214 @@
+"""Discord's HTTP API, the part a slash-command bot uses, with every call recorded and checked.
+
+Each request goes: record -> injected fault -> auth -> OpenAPI check -> handler; each answer is
+exactly `application/json` (discord.py does not parse `application/json; charset=utf-8`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from . import errors, messages
+from .contract import SpecRequest
+from .errors import DiscordError
+from .recorder import RecordedCall
+
+if TYPE_CHECKING:
+    from .interactions import InteractionRecord
+    from .server import Emulator
+
+API_PREFIX = "/api/v10"
+Handler = Callable[[web.Request, Any], Awaitable[tuple[int, Any]]]
+
+
+def _json(status: int, data: Any, headers: dict[str, str] | None = None) -> web.Response:
+    if status == 204:
+        return web.Response(status=204, headers=headers)
+    body = json.dumps(data, ensure_ascii=False).encode()
+    return web.Response(
+        status=status, body=body, headers={**(headers or {}), "Content-Type": "application/json"}
+    )
+
+
+def _truthy(request: web.Request, name: str) -> bool:
+    return request.query.get(name, "").lower() in ("1", "true")
+
+
+class RestApi:
+    def __init__(self, emulator: Emulator) -> None:
+        self._emu = emulator
+
+    def routes(self) -> list[web.RouteDef]:
+        app, guild = "/applications/{application_id}", "/guilds/{guild_id}"
+        message = "/webhooks/{application_id}/{token}/messages/{message_id}"
+        table: list[tuple[str, str, Handler, bool]] = [
+            ("GET", "/users/@me", self.get_me, True),
+            ("GET", "/oauth2/applications/@me", self.get_application, True),
+            ("GET", "/gateway", self.get_gateway, False),
+            ("GET", "/gateway/bot", self.get_gateway_bot, True),
+            ("GET", f"{app}/commands", self.get_commands, True),
+            ("PUT", f"{app}/commands", self.put_commands, True),
+            ("GET", f"{app}{guild}/commands", self.get_commands, True),
+            ("PUT", f"{app}{guild}/commands", self.put_commands, True),
+            ("POST", "/interactions/{interaction_id}/{token}/callback", self.callback, False),
+            ("POST", "/webhooks/{application_id}/{token}", self.followup, False),
+            ("GET", message, self.get_message, False),
+            ("PATCH", message, self.edit_message, False),
+            ("DELETE", message, self.delete_message, False),
+        ]
+        routes = [
+            web.route(method, API_PREFIX + path, self._endpoint(path, handler, auth))
+            for method, path, handler, auth in table
+        ]
+        routes.append(web.route("*", "/{tail:.*}", self._endpoint("", self.unknown, False)))
+        return routes
+
+    def _endpoint(self, route: str, handler: Handler, auth: bool) -> Callable[..., Any]:
+        async def endpoint(request: web.Request) -> web.Response:
+            emu = self._emu
+            raw = await request.read()
+            path = request.path.removeprefix(API_PREFIX)
+            call = emu.recorder.add(
+                RecordedCall(request.method, path, route, dict(request.query), None, emu.clock.now())
+            )
+            headers: dict[str, str] = {}
+            fault = emu.faults.take_rate_limit(request.method, path)
+            spec_request = SpecRequest(
+                request.method, path, dict(request.query), dict(request.headers), raw,
+                request.content_type,
+            )
+            try:
+                call.body = await self._body(request, raw, spec_request)
+                if fault is not None:
+                    call.injected = True
+                    status, data, headers = 429, fault.body(), fault.headers()
+                else:
+                    if auth and request.headers.get("Authorization") != f"Bot {emu.world.token}":
+                        raise errors.unauthorized()
+                    if route:
+                        self._check_contract(call, spec_request)
+                    status, data = await handler(request, call.body)
+            except DiscordError as error:
+                status, data = error.status, error.body()
+            call.status, call.response = status, data
+            response = _json(status, data, headers)
+            emu.contract.queue_response(
+                spec_request, status, dict(response.headers), response.body or b"",
+                call.contract_errors,
+            )
+            return response
+
+        return endpoint
+
+    @staticmethod
+    async def _body(request: web.Request, raw: bytes, spec_request: SpecRequest) -> Any:
+        if not raw:
+            return None
+        if request.content_type == "multipart/form-data":
+            # discord.py sends the JSON part of a file upload as the `payload_json` field; files
+            # are not kept, and the JSON part is what gets checked against the description.
+            form = await request.post()
+            raw = str(form.get("payload_json", "")).encode()
+            spec_request.body, spec_request.content_type = raw, "application/json"
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise DiscordError(400, 50109, "The request body contains invalid JSON.") from None
+
+    def _check_contract(self, call: RecordedCall, spec_request: SpecRequest) -> None:
+        problem = self._emu.contract.check_request(spec_request)
+        if problem is None:
+            return
+        call.contract_errors.append(problem)
+        # Where a Discord rule explains the rejection, answer with Discord's own precise error.
+        body = call.body if isinstance(call.body, dict) else {}
+        messages.check_body(body.get("data") or {} if call.route.endswith("callback") else body)
+        raise errors.invalid_form_body([], "OPENAPI_SCHEMA", problem)
+
+    # -- identity and gateway discovery --
+
+    async def get_me(self, request: web.Request, body: Any) -> tuple[int, Any]:
+        return 200, self._emu.world.bot_user_pii_dict()
+
+    async def get_application(self, request: web.Request, body: Any) -> tuple[int, Any]:
+        return 200, self._emu.world.application_dict()
+
+    async def get_gateway(self, request: web.Request, body: Any) -> tuple[int, Any]:
+        return 200, {"url": self._emu.gateway.url}
+
+    async def get_gateway_bot(self, request: web.Request, body: Any) -> tuple[int, Any]:
+        limit = {"total": 1000, "remaining": 999, "reset_after": 14_400_000, "max_concurrency": 1}
+        return 200, {"url": self._emu.gateway.url, "shards": 1, "session_start_limit": limit}
+
+    # -- application commands --
+
+    def _scope(self, request: web.Request) -> int | None:
+        world = self._emu.world
+        if request.match_info["application_id"] != str(world.application_id):
+            raise errors.missing_access()
+        guild_id = request.match_info.get("guild_id")
+        if guild_id is not None and guild_id != str(world.guild.id):
+            raise errors.missing_access()
+        return None if guild_id is None else int(guild_id)
+
+    async def get_commands(self, request: web.Request, body: Any) -> tuple[int, Any]:
+        return 200, self._emu.commands.listed(self._scope(request))
+
+    async def put_commands(self, request: web.Request, body: Any) -> tuple[int, Any]:
+        stored = self._emu.commands.replace(self._scope(request), body or [])
+        return 200, stored
+
+    # -- interactions --
+
+    def _interaction(self, request: web.Request) -> InteractionRecord:
+        """The interaction a webhook token belongs to; Discord answers 10015 for any other."""
+        record = self._emu.interactions_by_token.get(request.match_info["token"])
+        if record is None or request.match_info["application_id"] != str(self._emu.world.application_id):
+            raise errors.unknown_webhook()
+        return record
+
+    async def callback(self, request: web.Request, body: Any) -> tuple[int, Any]:
+        emu = self._emu
+        record = emu.interactions.get(int(request.match_info["interaction_id"]))
+        if record is None or record.token != request.match_info["token"]:
+            raise errors.unknown_interaction()
+        message = record.callback(emu.world, body or {}, emu.clock.now(), emu.rules)
+        if not _truthy(request, "with_response"):
+            return 204, None
+        summary: dict[str, Any] = {"id": str(record.id), "type": record.payload["type"]}
+        if message is not None:
+            summary.update(
+                response_message_id=message["id"],
+                response_message_loading=bool(message["flags"] & messages.LOADING),
+                response_message_ephemeral=bool(message["flags"] & messages.EPHEMERAL),
+            )
+        reply: dict[str, Any] = {"interaction": summary}
+        if message is not None and not message["flags"] & messages.LOADING:
+            reply["resource"] = {"type": record.callback_type, "message": message}
+        return 200, reply
+
+    async def followup(self, request: web.Request, body: Any) -> tuple[int, Any]:
+        emu = self._emu
+        message = self._interaction(request).followup(emu.world, body or {}, emu.clock.now(), emu.rules)
+        return (200, message) if _truthy(request, "wait") else (204, None)
+
+    async def get_message(self, request: web.Request, body: Any) -> tuple[int, Any]:
+        record = self._interaction(request)
+        return 200, record.find(request.match_info["message_id"], self._emu.clock.now(), self._emu.rules)
+
+    async def edit_message(self, request: web.Request, body: Any) -> tuple[int, Any]:
+        emu, record = self._emu, self._interaction(request)
+        message_id = request.match_info["message_id"]
+        return 200, record.edit(emu.world, message_id, body or {}, emu.clock.now(), emu.rules)
+
+    async def delete_message(self, request: web.Request, body: Any) -> tuple[int, Any]:
+        record = self._interaction(request)
+        record.delete(request.match_info["message_id"], self._emu.clock.now(), self._emu.rules)
+        return 204, None
+
+    async def unknown(self, request: web.Request, body: Any) -> tuple[int, Any]:
+        raise errors.not_found()

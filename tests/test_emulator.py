@@ -1,0 +1,265 @@
+"""The emulator against the real, unmodified discord.py client (no bot code involved).
+
+A small client written here logs in, syncs a command tree, and answers interactions; each test
+checks one of Discord's rules or one of the emulator's faults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import discord
+import pytest
+import yarl
+from discord import app_commands
+
+from bot.emulator import Emulator, NoResponse
+
+
+class BareClient(discord.Client):
+    """A plain discord.py client with a few commands that exercise the interaction rules."""
+
+    def __init__(self, guild_id: int) -> None:
+        super().__init__(intents=discord.Intents.default(), guild_ready_timeout=0.1)
+        self.tree = app_commands.CommandTree(self)
+        self.guild_id = guild_id
+        self.release = asyncio.Event()
+        self.errors: list[discord.HTTPException] = []
+        self._add_commands()
+
+    def _add_commands(self) -> None:
+        tree = self.tree
+
+        @tree.command(description="Repeat the text.")
+        async def echo(interaction: discord.Interaction, text: str, safe: bool = True) -> None:
+            mentions = discord.AllowedMentions.none() if safe else discord.utils.MISSING
+            await self._guard(interaction.response.send_message(text, allowed_mentions=mentions))
+
+        @tree.command(description="Defer, wait for the test, then follow up.")
+        async def slow(interaction: discord.Interaction, private: bool = False) -> None:
+            await interaction.response.defer(ephemeral=private, thinking=True)
+            await self.release.wait()
+            await self._guard(interaction.followup.send("done", ephemeral=private))
+
+        @tree.command(description="Wait for the test, then answer (too late).")
+        async def late(interaction: discord.Interaction) -> None:
+            await self.release.wait()
+            await self._guard(interaction.response.send_message("finally"))
+
+        @tree.command(description="Answer with a message longer than Discord allows.")
+        async def long(interaction: discord.Interaction, size: app_commands.Range[int, 1, 5000]) -> None:
+            await interaction.response.defer()
+            await self._guard(interaction.followup.send("x" * size))
+
+        group = app_commands.Group(
+            name="settings",
+            description="Server settings.",
+            default_permissions=discord.Permissions(manage_guild=True),
+            guild_only=True,
+        )
+
+        @group.command(description="Set the temperature.")
+        async def temperature(
+            interaction: discord.Interaction, value: app_commands.Range[float, 0.1, 2.0]
+        ) -> None:
+            await interaction.response.send_message(f"temperature={value!r}", ephemeral=True)
+
+        @group.command(description="Back to defaults.")
+        async def reset(interaction: discord.Interaction) -> None:
+            allowed = interaction.permissions.manage_guild
+            await interaction.response.send_message(f"reset allowed={allowed}", ephemeral=True)
+
+        tree.add_command(group)
+
+    async def _guard(self, call: Any) -> None:
+        try:
+            await call
+        except discord.HTTPException as error:
+            self.errors.append(error)
+
+    async def setup_hook(self) -> None:
+        await self.tree.sync()
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[Emulator]:
+    emulator = Emulator()
+    await emulator.start()
+    yield emulator
+    await emulator.stop()
+
+
+@pytest.fixture
+async def client(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[BareClient]:
+    # The two switches a bot uses to point discord.py somewhere other than discord.com.
+    monkeypatch.setattr(discord.http.Route, "BASE", emu.api_base)
+    monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(emu.gateway_url))
+    bot = BareClient(emu.world.guild.id)
+    await bot.login(emu.world.token)
+    task = asyncio.create_task(bot.connect())
+    await emu.wait_until_ready(timeout=10)
+    await asyncio.wait_for(bot.wait_until_ready(), 10)
+    yield bot
+    await bot.close()
+    await asyncio.wait_for(task, 10)
+
+
+def assert_clean(emu: Emulator) -> None:
+    assert emu.recorder.unknown_routes() == []
+    assert emu.contract_violations() == []
+
+
+async def test_login_ready_and_command_sync(emu: Emulator, client: BareClient) -> None:
+    assert client.user is not None and client.user.id == emu.world.bot.id
+    assert [guild.id for guild in client.guilds] == [emu.world.guild.id]
+    assert {"echo", "slow", "late", "long", "settings"} <= set(emu.commands.names(None))
+    assert [str(call) for call in emu.calls[:1]] == ["GET /users/@me -> 200"]
+    assert emu.rejected_calls() == []
+    assert_clean(emu)
+
+
+async def test_immediate_reply_and_allowed_mentions(emu: Emulator, client: BareClient) -> None:
+    member = emu.world.user("member")
+    text = f"@everyone hello <@{member.id}>"
+    safe = await (await emu.send_command(f"/echo text:{text}")).wait_reply(5)
+    assert safe.content == text
+    assert not safe.message["mention_everyone"] and safe.message["mentions"] == []
+
+    unsafe = await (await emu.send_command(f"/echo text:{text} safe:false")).wait_reply(5)
+    assert unsafe.message["mention_everyone"]
+    assert [user["id"] for user in unsafe.message["mentions"]] == [str(member.id)]
+    assert_clean(emu)
+
+
+async def test_defer_then_followup_replaces_the_thinking_message(
+    emu: Emulator, client: BareClient
+) -> None:
+    sent = await emu.send_command("/slow private:true", user="member")
+    assert await sent.wait_ack(5) == 5
+    assert sent.record.loading and sent.record.ack_latency is not None
+    client.release.set()
+    reply = await sent.wait_reply(5)
+    assert reply.content == "done" and reply.ephemeral
+    assert len(reply.messages) == 1 and sent.record.answers == 1
+    assert [str(call).split("/")[1] for call in emu.calls[-2:]] == ["interactions", "webhooks"]
+    assert_clean(emu)
+
+
+async def test_late_acknowledgement_is_unknown_interaction(emu: Emulator, client: BareClient) -> None:
+    sent = await emu.send_command("/late")
+    emu.clock.advance(emu.rules.ack_window + 0.5)
+    with pytest.raises(NoResponse):
+        await sent.wait_reply(5)
+    client.release.set()
+    for _ in range(100):
+        if client.errors:
+            break
+        await asyncio.sleep(0.02)
+    assert [(error.status, error.code) for error in client.errors] == [(404, 10062)]
+    assert sent.record.rejected_late == 1 and not sent.record.answered
+
+
+async def test_followup_after_fifteen_minutes_is_refused(emu: Emulator, client: BareClient) -> None:
+    sent = await emu.send_command("/slow")
+    await sent.wait_ack(5)
+    emu.clock.advance(15 * 60 + 1)
+    client.release.set()
+    for _ in range(100):
+        if client.errors:
+            break
+        await asyncio.sleep(0.02)
+    assert [(error.status, error.code) for error in client.errors] == [(401, 50027)]
+
+
+async def test_content_over_2000_characters_is_rejected(emu: Emulator, client: BareClient) -> None:
+    accepted = await (await emu.send_command("/long size:2000")).wait_reply(5)
+    assert len(accepted.content) == 2000
+    sent = await emu.send_command("/long size:2001")
+    await sent.wait_ack(5)
+    for _ in range(100):
+        if client.errors:
+            break
+        await asyncio.sleep(0.02)
+    assert [(error.status, error.code) for error in client.errors] == [(400, 50035)]
+    assert "2000 or fewer" in str(client.errors[0])
+    assert sent.record.loading
+
+
+async def test_rate_limited_followup_is_retried_once(emu: Emulator, client: BareClient) -> None:
+    emu.inject_429("POST /webhooks/*", retry_after=0.3)
+    client.release.set()
+    sent = await emu.send_command("/slow")
+    reply = await sent.wait_reply(5)
+    assert reply.content == "done" and sent.record.answers == 1
+    followups = emu.recorder.find("POST /webhooks/*")
+    assert [call.status for call in followups] == [429, 200]
+    assert followups[1].at - followups[0].at >= 0.3
+    assert_clean(emu)
+
+
+async def test_gateway_drop_is_resumed_and_missed_events_replayed(
+    emu: Emulator, client: BareClient
+) -> None:
+    assert await emu.drop_gateway() == 1
+    # Sent while the bot is disconnected: only a RESUME replay can deliver it.
+    sent = await emu.send_command("/echo text:still here")
+    reply = await sent.wait_reply(10)
+    assert reply.content == "still here"
+    assert emu.gateway.resumes == 1 and emu.gateway.identifies == 1
+
+
+async def test_member_permissions_and_command_visibility(emu: Emulator, client: BareClient) -> None:
+    admin = await (await emu.send_command("/settings reset", user="admin")).wait_reply(5)
+    assert admin.content == "reset allowed=True"
+    with pytest.raises(Exception, match="hidden from member"):
+        await emu.send_command("/settings reset", user="member")
+    forged = await (await emu.send_command("/settings reset", user="member", forge=True)).wait_reply(5)
+    assert forged.content == "reset allowed=False"
+    with pytest.raises(Exception, match="not available in direct messages"):
+        await emu.send_command("/settings reset", guild=False)
+
+
+async def test_typed_options_follow_the_synced_definitions(emu: Emulator, client: BareClient) -> None:
+    reply = await (await emu.send_command("/settings temperature value:1.2")).wait_reply(5)
+    assert reply.content == "temperature=1.2" and reply.ephemeral
+    for bad, why in [("value:3", "between"), ("value:warm", "must be a number"), ("", "required")]:
+        with pytest.raises(Exception, match=why):
+            await emu.send_command(f"/settings temperature {bad}")
+    with pytest.raises(Exception, match="needs one of: temperature, reset"):
+        await emu.send_command("/settings")
+    sent = await emu.send_command("/settings temperature value:nan", forge=True)
+    option = sent.payload["data"]["options"][0]["options"][0]
+    assert option["name"] == "value" and option["value"] != option["value"]
+
+
+async def test_unknown_endpoint_is_recorded(emu: Emulator) -> None:
+    async with aiohttp.ClientSession() as session, session.get(f"{emu.api_base}/channels/1") as response:
+        assert response.status == 404
+    assert [call.path for call in emu.recorder.unknown_routes()] == ["/channels/1"]
+
+
+async def test_wrong_token_cannot_log_in(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(discord.http.Route, "BASE", emu.api_base)
+    bot = BareClient(emu.world.guild.id)
+    with pytest.raises(discord.LoginFailure):
+        await bot.login("not-the-token")
+    await bot.close()
+
+
+async def test_heartbeats_acknowledged_bad_resume_invalidated_silence_closed() -> None:
+    async with (
+        Emulator(heartbeat_interval_ms=200, validate=False) as emu,
+        aiohttp.ClientSession() as session,
+        session.ws_connect(emu.gateway_url) as socket,
+    ):
+        assert await socket.receive_json() == {"op": 10, "d": {"heartbeat_interval": 200}}
+        await socket.send_json({"op": 1, "d": None})
+        assert await socket.receive_json() == {"op": 11}
+        resume = {"token": emu.world.token, "session_id": "no-such-session", "seq": 1}
+        await socket.send_json({"op": 6, "d": resume})
+        assert await socket.receive_json() == {"op": 9, "d": False}
+        closed = await socket.receive(timeout=2)
+        assert closed.type == aiohttp.WSMsgType.CLOSE and closed.data == 4009
