@@ -1,0 +1,5 @@
+import sys
+
+from charlm.cli import main
+
+sys.exit(main())

@@ -1,0 +1,137 @@
+"""`python -m charlm`: sample from, evaluate, and describe checkpoints.
+
+    python -m charlm sample --checkpoint checkpoints/lstm.safetensors --seed "ROMEO:" --temp 0.8
+    python -m charlm eval --checkpoint checkpoints/lstm.safetensors --text input.txt --last 0.1 --json
+    python -m charlm info --checkpoint checkpoints/lstm.safetensors
+    python -m charlm hello
+
+Bad arguments give a one-line error and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import torch
+
+from charlm.checkpoint import load_checkpoint
+from charlm.data import encode_corpus, read_text, split_ids
+from charlm.errors import CharLMError
+from charlm.evaluation import evaluate
+from charlm.sampling import check_sampling_options, sample
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A bad argument: reported as one line, exit code 2."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse prints the whole usage block before an error; we print the error line alone."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="python -m charlm", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    sample_parser = commands.add_parser("sample", help="generate text from a checkpoint")
+    sample_parser.add_argument("--checkpoint", type=Path, required=True)
+    sample_parser.add_argument("--seed", default="\n", help="text to prime the model with")
+    sample_parser.add_argument("--temp", type=_finite_float, default=0.8,
+                               help="sampling temperature, above 0 (lower is more conservative)")
+    sample_parser.add_argument("--length", type=int, default=300, help="characters to generate")
+    sample_parser.add_argument("--top-k", type=int, help="sample only among the K likeliest")
+    sample_parser.add_argument("--rng-seed", type=int, help="make the output reproducible")
+
+    eval_parser = commands.add_parser("eval", help="validation loss of a checkpoint on a text file")
+    eval_parser.add_argument("--checkpoint", type=Path, required=True)
+    eval_parser.add_argument("--text", type=Path, required=True, help="a UTF-8 text file")
+    eval_parser.add_argument("--last", type=float, default=1.0, metavar="FRACTION",
+                             help="evaluate only the last FRACTION of the normalised text "
+                                  "(0.1 = the validation split train.py holds out)")
+    eval_parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+    info_parser = commands.add_parser("info", help="show a checkpoint's metadata")
+    info_parser.add_argument("--checkpoint", type=Path, required=True)
+
+    commands.add_parser("hello", help="the seed post's demo: learn one sentence, then recite it")
+    return parser
+
+
+def run_sample(args: argparse.Namespace) -> None:
+    try:
+        check_sampling_options(args.temp, args.length, args.top_k)
+    except CharLMError as error:
+        raise UsageError(str(error)) from None
+    loaded = load_checkpoint(args.checkpoint)
+    text = sample(loaded.model, loaded.alphabet, args.seed, args.temp, args.length,
+                  args.top_k, args.rng_seed)
+    print(loaded.alphabet.normalise(args.seed) + text)
+
+
+def run_eval(args: argparse.Namespace) -> None:
+    if not 0 < args.last <= 1:
+        raise UsageError(f"--last must be a fraction in (0, 1], not {args.last}.")
+    loaded = load_checkpoint(args.checkpoint)
+    text, _ = read_text(args.text)
+    ids = encode_corpus(text, loaded.alphabet, source=str(args.text))
+    ids = split_ids(ids, 1 - args.last)[1]  # the same cut train.py makes for validation
+    if len(ids) < 2:
+        raise UsageError(f"{args.text} is too short to evaluate.")
+    result = evaluate(loaded.model, ids)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    else:
+        print(f"nats_per_char {result.nats_per_char:.4f}\nbits_per_char "
+              f"{result.bits_per_char:.4f}\nchars {result.chars}")
+
+
+def run_info(args: argparse.Namespace) -> None:
+    loaded = load_checkpoint(args.checkpoint)
+    config = loaded.config
+    print(f"checkpoint  {args.checkpoint}")
+    print(f"model       {config.kind}, {config.num_layers} layer(s) x {config.hidden_size} hidden, "
+          f"embedding {config.embedding_dim}, dropout {config.dropout}")
+    print(f"parameters  {loaded.model.parameter_count():,}")
+    print(f"alphabet    {len(loaded.alphabet)} characters: {loaded.alphabet.characters!r}")
+    for key, value in loaded.training.items():
+        if key != "config":
+            print(f"{key:<11} {value}")
+
+
+def run_hello(_: argparse.Namespace) -> None:
+    from charlm.hello import HELLO_SENTENCE, recite, train_hello
+
+    model, alphabet = train_hello()
+    recited = recite(model, alphabet)
+    print(f"trained on: {HELLO_SENTENCE}\nrecited:    {recited}\nexact: {recited == HELLO_SENTENCE}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {"sample": run_sample, "eval": run_eval, "info": run_info, "hello": run_hello}
+    try:
+        with torch.inference_mode(args.command != "hello"):
+            handlers[args.command](args)
+    except (UsageError, CharLMError) as error:
+        print(f"python -m charlm {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
