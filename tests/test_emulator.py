@@ -7,6 +7,7 @@ checks one of Discord's rules or one of the emulator's faults.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -92,19 +93,31 @@ async def emu() -> AsyncIterator[Emulator]:
     await emulator.stop()
 
 
-@pytest.fixture
-async def client(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[BareClient]:
+@contextlib.asynccontextmanager
+async def connect_bare_client(emu: Emulator) -> AsyncIterator[BareClient]:
+    """A BareClient logged in to `emu` and ready, pointed there the way a bot is configured."""
     # The two switches a bot uses to point discord.py somewhere other than discord.com.
-    monkeypatch.setattr(discord.http.Route, "BASE", emu.api_base)
-    monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(emu.gateway_url))
+    saved = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    discord.http.Route.BASE = emu.api_base
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(emu.gateway_url)
     bot = BareClient(emu.world.guild.id)
-    await bot.login(emu.world.token)
-    task = asyncio.create_task(bot.connect())
-    await emu.wait_until_ready(timeout=10)
-    await asyncio.wait_for(bot.wait_until_ready(), 10)
-    yield bot
-    await bot.close()
-    await asyncio.wait_for(task, 10)
+    try:
+        await bot.login(emu.world.token)
+        task = asyncio.create_task(bot.connect())
+        await emu.wait_until_ready(timeout=10)
+        await asyncio.wait_for(bot.wait_until_ready(), 10)
+        yield bot
+        await bot.close()
+        await asyncio.wait_for(task, 10)
+    finally:
+        await bot.close()
+        discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved
+
+
+@pytest.fixture
+async def client(emu: Emulator) -> AsyncIterator[BareClient]:
+    async with connect_bare_client(emu) as bot:
+        yield bot
 
 
 def assert_clean(emu: Emulator) -> None:

@@ -3,12 +3,13 @@
 The real, unmodified discord.py client talks to it; see server.Emulator for the driver.
 """
 
-from .errors import CommandInputError, DiscordError, NoResponse
+from .errors import CommandHiddenError, CommandInputError, DiscordError, NoResponse
 from .interactions import Reply, Rules, SentInteraction
 from .recorder import RecordedCall
 from .server import Emulator
 
 __all__ = [
+    "CommandHiddenError",
     "CommandInputError",
     "DiscordError",
     "Emulator",

@@ -76,5 +76,10 @@ class CommandInputError(ValueError):
     """What Discord's own client refuses to send; the sentence is what its UI would say."""
 
 
+class CommandHiddenError(CommandInputError):
+    """Discord's client hides a command from members lacking its default permissions; a server
+    admin can still grant it to them in Integrations, so the bot must check for itself."""
+
+
 class NoResponse(Exception):
     """The bot did not acknowledge in time: Discord shows 'The application did not respond'."""

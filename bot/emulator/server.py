@@ -19,7 +19,7 @@ from aiohttp import web
 
 from .commands import CommandRegistry, parse_command
 from .contract import ContractChecker, locate_spec
-from .errors import CommandInputError
+from .errors import CommandHiddenError, CommandInputError
 from .gateway import Gateway
 from .interactions import InteractionRecord, Rules, SentInteraction, interaction_payload
 from .models import CONTEXT_GUILD, Clock, User, World
@@ -148,7 +148,7 @@ class Emulator:
         if required is not None:
             granted = self.world.guild.permissions_of(user.id)
             if int(required) & ~granted:
-                raise CommandInputError(
+                raise CommandHiddenError(
                     f"/{name} is hidden from {user.username}: it needs permissions "
                     f"{int(required)} and {user.username} has {granted}."
                 )

@@ -1,0 +1,204 @@
+"""`python -m bot --local`: the bot against a local Discord, driven from a prompt.
+
+No token and no network: the emulator listens on loopback, the bot runs as `python -m bot` pointed
+at it, and each line typed here is sent as if typed into Discord's client. Lines come from stdin,
+so a pipe works too: `printf '/about\\n' | python -m bot --local`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from .errors import CommandHiddenError, CommandInputError, NoResponse
+from .interactions import DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
+from .models import MANAGE_GUILD
+from .process import BotExited, BotProcess
+from .render import render_message
+from .server import Emulator
+
+DEFAULT_DB = Path("data/playground.sqlite3")
+READY_TIMEOUT = 180.0
+REPLY_TIMEOUT = 300.0
+PLAYGROUND_HELP = """\
+Type a command as you would in Discord, e.g. /shakespeare seed:ROMEO: temp:0.8
+Playground lines:
+  /as NAME               be NAME from now on (admin, member, owner)
+  /as NAME /command ...  send one command as NAME
+  /dm /command ...       send one command in a direct message with the bot
+  /users                 who is here, and who may manage the server
+  /help                  this help and the bot's commands
+  /quit                  stop the bot and leave"""
+
+
+class Playground:
+    """Turns typed lines into interactions and prints what Discord would show."""
+
+    def __init__(self, emulator: Emulator, out: TextIO, reply_timeout: float = REPLY_TIMEOUT) -> None:
+        self.emu = emulator
+        self.out = out
+        self.user = "admin"
+        self.reply_timeout = reply_timeout
+        self._reported_calls = 0
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    async def handle(self, line: str, *, user: str | None = None, guild: bool = True) -> bool:
+        """Act on one line; False once the person asked to leave."""
+        line = line.strip()
+        word, _, rest = line.partition(" ")
+        if not line:
+            return True
+        if word in ("/quit", "/exit"):
+            return False
+        if word == "/help":
+            self.say(self._help())
+        elif word == "/users":
+            self.say(self._users())
+        elif word == "/as":
+            name, _, command = rest.strip().partition(" ")
+            if name not in self.emu.world.users:
+                self.say(f"No user {name!r}; try one of: {', '.join(self.emu.world.users)}.")
+            elif command.strip():
+                return await self.handle(command, user=name, guild=guild)
+            else:
+                self.user = name
+                self.say(f"You are now {name}.")
+        elif word == "/dm":
+            return await self.handle(rest, user=user, guild=False)
+        else:
+            await self.send(line, user or self.user, guild)
+        return True
+
+    async def send(self, command: str, user: str, guild: bool) -> None:
+        try:
+            sent = await self.emu.send_command(command, user=user, guild=guild)
+        except CommandHiddenError as hidden:
+            self.say(
+                f"(Discord: {hidden} A server admin can allow it in Integrations; sending it anyway, "
+                "so you see what the bot does.)"
+            )
+            sent = await self.emu.send_command(command, user=user, guild=guild, forge=True)
+        except CommandInputError as refused:
+            self.say(f"Discord: {refused}")
+            return
+        invoker = self.emu.world.user(user).display_name
+        name = _command_path(sent.payload["data"])
+        try:
+            acknowledged = await sent.wait_ack(self.emu.rules.ack_window + 1)
+            if acknowledged == DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE:
+                self.say(f"({self.emu.world.bot.display_name} is thinking\u2026)")
+            reply = await sent.wait_reply(self.reply_timeout)
+        except NoResponse:
+            self.say("\u2716 The application did not respond")
+        except TimeoutError as waited:
+            self.say(f"\u2716 No reply yet: {waited}")
+        else:
+            for message in reply.messages:
+                self.say(render_message(message, self.emu.world, invoker, name))
+        self._report_problems()
+
+    def _report_problems(self) -> None:
+        """What real Discord would have refused, shown as it happens: the point of playing locally."""
+        calls = self.emu.calls
+        for call in calls[self._reported_calls :]:
+            if call.status >= 400 and not call.injected:
+                self.say(f"(Discord refused the bot's {call.method} {call.path}: {call.response})")
+            for problem in call.contract_errors:
+                self.say(f"(Not in Discord's published API: {problem})")
+        self._reported_calls = len(calls)
+
+    def _help(self) -> str:
+        lines = [PLAYGROUND_HELP, "The bot's commands:"]
+        for name in self.emu.commands.names(self.emu.world.guild.id):
+            definition = self.emu.commands.find(name, self.emu.world.guild.id)
+            assert definition is not None
+            lines.append(f"  /{name}: {definition['description']}")
+            for option in definition["options"]:
+                lines.append(f"      {_describe_option(option)}")
+        return "\n".join(lines)
+
+    def _users(self) -> str:
+        guild = self.emu.world.guild
+        lines = []
+        for name, user in self.emu.world.users.items():
+            manages = guild.permissions_of(user.id) & MANAGE_GUILD
+            role = "may manage the server" if manages else "plain member"
+            marker = " (you)" if name == self.user else ""
+            lines.append(f"  {name}: {user.display_name}, {role}{marker}")
+        return "\n".join(lines)
+
+
+def _command_path(data: dict[str, Any]) -> str:
+    """"settings temperature" for /settings temperature value:1.2."""
+    names = [data["name"]]
+    options = data.get("options") or []
+    while options and options[0].get("type") in (1, 2):
+        names.append(options[0]["name"])
+        options = options[0].get("options") or []
+    return " ".join(names)
+
+
+def _describe_option(option: dict[str, Any]) -> str:
+    """`seed:<text>` if required, `[temp:<number>]` if not; a subcommand lists its own options."""
+    if option["type"] in (1, 2):
+        inner = " ".join(_describe_option(child) for child in option.get("options") or [])
+        return f"{option['name']} {inner}".rstrip()
+    shown = f"{option['name']}:<{_KINDS.get(option['type'], 'value')}>"
+    return shown if option.get("required") else f"[{shown}]"
+
+
+_KINDS = {3: "text", 4: "integer", 5: "true/false", 6: "user", 7: "channel", 10: "number"}
+
+
+async def _read_line(out: TextIO) -> str:
+    """The next line of stdin ("" at its end); a piped line is echoed so the transcript reads well."""
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print("> ", end="", file=out, flush=True)
+    line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    if line and not interactive:
+        print(f"> {line.rstrip()}", file=out, flush=True)
+    return line
+
+
+async def run_playground(out: TextIO = sys.stdout) -> int:
+    """Start the emulator and the bot, then serve the prompt until /quit or end of input."""
+    emulator = Emulator()
+    await emulator.start()
+    db_path = Path(os.environ.get("BOT_DB_PATH") or DEFAULT_DB)
+    env = {**os.environ, **emulator.bot_env(), "BOT_DB_PATH": str(db_path)}
+    bot = BotProcess(env, db_path.with_name("playground-bot.log"))
+    print(f"Starting the bot against a local Discord (its log: {bot.log_path})...", file=out, flush=True)
+    try:
+        await bot.start()
+        await bot.wait_ready(emulator, READY_TIMEOUT)
+        playground = Playground(emulator, out)
+        guild = emulator.world.guild
+        print(
+            f"Connected. Server {guild.name!r}, channel #{emulator.world.channel.name}; you are "
+            f"{playground.user}. Settings are kept in {db_path}. /help lists commands, /quit leaves.",
+            file=out, flush=True,
+        )
+        while (line := await _read_line(out)) and await playground.handle(line):
+            if bot.returncode is not None:
+                raise BotExited(f"the bot exited with status {bot.returncode}:\n{bot.log_tail()}")
+        return 0
+    except (BotExited, TimeoutError, asyncio.TimeoutError) as failure:
+        print(f"The bot is not serving: {failure}", file=out, flush=True)
+        return 1
+    finally:
+        await bot.stop()
+        await emulator.stop()
+
+
+def main() -> int:
+    """Entry point for `python -m bot --local`."""
+    try:
+        return asyncio.run(run_playground())
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,81 @@
+"""The bot as a child process pointed at the emulator: start, wait until ready, stop or kill -9."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from .server import Emulator
+
+
+class BotExited(RuntimeError):
+    """The bot process ended while it was expected to serve; the message ends with its log."""
+
+
+class BotProcess:
+    def __init__(
+        self, env: Mapping[str, str], log_path: Path, command: list[str] | None = None
+    ) -> None:
+        self.command = command or [sys.executable, "-m", "bot"]
+        self.env = dict(env)
+        self.log_path = log_path
+        self._process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            # Its own session: a Ctrl+C at the playground's prompt reaches the playground, which
+            # then stops the bot in order, instead of interrupting both at once.
+            self._process = await asyncio.create_subprocess_exec(
+                *self.command, env=self.env, stdin=asyncio.subprocess.DEVNULL,
+                stdout=log, stderr=log, start_new_session=True,
+            )
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self._process is None else self._process.returncode
+
+    def log_tail(self, lines: int = 30) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    async def wait_ready(self, emulator: Emulator, timeout: float, *, syncs: int = 1) -> None:
+        """Until the bot has synced commands and connected, or fail early if it exits."""
+        assert self._process is not None
+        ready = asyncio.ensure_future(emulator.wait_until_ready(timeout, syncs=syncs))
+        exited = asyncio.ensure_future(self._process.wait())
+        await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
+        if not ready.done():
+            ready.cancel()
+            raise BotExited(f"the bot exited with status {self.returncode}:\n{self.log_tail()}")
+        exited.cancel()
+        ready.result()
+
+    async def stop(self, grace: float = 15.0) -> int:
+        """SIGTERM, as `docker stop` sends; SIGKILL if it has not finished after `grace` s."""
+        process = self._process
+        if process is None or process.returncode is not None:
+            return self.returncode or 0
+        process.send_signal(signal.SIGTERM)
+        try:
+            return await asyncio.wait_for(process.wait(), grace)
+        except asyncio.TimeoutError:
+            await self.kill()
+            return process.returncode or -signal.SIGKILL
+
+    async def kill(self) -> None:
+        """kill -9: no handler runs, nothing is flushed."""
+        process = self._process
+        if process is not None and process.returncode is None:
+            os.kill(process.pid, signal.SIGKILL)
+            await process.wait()

@@ -1,0 +1,53 @@
+"""The playground's prompt and rendering, driven against a bare discord.py client.
+
+`python -m bot --local` with the real bot is covered by tests/e2e/test_playground.py.
+"""
+
+from __future__ import annotations
+
+import io
+
+from bot.emulator import Emulator
+from bot.emulator.playground import Playground
+from tests.test_emulator import connect_bare_client
+
+
+async def test_prompt_lines_become_interactions_and_replies_render_like_discord() -> None:
+    async with Emulator() as emu, connect_bare_client(emu) as client:
+        out = io.StringIO()
+        playground = Playground(emu, out, reply_timeout=5)
+        member = emu.world.user("member")
+        client.release.set()
+
+        for line in [
+            f"/echo text:**Hi** <@{member.id}> ```\nverbatim **text**\n```",
+            "/slow private:true",
+            "/as member /settings reset",
+            "/settings temperature value:9",
+            "/dm /settings reset",
+            "/as nobody",
+            "/as member",
+            "/users",
+            "/help",
+        ]:
+            assert await playground.handle(line)
+        assert not await playground.handle("/quit")
+        shown = out.getvalue()
+
+    echoed = (
+        "\u256d Prospero used /echo\nShakespeare [APP]\n\u2502 Hi @Miranda\n"
+        "\u2502 \u2503 verbatim **text**"
+    )
+    assert echoed in shown
+    assert "(Shakespeare is thinking\u2026)\n\u256d Prospero used /slow" in shown
+    assert "\u2502 done\n\u2502 Only you can see this" in shown
+    assert "/settings is hidden from member" in shown
+    assert "\u256d Miranda used /settings reset\nShakespeare [APP]\n\u2502 reset allowed=False" in shown
+    assert "Discord: value must be between 0.1 and 2.0." in shown
+    assert "Discord: /settings is not available in direct messages." in shown
+    assert "No user 'nobody'" in shown and "You are now member." in shown
+    assert "  member: Miranda, plain member (you)" in shown
+    assert "  admin: Prospero, may manage the server" in shown
+    assert "/settings: Server settings.\n      temperature value:<number>\n      reset" in shown
+    assert "      text:<text>\n      [safe:<true/false>]" in shown
+    assert "Discord refused" not in shown and "Not in Discord's published API" not in shown
