@@ -171,12 +171,12 @@ async def run_playground(out: TextIO = sys.stdout) -> int:
     emulator = Emulator()
     await emulator.start()
     db_path = Path(os.environ.get("BOT_DB_PATH") or DEFAULT_DB)
-    env = {**os.environ, **emulator.bot_env(), "BOT_DB_PATH": str(db_path)}
-    bot = BotProcess(env, db_path.with_name("playground-bot.log"))
+    env = {**os.environ, "BOT_DB_PATH": str(db_path)}
+    bot = BotProcess(emulator, env, db_path.with_name("playground-bot.log"))
     print(f"Starting the bot against a local Discord (its log: {bot.log_path})...", file=out, flush=True)
     try:
         await bot.start()
-        await bot.wait_ready(emulator, READY_TIMEOUT)
+        await bot.wait_ready(READY_TIMEOUT)
         playground = Playground(emulator, out)
         guild = emulator.world.guild
         print(

@@ -17,15 +17,21 @@ class BotExited(RuntimeError):
 
 
 class BotProcess:
+    """`python -m bot` with the emulator's address and token added to `env`."""
+
     def __init__(
-        self, env: Mapping[str, str], log_path: Path, command: list[str] | None = None
+        self, emulator: Emulator, env: Mapping[str, str], log_path: Path,
+        command: list[str] | None = None,
     ) -> None:
+        self.emulator = emulator
         self.command = command or [sys.executable, "-m", "bot"]
-        self.env = dict(env)
+        self.env = {**env, **emulator.bot_env()}
         self.log_path = log_path
         self._process: asyncio.subprocess.Process | None = None
+        self._identifies_before = 0
 
     async def start(self) -> None:
+        self._identifies_before = self.emulator.gateway.identifies
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             # Its own session: a Ctrl+C at the playground's prompt reaches the playground, which
@@ -49,10 +55,12 @@ class BotProcess:
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
-    async def wait_ready(self, emulator: Emulator, timeout: float, *, syncs: int = 1) -> None:
-        """Until the bot has synced commands and connected, or fail early if it exits."""
+    async def wait_ready(self, timeout: float) -> None:
+        """Until this process has connected (and commands exist), or fail early if it exits."""
         assert self._process is not None
-        ready = asyncio.ensure_future(emulator.wait_until_ready(timeout, syncs=syncs))
+        ready = asyncio.ensure_future(
+            self.emulator.wait_until_ready(timeout, identifies=self._identifies_before + 1)
+        )
         exited = asyncio.ensure_future(self._process.wait())
         await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
         if not ready.done():

@@ -99,13 +99,17 @@ class Emulator:
             "DISCORD_GATEWAY_URL": self.gateway.url,
         }
 
-    async def wait_until_ready(self, timeout: float = 60.0, *, syncs: int = 1) -> None:
-        """Until the bot has synced its commands `syncs` times in all and every shard is connected."""
+    async def wait_until_ready(self, timeout: float = 60.0, *, identifies: int = 1) -> None:
+        """Until commands are synced, `identifies` IDENTIFYs have arrived in all (a restarted bot
+        adds one per shard) and every shard of the bot is connected."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self.commands.syncs < syncs:
+        while self.commands.syncs == 0 or self.gateway.identifies < identifies:
             if loop.time() > deadline:
-                raise TimeoutError(f"the bot did not sync its commands within {timeout:g} s")
+                raise TimeoutError(
+                    f"the bot did not sync commands and connect within {timeout:g} s "
+                    f"(syncs: {self.commands.syncs}, identifies: {self.gateway.identifies})"
+                )
             await asyncio.sleep(0.05)
         await self.gateway.wait_connected(max(0.0, deadline - loop.time()))
 
