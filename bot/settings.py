@@ -1,0 +1,273 @@
+"""Per-guild settings: defaults in code, only an admin's changes stored, in SQLite.
+
+Red-DiscordBot's rule: defaults live here and are merged on read, never written, so changing a
+default in code reaches every server that did not choose otherwise. A row holds NULL for every
+setting the admin left alone; `/settings reset` deletes the row.
+
+`SettingsStore` is the interface the commands use; `SqliteSettingsStore` is the one shipped. A
+server database (PostgreSQL for bots run on several hosts) would implement the same few methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import sqlite3
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal, Protocol, get_args
+
+import aiosqlite
+
+# The ranges an admin (and a /shakespeare option) may choose. The command options' Range
+# annotations use these constants; the schema's CHECK constraints repeat the numbers, because a
+# migration, once shipped, must not change when a constant does (tests check they agree).
+MIN_TEMPERATURE = 0.1
+MAX_TEMPERATURE = 2.0
+MIN_LENGTH = 1
+MAX_LENGTH = 1500
+MAX_MODEL_NAME_LENGTH = 32
+
+SettingName = Literal["temperature", "length", "model"]
+SETTING_NAMES: tuple[SettingName, ...] = get_args(SettingName)
+
+
+@dataclass(frozen=True)
+class GuildSettings:
+    """The settings one guild (or a DM, which always has the defaults) generates with."""
+
+    temperature: float = 0.8
+    length: int = 400
+    model: str = "lstm"
+    # The settings an admin chose; the others are the defaults above.
+    changed: frozenset[str] = field(default=frozenset(), compare=False)
+
+
+DEFAULT_SETTINGS = GuildSettings()
+
+
+class SettingsError(ValueError):
+    """A value outside its range; the message is one sentence for the user."""
+
+
+class SettingsStoreError(Exception):
+    """The store cannot be opened or used (unwritable path, newer schema...); one sentence."""
+
+
+def check_temperature(value: object) -> float:
+    """The value as a float, or SettingsError; also refuses what a forged interaction can carry."""
+    if (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and MIN_TEMPERATURE <= value <= MAX_TEMPERATURE):
+        return float(value)
+    raise SettingsError(f"Temperature must be a number from {MIN_TEMPERATURE} to {MAX_TEMPERATURE}.")
+
+
+def check_length(value: object) -> int:
+    # A float such as 300.0 is refused too: Discord sends integers for an integer option.
+    if isinstance(value, int) and not isinstance(value, bool) and MIN_LENGTH <= value <= MAX_LENGTH:
+        return value
+    raise SettingsError(f"Length must be a whole number from {MIN_LENGTH} to {MAX_LENGTH}.")
+
+
+def check_model_name(value: object) -> str:
+    """A plausible model name; whether that model is loaded is the caller's question."""
+    if (isinstance(value, str) and 0 < len(value) <= MAX_MODEL_NAME_LENGTH
+            and value.replace("-", "").replace("_", "").isalnum() and value.isascii()):
+        return value
+    raise SettingsError("Model must be the name of one of the bot's models, such as lstm.")
+
+
+_CHECKS = {"temperature": check_temperature, "length": check_length, "model": check_model_name}
+
+
+def check_setting(name: str, value: object) -> float | int | str:
+    if name not in _CHECKS:
+        raise SettingsError(f"There is no setting called {name[:40]!r}.")
+    return _CHECKS[name](value)
+
+
+class SettingsStore(Protocol):
+    """What the bot needs from settings storage; every method is safe to call concurrently."""
+
+    async def get(self, guild_id: int) -> GuildSettings:
+        """The guild's settings, defaults merged with what its admins changed."""
+
+    async def set_value(self, guild_id: int, name: SettingName, value: object) -> GuildSettings:
+        """Check and store one setting durably, then return the guild's new settings."""
+
+    async def reset(self, guild_id: int) -> None:
+        """Forget every change the guild's admins made."""
+
+    async def get_state(self, key: str) -> str | None:
+        """A bot-wide value, such as the hash of the last command set synced to Discord."""
+
+    async def set_state(self, key: str, value: str) -> None: ...
+
+    async def check(self) -> None:
+        """Raise SettingsStoreError unless the store can be read now (used by the heartbeat)."""
+
+    async def close(self) -> None: ...
+
+
+# Numbered migrations, applied in order; PRAGMA user_version records how many have run. Never edit
+# a shipped one: append a new one. NULL in a setting column means "use the default".
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE guild_settings (
+        guild_id    INTEGER PRIMARY KEY CHECK (guild_id > 0),
+        temperature REAL CHECK (temperature IS NULL OR temperature BETWEEN 0.1 AND 2.0),
+        length      INTEGER CHECK (length IS NULL OR length BETWEEN 1 AND 1500),
+        model       TEXT CHECK (model IS NULL OR length(model) BETWEEN 1 AND 32),
+        updated_at  TEXT NOT NULL DEFAULT (datetime('now'))
+    ) STRICT;
+    """,
+    """
+    CREATE TABLE bot_state (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) STRICT;
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# Several bot processes (shards) may share one file: a writer waits this long for another's lock.
+BUSY_TIMEOUT_MS = 10_000
+
+
+class SqliteSettingsStore:
+    """SettingsStore over one SQLite file in WAL mode, with a read cache.
+
+    The cache is dropped on our own writes and whenever `PRAGMA data_version` shows that another
+    connection (another shard process) committed, so a cached value is never older than the
+    newest commit by anyone.
+    """
+
+    def __init__(self, connection: aiosqlite.Connection, path: Path) -> None:
+        self._connection = connection
+        self.path = path
+        self._cache: dict[int, GuildSettings] = {}
+        self._data_version: int | None = None
+        # Serialises cache fills against writes, so a read that started before a write cannot
+        # put the old row back into the cache after the write dropped it.
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: str | Path) -> SqliteSettingsStore:
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: we say when transactions begin; single statements autocommit.
+            connection = await aiosqlite.connect(path, isolation_level=None)
+        except (OSError, sqlite3.Error) as error:
+            raise SettingsStoreError(f"Cannot open the settings database {path} ({error}).") from None
+        try:
+            await connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            await connection.execute("PRAGMA journal_mode = WAL")
+            # FULL: a change is on disk before the admin is told it succeeded (survives kill -9
+            # and power loss alike); settings writes are rare, so the extra fsync costs nothing.
+            await connection.execute("PRAGMA synchronous = FULL")
+            await _migrate(connection, path)
+        except sqlite3.Error as error:
+            await connection.close()
+            raise SettingsStoreError(f"Cannot use the settings database {path} ({error}).") from None
+        except BaseException:
+            await connection.close()
+            raise
+        return cls(connection, path)
+
+    async def get(self, guild_id: int) -> GuildSettings:
+        async with self._lock:
+            await self._drop_cache_if_others_wrote()
+            cached = self._cache.get(guild_id)
+            if cached is not None:
+                return cached
+            async with self._connection.execute(
+                "SELECT temperature, length, model FROM guild_settings WHERE guild_id = ?", (guild_id,)
+            ) as cursor:
+                row = await cursor.fetchone()
+            settings = _merge(row)
+            self._cache[guild_id] = settings
+            return settings
+
+    async def set_value(self, guild_id: int, name: SettingName, value: object) -> GuildSettings:
+        checked = check_setting(name, value)
+        async with self._lock:
+            # `name` is one of three known column names (check_setting refused anything else).
+            await self._connection.execute(
+                f"INSERT INTO guild_settings (guild_id, {name}) VALUES (?, ?) "
+                f"ON CONFLICT (guild_id) DO UPDATE SET {name} = excluded.{name}, "
+                "updated_at = datetime('now')",
+                (guild_id, checked),
+            )
+            self._cache.pop(guild_id, None)
+        return await self.get(guild_id)
+
+    async def reset(self, guild_id: int) -> None:
+        async with self._lock:
+            await self._connection.execute("DELETE FROM guild_settings WHERE guild_id = ?", (guild_id,))
+            self._cache.pop(guild_id, None)
+
+    async def get_state(self, key: str) -> str | None:
+        async with self._connection.execute("SELECT value FROM bot_state WHERE key = ?", (key,)) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else row[0]
+
+    async def set_state(self, key: str, value: str) -> None:
+        await self._connection.execute(
+            "INSERT INTO bot_state (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    async def check(self) -> None:
+        try:
+            async with self._connection.execute("SELECT count(*) FROM guild_settings") as cursor:
+                await cursor.fetchone()
+        except (sqlite3.Error, ValueError) as error:  # ValueError: the connection was closed
+            raise SettingsStoreError(f"The settings database {self.path} cannot be read ({error}).") from None
+
+    async def close(self) -> None:
+        await self._connection.close()
+
+    async def _drop_cache_if_others_wrote(self) -> None:
+        async with self._connection.execute("PRAGMA data_version") as cursor:
+            (version,) = await cursor.fetchone()
+        if version != self._data_version:
+            self._cache.clear()
+            self._data_version = version
+
+
+def _merge(row: tuple | None) -> GuildSettings:
+    if row is None:
+        return DEFAULT_SETTINGS
+    stored = {name: value for name, value in zip(SETTING_NAMES, row, strict=True) if value is not None}
+    return replace(DEFAULT_SETTINGS, **stored, changed=frozenset(stored))
+
+
+async def _migrate(connection: aiosqlite.Connection, path: Path) -> None:
+    # BEGIN IMMEDIATE takes the write lock first, so two processes starting together cannot both
+    # apply the same migration; the second waits (busy_timeout), then finds nothing left to do.
+    await connection.execute("BEGIN IMMEDIATE")
+    try:
+        async with connection.execute("PRAGMA user_version") as cursor:
+            (version,) = await cursor.fetchone()
+        if version > SCHEMA_VERSION:
+            raise SettingsStoreError(
+                f"The settings database {path} has schema version {version}, newer than this bot's "
+                f"{SCHEMA_VERSION}; run a newer bot or restore an older backup."
+            )
+        for number in range(version, SCHEMA_VERSION):
+            for statement in _statements(MIGRATIONS[number]):
+                await connection.execute(statement)
+        if version != SCHEMA_VERSION:
+            await connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        await connection.execute("COMMIT")
+    except BaseException:
+        await connection.execute("ROLLBACK")
+        raise
+
+
+def _statements(script: str) -> list[str]:
+    # executescript() would COMMIT our open transaction first; run the statements one by one
+    # (migrations hold no string literal with a semicolon in it).
+    return [statement for statement in script.split(";") if statement.strip()]

@@ -1,0 +1,242 @@
+"""The SQLite settings store: defaults merged on read, refusals, durability, concurrency, migrations."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bot.settings import (
+    DEFAULT_SETTINGS,
+    MAX_LENGTH,
+    MAX_TEMPERATURE,
+    MIGRATIONS,
+    MIN_LENGTH,
+    MIN_TEMPERATURE,
+    SCHEMA_VERSION,
+    SettingsError,
+    SettingsStoreError,
+    SqliteSettingsStore,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+GUILD = 1234
+
+
+@pytest.fixture
+async def store(tmp_path):
+    opened = await SqliteSettingsStore.open(tmp_path / "bot.sqlite3")
+    yield opened
+    await opened.close()
+
+
+def raw_rows(path: Path) -> list[tuple]:
+    with sqlite3.connect(path) as connection:
+        return connection.execute(
+            "SELECT guild_id, temperature, length, model FROM guild_settings ORDER BY guild_id"
+        ).fetchall()
+
+
+def run_python(code: str, timeout: float = 60) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+async def test_a_guild_nobody_configured_gets_the_defaults_and_nothing_is_stored(store):
+    settings = await store.get(GUILD)
+    assert settings == DEFAULT_SETTINGS
+    assert settings.changed == frozenset()
+    assert raw_rows(store.path) == []
+
+
+async def test_only_the_changed_setting_is_stored_and_the_rest_follow_the_defaults(store):
+    settings = await store.set_value(GUILD, "temperature", 1.2)
+    assert (settings.temperature, settings.length, settings.model) == (1.2, DEFAULT_SETTINGS.length,
+                                                                        DEFAULT_SETTINGS.model)
+    assert settings.changed == {"temperature"}
+    assert raw_rows(store.path) == [(GUILD, 1.2, None, None)]
+    await store.set_value(GUILD, "length", 250)
+    await store.set_value(GUILD, "model", "gru")
+    settings = await store.get(GUILD)
+    assert (settings.temperature, settings.length, settings.model) == (1.2, 250, "gru")
+    assert await store.get(GUILD + 1) == DEFAULT_SETTINGS  # other guilds are untouched
+
+
+async def test_reset_forgets_every_change(store):
+    await store.set_value(GUILD, "length", 99)
+    await store.reset(GUILD)
+    assert await store.get(GUILD) == DEFAULT_SETTINGS
+    assert raw_rows(store.path) == []
+
+
+@pytest.mark.parametrize("name, value", [
+    ("temperature", MIN_TEMPERATURE / 2), ("temperature", MAX_TEMPERATURE + 0.01),
+    ("temperature", math.nan), ("temperature", math.inf), ("temperature", "1.0"), ("temperature", True),
+    ("temperature", None), ("length", MIN_LENGTH - 1), ("length", MAX_LENGTH + 1), ("length", 10**9),
+    ("length", 300.0), ("length", "300"), ("model", ""), ("model", "x" * 33), ("model", "lstm; DROP"),
+    ("model", "l\u00e9stm"), ("model", 7), ("colour", "red"),
+])
+async def test_values_outside_their_range_are_refused_with_one_sentence(store, name, value):
+    with pytest.raises(SettingsError) as refusal:
+        await store.set_value(GUILD, name, value)
+    message = str(refusal.value)
+    assert message.endswith(".") and message.count(". ") == 0 and "\n" not in message
+    assert await store.get(GUILD) == DEFAULT_SETTINGS
+
+
+async def test_the_range_ends_themselves_are_accepted(store):
+    assert (await store.set_value(GUILD, "temperature", MIN_TEMPERATURE)).temperature == MIN_TEMPERATURE
+    assert (await store.set_value(GUILD, "temperature", MAX_TEMPERATURE)).temperature == MAX_TEMPERATURE
+    assert (await store.set_value(GUILD, "temperature", 1)).temperature == 1.0
+    assert (await store.set_value(GUILD, "length", MIN_LENGTH)).length == MIN_LENGTH
+    assert (await store.set_value(GUILD, "length", MAX_LENGTH)).length == MAX_LENGTH
+
+
+@pytest.mark.parametrize("column, good, bad", [
+    ("temperature", [MIN_TEMPERATURE, MAX_TEMPERATURE], [MIN_TEMPERATURE - 1e-9, MAX_TEMPERATURE + 1e-9, "hot"]),
+    ("length", [MIN_LENGTH, MAX_LENGTH], [MIN_LENGTH - 1, MAX_LENGTH + 1, 2.5]),
+    ("model", ["a", "m" * 32], ["", "m" * 33]),
+])
+async def test_the_schema_refuses_what_the_code_refuses_even_when_written_directly(store, column, good, bad):
+    """The CHECK constraints repeat the code's ranges; a write that skips the code still fails."""
+    with sqlite3.connect(store.path) as connection:
+        for value in good:
+            connection.execute(f"INSERT OR REPLACE INTO guild_settings (guild_id, {column}) VALUES (1, ?)",
+                               (value,))
+        for value in bad:
+            with pytest.raises(sqlite3.IntegrityError):
+                connection.execute(f"INSERT OR REPLACE INTO guild_settings (guild_id, {column}) VALUES (2, ?)",
+                                   (value,))
+
+
+async def test_settings_survive_closing_and_reopening(tmp_path):
+    path = tmp_path / "bot.sqlite3"
+    first = await SqliteSettingsStore.open(path)
+    await first.set_value(GUILD, "temperature", 0.5)
+    await first.set_state("synced-commands:1:global", "abc")
+    await first.close()
+    second = await SqliteSettingsStore.open(path)
+    try:
+        assert (await second.get(GUILD)).temperature == 0.5
+        assert await second.get_state("synced-commands:1:global") == "abc"
+        assert await second.get_state("never-set") is None
+    finally:
+        await second.close()
+
+
+async def test_a_change_reported_as_done_survives_kill_9_right_after(tmp_path):
+    path = tmp_path / "bot.sqlite3"
+    process = run_python(f"""
+        import asyncio, os, signal
+        from bot.settings import SqliteSettingsStore
+        async def main():
+            store = await SqliteSettingsStore.open({str(path)!r})
+            await store.set_value({GUILD}, "length", 777)
+            print("stored", flush=True)   # the moment the bot would tell the admin
+            os.kill(os.getpid(), signal.SIGKILL)
+        asyncio.run(main())
+    """)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == -9, err
+    assert out == "stored\n"
+    reopened = await SqliteSettingsStore.open(path)
+    try:
+        assert (await reopened.get(GUILD)).length == 777
+    finally:
+        await reopened.close()
+
+
+async def test_two_processes_writing_at_once_both_succeed(tmp_path):
+    """Two shard processes share one file: neither sees "database is locked", no write is lost."""
+    path = tmp_path / "bot.sqlite3"
+    writes = 40
+    script = """
+        import asyncio, sys
+        from bot.settings import SqliteSettingsStore
+        async def main(worker):
+            store = await SqliteSettingsStore.open({path!r})
+            for i in range({writes}):
+                await store.set_value(1000 * worker + i, "length", 1 + i)
+                await store.set_value(1, "length", 1 + i)   # both fight over the same guild too
+            await store.close()
+        asyncio.run(main({worker}))
+    """
+    # Both start on a fresh file, so they also race to create the schema.
+    processes = [run_python(script.format(path=str(path), writes=writes, worker=worker)) for worker in (1, 2)]
+    for process in processes:
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+    rows = raw_rows(path)
+    assert len(rows) == 1 + 2 * writes
+    assert {row[2] for row in rows if row[0] >= 1000} == set(range(1, writes + 1))
+    assert dict((row[0], row[2]) for row in rows)[1] == writes
+
+
+async def test_an_older_database_is_migrated_and_keeps_its_settings(tmp_path):
+    path = tmp_path / "bot.sqlite3"
+    with sqlite3.connect(path) as connection:  # a database written by the first release
+        connection.executescript(MIGRATIONS[0])
+        connection.execute("INSERT INTO guild_settings (guild_id, temperature) VALUES (?, 1.5)", (GUILD,))
+        connection.execute("PRAGMA user_version = 1")
+    store = await SqliteSettingsStore.open(path)
+    try:
+        assert (await store.get(GUILD)).temperature == 1.5
+        await store.set_state("key", "value")  # the table migration 2 added
+        assert await store.get_state("key") == "value"
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+
+
+async def test_a_database_from_a_newer_bot_is_refused_not_damaged(tmp_path):
+    path = tmp_path / "bot.sqlite3"
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA user_version = 99")
+    with pytest.raises(SettingsStoreError, match="newer than this bot"):
+        await SqliteSettingsStore.open(path)
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone() == (99,)
+
+
+async def test_an_unusable_path_is_one_sentence(tmp_path):
+    (tmp_path / "taken").write_text("not a folder")
+    with pytest.raises(SettingsStoreError, match="Cannot open the settings database"):
+        await SqliteSettingsStore.open(tmp_path / "taken" / "bot.sqlite3")
+
+
+async def test_wal_and_busy_timeout_let_processes_share_the_file(store):
+    with sqlite3.connect(store.path) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    async with store._connection.execute("PRAGMA busy_timeout") as cursor:
+        assert (await cursor.fetchone())[0] >= 5000
+
+
+async def test_the_cache_follows_writes_from_this_and_other_processes(tmp_path):
+    path = tmp_path / "bot.sqlite3"
+    ours = await SqliteSettingsStore.open(path)
+    theirs = await SqliteSettingsStore.open(path)  # another shard process, in effect
+    try:
+        assert (await ours.get(GUILD)).length == DEFAULT_SETTINGS.length  # now cached
+        await ours.set_value(GUILD, "length", 10)
+        assert (await ours.get(GUILD)).length == 10
+        await theirs.set_value(GUILD, "length", 20)
+        assert (await ours.get(GUILD)).length == 20
+        await theirs.reset(GUILD)
+        assert await ours.get(GUILD) == DEFAULT_SETTINGS
+    finally:
+        await ours.close()
+        await theirs.close()
+
+
+async def test_check_reports_a_closed_store(tmp_path):
+    store = await SqliteSettingsStore.open(tmp_path / "bot.sqlite3")
+    await store.check()
+    await store.close()
+    with pytest.raises(SettingsStoreError):
+        await store.check()
