@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from .server import Emulator
 
 API_PREFIX = "/api/v10"
-Handler = Callable[[web.Request, Any], Awaitable[tuple[int, Any]]]
+# (request, parsed JSON body, arrival time on the emulator's clock) -> (status, JSON answer)
+Handler = Callable[[web.Request, Any, float], Awaitable[tuple[int, Any]]]
 
 
 def _json(status: int, data: Any, headers: dict[str, str] | None = None) -> web.Response:
@@ -91,7 +92,8 @@ class RestApi:
                         raise errors.unauthorized()
                     if route:
                         self._check_contract(call, spec_request)
-                    status, data = await handler(request, call.body)
+                    # Deadlines are judged on arrival, not after this emulator's own checks ran.
+                    status, data = await handler(request, call.body, call.at)
             except DiscordError as error:
                 status, data = error.status, error.body()
             call.status, call.response = status, data
@@ -131,16 +133,16 @@ class RestApi:
 
     # -- identity and gateway discovery --
 
-    async def get_me(self, request: web.Request, body: Any) -> tuple[int, Any]:
+    async def get_me(self, request: web.Request, body: Any, now: float) -> tuple[int, Any]:
         return 200, self._emu.world.bot_user_pii_dict()
 
-    async def get_application(self, request: web.Request, body: Any) -> tuple[int, Any]:
+    async def get_application(self, request: web.Request, body: Any, now: float) -> tuple[int, Any]:
         return 200, self._emu.world.application_dict()
 
-    async def get_gateway(self, request: web.Request, body: Any) -> tuple[int, Any]:
+    async def get_gateway(self, request: web.Request, body: Any, now: float) -> tuple[int, Any]:
         return 200, {"url": self._emu.gateway.url}
 
-    async def get_gateway_bot(self, request: web.Request, body: Any) -> tuple[int, Any]:
+    async def get_gateway_bot(self, request: web.Request, body: Any, now: float) -> tuple[int, Any]:
         limit = {"total": 1000, "remaining": 999, "reset_after": 14_400_000, "max_concurrency": 1}
         return 200, {"url": self._emu.gateway.url, "shards": 1, "session_start_limit": limit}
 
@@ -155,10 +157,10 @@ class RestApi:
             raise errors.missing_access()
         return None if guild_id is None else int(guild_id)
 
-    async def get_commands(self, request: web.Request, body: Any) -> tuple[int, Any]:
+    async def get_commands(self, request: web.Request, body: Any, now: float) -> tuple[int, Any]:
         return 200, self._emu.commands.listed(self._scope(request))
 
-    async def put_commands(self, request: web.Request, body: Any) -> tuple[int, Any]:
+    async def put_commands(self, request: web.Request, body: Any, now: float) -> tuple[int, Any]:
         stored = self._emu.commands.replace(self._scope(request), body or [])
         return 200, stored
 
@@ -171,12 +173,12 @@ class RestApi:
             raise errors.unknown_webhook()
         return record
 
-    async def callback(self, request: web.Request, body: Any) -> tuple[int, Any]:
+    async def callback(self, request: web.Request, body: Any, now: float) -> tuple[int, Any]:
         emu = self._emu
         record = emu.interactions.get(int(request.match_info["interaction_id"]))
         if record is None or record.token != request.match_info["token"]:
             raise errors.unknown_interaction()
-        message = record.callback(emu.world, body or {}, emu.clock.now(), emu.rules)
+        message = record.callback(emu.world, body or {}, now, emu.rules)
         if not _truthy(request, "with_response"):
             return 204, None
         summary: dict[str, Any] = {"id": str(record.id), "type": record.payload["type"]}
@@ -191,24 +193,24 @@ class RestApi:
             reply["resource"] = {"type": record.callback_type, "message": message}
         return 200, reply
 
-    async def followup(self, request: web.Request, body: Any) -> tuple[int, Any]:
+    async def followup(self, request: web.Request, body: Any, now: float) -> tuple[int, Any]:
         emu = self._emu
-        message = self._interaction(request).followup(emu.world, body or {}, emu.clock.now(), emu.rules)
+        message = self._interaction(request).followup(emu.world, body or {}, now, emu.rules)
         return (200, message) if _truthy(request, "wait") else (204, None)
 
-    async def get_message(self, request: web.Request, body: Any) -> tuple[int, Any]:
+    async def get_message(self, request: web.Request, body: Any, now: float) -> tuple[int, Any]:
         record = self._interaction(request)
-        return 200, record.find(request.match_info["message_id"], self._emu.clock.now(), self._emu.rules)
+        return 200, record.find(request.match_info["message_id"], now, self._emu.rules)
 
-    async def edit_message(self, request: web.Request, body: Any) -> tuple[int, Any]:
+    async def edit_message(self, request: web.Request, body: Any, now: float) -> tuple[int, Any]:
         emu, record = self._emu, self._interaction(request)
         message_id = request.match_info["message_id"]
-        return 200, record.edit(emu.world, message_id, body or {}, emu.clock.now(), emu.rules)
+        return 200, record.edit(emu.world, message_id, body or {}, now, emu.rules)
 
-    async def delete_message(self, request: web.Request, body: Any) -> tuple[int, Any]:
+    async def delete_message(self, request: web.Request, body: Any, now: float) -> tuple[int, Any]:
         record = self._interaction(request)
-        record.delete(request.match_info["message_id"], self._emu.clock.now(), self._emu.rules)
+        record.delete(request.match_info["message_id"], now, self._emu.rules)
         return 204, None
 
-    async def unknown(self, request: web.Request, body: Any) -> tuple[int, Any]:
+    async def unknown(self, request: web.Request, body: Any, now: float) -> tuple[int, Any]:
         raise errors.not_found()
