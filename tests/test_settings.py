@@ -98,20 +98,20 @@ async def test_the_range_ends_themselves_are_accepted(store):
 
 
 @pytest.mark.parametrize("column, good, bad", [
-    ("temperature", [MIN_TEMPERATURE, MAX_TEMPERATURE], [MIN_TEMPERATURE - 1e-9, MAX_TEMPERATURE + 1e-9, "hot"]),
+    ("temperature", [MIN_TEMPERATURE, MAX_TEMPERATURE],
+     [MIN_TEMPERATURE - 1e-9, MAX_TEMPERATURE + 1e-9, "hot"]),
     ("length", [MIN_LENGTH, MAX_LENGTH], [MIN_LENGTH - 1, MAX_LENGTH + 1, 2.5]),
     ("model", ["a", "m" * 32], ["", "m" * 33]),
 ])
 async def test_the_schema_refuses_what_the_code_refuses_even_when_written_directly(store, column, good, bad):
     """The CHECK constraints repeat the code's ranges; a write that skips the code still fails."""
+    insert = f"INSERT OR REPLACE INTO guild_settings (guild_id, {column}) VALUES (?, ?)"
     with sqlite3.connect(store.path) as connection:
         for value in good:
-            connection.execute(f"INSERT OR REPLACE INTO guild_settings (guild_id, {column}) VALUES (1, ?)",
-                               (value,))
+            connection.execute(insert, (1, value))
         for value in bad:
             with pytest.raises(sqlite3.IntegrityError):
-                connection.execute(f"INSERT OR REPLACE INTO guild_settings (guild_id, {column}) VALUES (2, ?)",
-                                   (value,))
+                connection.execute(insert, (2, value))
 
 
 async def test_settings_survive_closing_and_reopening(tmp_path):
