@@ -1,0 +1,332 @@
+"""The generation engine: every model call on one worker thread, requests batched step by step.
+
+    engine = GenerationEngine.from_directory(Path("checkpoints"))
+    text = await engine.generate(GenerationRequest(seed="ROMEO:", model="lstm"))
+    await engine.aclose()
+
+`generate` checks the request on the caller's event loop (cheap: no model work), queues it and
+awaits a future. The worker thread admits queued requests into the running batch of their model
+between two steps (continuous batching), advances every running stream by one character per step,
+and resolves each future through `loop.call_soon_threadsafe` the moment its stream is done. The
+event loop therefore never runs model code; it only waits.
+
+Backpressure: at most `max_waiting` requests may wait for a batch row; beyond that `generate`
+raises EngineBusyError at once. A caller that is cancelled (or times out) leaves the queue at once,
+or its stream leaves the batch at the next step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import logging
+import math
+import os
+import threading
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from charlm.checkpoint import LoadedModel, load_checkpoint
+from charlm.engine_batch import MIN_ROWS, Job, ModelBatch
+from charlm.engine_steps import build_stepper
+from charlm.errors import CharLMError, CheckpointError, SamplingError
+from charlm.sampling import check_sampling_options
+
+logger = logging.getLogger(__name__)
+
+MAX_GENERATE_LENGTH = 2000
+MAX_SEED_LENGTH = 10_000  # raw characters, before normalising; also the most that prime a stream
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+class EngineError(CharLMError):
+    """The engine could not serve a request."""
+
+
+class EngineBusyError(EngineError):
+    """Too many requests are already waiting; the caller should try again later."""
+
+
+class EngineClosedError(EngineError):
+    """The engine is closed, or closed before the request finished."""
+
+
+class InvalidRequestError(EngineError, ValueError):
+    """A request the engine refuses before any model work (bad option, unknown model, bad seed)."""
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    seed: str
+    model: str
+    temperature: float = 0.8
+    length: int = 300
+    top_k: int | None = None
+    rng_seed: int | None = None  # the same seed gives the same text, alone or in any batch
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    kind: str
+    parameters: int
+    hidden_size: int
+    num_layers: int
+    val_nats_per_char: float | None
+    val_bits_per_char: float | None
+    training_minutes: float | None
+
+
+def _resolve_device(device: str | torch.device) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _cpu_has_native_bf16() -> bool:
+    """True where the CPU multiplies bf16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated
+    and slower than float32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _weight_dtype(precision: str, device: torch.device) -> torch.dtype:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}.")
+    if precision == "auto":
+        # bf16 products measured ~2x faster than float32 for a full batch on an AVX512-BF16 CPU
+        # (bench/generate_speed.py); on CUDA float32 is kept, the GPU is not the bottleneck.
+        native = device.type == "cpu" and _cpu_has_native_bf16()
+        return torch.bfloat16 if native else torch.float32
+    return torch.bfloat16 if precision == "bfloat16" else torch.float32
+
+
+def _optional_float(value: object) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def _settle(future: asyncio.Future, text: str | None, error: BaseException | None) -> None:
+    if future.done():  # the caller was cancelled or timed out meanwhile
+        return
+    if error is None:
+        future.set_result(text)
+    else:
+        future.set_exception(error)
+
+
+def _resolve(job: Job, text: str | None = None, error: BaseException | None = None) -> None:
+    """Hand a result to the job's event loop; called from the worker thread."""
+    # RuntimeError: the caller's event loop is closed, so nobody is waiting any more.
+    with contextlib.suppress(RuntimeError):
+        job.loop.call_soon_threadsafe(_settle, job.future, text, error)
+
+
+class GenerationEngine:
+    """Serves text from a set of loaded models; see the module docstring."""
+
+    def __init__(self, models: Mapping[str, LoadedModel | str | os.PathLike],
+                 device: str | torch.device = "cpu", max_waiting: int = 256, max_batch: int = 64,
+                 precision: str = "auto", threads: int | None = 1) -> None:
+        """`precision` is the dtype of the recurrent weights of lstm and gru models ("auto": bf16
+        on CPUs that multiply it natively). `threads` is the torch intra-op thread count of the
+        worker thread (None leaves torch's default); one keeps a core free for the event loop."""
+        if not models:
+            raise ValueError("GenerationEngine needs at least one model.")
+        if max_waiting < 1 or max_batch < 1:
+            raise ValueError("max_waiting and max_batch must both be at least 1.")
+        self._device = _resolve_device(device)
+        weight_dtype = _weight_dtype(precision, self._device)
+        self._max_waiting = max_waiting
+        self._threads = threads
+        self._loaded: dict[str, LoadedModel] = {}
+        self._batches: dict[str, ModelBatch] = {}
+        with torch.no_grad():
+            for name, source in models.items():
+                loaded = source if isinstance(source, LoadedModel) else load_checkpoint(source)
+                # A private copy: the generic stepper moves it to the device and puts it in eval mode.
+                model = copy.deepcopy(loaded.model).to(self._device).eval()
+                stepper = build_stepper(model, max(max_batch, MIN_ROWS), self._device, weight_dtype)
+                self._loaded[name] = loaded
+                self._batches[name] = ModelBatch(stepper, loaded.alphabet, max_batch,
+                                                 MAX_SEED_LENGTH + MAX_GENERATE_LENGTH, self._device)
+        self._lock = threading.Lock()
+        self._wakeup = threading.Condition(self._lock)
+        self._waiting: dict[str, deque[Job]] = {name: deque() for name in self._batches}
+        self._waiting_count = 0
+        self._cancelled: list[Job] = []
+        self._closing = False
+        self._thread = threading.Thread(target=self._work, name="charlm-engine", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def from_directory(cls, directory: str | os.PathLike, device: str | torch.device = "auto",
+                       max_waiting: int = 256, max_batch: int = 64, **options: object) -> GenerationEngine:
+        """Serve every `*.safetensors` checkpoint in `directory`, each named by its file stem."""
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise CheckpointError(f"Checkpoint folder {directory} does not exist.")
+        paths = sorted(directory.glob("*.safetensors"))
+        if not paths:
+            raise CheckpointError(f"Checkpoint folder {directory} holds no *.safetensors files.")
+        models = {path.stem: load_checkpoint(path) for path in paths}
+        return cls(models, device=device, max_waiting=max_waiting, max_batch=max_batch, **options)
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        return tuple(self._loaded)
+
+    def model_info(self) -> list[ModelInfo]:
+        infos = []
+        for name, loaded in self._loaded.items():
+            nats = _optional_float(loaded.training.get("val_nats_per_char"))
+            infos.append(ModelInfo(
+                name=name, kind=loaded.config.kind, parameters=loaded.model.parameter_count(),
+                hidden_size=loaded.config.hidden_size, num_layers=loaded.config.num_layers,
+                val_nats_per_char=nats, val_bits_per_char=None if nats is None else nats / math.log(2),
+                training_minutes=_optional_float(loaded.training.get("minutes"))))
+        return infos
+
+    async def generate(self, request: GenerationRequest) -> str:
+        """The text generated after `request.seed` (the continuation only, `request.length` chars)."""
+        loop = asyncio.get_running_loop()
+        job = self._job(request, loop)
+        with self._lock:
+            if self._closing:
+                raise EngineClosedError("The generation engine is closed.")
+            if self._waiting_count >= self._max_waiting:
+                raise EngineBusyError(
+                    f"The generation engine is busy ({self._waiting_count} requests waiting); "
+                    "try again in a moment.")
+            self._waiting[job.model].append(job)
+            self._waiting_count += 1
+            self._wakeup.notify()
+        try:
+            return await job.future
+        except asyncio.CancelledError:
+            self._cancel(job)
+            raise
+
+    def _job(self, request: GenerationRequest, loop: asyncio.AbstractEventLoop) -> Job:
+        """Check a request and turn it into a Job; every refusal is one InvalidRequestError sentence."""
+        if not isinstance(request, GenerationRequest):
+            raise InvalidRequestError("generate() takes a GenerationRequest.")
+        if not isinstance(request.model, str) or request.model not in self._loaded:
+            raise InvalidRequestError(
+                f"Unknown model {request.model!r}; choose one of: {', '.join(self._loaded)}.")
+        try:
+            check_sampling_options(request.temperature, request.length, request.top_k,
+                                   max_length=MAX_GENERATE_LENGTH)
+        except SamplingError as error:
+            raise InvalidRequestError(str(error)) from None
+        rng_seed = request.rng_seed
+        if rng_seed is not None and (isinstance(rng_seed, bool) or not isinstance(rng_seed, int)
+                                     or not 0 <= rng_seed < 2**64):
+            raise InvalidRequestError(
+                f"rng_seed must be a whole number from 0 to 2**64 - 1, not {rng_seed!r}.")
+        seed = request.seed
+        if not isinstance(seed, str):
+            raise InvalidRequestError("The seed must be text.")
+        if not seed:
+            raise InvalidRequestError("The seed is empty; give at least one character to start from.")
+        if len(seed) > MAX_SEED_LENGTH:
+            raise InvalidRequestError(
+                f"The seed has {len(seed)} characters; the most allowed is {MAX_SEED_LENGTH}.")
+        alphabet = self._loaded[request.model].alphabet
+        # Transliteration can lengthen a seed; only its last MAX_SEED_LENGTH characters prime.
+        normalised = alphabet.normalise(seed)[-MAX_SEED_LENGTH:]
+        if not normalised:
+            raise InvalidRequestError("The seed has no characters the model knows, even after normalising.")
+        return Job(model=request.model, seed_ids=alphabet.encode(normalised),
+                   temperature=float(request.temperature), length=request.length, top_k=request.top_k,
+                   rng_seed=rng_seed, loop=loop, future=loop.create_future())
+
+    def _cancel(self, job: Job) -> None:
+        """Free a cancelled caller's place: out of the queue now, or out of the batch next step."""
+        with self._lock:
+            waiting = self._waiting[job.model]
+            if job in waiting:
+                waiting.remove(job)
+                self._waiting_count -= 1
+            else:
+                self._cancelled.append(job)
+                self._wakeup.notify()
+
+    def close(self) -> None:
+        """Stop the worker thread; requests still queued or running fail with EngineClosedError.
+
+        Idempotent; blocks for at most about one step. Safe to call from any thread."""
+        with self._lock:
+            self._closing = True
+            self._wakeup.notify()
+        if threading.current_thread() is not self._thread:
+            self._thread.join()
+
+    async def aclose(self) -> None:
+        """`close()` without blocking the event loop while the worker finishes its step."""
+        await asyncio.to_thread(self.close)
+
+    # The worker thread ------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        if self._threads is not None:
+            torch.set_num_threads(self._threads)
+        with torch.inference_mode():
+            while self._serve_once():
+                pass
+        closed = EngineClosedError("The generation engine closed before this request finished.")
+        with self._lock:
+            leftovers = [job for waiting in self._waiting.values() for job in waiting]
+            for waiting in self._waiting.values():
+                waiting.clear()
+            self._waiting_count = 0
+        for batch in self._batches.values():
+            leftovers.extend(batch.clear())
+        for job in leftovers:
+            _resolve(job, error=closed)
+
+    def _serve_once(self) -> bool:
+        """Admit, cancel, then advance every model's batch by one step; False once closing."""
+        with self._wakeup:
+            while not (self._closing or self._waiting_count or self._cancelled
+                       or any(batch.streams for batch in self._batches.values())):
+                self._wakeup.wait()
+            if self._closing:
+                return False
+            cancelled, self._cancelled = self._cancelled, []
+            admitted = []
+            for name, batch in self._batches.items():
+                waiting = self._waiting[name]
+                for _ in range(min(batch.free_rows, len(waiting))):
+                    admitted.append((batch, waiting.popleft()))
+                    self._waiting_count -= 1
+        for job in cancelled:
+            self._batches[job.model].remove(job)
+        for batch, job in admitted:
+            try:
+                batch.admit(job)
+            except Exception:
+                logger.exception("Admitting a request failed.")
+                _resolve(job, error=EngineError(
+                    "The engine could not start this request; the error is in the log."))
+        for batch in self._batches.values():
+            if not batch.streams:
+                continue
+            try:
+                finished = batch.step()
+            except Exception:  # a failing model must fail its requests, not kill the worker
+                logger.exception("Generation step failed; failing the batch's requests.")
+                failure = EngineError("Generation failed inside the engine; the error is in the log.")
+                for job in batch.clear():
+                    _resolve(job, error=failure)
+                continue
+            for job, text in finished:
+                _resolve(job, text)
+        return True

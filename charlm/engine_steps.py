@@ -1,0 +1,281 @@
+"""One character per call for many streams at once: the generation engine's step functions.
+
+A stepper keeps the recurrent state of up to `capacity` rows in buffers allocated once, and
+`stepper.step(ids, rows)` advances rows `[0, rows)` by one character, returning their next-character
+logits `[rows, vocab]` in float32. Row `i` of every buffer belongs to one stream; the engine moves a
+stream to another row with `move_row` when a stream before it leaves, and `clear_row` starts a new
+stream from the all-zero state the models were trained from.
+
+For LSTM and GRU models the cell is written out here instead of calling `nn.LSTM` once per
+character: calling the fused module for a one-character sequence costs milliseconds on CPU (oneDNN
+prepares the whole RNN primitive on every call), which is most of what made the seed post's loop
+slow. Layer 0's input projection does not depend on the state, so it is precomputed as one table row
+per character (embedding @ W_ih^T + biases) and a step is: a table lookup, one recurrent matrix
+product per layer (plus the input product for layers above the first), the gates and the decoder.
+
+The recurrent matrix products can run with bfloat16 weights (`weight_dtype`). Everything carried from
+step to step (the LSTM cell, the GRU hidden state) and the decoder stay float32; only the operands of
+the big products are rounded, which is what training under bf16 autocast did as well.
+
+`ModuleStepper` serves the other kinds (`scratch`, `rnn`) by calling the model once per character.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from charlm.models import CharModel, RecurrentLM
+
+
+class Stepper:
+    """Shared interface of the three steppers."""
+
+    capacity: int
+    vocab_size: int
+
+    def clear_row(self, row: int) -> None:
+        raise NotImplementedError
+
+    def move_row(self, source: int, target: int) -> None:
+        raise NotImplementedError
+
+    def step(self, ids: torch.Tensor, rows: int) -> torch.Tensor:
+        raise NotImplementedError
+
+
+def build_stepper(model: CharModel, capacity: int, device: torch.device,
+                  weight_dtype: torch.dtype = torch.float32) -> Stepper:
+    """The fastest stepper for `model`: hand-written cells for lstm and gru, the module otherwise."""
+    if isinstance(model, RecurrentLM) and model.config.kind == "lstm":
+        return LSTMStepper(model, capacity, device, weight_dtype)
+    if isinstance(model, RecurrentLM) and model.config.kind == "gru":
+        return GRUStepper(model, capacity, device, weight_dtype)
+    return ModuleStepper(model, capacity, device)
+
+
+def _rnn_weight(model: RecurrentLM, name: str, layer: int) -> torch.Tensor:
+    return getattr(model.rnn, f"{name}_l{layer}").detach().float()
+
+
+class _CellStepper(Stepper):
+    """What the LSTM and GRU steppers share: the input table, the decoder, mixed-precision products."""
+
+    def __init__(self, model: RecurrentLM, capacity: int, device: torch.device,
+                 weight_dtype: torch.dtype, gate_order: torch.Tensor) -> None:
+        config = model.config
+        self.capacity = capacity
+        self.vocab_size = config.vocab_size
+        self.hidden_size = config.hidden_size
+        self.num_layers = config.num_layers
+        self.device = device
+        self.weight_dtype = weight_dtype
+        self.gate_order = gate_order
+        with torch.no_grad():
+            embedding = model.embedding.weight.detach().float()
+            # Computed in float64 so the table is the float32 rounding of the exact sum.
+            table = (embedding.double() @ _rnn_weight(model, "weight_ih", 0).double().t()
+                     + self._table_bias(model).double())
+            self.table = table[:, gate_order].float().contiguous().to(device)
+            self.decoder_weight = model.decoder.weight.detach().float().t().contiguous().to(device)
+            self.decoder_bias = model.decoder.bias.detach().float().to(device)
+        self.logits = torch.zeros(capacity, self.vocab_size, device=device)
+
+    def _table_bias(self, model: RecurrentLM) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _weight(self, matrix: torch.Tensor) -> torch.Tensor:
+        """A [out, in] weight as the [in, out] right-hand operand of `x @ W`, gates reordered."""
+        return matrix[self.gate_order].t().contiguous().to(self.device, self.weight_dtype)
+
+    def _state(self, width: int, dtype: torch.dtype | None = None) -> torch.Tensor:
+        return torch.zeros(self.capacity, width, device=self.device, dtype=dtype or torch.float32)
+
+    def _project(self, out: torch.Tensor, bias: torch.Tensor, inputs: torch.Tensor,
+                 weight: torch.Tensor) -> None:
+        """out = bias + inputs @ weight, with `out` float32 whatever the weights' dtype."""
+        if weight.dtype == torch.float32:
+            torch.addmm(bias, inputs, weight, out=out)
+        else:
+            torch.add(bias, torch.mm(inputs, weight), out=out)
+
+    def _accumulate(self, out: torch.Tensor, inputs: torch.Tensor, weight: torch.Tensor) -> None:
+        """out += inputs @ weight."""
+        if weight.dtype == torch.float32:
+            out.addmm_(inputs, weight)
+        else:
+            out.add_(torch.mm(inputs, weight))
+
+    def _decode(self, top: torch.Tensor, rows: int) -> torch.Tensor:
+        return torch.addmm(self.decoder_bias, top, self.decoder_weight, out=self.logits[:rows])
+
+
+class LSTMStepper(_CellStepper):
+    """Multi-layer LSTM, PyTorch's equations, gates stored in the order i, f, o, g.
+
+    Reordering the gates puts the three sigmoid gates side by side, so one in-place sigmoid covers
+    them. For layers above the first, the input and recurrent products are one product: the layer's
+    operand buffer holds [h of the layer below, this layer's previous h] side by side, and the layer
+    below writes its new h straight into the left half.
+    """
+
+    def __init__(self, model: RecurrentLM, capacity: int, device: torch.device,
+                 weight_dtype: torch.dtype) -> None:
+        hidden = model.config.hidden_size
+        order = torch.cat([torch.arange(0, 2 * hidden), torch.arange(3 * hidden, 4 * hidden),
+                           torch.arange(2 * hidden, 3 * hidden)])
+        super().__init__(model, capacity, device, weight_dtype, order)
+        layers = self.num_layers
+        with torch.no_grad():
+            self.weights = [self._weight(_rnn_weight(model, "weight_hh", 0))]
+            self.biases: list[torch.Tensor | None] = [None]
+            for layer in range(1, layers):
+                both = torch.cat([_rnn_weight(model, "weight_ih", layer),
+                                  _rnn_weight(model, "weight_hh", layer)], dim=1)
+                self.weights.append(self._weight(both))
+                bias = _rnn_weight(model, "bias_ih", layer) + _rnn_weight(model, "bias_hh", layer)
+                self.biases.append(bias[order].contiguous().to(device))
+        # operands[l]: what layer l multiplies by its weights; outputs[l]: where its new h goes.
+        # Layer 0's previous h lives in layer 1's operand (left half), so it is written once per step.
+        if layers == 1:
+            own = self._state(hidden, weight_dtype)
+            self.operands, self.outputs = [own], [own]
+        else:
+            pairs = [self._state(2 * hidden, weight_dtype) for _ in range(1, layers)]
+            self.operands = [pairs[0][:, :hidden], *pairs]
+            self.outputs = [pairs[0][:, :hidden]] + [pair[:, hidden:] for pair in pairs]
+            self.inputs_above = [pair[:, :hidden] for pair in pairs[1:]] + [None]
+        self.cells = [self._state(hidden) for _ in range(layers)]
+        self.gates = self._state(4 * hidden)
+        self.squashed = self._state(hidden)
+        self.top = self._state(hidden)  # float32 copy of the top layer's h, for the decoder
+        self.row_buffers = [*self.cells, *(pairs if layers > 1 else [own])]
+
+    def _table_bias(self, model: RecurrentLM) -> torch.Tensor:
+        return _rnn_weight(model, "bias_ih", 0) + _rnn_weight(model, "bias_hh", 0)
+
+    def clear_row(self, row: int) -> None:
+        for buffer in self.row_buffers:
+            buffer[row].zero_()
+
+    def move_row(self, source: int, target: int) -> None:
+        for buffer in self.row_buffers:
+            buffer[target] = buffer[source]
+
+    def step(self, ids: torch.Tensor, rows: int) -> torch.Tensor:
+        hidden = self.hidden_size
+        top_layer = self.num_layers - 1
+        gates = self.gates[:rows]
+        for layer in range(self.num_layers):
+            if layer == 0:
+                torch.index_select(self.table, 0, ids, out=gates)
+                self._accumulate(gates, self.operands[0][:rows], self.weights[0])
+            else:
+                self._project(gates, self.biases[layer], self.operands[layer][:rows], self.weights[layer])
+            gates[:, :3 * hidden].sigmoid_()
+            candidate = gates[:, 3 * hidden:].tanh_()
+            cell = self.cells[layer][:rows]
+            cell.mul_(gates[:, hidden:2 * hidden]).addcmul_(gates[:, :hidden], candidate)
+            squashed = torch.tanh(cell, out=self.squashed[:rows])
+            output = self.outputs[layer][:rows]
+            if layer == top_layer:
+                torch.mul(gates[:, 2 * hidden:3 * hidden], squashed, out=self.top[:rows])
+                output.copy_(self.top[:rows])
+            else:
+                torch.mul(gates[:, 2 * hidden:3 * hidden], squashed, out=output)
+                if layer > 0:
+                    self.inputs_above[layer - 1][:rows].copy_(output)
+        return self._decode(self.top[:rows], rows)
+
+
+class GRUStepper(_CellStepper):
+    """Multi-layer GRU, PyTorch's equations (gates r, z, n):
+
+        r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)      z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
+        n = tanh(W_in x + b_in + r * (W_hn h + b_hn))   h' = (1 - z) * n + z * h = lerp(n, h, z)
+
+    The hidden state is carried in float32; with bf16 weights a rounded copy feeds the products.
+    """
+
+    def __init__(self, model: RecurrentLM, capacity: int, device: torch.device,
+                 weight_dtype: torch.dtype) -> None:
+        hidden = model.config.hidden_size
+        super().__init__(model, capacity, device, weight_dtype, torch.arange(3 * hidden))
+        layers = self.num_layers
+        with torch.no_grad():
+            self.recurrent_weights = [self._weight(_rnn_weight(model, "weight_hh", layer))
+                                      for layer in range(layers)]
+            self.recurrent_biases = [_rnn_weight(model, "bias_hh", layer).to(device)
+                                     for layer in range(layers)]
+            self.input_weights = [None] + [self._weight(_rnn_weight(model, "weight_ih", layer))
+                                           for layer in range(1, layers)]
+            self.input_biases = [None] + [_rnn_weight(model, "bias_ih", layer).to(device)
+                                          for layer in range(1, layers)]
+        self.states = [self._state(hidden) for _ in range(layers)]
+        if weight_dtype == torch.float32:
+            self.operands = self.states
+        else:
+            self.operands = [self._state(hidden, weight_dtype) for _ in range(layers)]
+        self.input_gates = self._state(3 * hidden)
+        self.hidden_gates = self._state(3 * hidden)
+        self.row_buffers = self.states if self.operands is self.states else [*self.states, *self.operands]
+
+    def _table_bias(self, model: RecurrentLM) -> torch.Tensor:
+        return _rnn_weight(model, "bias_ih", 0)  # b_hn must stay inside r * (...): see step()
+
+    def clear_row(self, row: int) -> None:
+        for buffer in self.row_buffers:
+            buffer[row].zero_()
+
+    def move_row(self, source: int, target: int) -> None:
+        for buffer in self.row_buffers:
+            buffer[target] = buffer[source]
+
+    def step(self, ids: torch.Tensor, rows: int) -> torch.Tensor:
+        hidden = self.hidden_size
+        input_gates, hidden_gates = self.input_gates[:rows], self.hidden_gates[:rows]
+        for layer in range(self.num_layers):
+            state = self.states[layer][:rows]
+            self._project(hidden_gates, self.recurrent_biases[layer], self.operands[layer][:rows],
+                          self.recurrent_weights[layer])
+            if layer == 0:
+                torch.index_select(self.table, 0, ids, out=input_gates)
+            else:
+                self._project(input_gates, self.input_biases[layer], self.operands[layer - 1][:rows],
+                              self.input_weights[layer])
+            reset_update = input_gates[:, :2 * hidden].add_(hidden_gates[:, :2 * hidden]).sigmoid_()
+            candidate = input_gates[:, 2 * hidden:].addcmul_(reset_update[:, :hidden],
+                                                            hidden_gates[:, 2 * hidden:]).tanh_()
+            torch.lerp(candidate, state, reset_update[:, hidden:], out=state)
+            if self.operands is not self.states:
+                self.operands[layer][:rows].copy_(state)
+        return self._decode(self.states[-1][:rows], rows)
+
+
+class ModuleStepper(Stepper):
+    """Any CharModel, one `model(ids, state)` call per character (the scratch and rnn kinds)."""
+
+    def __init__(self, model: CharModel, capacity: int, device: torch.device) -> None:
+        self.model = model
+        self.capacity = capacity
+        self.vocab_size = model.config.vocab_size
+        state = model.initial_state(capacity, device)
+        # ScratchRNN's state is [batch, hidden]; the nn modules' is [layers, batch, hidden].
+        self.batch_dim = 0 if model.config.kind == "scratch" else 1
+        self.parts = list(state) if isinstance(state, tuple) else [state]
+
+    def clear_row(self, row: int) -> None:
+        for part in self.parts:
+            part.select(self.batch_dim, row).zero_()
+
+    def move_row(self, source: int, target: int) -> None:
+        for part in self.parts:
+            part.select(self.batch_dim, target).copy_(part.select(self.batch_dim, source))
+
+    def step(self, ids: torch.Tensor, rows: int) -> torch.Tensor:
+        views = [part.narrow(self.batch_dim, 0, rows) for part in self.parts]
+        state = tuple(view.contiguous() for view in views) if len(views) > 1 else views[0].contiguous()
+        logits, new_state = self.model(ids.view(rows, 1), state)
+        new_parts = new_state if isinstance(new_state, tuple) else [new_state]
+        for view, new_part in zip(views, new_parts, strict=True):
+            view.copy_(new_part)
+        return logits[:, -1].float()
