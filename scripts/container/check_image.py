@@ -1,0 +1,54 @@
+"""Checks, from inside a fresh container of the bot's image, what the smoke test's first run left.
+
+    podman run --rm -i --network=none -v VOLUME:/data --entrypoint python IMAGE - <check_image.py
+
+Run after `--self-test` on the same /data volume. It checks that the image runs as a non-root user
+with the CPU build of torch and the shipped checkpoints, and that the settings the self-test wrote
+are still in the SQLite file on the volume. Prints one line per check; exits 1 on the first failure.
+Only the standard library and torch: it must not depend on the bot's internals changing.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+from pathlib import Path
+
+
+def check(condition: bool, message: str) -> None:
+    print(f"check_image: {'ok  ' if condition else 'FAIL'} {message}")
+    if not condition:
+        sys.exit(1)
+
+
+def main() -> None:
+    check(os.getuid() != 0, f"runs as a non-root user (uid {os.getuid()})")
+
+    import torch
+
+    check(torch.version.cuda is None, f"torch {torch.__version__} is the CPU build")
+
+    checkpoint_dir = Path(os.environ.get("CHECKPOINT_DIR", "/app/checkpoints"))
+    checkpoints = sorted(path.name for path in checkpoint_dir.glob("*.safetensors"))
+    check(bool(checkpoints), f"checkpoints shipped in {checkpoint_dir}: {', '.join(checkpoints)}")
+
+    db_path = Path(os.environ.get("BOT_DB_PATH", "/data/bot.sqlite3"))
+    check(db_path.is_file(), f"the settings database {db_path} is on the volume")
+    # Read-only, so this check cannot create or change what it is checking.
+    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as connection:
+        integrity = connection.execute("PRAGMA integrity_check").fetchone()[0]
+        check(integrity == "ok", f"integrity_check: {integrity}")
+        tables = [
+            name
+            for (name,) in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
+        rows = {table: connection.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] for table in tables}
+    written = sum(rows.values())
+    check(written > 0, f"settings written by the first run are still there: {rows}")
+
+
+if __name__ == "__main__":
+    main()
