@@ -1,0 +1,92 @@
+"""`python -m bot`: run the bot, sync its commands, check its health, or play with it offline."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+import discord
+
+from bot import __version__
+from bot.config import ENVIRONMENT, BotConfig, ConfigError
+
+EXIT_CONFIG = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    variables = "\n".join(
+        f"  {name:<20} {meaning} [default: {default}]" for name, default, meaning in ENVIRONMENT
+    )
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "The Shakespeare Discord bot: /shakespeare, /settings and /about over character-level models.\n\n"
+            "commands:\n"
+            "  run          connect to Discord and serve until SIGTERM or SIGINT (the default)\n"
+            "  sync         write the slash commands to Discord now; with --guild, to one server only\n"
+            "               (at start the bot syncs by itself, and only when its commands changed)\n"
+            "  healthcheck  exit 0 only if a running bot's heartbeat is fresh: it is connected and\n"
+            "               can read its database (the container's HEALTHCHECK)"
+        ),
+        epilog=f"environment variables (configuration comes only from these):\n{variables}\n\n"
+               "exit codes: 0 success, 1 unhealthy or self-test failed, 2 configuration to fix.",
+    )
+    parser.add_argument("command", nargs="?", choices=("run", "sync", "healthcheck"), default="run",
+                        help="what to do (default: run)")
+    parser.add_argument("--guild", type=int, metavar="ID",
+                        help="with sync: sync to this server only, where commands appear at once")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--local", action="store_true",
+                      help="no token needed: start a local Discord emulator and the bot, and type commands "
+                           "at a prompt")
+    mode.add_argument("--self-test", action="store_true",
+                      help="run one /shakespeare and one admin /settings change against the real bot and an "
+                           "in-process emulator; exit 0 only if both replies are right (uses BOT_DB_PATH)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.guild is not None and args.command != "sync":
+        parser.error("--guild only applies to `sync`.")
+    if (args.local or args.self_test) and args.command != "run":
+        parser.error("--local and --self-test cannot be combined with a command.")
+    if args.local:
+        from bot.emulator.playground import main as playground
+
+        return playground()
+    try:
+        config = BotConfig.from_env()
+        if args.command in ("run", "sync") and not args.self_test:
+            config.require_token()
+    except ConfigError as error:
+        print(f"bot: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.command == "healthcheck":
+        from bot.health import check_heartbeat
+
+        problem = check_heartbeat(config.heartbeat_file)
+        print(problem or "healthy: the bot is connected and its heartbeat is fresh.")
+        return 1 if problem else 0
+    discord.utils.setup_logging(level=config.log_level_number)
+    # Imported here: loading torch takes seconds that healthcheck and --help should not pay.
+    from bot.runner import run_bot, sync_command_set
+
+    try:
+        if args.self_test:
+            from bot.selftest import run_self_test
+
+            return asyncio.run(run_self_test(config))
+        if args.command == "sync":
+            return asyncio.run(sync_command_set(config, args.guild))
+        return asyncio.run(run_bot(config))
+    except KeyboardInterrupt:  # Ctrl+C before the bot's own signal handling was installed
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

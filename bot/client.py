@@ -1,0 +1,140 @@
+"""The Discord client: owns the command tree, the engine and the settings store while it runs.
+
+As in discord.py's examples/app_commands, one client owns one `CommandTree`; the commands live in
+bot/commands/, one module per feature. The engine and store are opened by bot/runner.py and
+handed in, so tests, the self-test and the playground can run the same bot in process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+
+import discord
+from discord import app_commands
+
+from bot import health
+from bot.commands import add_commands
+from bot.commands.options import check_option_shapes
+from bot.config import BotConfig
+from bot.errors import INTERNAL, RESTARTING, reply_privately, user_message
+from bot.lifecycle import InFlight
+from bot.settings import SettingsStore, SettingsStoreError
+from charlm.engine import GenerationEngine
+
+log = logging.getLogger(__name__)
+
+
+class ShakespeareTree(app_commands.CommandTree["ShakespeareBot"]):
+    async def interaction_check(self, interaction: discord.Interaction[ShakespeareBot], /) -> bool:
+        in_flight = self.client.in_flight
+        if not in_flight.accepting:
+            await reply_privately(interaction, RESTARTING)
+            return False
+        if interaction.type is discord.InteractionType.application_command:
+            check_option_shapes((interaction.data or {}).get("options", []))
+        # This runs inside the task discord.py made for the interaction, which also runs on_error:
+        # when the task ends, the user has had their reply.
+        task = asyncio.current_task()
+        if task is not None:
+            in_flight.track(task)
+        return True
+
+    async def on_error(self, interaction: discord.Interaction[ShakespeareBot],
+                       error: app_commands.AppCommandError, /) -> None:
+        sentence = user_message(error)
+        if sentence is None:
+            command = interaction.command.qualified_name if interaction.command else "(unknown)"
+            log.error("Command /%s failed for interaction %s", command, interaction.id, exc_info=error)
+            sentence = INTERNAL
+        else:
+            log.debug("Refused interaction %s: %s", interaction.id, sentence)
+        await reply_privately(interaction, sentence)
+
+
+def command_set_hash(tree: app_commands.CommandTree, guild: discord.abc.Snowflake | None) -> str:
+    """A digest of exactly what a sync would send Discord for this scope."""
+    payload = [command.to_dict(tree) for command in tree.get_commands(guild=guild)]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+async def sync_commands(tree: app_commands.CommandTree, store: SettingsStore, guild_id: int | None,
+                        *, force: bool) -> bool:
+    """Sync global commands, or copies of them to one guild; skip when Discord already has them.
+
+    Discord limits how often commands may be written, so the hash of the last synced set is
+    stored (per application and scope) and a restart with unchanged commands sends nothing.
+    """
+    guild = discord.Object(guild_id) if guild_id is not None else None
+    if guild is not None:
+        tree.copy_global_to(guild=guild)
+    digest = command_set_hash(tree, guild)
+    key = f"synced-commands:{tree.client.application_id}:{guild_id or 'global'}"
+    if not force and await store.get_state(key) == digest:
+        log.info("Commands unchanged since the last sync (%s); not syncing.", guild_id or "global")
+        return False
+    synced = await tree.sync(guild=guild)
+    await store.set_state(key, digest)
+    log.info("Synced %d command(s) to %s.", len(synced), f"guild {guild_id}" if guild else "all servers")
+    return True
+
+
+class ShakespeareBot(discord.AutoShardedClient):
+    def __init__(self, config: BotConfig, *, engine: GenerationEngine, store: SettingsStore) -> None:
+        # A text-only bot: the warnings about missing voice libraries would only alarm operators.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
+        super().__init__(
+            # Slash commands need no gateway intent; `guilds` (not privileged) keeps discord.py's
+            # guild cache consistent. Messages, members and presences are never received.
+            intents=discord.Intents(guilds=True),
+            allowed_mentions=discord.AllowedMentions.none(),
+            shard_count=config.effective_shard_count,
+            shard_ids=list(config.shard_ids) if config.shard_ids is not None else None,
+        )
+        self.config = config
+        self.engine = engine
+        self.store = store
+        self.in_flight = InFlight()
+        self.tree = ShakespeareTree(self)
+        add_commands(self.tree)
+        self._heartbeat: asyncio.Task | None = None
+
+    async def setup_hook(self) -> None:
+        try:
+            await sync_commands(self.tree, self.store, self.config.dev_guild_id, force=False)
+        except discord.HTTPException as error:
+            # Serving with the commands Discord already has beats not serving at all.
+            log.error("Could not sync commands (%s); serving the ones Discord has.", error)
+        self._heartbeat = asyncio.create_task(self._beat(), name="heartbeat")
+
+    def is_serving(self) -> bool:
+        """Connected on every shard and taking interactions."""
+        return (self.is_ready() and not self.is_closed() and self.in_flight.accepting
+                and all(not shard.is_closed() for shard in self.shards.values()))
+
+    async def _beat(self) -> None:
+        path = self.config.heartbeat_file
+        await self.wait_until_ready()
+        while True:
+            try:
+                if self.is_serving():
+                    await self.store.check()
+                    details = {"shards": sorted(self.shards), "guilds": len(self.guilds)}
+                    await asyncio.to_thread(health.write_heartbeat, path, details)
+            except (SettingsStoreError, OSError) as error:
+                log.warning("Heartbeat not written: %s", error)
+            await asyncio.sleep(health.INTERVAL_SECONDS)
+
+    async def shutdown(self) -> None:
+        """Refuse new interactions, let those in flight finish (bounded), then close."""
+        await self.in_flight.drain(self.config.drain_seconds)
+        await self.close()
+
+    async def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            self._heartbeat = None
+            health.remove_heartbeat(self.config.heartbeat_file)
+        await super().close()

@@ -1,0 +1,47 @@
+"""Options more than one command offers: the model choice, and checking a model is loaded."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from discord import app_commands
+
+from bot.errors import BAD_OPTION, UserError
+
+SUB_COMMAND_TYPES = (1, 2)
+NUMBER_TYPE = 10
+
+# The models the bot ships. Choices are fixed when commands are synced, so they name the shipped
+# checkpoints; whether one is loaded on this host is checked when a command runs.
+MODEL_CHOICES = [app_commands.Choice(name="LSTM", value="lstm"), app_commands.Choice(name="GRU", value="gru")]
+
+
+def require_loaded(model: str, loaded: Sequence[str]) -> str:
+    if model not in loaded:
+        raise UserError(f"The {model} model is not loaded on this bot; choose {' or '.join(loaded)}.")
+    return model
+
+
+def check_option_shapes(options: object) -> None:
+    """Refuse option data that would crash discord.py before any check or error handler runs.
+
+    discord.py trusts Discord's client: its Namespace calls float() on every number option and
+    indexes every option's keys, so a forged `"temp": "hot"` raises a ValueError outside the
+    tree's error handling, and the user gets no answer at all. CommandTree.interaction_check runs
+    just before, which is where this is called.
+    """
+    if not isinstance(options, list):
+        raise UserError(BAD_OPTION)
+    for option in options:
+        if not isinstance(option, dict) or not isinstance(option.get("name"), str):
+            raise UserError(BAD_OPTION)
+        kind = option.get("type")
+        if kind in SUB_COMMAND_TYPES:
+            check_option_shapes(option.get("options", []))
+        elif "value" not in option:
+            raise UserError(BAD_OPTION)
+        elif kind == NUMBER_TYPE and option["value"] not in (None, ""):
+            try:
+                float(option["value"])
+            except (TypeError, ValueError):
+                raise UserError(BAD_OPTION) from None

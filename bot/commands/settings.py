@@ -1,0 +1,95 @@
+"""/settings: a server's defaults for /shakespeare, changed by its admins only."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+
+from bot.commands.options import MODEL_CHOICES, require_loaded
+from bot.settings import (
+    MAX_LENGTH,
+    MAX_TEMPERATURE,
+    MIN_LENGTH,
+    MIN_TEMPERATURE,
+    SETTING_NAMES,
+    GuildSettings,
+)
+
+if TYPE_CHECKING:
+    from bot.client import ShakespeareBot
+
+
+def describe_settings(settings: GuildSettings) -> str:
+    """One line per setting, marking the ones still at their default."""
+    lines = []
+    for name in SETTING_NAMES:
+        origin = "set by an admin" if name in settings.changed else "default"
+        lines.append(f"- {name}: **{getattr(settings, name)}** ({origin})")
+    return "\n".join(lines)
+
+
+class SettingsGroup(
+    app_commands.Group,
+    name="settings",
+    description="Show or change this server's defaults for /shakespeare (Manage Server only).",
+    # A hint: Discord's client hides the group from members without Manage Server. A forged
+    # interaction skips that client, so interaction_check below is what actually guards it.
+    default_permissions=discord.Permissions(manage_guild=True),
+):
+    async def interaction_check(self, interaction: discord.Interaction[ShakespeareBot], /) -> bool:
+        if interaction.guild_id is None:
+            raise app_commands.NoPrivateMessage()
+        if not interaction.permissions.manage_guild:
+            raise app_commands.MissingPermissions(["manage_guild"])
+        return True
+
+    @app_commands.command(name="show", description="Show this server's settings.")
+    async def show(self, interaction: discord.Interaction[ShakespeareBot]) -> None:
+        settings = await interaction.client.store.get(_guild(interaction))
+        await interaction.response.send_message(
+            f"This server's settings:\n{describe_settings(settings)}", ephemeral=True
+        )
+
+    @app_commands.command(name="temperature", description="Set the default temperature.")
+    @app_commands.describe(value=f"From {MIN_TEMPERATURE} (careful) to {MAX_TEMPERATURE} (wild)")
+    async def temperature(self, interaction: discord.Interaction[ShakespeareBot],
+                          value: app_commands.Range[float, MIN_TEMPERATURE, MAX_TEMPERATURE]) -> None:
+        # set_value checks the range again: Discord only enforces Range in its own client.
+        settings = await interaction.client.store.set_value(_guild(interaction), "temperature", value)
+        await _confirm(interaction, f"Temperature is now {settings.temperature:g} on this server.")
+
+    @app_commands.command(name="length", description="Set how many characters /shakespeare writes.")
+    @app_commands.describe(value=f"From {MIN_LENGTH} to {MAX_LENGTH} characters")
+    async def length(self, interaction: discord.Interaction[ShakespeareBot],
+                     value: app_commands.Range[int, MIN_LENGTH, MAX_LENGTH]) -> None:
+        settings = await interaction.client.store.set_value(_guild(interaction), "length", value)
+        await _confirm(interaction, f"Length is now {settings.length} characters on this server.")
+
+    @app_commands.command(name="model", description="Set which model writes by default.")
+    @app_commands.describe(name="One of the models this bot has loaded")
+    @app_commands.choices(name=MODEL_CHOICES)
+    async def model(self, interaction: discord.Interaction[ShakespeareBot],
+                    name: app_commands.Choice[str]) -> None:
+        bot = interaction.client
+        chosen = require_loaded(name.value, bot.engine.model_names)
+        settings = await bot.store.set_value(_guild(interaction), "model", chosen)
+        await _confirm(interaction, f"The model is now {settings.model} on this server.")
+
+    @app_commands.command(name="reset", description="Put every setting back to its default.")
+    async def reset(self, interaction: discord.Interaction[ShakespeareBot]) -> None:
+        store = interaction.client.store
+        await store.reset(_guild(interaction))
+        settings = await store.get(_guild(interaction))
+        await _confirm(interaction, f"Settings are back to their defaults:\n{describe_settings(settings)}")
+
+
+def _guild(interaction: discord.Interaction) -> int:
+    assert interaction.guild_id is not None  # interaction_check refused DMs
+    return interaction.guild_id
+
+
+async def _confirm(interaction: discord.Interaction, sentence: str) -> None:
+    # Sent only after the store committed (synchronous=FULL), so what it says survives a crash.
+    await interaction.response.send_message(sentence, ephemeral=True)

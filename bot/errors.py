@@ -1,0 +1,74 @@
+"""Turning every error into one ephemeral sentence for the user, and a traceback for the log only.
+
+discord.py's default `CommandTree.on_error` only logs, which leaves the user staring at "The
+application did not respond". `ShakespeareTree.on_error` (in bot/client.py) answers through
+`reply_privately` with the sentence `user_message` picks.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import discord
+from discord import app_commands
+
+from bot.settings import SettingsError
+from charlm.engine import EngineBusyError, EngineClosedError, InvalidRequestError
+
+log = logging.getLogger(__name__)
+
+BUSY = "The bot is busy writing for others; try again in a moment."
+RESTARTING = "The bot is restarting; try again in a moment."
+NEEDS_SERVER = "Settings belong to a server; use /settings in one, where its admins can change them."
+NEEDS_MANAGE_SERVER = "Only members with the Manage Server permission can change this server's settings."
+OUTDATED_COMMAND = "This command has changed; wait a minute for Discord to update it, then try again."
+BAD_OPTION = "One of the options has a value this command does not accept."
+INTERNAL = "Something went wrong on our side; it has been logged, so please try again later."
+
+
+class UserError(app_commands.AppCommandError):
+    """A refusal caused by what the user asked; str(error) is the one sentence they are shown."""
+
+
+def user_message(error: app_commands.AppCommandError) -> str | None:
+    """The sentence for an error the user caused, or None for a fault of ours (to be logged)."""
+    if isinstance(error, app_commands.CommandInvokeError):
+        original = error.original
+        if isinstance(original, EngineBusyError):
+            return BUSY
+        if isinstance(original, EngineClosedError):
+            return RESTARTING
+        if isinstance(original, (InvalidRequestError, SettingsError)):
+            return str(original)
+        return None
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"You're writing too fast; try again in {math.ceil(error.retry_after)} s."
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return NEEDS_SERVER
+    if isinstance(error, app_commands.MissingPermissions):
+        return NEEDS_MANAGE_SERVER
+    if isinstance(error, UserError):
+        return str(error)
+    if isinstance(error, app_commands.TransformerError):
+        return BAD_OPTION
+    if isinstance(error, (app_commands.CommandNotFound, app_commands.CommandSignatureMismatch)):
+        return OUTDATED_COMMAND
+    return None
+
+
+async def reply_privately(interaction: discord.Interaction, sentence: str) -> None:
+    """Send `sentence` so that only the user sees it, if Discord still allows that.
+
+    After a public deferral the first follow-up replaces the "thinking..." message and keeps its
+    visibility, so an error that late is shown there; /shakespeare therefore lets the engine
+    refuse a request before it defers.
+    """
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(sentence, ephemeral=True)
+        else:
+            await interaction.response.send_message(sentence, ephemeral=True)
+    except discord.HTTPException as error:
+        # The interaction expired or Discord is unreachable: nobody is left to tell but the log.
+        log.warning("Could not send %r to interaction %s: %s", sentence, interaction.id, error)

@@ -1,0 +1,156 @@
+"""Starting and stopping the bot, importable so the self-test and tests can run it in process.
+
+    exit_code = await run_bot(BotConfig.from_env())          # serves until SIGTERM/SIGINT
+    exit_code = await run_bot(config, stop=event, handle_signals=False)   # until event is set
+
+Known failures (no token, a token Discord rejects, no checkpoints, an unusable database) are
+logged as one sentence and give exit code 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+
+import discord
+import yarl
+from discord import app_commands
+
+from bot.client import ShakespeareBot, sync_commands
+from bot.commands import add_commands
+from bot.config import BotConfig, ConfigError
+from bot.lifecycle import install_stop_signals
+from bot.settings import SettingsStoreError, SqliteSettingsStore
+from charlm.engine import EngineError, GenerationEngine
+from charlm.errors import CharLMError
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_STARTUP = 2  # configuration the operator must fix; also argparse's code for bad usage
+TOKEN_REJECTED = ("Discord rejected DISCORD_TOKEN; copy the token again from the developer portal's Bot "
+                  "page (or check DISCORD_API_BASE) and restart.")
+# The engine's queue: requests waiting beyond this are refused as "busy" rather than queued for minutes.
+ENGINE_MAX_WAITING = 256
+ENGINE_MAX_BATCH = 64
+
+
+class StartupError(Exception):
+    """The bot cannot start as configured; one sentence for the operator."""
+
+
+@contextlib.contextmanager
+def discord_endpoints(config: BotConfig) -> Iterator[None]:
+    """Point discord.py at DISCORD_API_BASE / DISCORD_GATEWAY_URL for as long as the bot runs.
+
+    Both are class attributes read at request and connect time (Route.BASE must be set before
+    login); they are restored afterwards so a test or self-test leaves the process as it was.
+    """
+    saved = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    if config.api_base is not None:
+        discord.http.Route.BASE = config.api_base
+    if config.gateway_url is not None:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(config.gateway_url)
+    try:
+        yield
+    finally:
+        discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved
+
+
+async def open_engine(config: BotConfig) -> GenerationEngine:
+    try:
+        # Loading reads every checkpoint from disk: keep it off the event loop.
+        return await asyncio.to_thread(
+            GenerationEngine.from_directory, config.checkpoint_dir, device=config.device,
+            max_waiting=ENGINE_MAX_WAITING, max_batch=ENGINE_MAX_BATCH,
+        )
+    except (EngineError, CharLMError, OSError) as error:
+        raise StartupError(
+            f"Cannot load the models from CHECKPOINT_DIR={config.checkpoint_dir}: {error}"
+        ) from None
+
+
+async def open_store(config: BotConfig) -> SqliteSettingsStore:
+    try:
+        return await SqliteSettingsStore.open(config.db_path)
+    except SettingsStoreError as error:
+        raise StartupError(str(error)) from None
+
+
+async def run_bot(config: BotConfig, *, stop: asyncio.Event | None = None,
+                  handle_signals: bool = True) -> int:
+    """Serve until `stop` is set or SIGTERM/SIGINT arrives; returns the process exit code."""
+    try:
+        token = config.require_token()
+        with discord_endpoints(config):
+            await _serve(config, token, stop or asyncio.Event(), handle_signals)
+    except (StartupError, ConfigError) as error:
+        log.error("%s", error)
+        return EXIT_STARTUP
+    return EXIT_OK
+
+
+async def _serve(config: BotConfig, token: str, stop: asyncio.Event, handle_signals: bool) -> None:
+    store = await open_store(config)
+    restore_signals = install_stop_signals(stop) if handle_signals else None
+    try:
+        engine = await open_engine(config)
+        try:
+            log.info("Loaded models: %s.", ", ".join(engine.model_names))
+            async with ShakespeareBot(config, engine=engine, store=store) as bot:
+                await serve(bot, token, stop)
+        finally:
+            await engine.aclose()
+    finally:
+        if restore_signals is not None:
+            restore_signals()
+        await store.close()
+    log.info("Stopped cleanly.")
+
+
+async def serve(bot: ShakespeareBot, token: str, stop: asyncio.Event) -> None:
+    """Log in, connect and serve until `stop` is set, then drain and close; the caller owns the
+    engine and store. Raises StartupError when Discord rejects the token."""
+    running = asyncio.create_task(bot.start(token), name="discord-client")
+    stopping = asyncio.create_task(stop.wait(), name="stop-signal")
+    try:
+        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if stopping.done() and not stopping.cancelled():
+        await bot.shutdown()
+    try:
+        await running
+    except discord.LoginFailure:
+        raise StartupError(TOKEN_REJECTED) from None
+    except Exception as error:
+        if not stop.is_set():
+            raise
+        # Stopped while still logging in: closing the session ends the login with some error.
+        log.debug("Start-up interrupted by the stop: %r", error)
+
+
+async def sync_command_set(config: BotConfig, guild_id: int | None) -> int:
+    """`python -m bot sync [--guild ID]`: write the commands to Discord now, whatever the stored hash."""
+    try:
+        token = config.require_token()
+        with discord_endpoints(config):
+            store = await open_store(config)
+            try:
+                # A bare client: syncing needs the command definitions, not the models or a gateway.
+                async with discord.Client(intents=discord.Intents.none()) as client:
+                    tree = app_commands.CommandTree(client)
+                    add_commands(tree)
+                    try:
+                        await client.login(token)
+                    except discord.LoginFailure:
+                        raise StartupError(TOKEN_REJECTED) from None
+                    await sync_commands(tree, store, guild_id, force=True)
+            finally:
+                await store.close()
+    except (StartupError, ConfigError) as error:
+        log.error("%s", error)
+        return EXIT_STARTUP
+    return EXIT_OK

@@ -1,0 +1,289 @@
+"""Every command and refusal, through the real discord.py client, engine and SQLite store.
+
+The bot runs in this process against the local Discord emulator (bot/emulator), so each
+interaction takes the path a real one takes: gateway INTERACTION_CREATE, discord.py's CommandTree
+with its checks, transformers and cooldowns, our tree's error handler, and the REST callback and
+follow-up the emulator judges by Discord's rules (3 s to acknowledge, 2000 characters...).
+Models are tiny random checkpoints: these tests are about plumbing, not prose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bot import __version__, errors
+from bot.client import ShakespeareBot
+from bot.commands.shakespeare import COOLDOWN_SECONDS, MAX_SEED_CHARACTERS, SPEAKERS
+from bot.config import BotConfig
+from bot.emulator import CommandHiddenError, Emulator, Reply
+from bot.runner import discord_endpoints, serve
+from bot.settings import DEFAULT_SETTINGS, SqliteSettingsStore
+from charlm.alphabet import Alphabet
+from charlm.checkpoint import save_checkpoint
+from charlm.engine import EngineBusyError, GenerationEngine, GenerationRequest
+from charlm.models import ModelConfig, build_model
+
+HEADER = re.compile(r"\*(?P<model>\w+), temperature (?P<temperature>[\d.]+)(?P<notes>[^*]*)\*\n```\n")
+
+
+def make_checkpoints(directory: Path, kinds: tuple[str, ...] = ("lstm",), hidden_size: int = 32) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for kind in kinds:
+        model = build_model(ModelConfig(kind, len(Alphabet()), hidden_size))
+        save_checkpoint(directory / f"{kind}.safetensors", model, Alphabet(),
+                        {"val_nats_per_char": 1.5, "minutes": 12})
+    return directory
+
+
+@dataclass
+class Running:
+    emu: Emulator
+    bot: ShakespeareBot
+    store: SqliteSettingsStore
+    engine: GenerationEngine
+    stop: asyncio.Event
+    task: asyncio.Task
+
+    async def ask(self, command: str, *, user: str = "member", guild: bool = True,
+                  forge: bool = False, **options: object) -> Reply:
+        sent = await self.emu.send_command(command, user=user, guild=guild, options=options or None,
+                                           forge=forge)
+        return await sent.wait_reply(30)
+
+
+@asynccontextmanager
+async def running_bot(tmp_path: Path, kinds: tuple[str, ...] = ("lstm",), hidden_size: int = 32,
+                      **engine_options: int):
+    engine = GenerationEngine.from_directory(make_checkpoints(tmp_path / "checkpoints", kinds, hidden_size),
+                                             device="cpu", **engine_options)
+    store = await SqliteSettingsStore.open(tmp_path / "bot.sqlite3")
+    try:
+        async with Emulator() as emu:
+            config = BotConfig(token=emu.world.token, api_base=emu.api_base, gateway_url=emu.gateway_url,
+                               db_path=store.path, heartbeat_path=tmp_path / "heartbeat", drain_seconds=10)
+            with discord_endpoints(config):
+                async with ShakespeareBot(config, engine=engine, store=store) as bot:
+                    stop = asyncio.Event()
+                    task = asyncio.create_task(serve(bot, emu.world.token, stop))
+                    await emu.wait_until_ready(30)
+                    try:
+                        yield Running(emu, bot, store, engine, stop, task)
+                    finally:
+                        stop.set()
+                        await task
+            # Nothing the bot sent was refused by the emulator or broke Discord's published contract.
+            assert emu.rejected_calls() == []
+            assert emu.contract_violations() == []
+    finally:
+        await engine.aclose()
+        await store.close()
+
+
+def poem(reply: Reply) -> tuple[str, float, str, str]:
+    """(model, temperature, notes, code block text without the zero-width spaces) of a reply."""
+    assert not reply.ephemeral
+    match = HEADER.match(reply.content)
+    assert match, reply.content
+    assert reply.content.endswith("\n```") and reply.content.count("```") == 2
+    block = reply.content[match.end():-len("\n```")].replace("\u200b", "")
+    return match["model"], float(match["temperature"]), match["notes"], block
+
+
+def refusal(reply: Reply) -> str:
+    assert reply.ephemeral, reply.content
+    return reply.content
+
+
+async def test_shakespeare_defers_then_replies_publicly_with_the_seed_and_the_text(tmp_path):
+    async with running_bot(tmp_path) as run:
+        sent = await run.emu.send_command("/shakespeare", options={"seed": "ROMEO:", "length": 60})
+        reply = await sent.wait_reply(30)
+        assert sent.record.callback_type == 5  # deferred: "thinking..." within Discord's 3 s
+        model, temperature, notes, block = poem(reply)
+        assert (model, temperature, notes) == ("lstm", DEFAULT_SETTINGS.temperature, "")
+        assert block.startswith("ROMEO:") and len(block) == len("ROMEO:") + 60
+        [followup] = run.emu.recorder.find("POST /webhooks/*")
+        assert followup.body["allowed_mentions"] == {"parse": []}  # never pings anyone
+
+
+async def test_without_a_seed_a_speaker_begins_and_the_server_settings_fill_in(tmp_path):
+    async with running_bot(tmp_path) as run:
+        await run.store.set_value(run.emu.world.guild.id, "length", 25)
+        await run.store.set_value(run.emu.world.guild.id, "temperature", 0.3)
+        model, temperature, _, block = poem(await run.ask("/shakespeare"))
+        speaker = next(speaker for speaker in SPEAKERS if block.startswith(speaker))
+        assert (model, temperature, len(block)) == ("lstm", 0.3, len(speaker) + 25)
+        # An option given overrides the server's setting; the others still come from it.
+        _, temperature, _, block = poem(await run.ask("/shakespeare", user="admin", seed="x", temp=1.7))
+        assert (temperature, len(block)) == (1.7, 1 + 25)
+
+
+async def test_a_mention_and_markdown_in_the_seed_stay_inert_text(tmp_path):
+    seed = "@everyone <@&1> **loud** ```\n# not a heading"
+    async with running_bot(tmp_path) as run:
+        _, _, _, block = poem(await run.ask("/shakespeare", seed=seed, length=5))
+        assert block.startswith(seed)
+        message = run.emu.recorder.find("POST /webhooks/*")[0].response
+        assert message["mention_everyone"] is False and message["mention_roles"] == []
+
+
+async def test_the_longest_seed_and_length_still_fit_one_message_and_say_so(tmp_path):
+    async with running_bot(tmp_path) as run:
+        reply = await run.ask("/shakespeare", seed="`" * MAX_SEED_CHARACTERS, length=1500)
+        _, _, notes, block = poem(reply)
+        # 500 backticks and their zero-width spaces take 1000 characters: the seed gives way.
+        assert len(reply.content) <= 2000 and notes == ", seed shortened"
+        assert block.startswith("\u2026`")  # the end of the seed, which the model continued from
+
+
+async def test_in_a_dm_shakespeare_uses_the_defaults_and_settings_need_a_server(tmp_path):
+    async with running_bot(tmp_path) as run:
+        await run.store.set_value(run.emu.world.guild.id, "length", 5)  # a server's, not the DM's
+        _, temperature, _, block = poem(await run.ask("/shakespeare", guild=False, seed="A"))
+        assert (temperature, len(block)) == (DEFAULT_SETTINGS.temperature, 1 + DEFAULT_SETTINGS.length)
+        assert refusal(await run.ask("/settings show", user="admin", guild=False)) == errors.NEEDS_SERVER
+        assert refusal(await run.ask("/settings reset", user="admin", guild=False)) == errors.NEEDS_SERVER
+
+
+async def test_admins_show_change_and_reset_the_settings(tmp_path):
+    async with running_bot(tmp_path, kinds=("lstm", "gru")) as run:
+        guild = run.emu.world.guild.id
+        shown = refusal(await run.ask("/settings show", user="admin"))
+        assert "- temperature: **0.8** (default)" in shown and "- model: **lstm** (default)" in shown
+        assert refusal(await run.ask("/settings temperature", user="admin", value=1.25)) == \
+            "Temperature is now 1.25 on this server."
+        assert refusal(await run.ask("/settings length", user="admin", value=42)) == \
+            "Length is now 42 characters on this server."
+        assert refusal(await run.ask("/settings model", user="admin", name="gru")) == \
+            "The model is now gru on this server."
+        assert (await run.store.get(guild)).changed == {"temperature", "length", "model"}
+        shown = refusal(await run.ask("/settings show", user="owner"))
+        assert "- length: **42** (set by an admin)" in shown
+        model, temperature, _, block = poem(await run.ask("/shakespeare", seed="Q"))
+        assert (model, temperature, len(block)) == ("gru", 1.25, 1 + 42)
+        reset = refusal(await run.ask("/settings reset", user="admin"))
+        assert reset.startswith("Settings are back to their defaults:") and "(set by an admin)" not in reset
+        assert await run.store.get(guild) == DEFAULT_SETTINGS
+
+
+async def test_settings_are_hidden_from_members_and_refused_when_forged(tmp_path):
+    async with running_bot(tmp_path) as run:
+        with pytest.raises(CommandHiddenError):  # default_permissions reached Discord
+            await run.emu.send_command("/settings show", user="member")
+        for command, options in [("/settings show", {}), ("/settings temperature", {"value": 1.0}),
+                                 ("/settings reset", {})]:
+            reply = await run.ask(command, forge=True, **options)
+            assert refusal(reply) == errors.NEEDS_MANAGE_SERVER
+        assert await run.store.get(run.emu.world.guild.id) == DEFAULT_SETTINGS
+
+
+@pytest.mark.parametrize("command, options, sentence", [
+    ("/settings temperature", {"value": 5.0}, "Temperature must be a number from 0.1 to 2.0."),
+    ("/settings temperature", {"value": "warm"}, errors.BAD_OPTION),
+    ("/settings temperature", {"value": None}, "Temperature must be a number from 0.1 to 2.0."),
+    ("/settings temperature", {"value": 1e9}, "Temperature must be a number from 0.1 to 2.0."),
+    ("/settings length", {"value": 0}, "Length must be a whole number from 1 to 1500."),
+    ("/settings length", {"value": 10**9}, "Length must be a whole number from 1 to 1500."),
+    ("/settings length", {"value": 2.5}, "Length must be a whole number from 1 to 1500."),
+    ("/settings model", {"name": "gpt"}, errors.BAD_OPTION),
+])
+async def test_forged_settings_outside_their_ranges_are_refused_with_one_sentence(tmp_path, command, options,
+                                                                                  sentence):
+    async with running_bot(tmp_path) as run:
+        assert refusal(await run.ask(command, user="admin", forge=True, **options)) == sentence
+        assert await run.store.get(run.emu.world.guild.id) == DEFAULT_SETTINGS
+
+
+@pytest.mark.parametrize("options, sentence", [
+    ({"temp": 0.01}, "Temperature must be a number from 0.1 to 2.0."),
+    ({"temp": math.inf}, "Temperature must be a number from 0.1 to 2.0."),
+    ({"temp": math.nan}, "Temperature must be a number from 0.1 to 2.0."),
+    ({"temp": "hot"}, errors.BAD_OPTION),
+    ({"temp": [1]}, errors.BAD_OPTION),
+    ({"length": 10**9}, "Length must be a whole number from 1 to 1500."),
+    ({"length": "300"}, "Length must be a whole number from 1 to 1500."),
+    ({"seed": "x" * (MAX_SEED_CHARACTERS + 1)}, "The seed must be text of 1 to 500 characters."),
+    ({"seed": 12}, "The seed must be text of 1 to 500 characters."),
+    ({"seed": "\u2603\u2603"}, "The seed has no characters the model knows, even after normalising."),
+    ({"model": "rnn"}, errors.BAD_OPTION),
+])
+async def test_forged_shakespeare_options_are_refused_with_one_sentence(tmp_path, options, sentence):
+    async with running_bot(tmp_path) as run:
+        reply = await run.ask("/shakespeare", forge=True, **options)
+        assert refusal(reply) == sentence
+        assert run.emu.recorder.find("POST /webhooks/*") == []  # refused before any deferral
+
+
+async def test_a_model_that_is_not_loaded_is_refused_and_a_stale_setting_falls_back(tmp_path):
+    async with running_bot(tmp_path, kinds=("lstm",)) as run:
+        sentence = "The gru model is not loaded on this bot; choose lstm."
+        assert refusal(await run.ask("/shakespeare", model="gru")) == sentence
+        assert refusal(await run.ask("/settings model", user="admin", name="gru")) == sentence
+        # A server that chose gru on a host that still had it keeps getting text from lstm.
+        await run.store.set_value(run.emu.world.guild.id, "model", "gru")
+        model, _, _, _ = poem(await run.ask("/shakespeare", user="admin", seed="a", length=3))
+        assert model == "lstm"
+
+
+async def test_about_names_the_models_their_size_and_loss_and_the_version(tmp_path):
+    async with running_bot(tmp_path, kinds=("gru", "lstm")) as run:
+        text = refusal(await run.ask("/about"))
+        assert text.startswith(f"**Shakespeare bot {__version__}**")
+        assert "- **gru**: GRU, 1 x 32, " in text and "- **lstm**: LSTM, 1 x 32, " in text
+        assert f"{1.5 / math.log(2):.3f} bits/char (1.500 nats), trained 12 min" in text
+
+
+async def test_one_user_writing_too_fast_is_told_when_to_try_again(tmp_path):
+    async with running_bot(tmp_path) as run:
+        poem(await run.ask("/shakespeare", seed="a", length=3))
+        too_fast = refusal(await run.ask("/shakespeare", seed="a", length=3))
+        assert too_fast == f"You're writing too fast; try again in {COOLDOWN_SECONDS:.0f} s."
+        poem(await run.ask("/shakespeare", user="admin", seed="a", length=3))  # others are not held up
+        run.emu.clock.advance(COOLDOWN_SECONDS)
+        poem(await run.ask("/shakespeare", seed="a", length=3))
+
+
+async def test_a_full_engine_queue_is_a_polite_busy_reply(tmp_path):
+    # One batch row and one waiting place: two long requests fill the engine.
+    async with running_bot(tmp_path, hidden_size=256, max_batch=1, max_waiting=1) as run:
+        long = GenerationRequest(seed="a", model="lstm", length=2000)
+        hogs: list[asyncio.Task] = []
+        # Submit until the engine refuses one: then its row runs and its waiting place is taken.
+        while not any(hog.done() for hog in hogs):
+            hogs.append(asyncio.create_task(run.engine.generate(long)))
+            await asyncio.sleep(0.01)
+        assert isinstance(hogs[-1].exception(), EngineBusyError)
+        try:
+            assert refusal(await run.ask("/shakespeare", seed="a", length=3)) == errors.BUSY
+        finally:
+            for hog in hogs:
+                hog.cancel()
+            await asyncio.gather(*hogs, return_exceptions=True)
+
+
+async def test_stopping_finishes_the_reply_in_flight_and_turns_new_interactions_away(tmp_path):
+    async with running_bot(tmp_path, hidden_size=128) as run:
+        in_flight = await run.emu.send_command("/shakespeare", options={"seed": "a", "length": 1500})
+        await in_flight.wait_ack(10)
+        run.stop.set()
+        await asyncio.sleep(0.05)  # the bot is draining now
+        late = await run.emu.send_command("/about", user="admin")
+        assert refusal(await late.wait_reply(10)) == errors.RESTARTING
+        _, _, _, block = poem(await in_flight.wait_reply(30))
+        assert len(block) == 1 + 1500
+        await run.task
+        assert run.bot.is_closed()
+
+
+async def test_an_unknown_command_gets_a_sentence_not_silence(tmp_path):
+    async with running_bot(tmp_path) as run:
+        data = {"id": str(run.emu.world.snowflakes.next()), "name": "sonnet", "type": 1, "options": []}
+        sent = await run.emu.send_interaction_data(data, user="member")
+        assert refusal(await sent.wait_reply(10)) == errors.OUTDATED_COMMAND
