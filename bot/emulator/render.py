@@ -13,6 +13,8 @@ CODE_BAR = "\u2503 "
 ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
 FENCE = re.compile(r"```(?:[\w+-]*\n)?(.*?)```", re.DOTALL)
 EMPHASIS = re.compile(r"(\*\*\*|\*\*|__|~~|\|\|)(.+?)\1", re.DOTALL)
+# Single * or _ italics, which Discord (like Markdown) only reads hugging non-space text.
+ITALIC = re.compile(r"(?<![\\\w])([*_])(?=\S)(.+?)(?<=\S)\1(?!\w)", re.DOTALL)
 ESCAPED = re.compile(r"\\([*_~`|>\\#-])")
 
 
@@ -30,7 +32,7 @@ def _markdown(text: str, world: World) -> list[str]:
 
 
 def _plain(text: str, world: World) -> list[str]:
-    text = EMPHASIS.sub(r"\2", text)
+    text = ITALIC.sub(r"\2", EMPHASIS.sub(r"\2", text))
     text = ESCAPED.sub(r"\1", text)
 
     def name(match: re.Match[str]) -> str:

@@ -1,0 +1,42 @@
+"""End-to-end set-up: the real bot (`python -m bot`) as a child process against the emulator.
+
+One emulator and one bot process serve the whole session, to keep the suite inside CI's five
+minutes on two cores; tests that restart or kill the bot start their own (see test_e2e_restart).
+Tests use fresh users where /shakespeare's per-user cooldown would otherwise get in the way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from bot.emulator import Emulator
+from bot.emulator.process import BotProcess
+from tests.e2e.helpers import BOT_START_TIMEOUT, bot_env
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def emulator() -> AsyncIterator[Emulator]:
+    async with Emulator() as emu:
+        yield emu
+    # Over the whole session: nothing outside what the emulator knows of Discord's API, and
+    # nothing against Discord's published contract (empty when the description is absent).
+    assert emu.recorder.unknown_routes() == []
+    assert emu.contract_violations() == []
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def bot(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[BotProcess]:
+    """The shared bot; at the end it must stop cleanly on SIGTERM, as `docker stop` asks."""
+    directory: Path = tmp_path_factory.mktemp("bot")
+    process = BotProcess(emulator, bot_env(directory / "settings.sqlite3"), directory / "bot.log")
+    await process.start()
+    try:
+        await process.wait_ready(BOT_START_TIMEOUT)
+        yield process
+    finally:
+        exit_code = await process.stop()
+    assert exit_code == 0, f"the bot stopped with status {exit_code}:\n{process.log_tail()}"

@@ -1,0 +1,46 @@
+"""`python -m bot --local`, as README tells a newcomer to run it: no token, commands from a pipe."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.helpers import BOT_START_TIMEOUT, REPO, bot_env
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
+
+TYPED = """\
+/about
+/shakespeare seed:b temp:0.8 length:30
+/settings temperature value:1.2
+/as member /settings reset
+/settings show
+/shakespeare seed:b temp:9
+/quit
+"""
+
+
+async def test_local_playground_answers_typed_commands(tmp_path: Path) -> None:
+    env = bot_env(tmp_path / "playground.sqlite3")
+    env.pop("DISCORD_TOKEN", None)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "--local", cwd=REPO, env=env,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(TYPED.encode()), BOT_START_TIMEOUT + 60)
+    shown = output.decode()
+    assert process.returncode == 0, shown
+
+    assert "\u256d Prospero used /about\nShakespeare [APP]\n\u2502 Shakespeare bot " in shown
+    assert ("\u256d Prospero used /shakespeare\nShakespeare [APP]\n"
+            "\u2502 lstm, temperature 0.8\n\u2502 \u2503 b") in shown
+    assert "\u2502 Temperature is now 1.2 on this server.\n\u2502 Only you can see this" in shown
+    assert "/settings is hidden from member" in shown
+    assert ("\u256d Miranda used /settings reset\nShakespeare [APP]\n"
+            "\u2502 Only members with the Manage Server permission") in shown
+    assert "\u2502 - temperature: 1.2 (set by an admin)" in shown
+    assert "Discord: temp must be between 0.1 and 2.0." in shown
+    assert "Discord refused" not in shown and "Not in Discord's published API" not in shown

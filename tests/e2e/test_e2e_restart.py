@@ -1,0 +1,61 @@
+"""Settings survive the bot's restart: after a clean stop, and after kill -9 right after the reply.
+
+These start their own bot processes (three in all) against their own emulator, one after another
+on the same database, so the shared session bot is not disturbed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.emulator import Emulator
+from bot.emulator.process import BotProcess
+from tests.e2e.helpers import BOT_START_TIMEOUT, ask, bot_env, fresh_user, generation, refusal, settings_shown
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
+
+
+async def _start(emu: Emulator, directory: Path, name: str) -> BotProcess:
+    process = BotProcess(emu, bot_env(directory / "settings.sqlite3"), directory / f"{name}.log")
+    await process.start()
+    await process.wait_ready(BOT_START_TIMEOUT)
+    return process
+
+
+async def test_settings_survive_a_clean_restart_and_a_kill_9(tmp_path: Path) -> None:
+    async with Emulator() as emu:
+        first = await _start(emu, tmp_path, "first")
+        try:
+            await ask(emu, "/settings temperature value:1.3")
+            await ask(emu, "/settings length value:42")
+        finally:
+            assert await first.stop() == 0, first.log_tail()
+
+        second = await _start(emu, tmp_path, "second")
+        try:
+            _, reply = await ask(emu, "/settings show")
+            assert settings_shown(reply) == {
+                "temperature": ("1.3", "set by an admin"),
+                "length": ("42", "set by an admin"),
+                "model": ("lstm", "default"),
+            }
+            _, reply = await ask(emu, "/shakespeare seed:x", user=fresh_user(emu))
+            model, temperature, block = generation(reply)
+            assert (temperature, len(block)) == (1.3, 1 + 42)
+
+            _, reply = await ask(emu, "/settings temperature value:0.5")
+            assert refusal(reply) == "Temperature is now 0.5 on this server."
+        finally:
+            # The reply was the promise that the change is stored: nothing may be lost now.
+            await second.kill()
+
+        third = await _start(emu, tmp_path, "third")
+        try:
+            _, reply = await ask(emu, "/settings show")
+            assert settings_shown(reply)["temperature"] == ("0.5", "set by an admin")
+            assert settings_shown(reply)["length"] == ("42", "set by an admin")
+        finally:
+            assert await third.stop() == 0, third.log_tail()
+        assert emu.rejected_calls() == []
