@@ -144,6 +144,7 @@ class GenerationEngine:
             raise ValueError("max_waiting and max_batch must both be at least 1.")
         self._device = _resolve_device(device)
         weight_dtype = _weight_dtype(precision, self._device)
+        self._precision = "bfloat16" if weight_dtype == torch.bfloat16 else "float32"
         self._max_waiting = max_waiting
         self._threads = threads
         self._loaded: dict[str, LoadedModel] = {}
@@ -182,6 +183,11 @@ class GenerationEngine:
     @property
     def model_names(self) -> tuple[str, ...]:
         return tuple(self._loaded)
+
+    @property
+    def precision(self) -> str:
+        """The dtype the lstm and gru recurrent weights run in: "float32" or "bfloat16"."""
+        return self._precision
 
     def model_info(self) -> list[ModelInfo]:
         infos = []
