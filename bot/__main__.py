@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import textwrap
 
 import discord
 
@@ -16,7 +17,10 @@ EXIT_CONFIG = 2
 
 def build_parser() -> argparse.ArgumentParser:
     variables = "\n".join(
-        f"  {name:<20} {meaning} [default: {default}]" for name, default, meaning in ENVIRONMENT
+        # A no-break space keeps "default:" with its value.
+        textwrap.fill(f"{meaning} [default:\u00a0{default}]", width=100, initial_indent=f"  {name:<20} ",
+                      subsequent_indent=" " * 23)
+        for name, default, meaning in ENVIRONMENT
     )
     parser = argparse.ArgumentParser(
         prog="python -m bot",

@@ -1,0 +1,92 @@
+"""`python -m bot`: its help, its refusals (one sentence, exit code 2, no traceback), the self-test."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot import __version__
+from bot.config import ENVIRONMENT
+from bot.health import write_heartbeat
+from bot.settings import SqliteSettingsStore
+from tests.test_bot_commands import make_checkpoints
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG_VARIABLES = [name for name, _, _ in ENVIRONMENT]
+
+
+def run(*args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess:
+    clean = {key: value for key, value in os.environ.items() if key not in CONFIG_VARIABLES}
+    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=REPO, env={**clean, **env},
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_help_explains_every_command_option_and_variable():
+    result = run("--help")
+    assert result.returncode == 0
+    for word in ["run", "sync", "healthcheck", "--guild", "--local", "--self-test", *CONFIG_VARIABLES]:
+        assert word in result.stdout
+
+
+def test_the_version_is_the_package_version():
+    # tomllib is 3.11+, and the project supports 3.10.
+    version = re.search(r'^version = "([^"]+)"$', (REPO / "pyproject.toml").read_text(), re.MULTILINE)
+    assert version and __version__ == version[1]
+    assert run("--version").stdout.strip() == f"python -m bot {__version__}"
+
+
+@pytest.mark.parametrize("args", [(), ("run",), ("sync",), ("sync", "--guild", "1")])
+def test_a_missing_token_is_one_sentence_and_exit_code_2(args):
+    result = run(*args)
+    assert result.returncode == 2
+    assert result.stderr.startswith("bot: DISCORD_TOKEN is not set;") and result.stderr.count("\n") == 1
+    assert result.stdout == ""
+
+
+def test_a_bad_variable_is_one_sentence_and_exit_code_2():
+    result = run(DISCORD_TOKEN="x", SHARD_IDS="0,1")
+    assert (result.returncode, result.stderr) == (
+        2, "bot: SHARD_IDS needs SHARD_COUNT, the total number of shards, to be set too.\n")
+
+
+def test_guild_only_goes_with_sync():
+    result = run("--guild", "5")
+    assert result.returncode == 2 and "--guild only applies to `sync`" in result.stderr
+
+
+def test_healthcheck_is_healthy_only_with_a_fresh_heartbeat(tmp_path):
+    heartbeat = tmp_path / "bot.sqlite3.heartbeat"
+    result = run("healthcheck", BOT_DB_PATH=str(tmp_path / "bot.sqlite3"))
+    assert result.returncode == 1 and "No heartbeat" in result.stdout
+    write_heartbeat(heartbeat, {})
+    assert run("healthcheck", BOT_DB_PATH=str(tmp_path / "bot.sqlite3")).returncode == 0
+    os.utime(heartbeat)  # the file's content, not its time stamp, says when the bot last beat
+    heartbeat.write_text('{"time": 0}')
+    result = run("healthcheck", BOT_HEARTBEAT_PATH=str(heartbeat))
+    assert result.returncode == 1 and "old" in result.stdout
+
+
+async def test_the_self_test_passes_end_to_end_and_leaves_the_change_in_the_database(tmp_path):
+    db_path = tmp_path / "data" / "bot.sqlite3"
+    result = run("--self-test", timeout=300, BOT_DB_PATH=str(db_path), DEVICE="cpu",
+                 CHECKPOINT_DIR=str(make_checkpoints(tmp_path / "checkpoints")))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == "self-test: passed"
+    store = await SqliteSettingsStore.open(db_path)
+    try:
+        async with store._connection.execute("SELECT temperature FROM guild_settings") as cursor:
+            assert await cursor.fetchall() == [(1.3,)]
+    finally:
+        await store.close()
+
+
+def test_the_self_test_fails_without_models(tmp_path):
+    result = run("--self-test", timeout=300, BOT_DB_PATH=str(tmp_path / "bot.sqlite3"),
+                 CHECKPOINT_DIR=str(tmp_path / "none"))
+    assert result.returncode == 1
+    assert "self-test: FAILED: the bot exited with status 2 before it connected" in result.stdout
