@@ -50,7 +50,7 @@ async def ask(
 
 
 def generation(reply: Reply) -> tuple[str, float, str]:
-    """(model, temperature, code block) of a /shakespeare reply, after checking its shape:
+    """(model, temperature, code block as read) of a /shakespeare reply, after checking its shape:
     public, one header line, one unbroken code block, within 2000 characters, pinging nobody."""
     content = reply.content
     assert not reply.ephemeral, content
@@ -62,7 +62,10 @@ def generation(reply: Reply) -> tuple[str, float, str]:
     assert content.count(FENCE) == 2, f"the code block is broken open: {content!r}"
     assert not reply.message["mention_everyone"] and reply.message["mentions"] == []
     assert reply.message["mention_roles"] == []
-    return match["model"], float(match["temperature"]), body[len(FENCE) + 1 : -len(FENCE) - 1]
+    # The bot puts a zero-width space after each backtick so none can close the block; a reader
+    # sees the text without it.
+    block = body[len(FENCE) + 1 : -len(FENCE) - 1].replace("`\u200b", "`")
+    return match["model"], float(match["temperature"]), block
 
 
 def refusal(reply: Reply) -> str:
