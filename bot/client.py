@@ -19,7 +19,7 @@ from bot import health
 from bot.commands import add_commands
 from bot.commands.options import check_option_shapes
 from bot.config import BotConfig
-from bot.errors import INTERNAL, RESTARTING, reply_privately, user_message
+from bot.errors import INTERNAL, RESTARTING, UserError, reply_privately, user_message
 from bot.lifecycle import InFlight
 from bot.settings import SettingsStore, SettingsStoreError
 from charlm.engine import GenerationEngine
@@ -34,7 +34,13 @@ class ShakespeareTree(app_commands.CommandTree["ShakespeareBot"]):
             await reply_privately(interaction, RESTARTING)
             return False
         if interaction.type is discord.InteractionType.application_command:
-            check_option_shapes((interaction.data or {}).get("options", []))
+            try:
+                check_option_shapes((interaction.data or {}).get("options", []))
+            except UserError as refusal:
+                # Answered here: discord.py's error path would look the command up in the same
+                # malformed options and fail again, leaving the user without a reply.
+                await reply_privately(interaction, str(refusal))
+                return False
         # This runs inside the task discord.py made for the interaction, which also runs on_error:
         # when the task ends, the user has had their reply.
         task = asyncio.current_task()

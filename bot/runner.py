@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections.abc import Iterator
 
+import aiohttp
 import discord
 import yarl
 from discord import app_commands
@@ -39,6 +40,11 @@ ENGINE_MAX_BATCH = 64
 
 class StartupError(Exception):
     """The bot cannot start as configured; one sentence for the operator."""
+
+
+def _unreachable(error: Exception) -> str:
+    return (f"Cannot reach Discord at {discord.http.Route.BASE} ({error}); "
+            "check the network and DISCORD_API_BASE.")
 
 
 @contextlib.contextmanager
@@ -125,6 +131,9 @@ async def serve(bot: ShakespeareBot, token: str, stop: asyncio.Event) -> None:
         await running
     except discord.LoginFailure:
         raise StartupError(TOKEN_REJECTED) from None
+    except aiohttp.ClientConnectionError as error:
+        # Logging in is one request with no retry (the gateway, later, reconnects by itself).
+        raise StartupError(_unreachable(error)) from None
     except Exception as error:
         if not stop.is_set():
             raise
@@ -147,6 +156,8 @@ async def sync_command_set(config: BotConfig, guild_id: int | None) -> int:
                         await client.login(token)
                     except discord.LoginFailure:
                         raise StartupError(TOKEN_REJECTED) from None
+                    except aiohttp.ClientConnectionError as error:
+                        raise StartupError(_unreachable(error)) from None
                     await sync_commands(tree, store, guild_id, force=True)
             finally:
                 await store.close()

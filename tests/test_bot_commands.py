@@ -269,9 +269,10 @@ async def test_a_full_engine_queue_is_a_polite_busy_reply(tmp_path):
 
 
 async def test_stopping_finishes_the_reply_in_flight_and_turns_new_interactions_away(tmp_path):
-    async with running_bot(tmp_path, hidden_size=128) as run:
+    async with running_bot(tmp_path, hidden_size=256) as run:
         in_flight = await run.emu.send_command("/shakespeare", options={"seed": "a", "length": 1500})
         await in_flight.wait_ack(10)
+        assert not in_flight.record.answered  # still generating when the stop comes
         run.stop.set()
         await asyncio.sleep(0.05)  # the bot is draining now
         late = await run.emu.send_command("/about", user="admin")
@@ -282,8 +283,14 @@ async def test_stopping_finishes_the_reply_in_flight_and_turns_new_interactions_
         assert run.bot.is_closed()
 
 
-async def test_an_unknown_command_gets_a_sentence_not_silence(tmp_path):
+async def test_an_unknown_command_or_malformed_options_get_a_sentence_not_silence(tmp_path):
     async with running_bot(tmp_path) as run:
-        data = {"id": str(run.emu.world.snowflakes.next()), "name": "sonnet", "type": 1, "options": []}
-        sent = await run.emu.send_interaction_data(data, user="member")
-        assert refusal(await sent.wait_reply(10)) == errors.OUTDATED_COMMAND
+        for name, options, sentence in [
+            ("sonnet", [], errors.OUTDATED_COMMAND),
+            ("shakespeare", "seed", errors.BAD_OPTION),
+            ("shakespeare", [{"name": "temp", "type": 10}], errors.BAD_OPTION),
+            ("settings", [{"name": "length", "type": 1, "options": [{"type": 4}]}], errors.BAD_OPTION),
+        ]:
+            data = {"id": str(run.emu.world.snowflakes.next()), "name": name, "type": 1, "options": options}
+            sent = await run.emu.send_interaction_data(data, user="admin")
+            assert refusal(await sent.wait_reply(10)) == sentence

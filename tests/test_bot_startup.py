@@ -55,6 +55,18 @@ async def test_a_token_discord_rejects_is_one_logged_sentence_and_exit_code_2(tm
     assert all(record.exc_info is None for record in caplog.records)
 
 
+async def test_an_unreachable_api_is_one_logged_sentence_and_exit_code_2(tmp_path, caplog):
+    async with Emulator() as emu:
+        config = config_for(emu, tmp_path)
+    # The emulator has stopped: nothing listens at its address any more.
+    with caplog.at_level(logging.ERROR):
+        assert await run_bot(config, handle_signals=False) == EXIT_STARTUP
+        assert await sync_command_set(config, None) == EXIT_STARTUP
+    assert [record.getMessage()[:30] for record in caplog.records] == ["Cannot reach Discord at http:/"] * 2
+    assert "check the network and DISCORD_API_BASE." in caplog.records[0].getMessage()
+    assert all(record.exc_info is None for record in caplog.records)
+
+
 async def test_no_checkpoints_is_one_logged_sentence_and_exit_code_2(tmp_path, caplog):
     async with Emulator() as emu:
         config = config_for(emu, tmp_path, checkpoint_dir=tmp_path / "empty")

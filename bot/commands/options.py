@@ -27,8 +27,8 @@ def check_option_shapes(options: object) -> None:
 
     discord.py trusts Discord's client: its Namespace calls float() on every number option and
     indexes every option's keys, so a forged `"temp": "hot"` raises a ValueError outside the
-    tree's error handling, and the user gets no answer at all. CommandTree.interaction_check runs
-    just before, which is where this is called.
+    tree's error handling, and the user gets no answer at all. ShakespeareTree.interaction_check
+    runs just before, and calls this.
     """
     if not isinstance(options, list):
         raise UserError(BAD_OPTION)
