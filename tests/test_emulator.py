@@ -254,6 +254,22 @@ async def test_unknown_endpoint_is_recorded(emu: Emulator) -> None:
     assert [call.path for call in emu.recorder.unknown_routes()] == ["/channels/1"]
 
 
+async def test_calls_outside_the_published_contract_are_reported(emu: Emulator, client: BareClient) -> None:
+    if not emu.contract.enabled:
+        pytest.skip("Discord's OpenAPI description is absent (see bot/emulator/contract.py)")
+    client.release.set()
+    sent = await emu.send_command("/slow")
+    await sent.wait_reply(5)
+    # Accepted by the emulator's own rules, but not a mention type in Discord's description.
+    url = f"{emu.api_base}/webhooks/{emu.world.application_id}/{sent.record.token}?wait=true"
+    body = {"content": "x", "allowed_mentions": {"parse": ["nobody"]}}
+    async with aiohttp.ClientSession() as session, session.post(url, json=body) as answer:
+        assert answer.status == 200
+    violations = emu.contract_violations()
+    assert len(violations) == 1 and violations[0].startswith("request POST /api/v10/webhooks/")
+    assert "allowed_mentions/parse/0: 'nobody' is not valid under any" in violations[0]
+
+
 async def test_wrong_token_cannot_log_in(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(discord.http.Route, "BASE", emu.api_base)
     bot = BareClient(emu.world.guild.id)

@@ -66,65 +66,71 @@ class _Response:
     data: bytes
 
 
+def _most_specific(error: Any) -> Any:
+    """Of a jsonschema error and the anyOf/oneOf alternatives below it, the one about the deepest
+    part of the document (the shallowest such, whose message names the offending value)."""
+    best, best_key = error, (len(error.absolute_path), 0)
+    stack = [(error, 0)]
+    while stack:
+        node, depth = stack.pop()
+        key = (len(node.absolute_path), -depth)
+        if key > best_key:
+            best, best_key = node, key
+        stack.extend((sub, depth + 1) for sub in node.context or ())
+    return best
+
+
 def _describe(error: BaseException) -> str:
     """The exception's sentence plus the schema errors hidden in its cause chain."""
-    parts = [str(error)[:300]]
+    parts = [str(error)[:200]]
     cause = error.__cause__
     while cause is not None:
         for schema_error in getattr(cause, "schema_errors", ()) or ():
-            where = "/".join(str(step) for step in schema_error.absolute_path) or "body"
-            parts.append(f"{where}: {schema_error.message[:300]}")
-            for sub in (schema_error.context or [])[:4]:
-                parts.append(f"  {'/'.join(str(s) for s in sub.absolute_path)}: {sub.message[:200]}")
+            specific = _most_specific(schema_error)
+            where = "/".join(str(step) for step in specific.absolute_path) or "body"
+            parts.append(f"{where}: {specific.message[:300]}")
         cause = cause.__cause__
     return "\n".join(parts)
 
 
 @dataclass
-class PendingResponse:
+class PendingCall:
     request: SpecRequest
     response: _Response
     errors: list[str]
-    """The recorded call's error list, filled in when the response is checked."""
+    """The recorded call's error list, filled in when the call is checked."""
 
 
 class ContractChecker:
     def __init__(self, spec_path: Path | None) -> None:
         self.spec_path = spec_path
         self._api = _load(str(spec_path)) if spec_path is not None else None
-        self._pending: list[PendingResponse] = []
+        self._pending: list[PendingCall] = []
 
     @property
     def enabled(self) -> bool:
         return self._api is not None
 
-    def check_request(self, request: SpecRequest) -> str | None:
-        """Why the description rejects this request (path, method, parameters, body), if it does."""
-        if self._api is None:
-            return None
-        try:
-            self._api.validate_request(request)
-        except Exception as error:  # openapi-core raises a family of unrelated exception types
-            return f"request {request.method.upper()} {request.path}: {_describe(error)}"
-        return None
-
-    def queue_response(
+    def queue(
         self, request: SpecRequest, status: int, headers: dict[str, str], body: bytes, errors: list[str]
     ) -> None:
-        """Responses are checked later, in bulk, so a 300-interaction burst is not slowed by it."""
+        """Keep a call to check later, in bulk; what is wrong with it is appended to `errors`."""
         if self._api is None:
             return
         content_type = headers.get("Content-Type", "")
         response = _Response(status, content_type, CIMultiDict(headers), body)
-        self._pending.append(PendingResponse(request, response, errors))
+        self._pending.append(PendingCall(request, response, errors))
 
-    def check_pending_responses(self) -> None:
+    def check_pending(self) -> None:
+        """Check every queued call: its path, method, parameters and body, then the answer."""
         pending, self._pending = self._pending, []
         for item in pending:
+            what = f"{item.request.method.upper()} {item.request.path}"
+            try:
+                self._api.validate_request(item.request)
+            except Exception as error:  # openapi-core raises a family of unrelated exception types
+                item.errors.append(f"request {what}: {_describe(error)}")
             try:
                 self._api.validate_response(item.request, item.response)
-            except Exception as error:  # see check_request
-                item.errors.append(
-                    f"response {item.response.status_code} to {item.request.method.upper()} "
-                    f"{item.request.path}: {_describe(error)}"
-                )
+            except Exception as error:  # as above
+                item.errors.append(f"response {item.response.status_code} to {what}: {_describe(error)}")

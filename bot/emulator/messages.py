@@ -162,9 +162,10 @@ def apply_body(
     world: World, message: dict[str, Any], body: dict[str, Any], in_guild: bool
 ) -> None:
     """Set what a create or edit request carries; mentions are re-parsed from the new content."""
-    for key in ("content", "embeds", "components", "tts"):
+    for key in ("content", "embeds", "components"):
         if body.get(key) is not None:
             message[key] = body[key]
+    message["tts"] = body.get("tts") is True
     users, roles, everyone = mentions(
         world, message["content"], body.get("allowed_mentions"), in_guild
     )

@@ -105,6 +105,7 @@ class Playground:
     def _report_problems(self) -> None:
         """What real Discord would have refused, shown as it happens: the point of playing locally."""
         calls = self.emu.calls
+        self.emu.contract.check_pending()
         for call in calls[self._reported_calls :]:
             if call.status >= 400 and not call.injected:
                 self.say(f"(Discord refused the bot's {call.method} {call.path}: {call.response})")

@@ -221,5 +221,5 @@ class Emulator:
 
     def contract_violations(self) -> list[str]:
         """Everything the OpenAPI description found wrong, requests and responses alike."""
-        self.contract.check_pending_responses()
+        self.contract.check_pending()
         return [error for call in self.calls for error in call.contract_errors]
