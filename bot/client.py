@@ -26,6 +26,9 @@ from charlm.engine import GenerationEngine
 
 log = logging.getLogger(__name__)
 
+# A text-only bot: discord.py's warnings that voice libraries are missing would only alarm operators.
+discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
+
 
 class ShakespeareTree(app_commands.CommandTree["ShakespeareBot"]):
     async def interaction_check(self, interaction: discord.Interaction[ShakespeareBot], /) -> bool:
@@ -89,8 +92,6 @@ async def sync_commands(tree: app_commands.CommandTree, store: SettingsStore, gu
 
 class ShakespeareBot(discord.AutoShardedClient):
     def __init__(self, config: BotConfig, *, engine: GenerationEngine, store: SettingsStore) -> None:
-        # A text-only bot: the warnings about missing voice libraries would only alarm operators.
-        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(
             # Slash commands need no gateway intent; `guilds` (not privileged) keeps discord.py's
             # guild cache consistent. Messages, members and presences are never received.

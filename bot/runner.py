@@ -122,10 +122,10 @@ async def serve(bot: ShakespeareBot, token: str, stop: asyncio.Event) -> None:
     running = asyncio.create_task(bot.start(token), name="discord-client")
     stopping = asyncio.create_task(stop.wait(), name="stop-signal")
     try:
-        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopping.cancel()
-    if stopping.done() and not stopping.cancelled():
+    if stopping in done:
         await bot.shutdown()
     try:
         await running

@@ -10,6 +10,7 @@ Models are tiny random checkpoints: these tests are about plumbing, not prose.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import re
 from contextlib import asynccontextmanager
@@ -294,3 +295,12 @@ async def test_an_unknown_command_or_malformed_options_get_a_sentence_not_silenc
             data = {"id": str(run.emu.world.snowflakes.next()), "name": name, "type": 1, "options": options}
             sent = await run.emu.send_interaction_data(data, user="admin")
             assert refusal(await sent.wait_reply(10)) == sentence
+
+
+async def test_a_fault_of_ours_logs_its_traceback_and_tells_the_user_one_sentence(tmp_path, caplog):
+    async with running_bot(tmp_path) as run:
+        await run.store.close()  # the database went away under the bot
+        with caplog.at_level(logging.ERROR, logger="bot.client"):
+            assert refusal(await run.ask("/settings show", user="admin")) == errors.INTERNAL
+        [record] = [record for record in caplog.records if record.name == "bot.client"]
+        assert record.getMessage().startswith("Command /settings show failed") and record.exc_info
