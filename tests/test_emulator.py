@@ -84,6 +84,9 @@ class BareClient(discord.Client):
     async def setup_hook(self) -> None:
         await self.tree.sync()
 
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """discord.py waits 5 s before every IDENTIFY but the first; no need with one client."""
+
 
 @pytest.fixture
 async def emu() -> AsyncIterator[Emulator]:
@@ -213,15 +216,61 @@ async def test_rate_limited_followup_is_retried_once(emu: Emulator, client: Bare
     assert_clean(emu)
 
 
+@pytest.mark.parametrize("code", [None, 4000], ids=["tcp-reset", "close-frame"])
 async def test_gateway_drop_is_resumed_and_missed_events_replayed(
-    emu: Emulator, client: BareClient
+    emu: Emulator, client: BareClient, code: int | None
 ) -> None:
-    assert await emu.drop_gateway() == 1
+    assert emu.gateway.heartbeats >= 1  # discord.py beats once right after HELLO
+    assert await emu.drop_gateway(code) == 1
     # Sent while the bot is disconnected: only a RESUME replay can deliver it.
     sent = await emu.send_command("/echo text:still here")
     reply = await sent.wait_reply(10)
     assert reply.content == "still here"
     assert emu.gateway.resumes == 1 and emu.gateway.identifies == 1
+
+
+async def test_a_forgotten_session_is_invalidated_and_the_client_identifies_again(
+    emu: Emulator, client: BareClient
+) -> None:
+    assert await emu.drop_gateway(resumable=False) == 1
+    await emu.wait_until_ready(timeout=10, identifies=2)
+    reply = await (await emu.send_command("/echo text:new session")).wait_reply(5)
+    assert reply.content == "new session"
+    assert emu.gateway.resumes == 0
+
+
+async def test_interactions_reach_the_shard_that_owns_their_guild(emu: Emulator) -> None:
+    """Two shards in one AutoShardedClient, as the bot runs with SHARD_COUNT=2."""
+
+    class Sharded(discord.AutoShardedClient):
+        before_identify_hook = BareClient.before_identify_hook
+
+    sharded = Sharded(intents=discord.Intents.none(), shard_count=2)
+    tree = app_commands.CommandTree(sharded)
+    seen: list[int | None] = []
+
+    @tree.command(description="Which shard got this?")
+    async def shard(interaction: discord.Interaction) -> None:
+        seen.append(interaction.guild.shard_id if interaction.guild else None)
+        await interaction.response.send_message("ok")
+
+    saved = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    discord.http.Route.BASE = emu.api_base
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(emu.gateway_url)
+    try:
+        await sharded.login(emu.world.token)
+        await tree.sync()
+        task = asyncio.create_task(sharded.connect())
+        await emu.wait_until_ready(timeout=15, identifies=2)
+        assert sorted(session.shard_id for session in emu.gateway.live_sessions()) == [0, 1]
+        in_guild = await (await emu.send_command("/shard")).wait_reply(5)
+        in_dm = await (await emu.send_command("/shard", guild=False)).wait_reply(5)
+        assert in_guild.content == in_dm.content == "ok"
+        assert seen == [(emu.world.guild.id >> 22) % 2, None]
+    finally:
+        await sharded.close()
+        discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved
+    await asyncio.wait_for(task, 10)
 
 
 async def test_member_permissions_and_command_visibility(emu: Emulator, client: BareClient) -> None:

@@ -120,13 +120,18 @@ class Gateway:
                 return True
         return False
 
-    async def drop(self, code: int | None = None) -> int:
-        """Cut every live connection: a TCP reset by default, or a close frame with `code`."""
+    async def drop(self, code: int | None = None, *, resumable: bool = True) -> int:
+        """Cut every live connection: a TCP reset by default, or a close frame with `code`.
+
+        With `resumable=False` the sessions are forgotten too, as Discord does after a long outage:
+        the client's RESUME then gets INVALID_SESSION and it must IDENTIFY afresh."""
         dropped = 0
         for session in self.live_sessions():
             connection = session.connection
             assert connection is not None
             session.connection = None
+            if not resumable:
+                del self.sessions[session.id]
             if code is None and connection.request.transport is not None:
                 connection.request.transport.abort()
             else:

@@ -205,9 +205,10 @@ class Emulator:
         """Answer the next `count` calls matching "METHOD /path" (shell pattern) with a 429."""
         self.faults.add_rate_limit(pattern, retry_after, count, is_global)
 
-    async def drop_gateway(self, code: int | None = None) -> int:
-        """Cut the bot's gateway connections (TCP reset, or a close frame with `code`)."""
-        return await self.gateway.drop(code)
+    async def drop_gateway(self, code: int | None = None, *, resumable: bool = True) -> int:
+        """Cut the bot's gateway connections (TCP reset, or a close frame with `code`); with
+        `resumable=False` its RESUME is refused with INVALID_SESSION. Returns how many."""
+        return await self.gateway.drop(code, resumable=resumable)
 
     # -- what happened --
 
