@@ -23,12 +23,12 @@ def require_loaded(model: str, loaded: Sequence[str]) -> str:
 
 
 def check_option_shapes(options: object) -> None:
-    """Refuse option data that would crash discord.py before any check or error handler runs.
+    """Refuse option data that discord.py would crash on or silently convert.
 
     discord.py trusts Discord's client: its Namespace calls float() on every number option and
     indexes every option's keys, so a forged `"temp": "hot"` raises a ValueError outside the
-    tree's error handling, and the user gets no answer at all. ShakespeareTree.interaction_check
-    runs just before, and calls this.
+    tree's error handling (the user gets no answer at all), and `"temp": true` becomes 1.0.
+    ShakespeareTree.interaction_check runs just before, and calls this.
     """
     if not isinstance(options, list):
         raise UserError(BAD_OPTION)
@@ -40,8 +40,11 @@ def check_option_shapes(options: object) -> None:
             check_option_shapes(option.get("options", []))
         elif "value" not in option:
             raise UserError(BAD_OPTION)
-        elif kind == NUMBER_TYPE and option["value"] not in (None, ""):
-            try:
-                float(option["value"])
-            except (TypeError, ValueError):
-                raise UserError(BAD_OPTION) from None
+        elif kind == NUMBER_TYPE and not _is_json_number(option["value"]):
+            # Discord's client only ever sends a JSON number here; float() would also turn
+            # true into 1.0 and "2" into 2.0, so anything else is refused before it can.
+            raise UserError(BAD_OPTION)
+
+
+def _is_json_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
