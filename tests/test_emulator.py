@@ -327,7 +327,7 @@ async def test_wrong_token_cannot_log_in(emu: Emulator, monkeypatch: pytest.Monk
     await bot.close()
 
 
-async def test_heartbeats_acknowledged_bad_resume_invalidated_silence_closed() -> None:
+async def test_heartbeats_acked_bad_resume_invalidated_silence_closed_privileged_intent_refused() -> None:
     async with (
         Emulator(heartbeat_interval_ms=200, validate=False) as emu,
         aiohttp.ClientSession() as session,
@@ -341,3 +341,10 @@ async def test_heartbeats_acknowledged_bad_resume_invalidated_silence_closed() -
         assert await socket.receive_json() == {"op": 9, "d": False}
         closed = await socket.receive(timeout=2)
         assert closed.type == aiohttp.WSMsgType.CLOSE and closed.data == 4009
+
+        async with session.ws_connect(emu.gateway_url) as second:
+            await second.receive_json()
+            members_intent = 1 << 1  # privileged: not enabled for the emulated application
+            await second.send_json({"op": 2, "d": {"token": emu.world.token, "intents": members_intent}})
+            closed = await second.receive(timeout=2)
+            assert closed.type == aiohttp.WSMsgType.CLOSE and closed.data == 4014

@@ -15,11 +15,11 @@ from .errors import CommandInputError, invalid_form_body
 from .models import World
 
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
-STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE, MENTIONABLE, NUMBER = 3, 4, 5, 6, 7, 8, 9, 10
+STRING, INTEGER, BOOLEAN, USER, CHANNEL, NUMBER = 3, 4, 5, 6, 7, 10
 CHAT_INPUT = 1
 MAX_SAFE_INTEGER = 2**53
 TYPE_NAMES = {STRING: "text", INTEGER: "a whole number", BOOLEAN: "true or false",
-              USER: "a user", CHANNEL: "a channel", ROLE: "a role", NUMBER: "a number"}
+              USER: "a user", CHANNEL: "a channel", NUMBER: "a number"}
 NAME_PATTERN = re.compile(r"^[-_'\w]{1,32}$")
 
 

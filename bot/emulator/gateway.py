@@ -84,10 +84,9 @@ class Session:
 
 
 class Gateway:
-    def __init__(self, world: World, *, heartbeat_interval_ms: int, privileged_intents: int) -> None:
+    def __init__(self, world: World, *, heartbeat_interval_ms: int) -> None:
         self._world = world
         self.heartbeat_interval_ms = heartbeat_interval_ms
-        self._privileged_intents = privileged_intents
         self.url = ""
         self.sessions: dict[str, Session] = {}
         self.identifies = 0
@@ -112,13 +111,12 @@ class Gateway:
         async with self._changed:
             await asyncio.wait_for(self._changed.wait_for(self.connected), timeout)
 
-    async def dispatch_for_guild(self, guild_id: int | None, event: str, data: dict[str, Any]) -> bool:
-        """Send to the shard that owns the guild (DMs go to shard 0); False if no session has it."""
+    async def dispatch_for_guild(self, guild_id: int | None, event: str, data: dict[str, Any]) -> None:
+        """Send to the shard that owns the guild (DMs go to shard 0), if any session has it."""
         for session in self.sessions.values():
             if session.handles_guild(guild_id):
                 await session.dispatch(event, data)
-                return True
-        return False
+                return
 
     async def drop(self, code: int | None = None, *, resumable: bool = True) -> int:
         """Cut every live connection: a TCP reset by default, or a close frame with `code`.
@@ -215,7 +213,8 @@ class Gateway:
             await self._close(connection, INVALID_SHARD)
             return None
         intents = int(data.get("intents", 0))
-        if intents & PRIVILEGED_INTENTS & ~self._privileged_intents:
+        # The emulated application has no privileged intent enabled in its developer portal.
+        if intents & PRIVILEGED_INTENTS:
             await self._close(connection, DISALLOWED_INTENTS)
             return None
         for old in [s for s in self.sessions.values() if s.shard_id == shard_id]:

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -30,30 +29,18 @@ from .rest import RestApi
 class Emulator:
     """A local Discord for one application with one guild; see the module docstring."""
 
-    def __init__(
-        self,
-        *,
-        rules: Rules | None = None,
-        heartbeat_interval_ms: int = 41_250,
-        privileged_intents: int = 0,
-        validate: bool = True,
-        spec_path: Path | None = None,
-    ) -> None:
-        """With `validate`, traffic is checked against `spec_path` or the located description."""
+    def __init__(self, *, heartbeat_interval_ms: int = 41_250, validate: bool = True) -> None:
+        """With `validate`, traffic is checked against Discord's OpenAPI description, if found."""
         self.clock = Clock()
-        self.rules = rules or Rules()
+        self.rules = Rules()
         self.world = World(self.clock)
         self.commands = CommandRegistry(self.world)
         self.recorder = Recorder()
         self.faults = Faults()
-        self.contract = ContractChecker((spec_path or locate_spec()) if validate else None)
-        self.gateway = Gateway(
-            self.world, heartbeat_interval_ms=heartbeat_interval_ms,
-            privileged_intents=privileged_intents,
-        )
+        self.contract = ContractChecker(locate_spec() if validate else None)
+        self.gateway = Gateway(self.world, heartbeat_interval_ms=heartbeat_interval_ms)
         self.interactions: dict[int, InteractionRecord] = {}
         self.interactions_by_token: dict[str, InteractionRecord] = {}
-        self.undelivered: list[InteractionRecord] = []
         self._runner: web.AppRunner | None = None
         self.api_base = ""
 
@@ -193,8 +180,8 @@ class Emulator:
         self.interactions[record.id] = record
         self.interactions_by_token[record.token] = record
         guild_id = int(payload["guild_id"]) if "guild_id" in payload else None
-        if not await self.gateway.dispatch_for_guild(guild_id, "INTERACTION_CREATE", payload):
-            self.undelivered.append(record)
+        # With no session for its shard it is lost, as on Discord: wait_reply raises NoResponse.
+        await self.gateway.dispatch_for_guild(guild_id, "INTERACTION_CREATE", payload)
         return SentInteraction(record, self.rules, self.clock.now)
 
     # -- faults --
