@@ -89,4 +89,6 @@ def test_the_self_test_fails_without_models(tmp_path):
     result = run("--self-test", timeout=300, BOT_DB_PATH=str(tmp_path / "bot.sqlite3"),
                  CHECKPOINT_DIR=str(tmp_path / "none"))
     assert result.returncode == 1
-    assert "self-test: FAILED: the bot exited with status 2 before it connected" in result.stdout
+    assert "self-test: FAILED: the bot stopped before it connected" in result.stdout
+    assert "self-test: FAILED: the bot ended with 2 (its log is above)" in result.stdout
+    assert "Cannot load the models from CHECKPOINT_DIR=" in result.stderr
