@@ -10,9 +10,7 @@ import textwrap
 import discord
 
 from bot import __version__
-from bot.config import ENVIRONMENT, BotConfig, ConfigError
-
-EXIT_CONFIG = 2
+from bot.config import ENVIRONMENT, EXIT_CONFIG, BotConfig, ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -35,6 +35,8 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+# The exit code for configuration the operator must fix (argparse uses it for bad usage too).
+EXIT_CONFIG = 2
 # How long a stopping bot waits for replies in flight; below `docker stop`'s default 10 s grace.
 DEFAULT_DRAIN_SECONDS = 8.0
 

@@ -21,7 +21,7 @@ from discord import app_commands
 
 from bot.client import ShakespeareBot, sync_commands
 from bot.commands import add_commands
-from bot.config import BotConfig, ConfigError
+from bot.config import EXIT_CONFIG, BotConfig, ConfigError
 from bot.lifecycle import install_stop_signals
 from bot.settings import SettingsStoreError, SqliteSettingsStore
 from charlm.engine import EngineError, GenerationEngine
@@ -30,7 +30,6 @@ from charlm.errors import CharLMError
 log = logging.getLogger(__name__)
 
 EXIT_OK = 0
-EXIT_STARTUP = 2  # configuration the operator must fix; also argparse's code for bad usage
 TOKEN_REJECTED = ("Discord rejected DISCORD_TOKEN; copy the token again from the developer portal's Bot "
                   "page (or check DISCORD_API_BASE) and restart.")
 # The engine's queue: requests waiting beyond this are refused as "busy" rather than queued for minutes.
@@ -94,7 +93,7 @@ async def run_bot(config: BotConfig, *, stop: asyncio.Event | None = None,
             await _serve(config, token, stop or asyncio.Event(), handle_signals)
     except (StartupError, ConfigError) as error:
         log.error("%s", error)
-        return EXIT_STARTUP
+        return EXIT_CONFIG
     return EXIT_OK
 
 
@@ -163,5 +162,5 @@ async def sync_command_set(config: BotConfig, guild_id: int | None) -> int:
                 await store.close()
     except (StartupError, ConfigError) as error:
         log.error("%s", error)
-        return EXIT_STARTUP
+        return EXIT_CONFIG
     return EXIT_OK

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 from bot.client import ShakespeareBot
-from bot.config import BotConfig
+from bot.config import EXIT_CONFIG, BotConfig
 from bot.emulator import Emulator
 from bot.health import check_heartbeat
-from bot.runner import EXIT_STARTUP, TOKEN_REJECTED, discord_endpoints, run_bot, sync_command_set
+from bot.runner import TOKEN_REJECTED, discord_endpoints, run_bot, sync_command_set
 from bot.settings import SqliteSettingsStore
 from tests.test_bot_commands import make_checkpoints
 
@@ -50,7 +50,7 @@ async def test_a_token_discord_rejects_is_one_logged_sentence_and_exit_code_2(tm
     async with Emulator() as emu:
         config = config_for(emu, tmp_path, token=emu.world.token + "x")
         with caplog.at_level(logging.ERROR):
-            assert await run_bot(config, handle_signals=False) == EXIT_STARTUP
+            assert await run_bot(config, handle_signals=False) == EXIT_CONFIG
     assert [record.getMessage() for record in caplog.records] == [TOKEN_REJECTED]
     assert all(record.exc_info is None for record in caplog.records)
 
@@ -60,8 +60,8 @@ async def test_an_unreachable_api_is_one_logged_sentence_and_exit_code_2(tmp_pat
         config = config_for(emu, tmp_path)
     # The emulator has stopped: nothing listens at its address any more.
     with caplog.at_level(logging.ERROR):
-        assert await run_bot(config, handle_signals=False) == EXIT_STARTUP
-        assert await sync_command_set(config, None) == EXIT_STARTUP
+        assert await run_bot(config, handle_signals=False) == EXIT_CONFIG
+        assert await sync_command_set(config, None) == EXIT_CONFIG
     assert [record.getMessage()[:30] for record in caplog.records] == ["Cannot reach Discord at http:/"] * 2
     assert "check the network and DISCORD_API_BASE." in caplog.records[0].getMessage()
     assert all(record.exc_info is None for record in caplog.records)
@@ -71,7 +71,7 @@ async def test_no_checkpoints_is_one_logged_sentence_and_exit_code_2(tmp_path, c
     async with Emulator() as emu:
         config = config_for(emu, tmp_path, checkpoint_dir=tmp_path / "empty")
         with caplog.at_level(logging.ERROR):
-            assert await run_bot(config, handle_signals=False) == EXIT_STARTUP
+            assert await run_bot(config, handle_signals=False) == EXIT_CONFIG
     [record] = caplog.records
     assert record.getMessage().startswith("Cannot load the models from CHECKPOINT_DIR=")
     assert not record.exc_info
