@@ -50,13 +50,15 @@ RUN python -c "import tomllib; print(*tomllib.load(open('/tmp/build/pyproject.to
     && chown bot:bot /data
 
 WORKDIR /app
-COPY checkpoints/*.safetensors /app/checkpoints/
+# Readable by the bot's user whatever mode the files have here (checkpoints are written 0600).
+COPY --chmod=0644 checkpoints/*.safetensors /app/checkpoints/
 COPY charlm /app/charlm
 COPY bot /app/bot
 
 ENV PYTHONPATH=/app \
     CHECKPOINT_DIR=/app/checkpoints \
-    BOT_DB_PATH=/data/bot.sqlite3
+    BOT_DB_PATH=/data/bot.sqlite3 \
+    BOT_HEARTBEAT_PATH=/tmp/bot.heartbeat
 
 # Settings live here. Several containers may share it on one host (SQLite in WAL mode).
 VOLUME ["/data"]
@@ -65,6 +67,7 @@ USER 10001:10001
 # The bot finishes the replies in flight, closes the gateway and the database, then exits 0.
 STOPSIGNAL SIGTERM
 # Healthy only while the bot is connected and its heartbeat is fresh, not merely while it runs.
+# The heartbeat is in the container's own /tmp: containers sharing /data must not share it.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=90s --retries=3 \
     CMD ["python", "-m", "bot", "healthcheck"]
 

@@ -10,7 +10,9 @@
 # 3. Builds the image and prints the build time and the image size.
 # 4. Runs `--self-test` in a container with --network=none and a fresh /data volume, then a second
 #    container on the same volume that checks the settings the first one wrote are still there.
-# 5. Removes every container, volume and image it made (also when a step fails).
+# 5. Runs the bot as it runs for real, against the emulator in a container beside it (still no
+#    network): the HEALTHCHECK must pass while it serves, and SIGTERM must stop it with status 0.
+# 6. Removes every container, volume and image it made (also when a step fails).
 #
 # Environment: CONTAINER_ENGINE (docker or podman), TORCH_VARIANT (default cpu),
 # SMOKE_TIMEOUT (seconds for each container run, default 300).
@@ -22,6 +24,8 @@ run_id="$(date +%s)-$$"
 image="localhost/shakespeare-bot:smoke-$run_id"
 standin="localhost/shakespeare-bot-standin-base:$run_id"
 volume="shakespeare-bot-smoke-$run_id"
+emulator_container="shakespeare-bot-smoke-emulator-$run_id"
+bot_container="shakespeare-bot-smoke-bot-$run_id"
 base=python:3.11-slim
 torch_variant=${TORCH_VARIANT:-cpu}
 timeout_s=${SMOKE_TIMEOUT:-300}
@@ -80,6 +84,7 @@ cleanup() {
         engine volume rm --force --all >/dev/null 2>&1
         engine image rm --force --all >/dev/null 2>&1
     else
+        engine rm --force "$emulator_container" "$bot_container" >/dev/null 2>&1
         engine volume rm --force "$volume" >/dev/null 2>&1
         engine image rm --force "$image" "$standin" >/dev/null 2>&1
     fi
@@ -159,3 +164,49 @@ if ! timeout "$timeout_s" "${engine_cmd[@]}" run --rm --interactive --network=no
         <scripts/container/check_image.py; then
     fail "settings did not persist on the /data volume"
 fi
+
+# --- 5. serving for real: healthy while connected, status 0 after SIGTERM -------------------------
+say "run 3: the bot serving the emulator (in a container beside it), then its HEALTHCHECK and SIGTERM"
+engine run --detach --name "$emulator_container" --network=none --no-healthcheck \
+    --entrypoint python "$image" -c "$(<scripts/container/serve_emulator.py)" >/dev/null
+wait_for_log() {  # CONTAINER PATTERN SECONDS: until a line of its log matches, or fail
+    local waited=0
+    until engine logs "$1" 2>&1 | grep -q -E "$2"; do
+        (( waited++ < $3 )) || fail "no '$2' in the log of $1 after $3 s: $(engine logs "$1" 2>&1 | tail -n 20)"
+        sleep 1
+    done
+}
+wait_for_log "$emulator_container" '^BOT_ENV ' 60
+engine logs "$emulator_container" 2>/dev/null | sed -n 's/^BOT_ENV //p' | python3 -c \
+    'import json, sys; print(*(f"{k}={v}" for k, v in json.load(sys.stdin).items()), sep="\n")' \
+    >"$work/bot.env"
+health_timer=()  # podman: no systemd timer for the HEALTHCHECK here; it is run by hand below
+[[ $engine == podman ]] && health_timer=(--health-interval=disable)
+engine run --detach --name "$bot_container" --network="container:$emulator_container" \
+    "${health_timer[@]}" --volume "$volume:/data" --env-file "$work/bot.env" "$image" >/dev/null
+wait_for_log "$emulator_container" '^(READY|NOT READY)' 300
+if ! engine logs "$emulator_container" 2>&1 | grep -q '^READY'; then
+    engine logs "$bot_container" 2>&1 | tail -n 30 >&2
+    fail "the bot did not connect to the emulator ($(engine logs "$emulator_container" 2>&1 | tail -n 1))"
+fi
+say "the bot connected; asking its HEALTHCHECK"
+healthy=0
+for _ in $(seq 10); do  # its first heartbeat may follow the connection by a moment
+    if [[ $engine == podman ]]; then
+        engine healthcheck run "$bot_container" >/dev/null 2>&1 && { healthy=1; break; }
+    else
+        engine exec "$bot_container" python -m bot healthcheck >/dev/null 2>&1 && { healthy=1; break; }
+    fi
+    sleep 2
+done
+(( healthy )) || fail "HEALTHCHECK says unhealthy while the bot serves: $(engine exec "$bot_container" python -m bot healthcheck 2>&1)"
+say "healthy; stopping it with SIGTERM"
+t0=$(date +%s)
+engine stop --time 30 "$bot_container" >/dev/null
+stop_s=$(( $(date +%s) - t0 ))
+status=$(engine inspect --format '{{.State.ExitCode}}' "$bot_container")
+if [[ $status != 0 ]]; then
+    engine logs "$bot_container" 2>&1 | tail -n 30 >&2
+    fail "the bot exited with status $status after SIGTERM (137: it had to be killed)"
+fi
+say "stopped cleanly in ${stop_s} s with status 0"
