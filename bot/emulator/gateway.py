@@ -41,6 +41,9 @@ class Connection:
     async def send(self, payload: dict[str, Any]) -> None:
         await self.socket.send_str(json.dumps(payload))
 
+    async def close(self, code: int) -> None:
+        await self.socket.close(code=code)
+
 
 @dataclass
 class Session:
@@ -92,7 +95,6 @@ class Gateway:
         self.identifies = 0
         self.resumes = 0
         self.heartbeats = 0
-        self.closes: list[int] = []
         self._changed = asyncio.Condition()
 
     def live_sessions(self) -> list[Session]:
@@ -133,7 +135,7 @@ class Gateway:
             if code is None and connection.request.transport is not None:
                 connection.request.transport.abort()
             else:
-                await connection.socket.close(code=code or 4000)
+                await connection.close(code or 4000)
             dropped += 1
         await self._changed_now()
         return dropped
@@ -143,7 +145,7 @@ class Gateway:
         await socket.prepare(request)
         connection = Connection(socket, request, asyncio.get_running_loop().time())
         if request.query.get("v", "10") != "10" or request.query.get("encoding", "json") != "json":
-            await self._close(connection, INVALID_API_VERSION)
+            await connection.close(INVALID_API_VERSION)
             return socket
         await connection.send({"op": HELLO, "d": {"heartbeat_interval": self.heartbeat_interval_ms}})
         watchdog = asyncio.create_task(self._watch_heartbeats(connection))
@@ -151,7 +153,7 @@ class Gateway:
         try:
             async for message in socket:
                 if message.type != WSMsgType.TEXT:
-                    await self._close(connection, DECODE_ERROR)
+                    await connection.close(DECODE_ERROR)
                     break
                 session = await self._receive(connection, session, message.data)
         finally:
@@ -160,10 +162,6 @@ class Gateway:
                 session.connection = None
             await self._changed_now()
         return socket
-
-    async def _close(self, connection: Connection, code: int) -> None:
-        self.closes.append(code)
-        await connection.socket.close(code=code)
 
     async def _watch_heartbeats(self, connection: Connection) -> None:
         """Discord closes a connection whose heartbeats stop (a zombie or a blocked event loop).
@@ -175,7 +173,7 @@ class Gateway:
             await asyncio.sleep(allowed / 4)
             if loop.time() - connection.last_heartbeat > allowed:
                 log.warning("gateway: no heartbeat for %.1f s, closing", allowed)
-                await self._close(connection, SESSION_TIMED_OUT)
+                await connection.close(SESSION_TIMED_OUT)
                 return
 
     async def _receive(self, connection: Connection, session: Session | None, text: str) -> Session | None:
@@ -183,7 +181,7 @@ class Gateway:
             payload = json.loads(text)
             op, data = payload["op"], payload.get("d")
         except (ValueError, KeyError, TypeError):
-            await self._close(connection, DECODE_ERROR)
+            await connection.close(DECODE_ERROR)
             return session
         if op == HEARTBEAT:
             connection.last_heartbeat = asyncio.get_running_loop().time()
@@ -191,31 +189,31 @@ class Gateway:
             await connection.send({"op": HEARTBEAT_ACK})
         elif op == IDENTIFY:
             if session is not None:
-                await self._close(connection, ALREADY_AUTHENTICATED)
+                await connection.close(ALREADY_AUTHENTICATED)
                 return session
             return await self._identify(connection, data or {})
         elif op == RESUME:
             return await self._resume(connection, data or {})
         elif session is None:
-            await self._close(connection, NOT_AUTHENTICATED)
+            await connection.close(NOT_AUTHENTICATED)
         elif op == REQUEST_GUILD_MEMBERS:
             await self._send_members(session, data or {})
         elif op not in (PRESENCE_UPDATE, VOICE_STATE_UPDATE):
-            await self._close(connection, UNKNOWN_OPCODE)
+            await connection.close(UNKNOWN_OPCODE)
         return session
 
     async def _identify(self, connection: Connection, data: dict[str, Any]) -> Session | None:
         if data.get("token") != self._world.token:
-            await self._close(connection, AUTHENTICATION_FAILED)
+            await connection.close(AUTHENTICATION_FAILED)
             return None
         shard_id, shard_count = data.get("shard") or (0, 1)
         if not 0 <= shard_id < shard_count:
-            await self._close(connection, INVALID_SHARD)
+            await connection.close(INVALID_SHARD)
             return None
         intents = int(data.get("intents", 0))
         # The emulated application has no privileged intent enabled in its developer portal.
         if intents & PRIVILEGED_INTENTS:
-            await self._close(connection, DISALLOWED_INTENTS)
+            await connection.close(DISALLOWED_INTENTS)
             return None
         for old in [s for s in self.sessions.values() if s.shard_id == shard_id]:
             del self.sessions[old.id]

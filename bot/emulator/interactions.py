@@ -264,19 +264,6 @@ class Reply:
     def ephemeral(self) -> bool:
         return bool(self.message["flags"] & messages.EPHEMERAL)
 
-    @property
-    def text(self) -> str:
-        """Every visible string of every message, for assertions that do not care about layout."""
-        parts: list[str] = []
-        for message in self.messages:
-            parts.append(message["content"])
-            for embed in message["embeds"]:
-                parts += [embed.get("title") or "", embed.get("description") or ""]
-                for embed_field in embed.get("fields") or []:
-                    parts += [embed_field.get("name") or "", embed_field.get("value") or ""]
-                parts.append((embed.get("footer") or {}).get("text") or "")
-        return "\n".join(part for part in parts if part)
-
 
 class SentInteraction:
     """A handle on an interaction the emulator sent, to wait for what the bot answered."""
