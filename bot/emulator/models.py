@@ -33,6 +33,22 @@ SPEAK = 1 << 21
 CHANGE_NICKNAME = 1 << 26
 USE_APPLICATION_COMMANDS = 1 << 31
 
+PERMISSION_NAMES = {
+    CREATE_INSTANT_INVITE: "Create Invite", MANAGE_GUILD: "Manage Server", ADD_REACTIONS: "Add Reactions",
+    VIEW_CHANNEL: "View Channels", SEND_MESSAGES: "Send Messages", MANAGE_MESSAGES: "Manage Messages",
+    EMBED_LINKS: "Embed Links", ATTACH_FILES: "Attach Files", READ_MESSAGE_HISTORY: "Read Message History",
+    MENTION_EVERYONE: "Mention Everyone", USE_EXTERNAL_EMOJIS: "Use External Emoji", CONNECT: "Connect",
+    SPEAK: "Speak", CHANGE_NICKNAME: "Change Nickname", USE_APPLICATION_COMMANDS: "Use Application Commands",
+}
+
+
+def permission_names(bits: int) -> str:
+    """"Manage Server" for 1 << 5: the names Discord's client shows, or the number if unnamed."""
+    names = [name for bit, name in PERMISSION_NAMES.items() if bits & bit]
+    rest = bits & ~sum(PERMISSION_NAMES)
+    return ", ".join(names + ([f"permissions {rest}"] if rest else []))
+
+
 EVERYONE_PERMISSIONS = (
     CREATE_INSTANT_INVITE | ADD_REACTIONS | VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS
     | ATTACH_FILES | READ_MESSAGE_HISTORY | USE_EXTERNAL_EMOJIS | CONNECT | SPEAK

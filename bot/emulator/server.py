@@ -21,7 +21,7 @@ from .contract import ContractChecker, locate_spec
 from .errors import CommandHiddenError, CommandInputError
 from .gateway import Gateway
 from .interactions import InteractionRecord, Rules, SentInteraction, interaction_payload
-from .models import CONTEXT_GUILD, Clock, User, World
+from .models import CONTEXT_GUILD, Clock, User, World, permission_names
 from .recorder import Faults, RecordedCall, Recorder
 from .rest import RestApi
 
@@ -137,11 +137,10 @@ class Emulator:
             return
         required = definition.get("default_member_permissions")
         if required is not None:
-            granted = self.world.guild.permissions_of(user.id)
-            if int(required) & ~granted:
+            missing = int(required) & ~self.world.guild.permissions_of(user.id)
+            if missing:
                 raise CommandHiddenError(
-                    f"/{name} is hidden from {user.username}: it needs permissions "
-                    f"{int(required)} and {user.username} has {granted}."
+                    f"/{name} is hidden from {user.username}, who lacks {permission_names(missing)}."
                 )
 
     async def send_interaction_data(
