@@ -17,7 +17,7 @@ import pytest
 import yarl
 from discord import app_commands
 
-from bot.emulator import Emulator, NoResponse
+from bot.emulator import CommandHiddenError, CommandInputError, Emulator, NoResponse
 
 
 class BareClient(discord.Client):
@@ -276,11 +276,11 @@ async def test_interactions_reach_the_shard_that_owns_their_guild(emu: Emulator)
 async def test_member_permissions_and_command_visibility(emu: Emulator, client: BareClient) -> None:
     admin = await (await emu.send_command("/settings reset", user="admin")).wait_reply(5)
     assert admin.content == "reset allowed=True"
-    with pytest.raises(Exception, match="hidden from member"):
+    with pytest.raises(CommandHiddenError, match="hidden from member, who lacks Manage Server"):
         await emu.send_command("/settings reset", user="member")
     forged = await (await emu.send_command("/settings reset", user="member", forge=True)).wait_reply(5)
     assert forged.content == "reset allowed=False"
-    with pytest.raises(Exception, match="not available in direct messages"):
+    with pytest.raises(CommandInputError, match="not available in direct messages"):
         await emu.send_command("/settings reset", guild=False)
 
 
@@ -288,9 +288,9 @@ async def test_typed_options_follow_the_synced_definitions(emu: Emulator, client
     reply = await (await emu.send_command("/settings temperature value:1.2")).wait_reply(5)
     assert reply.content == "temperature=1.2" and reply.ephemeral
     for bad, why in [("value:3", "between"), ("value:warm", "must be a number"), ("", "required")]:
-        with pytest.raises(Exception, match=why):
+        with pytest.raises(CommandInputError, match=why):
             await emu.send_command(f"/settings temperature {bad}")
-    with pytest.raises(Exception, match="needs one of: temperature, reset"):
+    with pytest.raises(CommandInputError, match="needs one of: temperature, reset"):
         await emu.send_command("/settings")
     sent = await emu.send_command("/settings temperature value:nan", forge=True)
     option = sent.payload["data"]["options"][0]["options"][0]
