@@ -10,8 +10,9 @@
 # 3. Builds the image and prints the build time and the image size.
 # 4. Runs `--self-test` in a container with --network=none and a fresh /data volume, then a second
 #    container on the same volume that checks the settings the first one wrote are still there.
-# 5. Runs the bot as it runs for real, against the emulator in a container beside it (still no
-#    network): the HEALTHCHECK must pass while it serves, and SIGTERM must stop it with status 0.
+# 5. Runs the bot as compose.yaml does, as two shards sharing the /data volume, against the emulator
+#    in a container beside them (still no network): each shard's HEALTHCHECK must pass while it
+#    serves, and SIGTERM must stop each with status 0.
 # 6. Removes every container, volume and image it made (also when a step fails).
 #
 # Environment: CONTAINER_ENGINE (docker or podman), TORCH_VARIANT (default cpu),
@@ -84,7 +85,7 @@ cleanup() {
         engine volume rm --force --all >/dev/null 2>&1
         engine image rm --force --all >/dev/null 2>&1
     else
-        engine rm --force "$emulator_container" "$bot_container" >/dev/null 2>&1
+        engine rm --force "$emulator_container" "$bot_container"-{0,1} >/dev/null 2>&1
         engine volume rm --force "$volume" >/dev/null 2>&1
         engine image rm --force "$image" "$standin" >/dev/null 2>&1
     fi
@@ -165,10 +166,14 @@ if ! timeout "$timeout_s" "${engine_cmd[@]}" run --rm --interactive --network=no
     fail "settings did not persist on the /data volume"
 fi
 
-# --- 5. serving for real: healthy while connected, status 0 after SIGTERM -------------------------
-say "run 3: the bot serving the emulator (in a container beside it), then its HEALTHCHECK and SIGTERM"
+# --- 5. serving for real, as compose.yaml runs it, in two shards sharing /data -----------------
+# Each shard is a container like compose.yaml's (read-only, /tmp on tmpfs, no capabilities) with
+# SHARD_COUNT=2 and its own SHARD_IDS, all on the one settings volume: the scale-out of
+# docs/deploy.md. Each must pass its HEALTHCHECK while it serves, then stop with status 0 on SIGTERM.
+shards=(0 1)
+say "run 3: ${#shards[@]} shards serving the emulator (in a container beside them), HEALTHCHECK, SIGTERM"
 engine run --detach --name "$emulator_container" --network=none --no-healthcheck \
-    --entrypoint python "$image" -c "$(<scripts/container/serve_emulator.py)" >/dev/null
+    --entrypoint python "$image" -c "$(<scripts/container/serve_emulator.py)" "${#shards[@]}" >/dev/null
 wait_for_log() {  # CONTAINER PATTERN SECONDS: until a line of its log matches, or fail
     local waited=0
     until engine logs "$1" 2>&1 | grep -q -E "$2"; do
@@ -180,33 +185,47 @@ wait_for_log "$emulator_container" '^BOT_ENV ' 60
 engine logs "$emulator_container" 2>/dev/null | sed -n 's/^BOT_ENV //p' | python3 -c \
     'import json, sys; print(*(f"{k}={v}" for k, v in json.load(sys.stdin).items()), sep="\n")' \
     >"$work/bot.env"
-health_timer=()  # podman: no systemd timer for the HEALTHCHECK here; it is run by hand below
-[[ $engine == podman ]] && health_timer=(--health-interval=disable)
-engine run --detach --name "$bot_container" --network="container:$emulator_container" \
-    "${health_timer[@]}" --volume "$volume:/data" --env-file "$work/bot.env" "$image" >/dev/null
+run_options=(--network="container:$emulator_container" --volume "$volume:/data"
+             --env-file "$work/bot.env" --env SHARD_COUNT="${#shards[@]}"
+             --read-only --tmpfs /tmp --cap-drop ALL --security-opt no-new-privileges)
+if [[ $engine == podman ]]; then
+    run_options+=(--health-interval=disable)  # no systemd timers here: it is run by hand below
+fi
+for shard in "${shards[@]}"; do
+    engine run --detach --name "$bot_container-$shard" "${run_options[@]}" --env SHARD_IDS="$shard" \
+        "$image" >/dev/null
+done
 wait_for_log "$emulator_container" '^(READY|NOT READY)' 300
 if ! engine logs "$emulator_container" 2>&1 | grep -q '^READY'; then
-    engine logs "$bot_container" 2>&1 | tail -n 30 >&2
-    fail "the bot did not connect to the emulator ($(engine logs "$emulator_container" 2>&1 | tail -n 1))"
+    for shard in "${shards[@]}"; do
+        engine logs "$bot_container-$shard" 2>&1 | tail -n 20 | sed "s/^/shard $shard: /" >&2
+    done
+    fail "the shards did not connect to the emulator ($(engine logs "$emulator_container" 2>&1 | tail -n 1))"
 fi
-say "the bot connected; asking its HEALTHCHECK"
-healthy=0
-for _ in $(seq 10); do  # its first heartbeat may follow the connection by a moment
-    if [[ $engine == podman ]]; then
-        engine healthcheck run "$bot_container" >/dev/null 2>&1 && { healthy=1; break; }
-    else
-        engine exec "$bot_container" python -m bot healthcheck >/dev/null 2>&1 && { healthy=1; break; }
-    fi
-    sleep 2
+say "both shards connected; asking their HEALTHCHECKs"
+for shard in "${shards[@]}"; do
+    healthy=0
+    for _ in $(seq 10); do  # the first heartbeat may follow the connection by a moment
+        if [[ $engine == podman ]]; then
+            engine healthcheck run "$bot_container-$shard" >/dev/null 2>&1 && { healthy=1; break; }
+        else
+            engine exec "$bot_container-$shard" python -m bot healthcheck >/dev/null 2>&1 \
+                && { healthy=1; break; }
+        fi
+        sleep 2
+    done
+    (( healthy )) || fail "shard $shard is unhealthy while it serves: $(engine exec \
+        "$bot_container-$shard" python -m bot healthcheck 2>&1)"
 done
-(( healthy )) || fail "HEALTHCHECK says unhealthy while the bot serves: $(engine exec "$bot_container" python -m bot healthcheck 2>&1)"
-say "healthy; stopping it with SIGTERM"
-t0=$(date +%s)
-engine stop --time 30 "$bot_container" >/dev/null
-stop_s=$(( $(date +%s) - t0 ))
-status=$(engine inspect --format '{{.State.ExitCode}}' "$bot_container")
-if [[ $status != 0 ]]; then
-    engine logs "$bot_container" 2>&1 | tail -n 30 >&2
-    fail "the bot exited with status $status after SIGTERM (137: it had to be killed)"
-fi
-say "stopped cleanly in ${stop_s} s with status 0"
+say "healthy; stopping them with SIGTERM"
+for shard in "${shards[@]}"; do
+    t0=$(date +%s)
+    engine stop --time 30 "$bot_container-$shard" >/dev/null
+    stop_s=$(( $(date +%s) - t0 ))
+    status=$(engine inspect --format '{{.State.ExitCode}}' "$bot_container-$shard")
+    if [[ $status != 0 ]]; then
+        engine logs "$bot_container-$shard" 2>&1 | tail -n 30 >&2
+        fail "shard $shard exited with status $status after SIGTERM (137: it had to be killed)"
+    fi
+    say "shard $shard stopped cleanly in ${stop_s} s with status 0"
+done
