@@ -7,11 +7,12 @@ stream to another row with `move_row` when a stream before it leaves, and `clear
 stream from the all-zero state the models were trained from.
 
 For LSTM and GRU models the cell is written out here instead of calling `nn.LSTM` once per
-character: calling the fused module for a one-character sequence costs milliseconds on CPU (oneDNN
-prepares the whole RNN primitive on every call), which is most of what made the seed post's loop
-slow. Layer 0's input projection does not depend on the state, so it is precomputed as one table row
-per character (embedding @ W_ih^T + biases) and a step is: a table lookup, one recurrent matrix
-product per layer (plus the input product for layers above the first), the gates and the decoder.
+character: on CPU a one-character call of the fused module costs several milliseconds for the
+shipped LSTM, nearly all of it fixed per-call cost of PyTorch's oneDNN RNN path rather than
+arithmetic (measured), and that is most of what made the seed post's loop slow. Layer 0's input
+projection does not depend on the state, so it is precomputed as one table row per character
+(embedding @ W_ih^T + biases) and a step is: a table lookup, one recurrent matrix product per layer
+(plus the input product for layers above the first), the gates and the decoder.
 
 The recurrent matrix products can run with bfloat16 weights (`weight_dtype`). Everything carried from
 step to step (the LSTM cell, the GRU hidden state) and the decoder stay float32; only the operands of
