@@ -19,7 +19,7 @@ work happens inside a step.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -55,7 +55,7 @@ class _Stream:
     row: int
     first_output_step: int
     top_k: int | None
-    active: bool = field(default=True)
+    active: bool = True
 
 
 class ModelBatch:
@@ -85,9 +85,6 @@ class ModelBatch:
     @property
     def free_rows(self) -> int:
         return self.max_streams - len(self.streams)
-
-    def jobs(self) -> list[Job]:
-        return [stream.job for stream in self.streams]
 
     def _columns(self, start: int, count: int) -> torch.Tensor:
         return torch.arange(start, start + count, device=self.device) % self.ring_length
@@ -186,7 +183,7 @@ class ModelBatch:
 
     def clear(self) -> list[Job]:
         """Forget every stream (after a failure or at shutdown); returns their jobs."""
-        jobs = self.jobs()
+        jobs = [stream.job for stream in self.streams]
         for stream in self.streams:
             stream.active = False
         self.streams.clear()
