@@ -2,6 +2,10 @@
 
 The description is not part of the repository: it is found through DISCORD_OPENAPI_PATH or at
 ../shared/data/discord-openapi.json beside the checkout. Without it, checking is off.
+
+Where the description is looser than Discord: a follow-up's body is anyOf(a new message, an
+edit), so a field of the wrong type can pass the request check; the emulator's own rules
+(bot/emulator/messages.py) and the check of the message it answers with cover that ground.
 """
 
 from __future__ import annotations

@@ -175,6 +175,8 @@ class RestApi:
         if record is None or record.token != request.match_info["token"]:
             raise errors.unknown_interaction()
         message = record.callback(emu.world, body or {}, now, emu.rules)
+        # The description allows 204 either way; discord.py always sends with_response=1 (as it
+        # sends every boolean query parameter as 1/0) and cannot take an empty answer to it.
         if not _truthy(request, "with_response"):
             return 204, None
         summary: dict[str, Any] = {"id": str(record.id), "type": record.payload["type"]}
