@@ -123,6 +123,15 @@ async def client(emu: Emulator) -> AsyncIterator[BareClient]:
         yield bot
 
 
+async def http_errors(client: BareClient) -> list[tuple[int, int]]:
+    """(status, Discord code) of what the client's calls raised, once the first has arrived."""
+    for _ in range(100):
+        if client.errors:
+            break
+        await asyncio.sleep(0.02)
+    return [(error.status, error.code) for error in client.errors]
+
+
 def assert_clean(emu: Emulator) -> None:
     assert emu.recorder.unknown_routes() == []
     assert emu.contract_violations() == []
@@ -170,11 +179,7 @@ async def test_late_acknowledgement_is_unknown_interaction(emu: Emulator, client
     with pytest.raises(NoResponse):
         await sent.wait_reply(5)
     client.release.set()
-    for _ in range(100):
-        if client.errors:
-            break
-        await asyncio.sleep(0.02)
-    assert [(error.status, error.code) for error in client.errors] == [(404, 10062)]
+    assert await http_errors(client) == [(404, 10062)]
     assert sent.record.rejected_late == 1 and not sent.record.answered
 
 
@@ -183,11 +188,7 @@ async def test_followup_after_fifteen_minutes_is_refused(emu: Emulator, client: 
     await sent.wait_ack(5)
     emu.clock.advance(15 * 60 + 1)
     client.release.set()
-    for _ in range(100):
-        if client.errors:
-            break
-        await asyncio.sleep(0.02)
-    assert [(error.status, error.code) for error in client.errors] == [(401, 50027)]
+    assert await http_errors(client) == [(401, 50027)]
 
 
 async def test_content_over_2000_characters_is_rejected(emu: Emulator, client: BareClient) -> None:
@@ -195,11 +196,7 @@ async def test_content_over_2000_characters_is_rejected(emu: Emulator, client: B
     assert len(accepted.content) == 2000
     sent = await emu.send_command("/long size:2001")
     await sent.wait_ack(5)
-    for _ in range(100):
-        if client.errors:
-            break
-        await asyncio.sleep(0.02)
-    assert [(error.status, error.code) for error in client.errors] == [(400, 50035)]
+    assert await http_errors(client) == [(400, 50035)]
     assert "2000 or fewer" in str(client.errors[0])
     assert sent.record.loading
 
