@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if summary:
         print(f"best validation {summary['val_nats_per_char']:.4f} nats/char "
-              f"({summary['val_bits_per_char']:.4f} bits/char) after {summary['steps']} steps, "
+              f"({summary['val_bits_per_char']:.4f} bits/char) at step {summary['best_step']} "
+              f"of {summary['steps']}, "
               f"{summary['minutes']} min, {summary['chars_per_second']} chars/s -> {out}")
     return 0
 

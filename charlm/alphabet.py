@@ -64,6 +64,8 @@ class Alphabet:
 
     def encode_tensor(self, text: str) -> torch.Tensor:
         """Token ids as a 1-D int64 tensor (fast path for long texts such as a whole corpus)."""
+        if not text:
+            return torch.zeros(0, dtype=torch.int64)
         raw = text.encode("latin-1", errors="strict") if text.isascii() else None
         if raw is not None and len(self.characters) <= 256:
             lookup = torch.full((256,), -1, dtype=torch.int64)

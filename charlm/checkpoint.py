@@ -46,6 +46,7 @@ def atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path
     os.close(handle)
     try:
         save_file(tensors, temporary, metadata=metadata)
+        os.chmod(temporary, 0o644)  # mkstemp makes 0600; checkpoints are read by other users (containers)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -125,6 +125,7 @@ def train(config: TrainConfig, text: str, data_sha256: str, out_path: Path,
     step, elapsed_before, best_val = 0, 0.0, math.inf
     if resume:
         step, elapsed_before, best_val = load_train_state(state_path, model, optimizer, config)
+    best_step = step
     trainer = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
     autocast = (torch.autocast(device.type, dtype=torch.bfloat16)
@@ -148,18 +149,18 @@ def train(config: TrainConfig, text: str, data_sha256: str, out_path: Path,
             fractions.append((elapsed_before + time.perf_counter() - started) / (60 * config.minutes))
         return max(fractions)
 
-    def validate_and_save(final: bool) -> None:
-        nonlocal best_val, last_val, summary
+    def validate_and_save() -> None:
+        nonlocal best_val, best_step, last_val, summary
         elapsed = elapsed_before + time.perf_counter() - started
         if rank == 0:
             result = evaluate(model, val_ids)
             last_val = result.nats_per_char
             improved = result.nats_per_char < best_val
             if improved:
-                best_val = result.nats_per_char
+                best_val, best_step = result.nats_per_char, step
             summary = {**summary_base, "steps": step, "minutes": round(elapsed / 60, 2),
                        "chars_per_second": round(step * chars_per_step / max(elapsed, 1e-9)),
-                       "val_nats_per_char": round(best_val, 4),
+                       "best_step": best_step, "val_nats_per_char": round(best_val, 4),
                        "val_bits_per_char": round(best_val / math.log(2), 4),
                        "parameters": model.parameter_count()}
             if improved:
@@ -171,8 +172,6 @@ def train(config: TrainConfig, text: str, data_sha256: str, out_path: Path,
                                           "val_bits_per_char": result.bits_per_char,
                                           "minutes": round(elapsed / 60, 3),
                                           "best": improved}) + "\n")
-            if final:
-                _write_plot(metrics_path, out_path.with_name(out_path.stem + ".loss.png"))
         if world > 1:
             dist.barrier()
 
@@ -209,9 +208,12 @@ def train(config: TrainConfig, text: str, data_sha256: str, out_path: Path,
                                           "lr": optimizer.param_groups[0]["lr"]}) + "\n")
         progress_bar.update(1)
         if step % config.eval_every == 0:
-            validate_and_save(final=False)
+            validate_and_save()
             trainer.train()
-    validate_and_save(final=True)
+    if step % config.eval_every or not summary:  # the last step was not validated yet
+        validate_and_save()
+    if rank == 0:
+        _write_plot(metrics_path, out_path.with_name(out_path.stem + ".loss.png"))
     progress_bar.close()
     if world > 1:
         dist.destroy_process_group()

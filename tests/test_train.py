@@ -1,0 +1,121 @@
+"""train.py as a user runs it, on a small text the test writes itself."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from charlm.checkpoint import load_checkpoint
+from tests.helpers import write_corpus
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = ["--hidden-size", "32", "--embedding-dim", "8", "--layers", "1", "--batch-size", "8",
+         "--seq-len", "32", "--warmup", "5", "--lr", "0.01", "--no-progress"]
+
+
+def train(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "train.py"), *args], capture_output=True,
+                          text=True, timeout=300, cwd=cwd)
+
+
+def metrics(out: Path) -> list[dict]:
+    path = out.with_name(out.stem + ".metrics.jsonl")
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    return write_corpus(tmp_path / "corpus.txt")
+
+
+def test_loss_falls_and_the_checkpoint_carries_its_summary(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "gru.safetensors"
+    result = train("--model", "gru", "--data", str(corpus), "--out", str(out), "--steps", "60",
+                   "--eval-every", "20", *SMALL)
+    assert result.returncode == 0, result.stderr
+    val = [row["val_nats_per_char"] for row in metrics(out) if "val_nats_per_char" in row]
+    assert val[-1] < val[0] < 4.7
+    loaded = load_checkpoint(out)
+    assert loaded.config.kind == "gru"
+    assert loaded.training["steps"] == 60
+    assert loaded.training["val_nats_per_char"] == pytest.approx(min(val), abs=1e-4)
+    assert loaded.training["command"].startswith("python train.py --model gru")
+    assert len(loaded.training["data_sha256"]) == 64
+    assert out.with_name("gru.loss.png").stat().st_size > 1000
+
+
+def test_resume_continues_from_the_saved_step(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "lstm.safetensors"
+    assert train("--data", str(corpus), "--out", str(out), "--steps", "20", "--eval-every", "10",
+                 *SMALL).returncode == 0
+    result = train("--data", str(corpus), "--out", str(out), "--steps", "40", "--eval-every", "10",
+                   "--resume", *SMALL)
+    assert result.returncode == 0, result.stderr
+    steps = [row["step"] for row in metrics(out) if "val_nats_per_char" in row]
+    assert steps == [10, 20, 30, 40]  # resumed at 20, not restarted from 0
+    assert load_checkpoint(out).training["steps"] in (30, 40)
+
+
+def test_the_best_checkpoint_is_the_one_kept(corpus: Path, tmp_path: Path) -> None:
+    """A learning rate far too high makes validation worse later; the file keeps the best step."""
+    out = tmp_path / "rnn.safetensors"
+    result = train("--model", "rnn", "--data", str(corpus), "--out", str(out), "--steps", "40",
+                   "--eval-every", "4", "--min-lr-fraction", "1", *SMALL[:-5], "--lr", "1",
+                   "--warmup", "1", "--grad-clip", "100", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    val = {row["step"]: row["val_nats_per_char"] for row in metrics(out) if "val_nats_per_char" in row}
+    best_step = min(val, key=val.get)
+    assert best_step != max(val), "the run did not get worse, so this test would prove nothing"
+    assert load_checkpoint(out).training["steps"] == best_step
+
+
+@pytest.mark.parametrize(
+    ("content", "extra", "message"),
+    [
+        (b"", [], "no characters"),
+        (b"\x00\x01\x02binary\x00", [], "binary"),
+        (b"\xff\xfe\xfa not utf-8", [], "not UTF-8"),
+        (b"Too short for one batch.\n", [], "shorter than one batch"),
+        (b"text", ["--model", "transformer"], "invalid choice"),
+        (b"text", ["--out", "/nonexistent-dir/x.safetensors"], "cannot write"),
+        (b"text", ["--steps", "0"], "must be positive"),
+    ],
+)
+def test_bad_input_is_one_line_and_leaves_no_checkpoint(tmp_path, content, extra, message) -> None:
+    data = tmp_path / "data.txt"
+    data.write_bytes(content)
+    out = tmp_path / "out" / "m.safetensors"
+    out.parent.mkdir()
+    result = train("--data", str(data), "--out", str(out), "--steps", "5", *SMALL, *extra)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(out.parent.iterdir()) == []
+
+
+def test_missing_data_file_is_one_line(tmp_path: Path) -> None:
+    result = train("--data", str(tmp_path / "absent.txt"), "--out", str(tmp_path / "m.safetensors"),
+                   "--steps", "5", *SMALL)
+    assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+@pytest.mark.skipif(shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None,
+                    reason="torchrun is not installed next to this Python")
+def test_two_process_distributed_run_writes_one_checkpoint(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ddp.safetensors"
+    torchrun = str(Path(sys.executable).parent / "torchrun")
+    result = subprocess.run(
+        [torchrun, "--nproc_per_node", "2", "--master_port", "0", str(REPO / "train.py"),
+         "--model", "lstm", "--data", str(corpus), "--out", str(out), "--steps", "12",
+         "--eval-every", "6", *SMALL],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+        env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    loaded = load_checkpoint(out)
+    assert loaded.training["world_size"] == 2
+    assert loaded.training["steps"] == 12
+    assert sorted(p.name for p in tmp_path.glob("ddp*.safetensors")) == ["ddp.safetensors"]
