@@ -132,7 +132,8 @@ if [[ $engine == podman ]]; then
     build_args+=(--format docker --network=host --pull=never "${from_args[@]}")
 fi
 torch_index="https://download.pytorch.org/whl/$torch_variant"
-if ! curl -sSf -o /dev/null --max-time 15 "$torch_index/torch/" 2>/dev/null; then
+if ! python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=15)' \
+        "$torch_index/torch/" 2>/dev/null; then
     # No PyTorch index: take torch from PyPI, which is only right when the host's find-links
     # folder holds the wanted build (a CPU wheel here; PyPI's own Linux torch is the CUDA build).
     compgen -G "$pip_find_links/torch-*+${torch_variant}-*.whl" >/dev/null \
@@ -188,12 +189,12 @@ engine logs "$emulator_container" 2>/dev/null | sed -n 's/^BOT_ENV //p' | python
 run_options=(--network="container:$emulator_container" --volume "$volume:/data"
              --env-file "$work/bot.env" --env SHARD_COUNT="${#shards[@]}"
              --read-only --tmpfs /tmp --cap-drop ALL --security-opt no-new-privileges)
-if [[ $engine == podman ]]; then
-    run_options+=(--health-interval=disable)  # no systemd timers here: it is run by hand below
-fi
+# podman complains on stderr that it cannot set systemd timers for the HEALTHCHECK here (the
+# check is run by hand below), so stderr of starting and stopping goes to a log unless it fails.
 for shard in "${shards[@]}"; do
     engine run --detach --name "$bot_container-$shard" "${run_options[@]}" --env SHARD_IDS="$shard" \
-        "$image" >/dev/null
+        "$image" >/dev/null 2>>"$work/engine.log" \
+        || { cat "$work/engine.log" >&2; fail "start shard $shard"; }
 done
 wait_for_log "$emulator_container" '^(READY|NOT READY)' 300
 if ! engine logs "$emulator_container" 2>&1 | grep -q '^READY'; then
@@ -220,7 +221,8 @@ done
 say "healthy; stopping them with SIGTERM"
 for shard in "${shards[@]}"; do
     t0=$(date +%s)
-    engine stop --time 30 "$bot_container-$shard" >/dev/null
+    engine stop --time 30 "$bot_container-$shard" >/dev/null 2>>"$work/engine.log" \
+        || { cat "$work/engine.log" >&2; fail "stop shard $shard"; }
     stop_s=$(( $(date +%s) - t0 ))
     status=$(engine inspect --format '{{.State.ExitCode}}' "$bot_container-$shard")
     if [[ $status != 0 ]]; then
