@@ -27,7 +27,7 @@ from charlm.checkpoint import atomic_save, save_checkpoint
 from charlm.data import StreamBatches, encode_corpus, split_ids
 from charlm.errors import TrainingError
 from charlm.evaluation import evaluate
-from charlm.models import ModelConfig, build_model, detach_state
+from charlm.models import ModelConfig, State, build_model, detach_state
 from charlm.train_state import load_train_state, train_state_tensors
 
 
@@ -59,6 +59,35 @@ def learning_rate_at(config: TrainConfig, step: int, progress: float) -> float:
     floor = config.learning_rate * config.min_lr_fraction
     cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
     return floor + (config.learning_rate - floor) * cosine
+
+
+def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW that decays the weight matrices only (not biases or the embedding table)."""
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embedding" not in n]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2 or "embedding" in n]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}],
+                             lr=config.learning_rate, betas=(0.9, 0.99))
+
+
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, inputs: torch.Tensor,
+               targets: torch.Tensor, state: State, grad_clip: float,
+               precision: str = "fp32") -> tuple[torch.Tensor, State]:
+    """One optimizer step over a whole [batch, seq_len] window; returns the loss and the next state.
+
+    The state comes back detached: it carries into the next window (truncated BPTT) without
+    back-propagating into it.
+    """
+    autocast = (torch.autocast(inputs.device.type, dtype=torch.bfloat16)
+                if precision == "bf16" else contextlib.nullcontext())
+    with autocast:
+        logits, state = model(inputs, state)
+    loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1))
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return loss.detach(), detach_state(state)
 
 
 def _distributed() -> tuple[int, int]:
@@ -114,12 +143,7 @@ def train(config: TrainConfig, text: str, data_sha256: str, out_path: Path,
     model_config = ModelConfig(config.model, len(alphabet), config.hidden_size,
                                config.embedding_dim, config.num_layers, config.dropout)
     model = build_model(model_config).to(device)
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embedding" not in n]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2 or "embedding" in n]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": config.weight_decay},
-         {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.learning_rate, betas=(0.9, 0.99))
+    optimizer = make_optimizer(model, config)
     state_path = out_path.with_name(out_path.name + ".state")
     metrics_path = out_path.with_name(out_path.stem + ".metrics.jsonl")
     step, elapsed_before, best_val = 0, 0.0, math.inf
@@ -128,8 +152,6 @@ def train(config: TrainConfig, text: str, data_sha256: str, out_path: Path,
     best_step = step
     trainer = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16)
-                if config.precision == "bf16" else contextlib.nullcontext())
     summary_base = {"config": asdict(config), "data_sha256": data_sha256, "command": command,
                     "train_chars": len(train_ids), "val_chars": len(val_ids), "world_size": world}
     progress_bar = tqdm(total=config.max_steps, initial=step, disable=not show_progress or rank,
@@ -190,14 +212,8 @@ def train(config: TrainConfig, text: str, data_sha256: str, out_path: Path,
         inputs, targets = (t.to(device) for t in batches.window(step))
         for group in optimizer.param_groups:
             group["lr"] = learning_rate_at(config, step, progress_now())
-        with autocast:
-            logits, hidden = trainer(inputs, hidden)
-        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        hidden = detach_state(hidden)
+        loss, hidden = train_step(trainer, optimizer, inputs, targets, hidden, config.grad_clip,
+                                  config.precision)
         step += 1
         if rank == 0 and step % 10 == 0:
             elapsed = time.perf_counter() - started

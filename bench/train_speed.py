@@ -1,0 +1,133 @@
+"""Training speed: train.py's batched step against the seed post's per-character loop.
+
+Both run on the same model size in the same process, one after the other, so the ratio holds even
+on a shared, noisy machine. The seed loop is the post's: batch 1, a 250-character chunk, one
+forward call per character, the losses summed, then one backward. Achieved GFLOP/s are set against
+a matmul peak measured in the same run.
+
+    python bench/train_speed.py [--json] [--hidden-size 512] [--layers 2] [--precision bf16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from charlm.models import CharModel, ModelConfig, build_model  # noqa: E402
+from charlm.training import TrainConfig, make_optimizer, train_step  # noqa: E402
+
+VOCAB = 100
+SEED_CHUNK = 250  # the seed post's CHUNK_LEN
+TARGET_RATIO = 100.0
+TARGET_PEAK_FRACTION = 0.60
+
+
+def matmul_peak(dtype: torch.dtype, size: int = 2048, repeats: int = 10) -> float:
+    """Best-of-N GFLOP/s of a square matmul: what the cores can do at best in this dtype."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def flops_per_char(config: ModelConfig) -> float:
+    """Forward multiply-adds per character x 2 FLOPs x 3 (forward + backward ~ 3 forwards)."""
+    gates = {"lstm": 4, "gru": 3, "rnn": 1}[config.kind]
+    macs, inputs = 0, config.embedding_dim
+    for _ in range(config.num_layers):
+        macs += gates * config.hidden_size * (inputs + config.hidden_size)
+        inputs = config.hidden_size
+    macs += config.hidden_size * config.vocab_size
+    return 6.0 * macs
+
+
+def time_batched(model: CharModel, config: TrainConfig, steps: int) -> float:
+    """chars/s of train.py's own step (the function the training loop calls)."""
+    optimizer = make_optimizer(model, config)
+    data = torch.randint(0, VOCAB, (config.batch_size, config.seq_len + 1))
+    state = model.initial_state(config.batch_size)
+    for index in range(steps + 2):
+        if index == 2:  # two warm-up steps: allocator and kernel selection settle
+            start = time.perf_counter()
+        _, state = train_step(model, optimizer, data[:, :-1], data[:, 1:], state,
+                              config.grad_clip, config.precision)
+    return steps * config.batch_size * config.seq_len / (time.perf_counter() - start)
+
+
+def time_seed_loop(model: CharModel, chunks: int) -> float:
+    """chars/s of the seed post's loop: one model call per character, batch 1."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.004)
+    data = torch.randint(0, VOCAB, (SEED_CHUNK + 1,))
+    start = time.perf_counter()
+    for _ in range(chunks):
+        state = model.initial_state(1)
+        optimizer.zero_grad()
+        loss = torch.zeros(())
+        for j in range(SEED_CHUNK):
+            logits, state = model(data[j].view(1, 1), state)
+            loss = loss + F.cross_entropy(logits.view(1, -1), data[j + 1].view(1))
+        loss.backward()
+        optimizer.step()
+    return chunks * SEED_CHUNK / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="lstm", choices=("lstm", "gru", "rnn"))
+    parser.add_argument("--hidden-size", type=int, default=512)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--precision", choices=("fp32", "bf16", "both"), default="both")
+    parser.add_argument("--steps", type=int, default=8, help="timed batched steps")
+    parser.add_argument("--seed-chunks", type=int, default=2, help="timed seed-loop chunks")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+
+    model_config = ModelConfig(args.model, VOCAB, args.hidden_size, 64, args.layers, 0.25)
+    model = build_model(model_config).train()
+    seed_chars = time_seed_loop(model, args.seed_chunks)
+    results = {"model": f"{args.model} {args.layers}x{args.hidden_size}",
+               "parameters": model.parameter_count(), "threads": torch.get_num_threads(),
+               "seed_loop_chars_per_s": round(seed_chars, 1), "runs": []}
+    for precision in (("fp32", "bf16") if args.precision == "both" else (args.precision,)):
+        config = TrainConfig(model=args.model, precision=precision)
+        chars = time_batched(model, config, args.steps)
+        peak = matmul_peak(torch.float32 if precision == "fp32" else torch.bfloat16)
+        achieved = flops_per_char(model_config) * chars / 1e9
+        results["runs"].append({
+            "precision": precision, "batch": f"{config.batch_size}x{config.seq_len}",
+            "chars_per_s": round(chars), "speedup_vs_seed_loop": round(chars / seed_chars, 1),
+            "gflops": round(achieved, 1), "matmul_peak_gflops": round(peak, 1),
+            "fraction_of_peak": round(achieved / peak, 3)})
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    print(f"model {results['model']} ({results['parameters']:,} parameters), "
+          f"{results['threads']} threads")
+    print(f"seed post loop (batch 1, {SEED_CHUNK}-char chunk, one call per char): "
+          f"{seed_chars:,.0f} chars/s")
+    for run in results["runs"]:
+        ratio_ok = "met" if run["speedup_vs_seed_loop"] >= TARGET_RATIO else "MISSED"
+        peak_ok = "met" if run["fraction_of_peak"] >= TARGET_PEAK_FRACTION else "MISSED"
+        print(f"train.py step, {run['precision']}, batch {run['batch']}: {run['chars_per_s']:,} chars/s"
+              f"  = {run['speedup_vs_seed_loop']}x the seed loop (target >= {TARGET_RATIO:.0f}x: "
+              f"{ratio_ok})")
+        print(f"  {run['gflops']} GFLOP/s of a measured {run['precision']} matmul peak of "
+              f"{run['matmul_peak_gflops']} GFLOP/s = {run['fraction_of_peak']:.0%} "
+              f"(target >= {TARGET_PEAK_FRACTION:.0%}: {peak_ok})")
+
+
+if __name__ == "__main__":
+    main()
