@@ -1,18 +1,24 @@
 """The container files say what issue 7 asks of them; scripts/container_smoke.sh builds and runs them.
 
-These are the fast, static half: hadolint at warning level, the compose file's shape, and the
-build context. They cannot tell whether the image works; the smoke test can.
+These are the fast half: hadolint at warning level, the compose file's shape, the build context,
+and the self-test with only the runtime dependencies importable, as in the image. They cannot tell
+whether the image itself works; the smoke test can.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+import tomllib  # Python 3.11+, like the image and the project's venv
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -83,3 +89,60 @@ def test_compose_example_has_the_token_file_the_volume_and_a_restart_policy():
     assert compose["volumes"]["bot-data"]["name"] == "shakespeare-bot-data"
     assert set(bot["environment"]) == {"SHARD_COUNT", "SHARD_IDS"}
     assert bot["read_only"] is True and "/tmp" in bot["tmpfs"]
+
+
+def _runtime_distributions() -> set[str]:
+    """pyproject's runtime dependencies and theirs, as installed: what the image's pip installs."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    pending = [Requirement(line) for line in pyproject["project"]["dependencies"]]
+    found: set[str] = set()
+    while pending:
+        requirement = pending.pop()
+        name = canonicalize_name(requirement.name)
+        if name in found or (requirement.marker and not requirement.marker.evaluate({"extra": ""})):
+            continue
+        found.add(name)
+        pending += [Requirement(line) for line in metadata.requires(requirement.name) or []]
+    return found
+
+
+# `python -m bot --self-test` with every module outside the runtime dependencies hidden.
+_SELF_TEST_WITH_RUNTIME_ONLY = """
+import importlib.machinery, runpy, sys
+refused = set(sys.argv[1].split(","))
+class RuntimeOnlyPathFinder(importlib.machinery.PathFinder):
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name.partition(".")[0] in refused:
+            return None  # as if not installed: importing fails, find_spec says None
+        return super().find_spec(name, path, target)
+sys.meta_path[:] = [
+    RuntimeOnlyPathFinder if finder is importlib.machinery.PathFinder else finder
+    for finder in sys.meta_path
+]
+sys.argv = ["bot", "--self-test"]
+runpy.run_module("bot", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.slow
+def test_self_test_passes_with_only_the_runtime_dependencies(tmp_path):
+    """The image has pyproject's dependencies and nothing of the dev extra (no openapi-core,
+    pytest, numpy...): `--self-test`, the emulator included, must not need any of it."""
+    runtime = _runtime_distributions()
+    refused = sorted(
+        module for module, distributions in metadata.packages_distributions().items()
+        if module not in sys.stdlib_module_names and module not in ("bot", "charlm")
+        and not {canonicalize_name(name) for name in distributions} & runtime
+    )
+    assert "openapi_core" in refused and "torch" not in refused
+    result = subprocess.run(
+        [sys.executable, "-c", _SELF_TEST_WITH_RUNTIME_ONLY, ",".join(refused)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+        # The image has no copy of Discord's OpenAPI description either, so the emulator checks no
+        # traffic against it there.
+        env={**os.environ, "BOT_DB_PATH": str(tmp_path / "bot.sqlite3"), "DISCORD_TOKEN": "",
+             "DISCORD_OPENAPI_PATH": str(tmp_path / "no-description.json")},
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    assert "self-test: passed" in result.stdout
