@@ -72,7 +72,7 @@ class _CellStepper(Stepper):
     """What the LSTM and GRU steppers share: the input table, the decoder, mixed-precision products."""
 
     def __init__(self, model: RecurrentLM, capacity: int, device: torch.device,
-                 weight_dtype: torch.dtype, gate_order: torch.Tensor, tanh_gate: slice) -> None:
+                 weight_dtype: torch.dtype, gates: int, tanh_gate: slice) -> None:
         config = model.config
         self.capacity = capacity
         self.vocab_size = config.vocab_size
@@ -80,8 +80,7 @@ class _CellStepper(Stepper):
         self.num_layers = config.num_layers
         self.device = device
         self.weight_dtype = weight_dtype
-        self.gate_order = gate_order
-        self.gate_scale = torch.ones(len(gate_order), dtype=torch.float64)
+        self.gate_scale = torch.ones(gates * config.hidden_size, dtype=torch.float64)
         self.gate_scale[tanh_gate] = 2.0
         with torch.no_grad():
             embedding = model.embedding.weight.detach().float()
@@ -97,9 +96,8 @@ class _CellStepper(Stepper):
         raise NotImplementedError
 
     def _gates(self, values: torch.Tensor) -> torch.Tensor:
-        """A [gates, ...] weight or bias with its gates reordered and its tanh gate doubled."""
-        scale = self.gate_scale.to(values.dtype).view(-1, *[1] * (values.dim() - 1))
-        return values[self.gate_order] * scale
+        """A [gates, ...] weight or bias with the rows of its tanh gate doubled."""
+        return values * self.gate_scale.to(values.dtype).view(-1, *[1] * (values.dim() - 1))
 
     def _weight(self, matrix: torch.Tensor) -> torch.Tensor:
         """A [gates, in] weight as the [in, gates] right-hand operand of `x @ W`."""
@@ -131,10 +129,9 @@ class _CellStepper(Stepper):
 
 
 class LSTMStepper(_CellStepper):
-    """Multi-layer LSTM, PyTorch's equations, gates stored in the order i, f, o, g.
+    """Multi-layer LSTM, PyTorch's equations and gate order i, f, g, o (g doubled, see above).
 
-    Reordering the gates puts the three sigmoid gates side by side, so one in-place sigmoid covers
-    them. For layers above the first, the input and recurrent products are one product: the layer's
+    For layers above the first, the input and recurrent products are one product: the layer's
     operand buffer holds [h of the layer below, this layer's previous h] side by side, and the layer
     below writes its new h straight into the left half.
     """
@@ -142,9 +139,7 @@ class LSTMStepper(_CellStepper):
     def __init__(self, model: RecurrentLM, capacity: int, device: torch.device,
                  weight_dtype: torch.dtype) -> None:
         hidden = model.config.hidden_size
-        order = torch.cat([torch.arange(0, 2 * hidden), torch.arange(3 * hidden, 4 * hidden),
-                           torch.arange(2 * hidden, 3 * hidden)])
-        super().__init__(model, capacity, device, weight_dtype, order, slice(3 * hidden, 4 * hidden))
+        super().__init__(model, capacity, device, weight_dtype, 4, slice(2 * hidden, 3 * hidden))
         layers = self.num_layers
         with torch.no_grad():
             self.weights = [self._weight(_rnn_weight(model, "weight_hh", 0))]
@@ -193,16 +188,16 @@ class LSTMStepper(_CellStepper):
             else:
                 self._project(gates, self.biases[layer], self.operands[layer][:rows], self.weights[layer])
             gates.sigmoid_()  # i, f, o, and sigmoid(2g) for the doubled candidate gate g
-            candidate = gates[:, 3 * hidden:].mul_(2).sub_(1)  # tanh(g)
+            candidate = gates[:, 2 * hidden:3 * hidden].mul_(2).sub_(1)  # tanh(g)
             cell = self.cells[layer][:rows]
             cell.mul_(gates[:, hidden:2 * hidden]).addcmul_(gates[:, :hidden], candidate)
             squashed = _tanh_from_doubled(torch.mul(cell, 2, out=self.squashed[:rows]))
             output = self.outputs[layer][:rows]
             if layer == top_layer:
-                torch.mul(gates[:, 2 * hidden:3 * hidden], squashed, out=self.top[:rows])
+                torch.mul(gates[:, 3 * hidden:], squashed, out=self.top[:rows])
                 output.copy_(self.top[:rows])
             else:
-                torch.mul(gates[:, 2 * hidden:3 * hidden], squashed, out=output)
+                torch.mul(gates[:, 3 * hidden:], squashed, out=output)
                 if layer > 0:
                     self.inputs_above[layer - 1][:rows].copy_(output)
         return self._decode(self.top[:rows], rows)
@@ -220,8 +215,7 @@ class GRUStepper(_CellStepper):
     def __init__(self, model: RecurrentLM, capacity: int, device: torch.device,
                  weight_dtype: torch.dtype) -> None:
         hidden = model.config.hidden_size
-        super().__init__(model, capacity, device, weight_dtype, torch.arange(3 * hidden),
-                         slice(2 * hidden, 3 * hidden))
+        super().__init__(model, capacity, device, weight_dtype, 3, slice(2 * hidden, 3 * hidden))
         layers = self.num_layers
         with torch.no_grad():
             self.recurrent_weights = [self._weight(_rnn_weight(model, "weight_hh", layer))
