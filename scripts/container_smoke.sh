@@ -196,11 +196,24 @@ for shard in "${shards[@]}"; do
         "$image" >/dev/null 2>>"$work/engine.log" \
         || { cat "$work/engine.log" >&2; fail "start shard $shard"; }
 done
-wait_for_log "$emulator_container" '^(READY|NOT READY)' 300
-if ! engine logs "$emulator_container" 2>&1 | grep -q '^READY'; then
+shard_logs() {
     for shard in "${shards[@]}"; do
         engine logs "$bot_container-$shard" 2>&1 | tail -n 20 | sed "s/^/shard $shard: /" >&2
     done
+}
+waited=0
+until engine logs "$emulator_container" 2>&1 | grep -q -E '^(READY|NOT READY)'; do
+    for shard in "${shards[@]}"; do
+        if [[ $(engine inspect --format '{{.State.Running}}' "$bot_container-$shard") != true ]]; then
+            shard_logs
+            fail "shard $shard exited before it connected"
+        fi
+    done
+    (( waited++ < 300 )) || { shard_logs; fail "the shards did not connect within 300 s"; }
+    sleep 1
+done
+if ! engine logs "$emulator_container" 2>&1 | grep -q '^READY'; then
+    shard_logs
     fail "the shards did not connect to the emulator ($(engine logs "$emulator_container" 2>&1 | tail -n 1))"
 fi
 say "both shards connected; asking their HEALTHCHECKs"
