@@ -25,8 +25,8 @@ ENV VIRTUAL_ENV=/opt/venv \
 
 COPY pyproject.toml constraints.txt /tmp/build/
 
-# Three layers, from the one that changes least: torch (the bulk of the image), the other pinned
-# dependencies, then the bot's code. torch comes alone and without its dependencies, so that only
+# Layers from the one that changes least: torch (the bulk of the image), the other pinned
+# dependencies, then the checkpoints and the bot's code. torch comes alone and without its dependencies, so that only
 # torch itself is taken from the PyTorch index; the next step takes the rest from PyPI, with every
 # version pinned by constraints.txt (and torch's own CUDA libraries pinned exactly by torch).
 # The wheel's C++ headers and C++ test programs (about 200 MB) serve only to build extensions and
@@ -50,7 +50,7 @@ RUN python -c "import tomllib; print(*tomllib.load(open('/tmp/build/pyproject.to
     && chown bot:bot /data
 
 WORKDIR /app
-# Readable by the bot's user whatever mode the files have here (checkpoints are written 0600).
+# Readable by the bot's user whatever mode the files have in the checkout (git keeps no modes).
 COPY --chmod=0644 checkpoints/*.safetensors /app/checkpoints/
 COPY charlm /app/charlm
 COPY bot /app/bot
