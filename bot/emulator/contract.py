@@ -50,15 +50,22 @@ class SpecRequest:
         self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes,
         content_type: str,
     ) -> None:
-        from openapi_core.datatypes import RequestParameters
-
         self.host_url = SPEC_HOST
         self.path = SPEC_PREFIX + path
         self.method = method.lower()
         self.body = body or None
         self.content_type = content_type
-        self.parameters = RequestParameters(
-            query=MultiDict(query), header=CIMultiDict(headers), cookie=MultiDict()
+        self._query, self._headers = query, headers
+
+    @functools.cached_property
+    def parameters(self) -> Any:
+        # openapi-core is a dev dependency: imported only when a check really runs, so the
+        # emulator (and `--self-test` in the image) works without it. Cached: openapi-core
+        # writes the matched path parameters into this object.
+        from openapi_core.datatypes import RequestParameters
+
+        return RequestParameters(
+            query=MultiDict(self._query), header=CIMultiDict(self._headers), cookie=MultiDict()
         )
 
 
