@@ -137,7 +137,9 @@ class GenerationEngine:
                  precision: str = "auto", threads: int | None = 1) -> None:
         """`precision` is the dtype of the recurrent weights of lstm and gru models ("auto": bf16
         on CPUs that multiply it natively). `threads` is the torch intra-op thread count of the
-        worker thread (None leaves torch's default); one keeps a core free for the event loop."""
+        worker thread (None leaves torch's default). One keeps a core free for the event loop; on
+        the 2-core dev machine two threads gained nothing beside a training run and stalled badly
+        when the cores were contended (measured)."""
         if not models:
             raise ValueError("GenerationEngine needs at least one model.")
         if max_waiting < 1 or max_batch < 1:

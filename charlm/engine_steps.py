@@ -14,8 +14,8 @@ projection does not depend on the state, so it is precomputed as one table row p
 (embedding @ W_ih^T + biases) and a step is: a table lookup, one recurrent matrix product per layer
 (plus the input product for layers above the first), the gates and the decoder.
 
-Every tanh is computed as 2 * sigmoid(2x) - 1: PyTorch's CPU tanh is about 4x slower than its
-sigmoid for a full batch (measured), and the 2x comes free from weights and biases of the tanh gate
+Every tanh is computed as 2 * sigmoid(2x) - 1: PyTorch's CPU tanh is several times slower per
+element than its sigmoid (measured), and the 2x comes free from weights and biases of the tanh gate
 scaled by 2 when the stepper is built (exact in floating point), so an LSTM's four gates take one
 sigmoid over one contiguous block.
 
