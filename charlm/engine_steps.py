@@ -15,9 +15,9 @@ projection does not depend on the state, so it is precomputed as one table row p
 (plus the input product for layers above the first), the gates and the decoder.
 
 Every tanh is computed as 2 * sigmoid(2x) - 1: PyTorch's CPU tanh is several times slower per
-element than its sigmoid (measured), and the 2x comes free from weights and biases of the tanh gate
-scaled by 2 when the stepper is built (exact in floating point), so an LSTM's four gates take one
-sigmoid over one contiguous block.
+element than its sigmoid (measured). For the tanh gates the 2x comes free from their weights and
+biases, scaled by 2 when the stepper is built (exact in floating point), so an LSTM's four gates take
+one sigmoid over one contiguous block; the LSTM's tanh(c) doubles c first.
 
 The recurrent matrix products can run with bfloat16 weights (`weight_dtype`). Everything carried from
 step to step (the LSTM cell, the GRU hidden state) and the decoder stay float32; only the operands of
