@@ -58,7 +58,8 @@ def pick(probabilities: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
     """
     cumulative = probabilities.cumsum(dim=-1)
     cumulative = cumulative / cumulative[..., -1:]
-    ids = torch.searchsorted(cumulative, uniforms.unsqueeze(-1).to(cumulative.dtype))
+    # right=True: a uniform of exactly 0 lands after any leading zero-probability (masked) ids.
+    ids = torch.searchsorted(cumulative, uniforms.unsqueeze(-1).to(cumulative.dtype), right=True)
     return ids.squeeze(-1).clamp_(max=probabilities.shape[-1] - 1)
 
 

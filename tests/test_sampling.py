@@ -58,3 +58,9 @@ def test_bad_options_are_refused(temperature, length, top_k, message) -> None:
 def test_a_seed_with_nothing_left_after_normalising_is_refused() -> None:
     with pytest.raises(SamplingError, match="no characters"):
         sample(tiny_model("lstm"), Alphabet(), "\u200d\u200e", 0.8, 10)
+
+
+def test_pick_never_returns_a_zero_probability_id() -> None:
+    probabilities = torch.tensor([[0.0, 0.0, 0.5, 0.5], [0.0, 0.5, 0.5, 0.0]])
+    assert pick(probabilities, torch.tensor([0.0, 0.0])).tolist() == [2, 1]
+    assert pick(probabilities, torch.tensor([0.999999, 0.999999])).tolist() == [3, 2]
