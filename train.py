@@ -48,6 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=defaults.seed, help="RNG seed for repeatable runs")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default=defaults.precision)
+    parser.add_argument("--batching", choices=("carried", "random"), default=defaults.batching,
+                        help="carried: contiguous streams, state carried between batches (default); "
+                             "random: independent random windows, state reset each batch")
     parser.add_argument("--resume", action="store_true", help="continue from OUT.state")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from charlm.alphabet import Alphabet
 from charlm.checkpoint import atomic_save, save_checkpoint
-from charlm.data import StreamBatches, encode_corpus, split_ids
+from charlm.data import RandomWindows, StreamBatches, encode_corpus, split_ids
 from charlm.errors import TrainingError
 from charlm.evaluation import evaluate
 from charlm.models import ModelConfig, State, build_model, detach_state
@@ -51,6 +51,7 @@ class TrainConfig:
     seed: int = 1337
     device: str = "cpu"
     precision: str = "fp32"  # or "bf16": autocast matmuls to bfloat16, weights stay float32
+    batching: str = "carried"  # or "random": independent random windows, state reset each batch
 
 
 def learning_rate_at(config: TrainConfig, step: int, progress: float) -> float:
@@ -137,8 +138,10 @@ def train(config: TrainConfig, text: str, data_sha256: str, out_path: Path,
     if len(val_ids) < 2:
         raise TrainingError("The data is too short to hold out a validation part.")
     shard = len(train_ids) // world
-    batches = StreamBatches(train_ids[rank * shard : (rank + 1) * shard],
-                            config.batch_size, config.seq_len)
+    own_part = train_ids[rank * shard : (rank + 1) * shard]
+    batches = (StreamBatches(own_part, config.batch_size, config.seq_len)
+               if config.batching == "carried"
+               else RandomWindows(own_part, config.batch_size, config.seq_len, config.seed + rank))
 
     model_config = ModelConfig(config.model, len(alphabet), config.hidden_size,
                                config.embedding_dim, config.num_layers, config.dropout)

@@ -119,3 +119,13 @@ def test_two_process_distributed_run_writes_one_checkpoint(corpus: Path, tmp_pat
     assert loaded.training["world_size"] == 2
     assert loaded.training["steps"] == 12
     assert sorted(p.name for p in tmp_path.glob("ddp*.safetensors")) == ["ddp.safetensors"]
+
+
+def test_random_window_batching_also_lowers_the_loss(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "random.safetensors"
+    result = train("--data", str(corpus), "--out", str(out), "--steps", "40", "--eval-every", "20",
+                   "--batching", "random", *SMALL)
+    assert result.returncode == 0, result.stderr
+    val = [row["val_nats_per_char"] for row in metrics(out) if "val_nats_per_char" in row]
+    assert val[-1] < val[0] < 4.7
+    assert load_checkpoint(out).training["config"]["batching"] == "random"
