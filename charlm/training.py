@@ -229,7 +229,7 @@ def train(config: TrainConfig, text: str, data_sha256: str, out_path: Path,
         if step % config.eval_every == 0:
             validate_and_save()
             trainer.train()
-    if step % config.eval_every or not summary:  # the last step was not validated yet
+    if step % config.eval_every or step == first_step:  # the last step was not validated yet
         validate_and_save()
     if rank == 0:
         _write_plot(metrics_path, out_path.with_name(out_path.stem + ".loss.png"))

@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,12 @@ SMALL = ["--hidden-size", "32", "--embedding-dim", "8", "--layers", "1", "--batc
 def train(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(REPO / "train.py"), *args], capture_output=True,
                           text=True, timeout=300, cwd=cwd)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def metrics(out: Path) -> list[dict]:
@@ -109,7 +116,7 @@ def test_two_process_distributed_run_writes_one_checkpoint(corpus: Path, tmp_pat
     out = tmp_path / "ddp.safetensors"
     torchrun = str(Path(sys.executable).parent / "torchrun")
     result = subprocess.run(
-        [torchrun, "--nproc_per_node", "2", "--master_port", "0", str(REPO / "train.py"),
+        [torchrun, "--nproc_per_node", "2", "--master_port", str(free_port()), str(REPO / "train.py"),
          "--model", "lstm", "--data", str(corpus), "--out", str(out), "--steps", "12",
          "--eval-every", "6", *SMALL],
         capture_output=True, text=True, timeout=300, cwd=REPO,
