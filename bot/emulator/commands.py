@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import CommandInputError, invalid_form_body
-from .models import World
+from .models import Guild, World
 
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
 STRING, INTEGER, BOOLEAN, USER, CHANNEL, NUMBER = 3, 4, 5, 6, 7, 10
@@ -153,8 +153,9 @@ def _pairs(text: str, options: list[dict[str, Any]]) -> dict[str, str]:
 class OptionReader:
     """Turns typed text into option values the way Discord's client does, and checks them."""
 
-    def __init__(self, world: World, *, forge: bool) -> None:
+    def __init__(self, world: World, guild: Guild, *, forge: bool) -> None:
         self._world = world
+        self._guild = guild
         self._forge = forge
         self.resolved: dict[str, dict[str, Any]] = {}
 
@@ -215,20 +216,20 @@ class OptionReader:
         if user is None:
             raise KeyError(raw)
         self.resolved.setdefault("users", {})[str(user.id)] = user.to_dict()
-        member = self._world.guild.members.get(user.id)
+        member = self._guild.members.get(user.id)
         if member is not None:
-            data = member.to_dict(self._world.guild.permissions_of(user.id))
+            data = member.to_dict(self._guild.permissions_of(user.id))
             del data["user"]
             self.resolved.setdefault("members", {})[str(user.id)] = data
         return str(user.id)
 
     def _resolve_channel(self, raw: str) -> str:
         name = raw.removeprefix("#")
-        for channel in self._world.guild.channels.values():
+        for channel in self._guild.channels.values():
             if name in (channel.name, str(channel.id)):
                 self.resolved.setdefault("channels", {})[str(channel.id)] = {
                     "id": str(channel.id), "name": channel.name, "type": channel.type,
-                    "permissions": str(self._world.guild.permissions_of(self._world.bot.id)),
+                    "permissions": str(self._guild.permissions_of(self._world.bot.id)),
                 }
                 return str(channel.id)
         raise KeyError(raw)
@@ -267,7 +268,9 @@ def parse_command(
         node = {**children[word], "options": children[word].get("options") or []}
         chain.append(node)
 
-    reader = OptionReader(world, forge=forge)
+    # Users and channels resolve in the guild the command is typed in (a DM: the first guild).
+    guild = world.guild if guild_id is None else world.guild_by_id(guild_id)
+    reader = OptionReader(world, guild, forge=forge)
     by_name = {option["name"]: option for option in node["options"]}
     values = {key: reader.from_text(by_name[key], raw) for key, raw in _pairs(rest, node["options"]).items()}
     for key, value in (options or {}).items():

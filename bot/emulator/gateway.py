@@ -222,18 +222,20 @@ class Gateway:
         self.sessions[session.id] = session
         self.identifies += 1
         await session.dispatch("READY", self._ready(session, "shard" in data))
-        if intents & GUILDS_INTENT and session.handles_guild(self._world.guild.id):
-            await session.dispatch("GUILD_CREATE", self._world.guild.to_dict(self._world.started_at))
+        if intents & GUILDS_INTENT:
+            for guild in self._world.guilds.values():
+                if session.handles_guild(guild.id):
+                    await session.dispatch("GUILD_CREATE", guild.to_dict(self._world.started_at))
         await self._changed_now()
         return session
 
     def _ready(self, session: Session, sharded: bool) -> dict[str, Any]:
         world = self._world
-        guilds = [{"id": str(world.guild.id), "unavailable": True}]
         ready: dict[str, Any] = {
             "v": 10,
             "user": {**world.bot.to_dict(), "verified": True, "mfa_enabled": False},
-            "guilds": guilds if session.handles_guild(world.guild.id) else [],
+            "guilds": [{"id": str(guild.id), "unavailable": True}
+                       for guild in world.guilds.values() if session.handles_guild(guild.id)],
             "session_id": session.id,
             "session_type": "normal",
             "resume_gateway_url": self.url,
@@ -260,7 +262,10 @@ class Gateway:
         return session
 
     async def _send_members(self, session: Session, data: dict[str, Any]) -> None:
-        guild = self._world.guild
+        requested = str(data.get("guild_id", ""))
+        guild = self._world.guilds.get(int(requested)) if requested.isdigit() else None
+        if guild is None or not session.handles_guild(guild.id):
+            return  # no members to send: not a guild of this shard
         members = [member.to_dict() for member in guild.members.values()]
         await session.dispatch(
             "GUILD_MEMBERS_CHUNK",

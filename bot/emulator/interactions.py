@@ -21,7 +21,7 @@ from .errors import (
     unknown_message,
     unknown_webhook,
 )
-from .models import CONTEXT_BOT_DM, CONTEXT_GUILD, DM_PERMISSIONS, User, World
+from .models import CONTEXT_BOT_DM, CONTEXT_GUILD, DM_PERMISSIONS, Guild, User, World
 
 APPLICATION_COMMAND = 2
 CHANNEL_MESSAGE_WITH_SOURCE = 4
@@ -201,9 +201,10 @@ def interaction_payload(
     interaction_id: int,
     data: dict[str, Any],
     user: User,
-    in_guild: bool,
+    guild: Guild | None,
 ) -> dict[str, Any]:
-    """The INTERACTION_CREATE body Discord sends for a slash command typed by `user`."""
+    """The INTERACTION_CREATE body Discord sends for a slash command typed by `user` in `guild`'s
+    first channel, or in their DM with the bot when `guild` is None."""
     payload: dict[str, Any] = {
         "id": str(interaction_id),
         "application_id": str(world.application_id),
@@ -215,9 +216,8 @@ def interaction_payload(
         "entitlements": [],
         "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
     }
-    if in_guild:
-        guild = world.guild
-        channel = world.channel
+    if guild is not None:
+        channel = guild.default_channel
         payload.update(
             guild_id=str(guild.id),
             guild={"id": str(guild.id), "locale": "en-US", "features": []},

@@ -115,7 +115,7 @@ def mentions(
     if in_guild:
         for match in ROLE_MENTION.finditer(content):
             role_id = int(match.group(1))
-            known = role_id in world.guild.roles
+            known = any(role_id in guild.roles for guild in world.guilds.values())
             if known and ("roles" in parse or role_id in allowed_roles) and str(role_id) not in roles:
                 roles.append(str(role_id))
     everyone = "everyone" in parse and EVERYONE_MENTION.search(content) is not None

@@ -1,4 +1,4 @@
-"""The emulated Discord world: ids, a clock, the application, users, one guild and DM channels.
+"""The emulated Discord world: ids, a clock, the application, users, guilds and DM channels.
 
 Everything here serialises to the JSON shapes Discord itself sends (snowflakes as strings, explicit
 nulls), because the real discord.py client parses these objects unmodified.
@@ -96,6 +96,14 @@ class Snowflakes:
     def next(self) -> int:
         milliseconds = int(self._clock.utcnow().timestamp() * 1000) - DISCORD_EPOCH_MS
         return (milliseconds << 22) | (1 << 17) | (next(self._increment) & 0xFFF)
+
+    def next_on_shard(self, shard_id: int, shard_count: int) -> int:
+        """A new id that Discord routes to `shard_id`, by its rule (id >> 22) % shard_count: the
+        timestamp part moves on to the next millisecond that qualifies (at most count - 1 ahead)."""
+        snowflake = self.next()
+        milliseconds = snowflake >> 22
+        milliseconds += (shard_id - milliseconds) % shard_count
+        return (milliseconds << 22) | (snowflake & ((1 << 22) - 1))
 
 
 def iso(moment: datetime) -> str:
@@ -218,6 +226,11 @@ class Guild:
     members: dict[int, Member] = field(default_factory=dict)
     channels: dict[int, Channel] = field(default_factory=dict)
 
+    @property
+    def default_channel(self) -> Channel:
+        """The channel commands are typed in: the first one (each guild here has #stage)."""
+        return next(iter(self.channels.values()))
+
     def permissions_of(self, user_id: int) -> int:
         """Guild-level permissions as Discord computes them (no channel overwrites exist here)."""
         if user_id == self.owner_id:
@@ -282,7 +295,8 @@ def make_token(bot_id: int) -> str:
 
 
 class World:
-    """The application, its bot user, one guild (owner, admin, plain member, bot) and DMs."""
+    """The application, its bot user, one guild (owner, admin, plain member, bot), any further
+    guilds a test adds (add_guild), and DMs. `guild` and `channel` are the first guild's."""
 
     def __init__(self, clock: Clock, *, bot_name: str = "Shakespeare") -> None:
         self.clock = clock
@@ -293,40 +307,68 @@ class World:
         self.application_id = self.bot.id
         self.token = make_token(self.bot.id)
         self.users: dict[str, User] = {}
+        self.guilds: dict[int, Guild] = {}
+        self._moderator_roles: dict[int, Role] = {}
         self._dm_channels: dict[int, Channel] = {}
 
-        owner = self._new_user("owner", "Guild Owner")
-        guild_id = self.snowflakes.next()
-        self.guild = Guild(guild_id, "The Globe", owner_id=owner.id)
-        self.guild.roles[guild_id] = Role(guild_id, "@everyone", EVERYONE_PERMISSIONS)
-        self.moderator_role = Role(self.snowflakes.next(), "Stage Managers", MODERATOR_PERMISSIONS, 1)
-        self.bot_role = Role(self.snowflakes.next(), bot_name, BOT_ROLE_PERMISSIONS, 2, True)
-        for role in (self.moderator_role, self.bot_role):
-            self.guild.roles[role.id] = role
-        self.channel = Channel(self.snowflakes.next(), GUILD_TEXT, "stage", guild_id)
-        self.guild.channels[self.channel.id] = self.channel
-
-        self._join(owner, [])
-        self._join(self.bot, [self.bot_role.id])
+        self._new_user("owner", "Guild Owner")
+        self.guild = self._new_guild("The Globe", self.snowflakes.next())
+        self.channel = self.guild.default_channel
         self.add_member("admin", "Prospero", manage_guild=True)
         self.add_member("member", "Miranda")
+
+    def _new_guild(self, name: str, guild_id: int) -> Guild:
+        """A guild with @everyone, a role with Manage Server, the bot's role, #stage, the owner and
+        the bot."""
+        owner = self.users["owner"]
+        guild = Guild(guild_id, name, owner_id=owner.id)
+        guild.roles[guild_id] = Role(guild_id, "@everyone", EVERYONE_PERMISSIONS)
+        moderator_role = Role(self.snowflakes.next(), "Stage Managers", MODERATOR_PERMISSIONS, 1)
+        bot_role = Role(self.snowflakes.next(), self.bot.display_name, BOT_ROLE_PERMISSIONS, 2, True)
+        for role in (moderator_role, bot_role):
+            guild.roles[role.id] = role
+        channel = Channel(self.snowflakes.next(), GUILD_TEXT, "stage", guild_id)
+        guild.channels[channel.id] = channel
+        self.guilds[guild_id] = guild
+        self._moderator_roles[guild_id] = moderator_role
+        self._join(guild, owner, [])
+        self._join(guild, self.bot, [bot_role.id])
+        return guild
+
+    def add_guild(self, name: str, *, shard: tuple[int, int] | None = None) -> Guild:
+        """Another guild, with the same owner, admin (Manage Server) and member as the first.
+
+        `shard` = (shard_id, shard_count) gives it an id that Discord routes to that shard. Add
+        guilds before the bot connects: no GUILD_CREATE is sent for one added later."""
+        guild_id = self.snowflakes.next() if shard is None else self.snowflakes.next_on_shard(*shard)
+        guild = self._new_guild(name, guild_id)
+        self._join(guild, self.user("admin"), [self._moderator_roles[guild_id].id])
+        self._join(guild, self.user("member"), [])
+        return guild
+
+    def guild_by_id(self, guild_id: int) -> Guild:
+        try:
+            return self.guilds[guild_id]
+        except KeyError:
+            raise KeyError(f"no guild {guild_id}; known: {', '.join(map(str, self.guilds))}") from None
 
     def _new_user(self, username: str, global_name: str | None) -> User:
         user = User(self.snowflakes.next(), username, global_name)
         self.users[username] = user
         return user
 
-    def _join(self, user: User, role_ids: list[int]) -> None:
-        self.guild.members[user.id] = Member(user, role_ids, self.started_at)
+    def _join(self, guild: Guild, user: User, role_ids: list[int]) -> None:
+        guild.members[user.id] = Member(user, role_ids, self.started_at)
 
     def add_member(
         self, username: str, global_name: str | None = None, *, manage_guild: bool = False
     ) -> User:
-        """A new guild member; with manage_guild it holds the role granting Manage Server."""
+        """A new member of the first guild; with manage_guild it holds the role granting Manage
+        Server."""
         if username in self.users:
             raise ValueError(f"user {username!r} already exists")
         user = self._new_user(username, global_name)
-        self._join(user, [self.moderator_role.id] if manage_guild else [])
+        self._join(self.guild, user, [self._moderator_roles[self.guild.id].id] if manage_guild else [])
         return user
 
     def user(self, username: str) -> User:
@@ -346,7 +388,7 @@ class World:
         return self._dm_channels[user.id]
 
     def channel_exists(self, channel_id: int) -> bool:
-        return channel_id in self.guild.channels or any(
+        return any(channel_id in guild.channels for guild in self.guilds.values()) or any(
             channel.id == channel_id for channel in self._dm_channels.values()
         )
 
@@ -369,7 +411,7 @@ class World:
             "interactions_endpoint_url": None,
             "role_connections_verification_url": None,
             "owner": owner.to_dict(),
-            "approximate_guild_count": 1,
+            "approximate_guild_count": len(self.guilds),
             "approximate_user_install_count": 0,
             "approximate_user_authorization_count": 0,
             "explicit_content_filter": 0,

@@ -17,6 +17,8 @@ class RecordedCall:
     query: dict[str, str]
     body: Any
     at: float
+    port: int = 0
+    """The emulator's port the call came in on (see Emulator.add_address)."""
     status: int = 0
     response: Any = None
     injected: bool = False

@@ -78,9 +78,11 @@ class RestApi:
             emu = self._emu
             raw = await request.read()
             path = request.path.removeprefix(API_PREFIX)
-            call = emu.recorder.add(
-                RecordedCall(request.method, path, route, dict(request.query), None, emu.clock.now())
-            )
+            sockname = request.transport.get_extra_info("sockname") if request.transport else None
+            call = emu.recorder.add(RecordedCall(
+                request.method, path, route, dict(request.query), None, emu.clock.now(),
+                port=sockname[1] if sockname else 0,
+            ))
             headers: dict[str, str] = {}
             fault = emu.faults.take_rate_limit(request.method, path)
             spec_request = SpecRequest(
@@ -149,7 +151,7 @@ class RestApi:
         if request.match_info["application_id"] != str(world.application_id):
             raise errors.missing_access()
         guild_id = request.match_info.get("guild_id")
-        if guild_id is not None and guild_id != str(world.guild.id):
+        if guild_id is not None and guild_id not in {str(known) for known in world.guilds}:
             raise errors.missing_access()
         return None if guild_id is None else int(guild_id)
 

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
 from aiohttp import web
@@ -21,13 +22,14 @@ from .contract import ContractChecker, locate_spec
 from .errors import CommandHiddenError, CommandInputError
 from .gateway import Gateway
 from .interactions import InteractionRecord, Rules, SentInteraction, interaction_payload
-from .models import CONTEXT_GUILD, Clock, User, World, permission_names
+from .models import CONTEXT_GUILD, Clock, Guild, User, World, permission_names
 from .recorder import Faults, RecordedCall, Recorder
-from .rest import RestApi
+from .rest import API_PREFIX, RestApi
 
 
 class Emulator:
-    """A local Discord for one application with one guild; see the module docstring."""
+    """A local Discord for one application, its guild and any guilds a test adds; see the module
+    docstring."""
 
     def __init__(self, *, heartbeat_interval_ms: int = 41_250, validate: bool = True) -> None:
         """With `validate`, traffic is checked against Discord's OpenAPI description, if found."""
@@ -60,6 +62,16 @@ class Emulator:
         self.api_base = f"http://{host}:{bound_port}/api/v10"
         self.gateway.url = f"ws://{host}:{bound_port}/gateway"
         return self.api_base, self.gateway.url
+
+    async def add_address(self, host: str = "127.0.0.1") -> str:
+        """Serve the same API on one more port, and return its API base.
+
+        Each call records the port it came in on (RecordedCall.port): bot processes given
+        different addresses can be told apart, as each of a bot's hosts reaches Discord from its own."""
+        assert self._runner is not None, "start the emulator first"
+        listener = socket.create_server((host, 0))
+        await web.SockSite(self._runner, listener).start()
+        return f"http://{host}:{listener.getsockname()[1]}{API_PREFIX}"
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -110,26 +122,34 @@ class Emulator:
         guild: bool = True,
         options: dict[str, Any] | None = None,
         forge: bool = False,
+        guild_id: int | None = None,
     ) -> SentInteraction:
-        """Type `command` (e.g. "/settings temperature value:1.2") as `user`, in the guild or a DM.
+        """Type `command` (e.g. "/settings temperature value:1.2") as `user`, in a guild (the first
+        one, or the one with `guild_id`) or, with `guild=False`, in a DM.
 
         Raises CommandInputError where Discord's client would refuse: unknown command, bad value,
         missing option, a command hidden from this user. `forge=True` sends it anyway, typed as
         best it can be, as a hand-made request to the bot would.
         """
         sender = self.world.user(user)
-        guild_id = self.world.guild.id if guild else None
+        target = self._target(guild, guild_id)
         parsed = parse_command(
-            self.world, self.commands, command, guild_id=guild_id, options=options, forge=forge
+            self.world, self.commands, command, guild_id=None if target is None else target.id,
+            options=options, forge=forge,
         )
         if not forge:
-            self._check_visible(parsed.definition, sender, guild)
-        return await self.send_interaction_data(parsed.data, user=user, guild=guild)
+            self._check_visible(parsed.definition, sender, target)
+        return await self.send_interaction_data(parsed.data, user=user, guild=guild, guild_id=guild_id)
 
-    def _check_visible(self, definition: dict[str, Any], user: User, guild: bool) -> None:
+    def _target(self, guild: bool, guild_id: int | None) -> Guild | None:
+        if not guild:
+            return None
+        return self.world.guild if guild_id is None else self.world.guild_by_id(guild_id)
+
+    def _check_visible(self, definition: dict[str, Any], user: User, guild: Guild | None) -> None:
         """Discord's client hides commands a user may not run; it never sends them."""
         name = definition["name"]
-        if not guild:
+        if guild is None:
             contexts = definition.get("contexts")
             guild_only = "guild_id" in definition or definition.get("dm_permission") is False
             if guild_only or (contexts is not None and contexts == [CONTEXT_GUILD]):
@@ -137,21 +157,23 @@ class Emulator:
             return
         required = definition.get("default_member_permissions")
         if required is not None:
-            missing = int(required) & ~self.world.guild.permissions_of(user.id)
+            missing = int(required) & ~guild.permissions_of(user.id)
             if missing:
                 raise CommandHiddenError(
                     f"/{name} is hidden from {user.username}, who lacks {permission_names(missing)}."
                 )
 
     async def send_interaction_data(
-        self, data: dict[str, Any], *, user: str = "admin", guild: bool = True
+        self, data: dict[str, Any], *, user: str = "admin", guild: bool = True,
+        guild_id: int | None = None,
     ) -> SentInteraction:
         """Send an application command whose `data` (name, options...) is given verbatim."""
-        payload = self.interaction_payload(data, user=user, guild=guild)
+        payload = self.interaction_payload(data, user=user, guild=guild, guild_id=guild_id)
         return await self.send_raw_interaction(payload)
 
     def interaction_payload(
-        self, data: dict[str, Any], *, user: str = "admin", guild: bool = True
+        self, data: dict[str, Any], *, user: str = "admin", guild: bool = True,
+        guild_id: int | None = None,
     ) -> dict[str, Any]:
         """A complete INTERACTION_CREATE body, for tests that then tamper with it."""
         return interaction_payload(
@@ -159,7 +181,7 @@ class Emulator:
             interaction_id=self.world.snowflakes.next(),
             data=data,
             user=self.world.user(user),
-            in_guild=guild,
+            guild=self._target(guild, guild_id),
         )
 
     async def send_raw_interaction(self, payload: dict[str, Any]) -> SentInteraction:
