@@ -71,6 +71,17 @@ def _tanh_from_doubled(doubled: torch.Tensor) -> torch.Tensor:
 class _CellStepper(Stepper):
     """What the LSTM and GRU steppers share: the input table, the decoder, mixed-precision products."""
 
+    # Every per-row buffer a subclass keeps (states, cells, bf16 operands) is in row_buffers.
+    row_buffers: list[torch.Tensor]
+
+    def clear_row(self, row: int) -> None:
+        for buffer in self.row_buffers:
+            buffer[row].zero_()
+
+    def move_row(self, source: int, target: int) -> None:
+        for buffer in self.row_buffers:
+            buffer[target] = buffer[source]
+
     def __init__(self, model: RecurrentLM, capacity: int, device: torch.device,
                  weight_dtype: torch.dtype, gates: int, tanh_gate: slice) -> None:
         config = model.config
@@ -173,14 +184,6 @@ class LSTMStepper(_CellStepper):
     def _table_bias(self, model: RecurrentLM) -> torch.Tensor:
         return _rnn_weight(model, "bias_ih", 0) + _rnn_weight(model, "bias_hh", 0)
 
-    def clear_row(self, row: int) -> None:
-        for buffer in self.row_buffers:
-            buffer[row].zero_()
-
-    def move_row(self, source: int, target: int) -> None:
-        for buffer in self.row_buffers:
-            buffer[target] = buffer[source]
-
     def step(self, ids: torch.Tensor, rows: int) -> torch.Tensor:
         hidden = self.hidden_size
         top_layer = self.num_layers - 1
@@ -241,14 +244,6 @@ class GRUStepper(_CellStepper):
 
     def _table_bias(self, model: RecurrentLM) -> torch.Tensor:
         return _rnn_weight(model, "bias_ih", 0)  # b_hn must stay inside r * (...): see step()
-
-    def clear_row(self, row: int) -> None:
-        for buffer in self.row_buffers:
-            buffer[row].zero_()
-
-    def move_row(self, source: int, target: int) -> None:
-        for buffer in self.row_buffers:
-            buffer[target] = buffer[source]
 
     def step(self, ids: torch.Tensor, rows: int) -> torch.Tensor:
         hidden = self.hidden_size
