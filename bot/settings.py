@@ -193,14 +193,18 @@ class SqliteSettingsStore:
         checked = check_setting(name, value)
         async with self._lock:
             # `name` is one of three known column names (check_setting refused anything else).
-            await self._connection.execute(
+            # RETURNING hands back the row this very statement wrote, so the reply states the value
+            # this admin chose even when other changes are queued right behind it.
+            async with self._connection.execute(
                 f"INSERT INTO guild_settings (guild_id, {name}) VALUES (?, ?) "
                 f"ON CONFLICT (guild_id) DO UPDATE SET {name} = excluded.{name}, "
-                "updated_at = datetime('now')",
+                "updated_at = datetime('now') RETURNING temperature, length, model",
                 (guild_id, checked),
-            )
-            self._cache.pop(guild_id, None)
-        return await self.get(guild_id)
+            ) as cursor:
+                row = await cursor.fetchone()
+            settings = _merge(row)
+            self._cache[guild_id] = settings
+            return settings
 
     async def reset(self, guild_id: int) -> None:
         async with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import sqlite3
 import subprocess
@@ -65,6 +66,13 @@ async def test_only_the_changed_setting_is_stored_and_the_rest_follow_the_defaul
     settings = await store.get(GUILD)
     assert (settings.temperature, settings.length, settings.model) == (1.2, 250, "gru")
     assert await store.get(GUILD + 1) == DEFAULT_SETTINGS  # other guilds are untouched
+
+
+async def test_each_of_many_queued_changes_reports_its_own_value(store):
+    values = [round(0.1 + 0.05 * step, 2) for step in range(30)]
+    results = await asyncio.gather(*(store.set_value(7, "temperature", value) for value in values))
+    assert [settings.temperature for settings in results] == values
+    assert (await store.get(7)).temperature == values[-1]
 
 
 async def test_reset_forgets_every_change(store):
