@@ -6,8 +6,8 @@ import pytest
 import pytest_asyncio
 
 from bot.emulator import CommandHiddenError, Emulator
-from bot.errors import BAD_OPTION
 from bot.emulator.process import BotProcess
+from bot.errors import BAD_OPTION
 from tests.e2e.helpers import ask, fresh_user, generation, refusal, settings_shown
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
