@@ -10,15 +10,15 @@ sha256. See README for the settings that built the shipped checkpoints.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shlex
 import sys
 from dataclasses import fields
 from pathlib import Path
 
-import torch
-
 from charlm.data import download_tinyshakespeare, read_text
+from charlm.devices import resolve_device
 from charlm.errors import CharLMError
 from charlm.models import MODEL_KINDS
 from charlm.training import TrainConfig, train
@@ -59,12 +59,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.max_steps is None and args.minutes is None:
         problems.append("give a budget with --steps or --minutes")
     steps_bad = args.max_steps is not None and args.max_steps < 1
-    if steps_bad or (args.minutes is not None and not args.minutes > 0):
-        problems.append("--steps and --minutes must be positive")
+    if steps_bad or (args.minutes is not None and not 0 < args.minutes < math.inf):
+        problems.append("--steps and --minutes must be positive and finite")
     if not 0 <= args.dropout < 1:
         problems.append("--dropout must be in [0, 1)")
-    if not args.learning_rate > 0:
-        problems.append("--lr must be positive")
+    if not 0 < args.learning_rate < math.inf:
+        problems.append("--lr must be positive and finite")
+    if not 0 <= args.min_lr_fraction <= 1:
+        problems.append("--min-lr-fraction must be in [0, 1]")
+    if args.warmup_steps < 0:
+        problems.append("--warmup must be 0 or more")
+    if not 0 <= args.weight_decay < math.inf:
+        problems.append("--weight-decay must be 0 or more, and finite")
+    if not 0 < args.grad_clip < math.inf:
+        problems.append("--grad-clip must be positive and finite")
     if problems:
         parser.error("; ".join(problems))
     return args
@@ -72,12 +80,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.device == "auto":
-        args.device = "cuda" if torch.cuda.is_available() else "cpu"
-    if args.device.startswith("cuda") and "LOCAL_RANK" in os.environ:
-        args.device = f"cuda:{os.environ['LOCAL_RANK']}"
     out = args.out or Path("checkpoints") / f"{args.model}.safetensors"
     try:
+        device = resolve_device(args.device)
+        if device.type == "cuda" and "LOCAL_RANK" in os.environ:  # torchrun: one GPU per process
+            device = resolve_device(f"cuda:{os.environ['LOCAL_RANK']}")
+        args.device = str(device)
         if not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
             print(f"train.py: error: cannot write to {out.parent} (missing or read-only folder).",
                   file=sys.stderr)

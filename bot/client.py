@@ -17,7 +17,7 @@ from discord import app_commands
 
 from bot import health
 from bot.commands import add_commands
-from bot.commands.options import check_option_shapes
+from bot.commands.options import check_command_data
 from bot.config import BotConfig
 from bot.errors import INTERNAL, RESTARTING, UserError, reply_privately, user_message
 from bot.lifecycle import InFlight
@@ -38,7 +38,7 @@ class ShakespeareTree(app_commands.CommandTree["ShakespeareBot"]):
             return False
         if interaction.type is discord.InteractionType.application_command:
             try:
-                check_option_shapes((interaction.data or {}).get("options", []))
+                check_command_data(interaction.data or {})
             except UserError as refusal:
                 # Answered here: discord.py's error path would look the command up in the same
                 # malformed options and fail again, leaving the user without a reply.

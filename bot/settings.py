@@ -11,7 +11,6 @@ server database (PostgreSQL for bots run on several hosts) would implement the s
 from __future__ import annotations
 
 import asyncio
-import math
 import sqlite3
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -56,8 +55,9 @@ class SettingsStoreError(Exception):
 
 def check_temperature(value: object) -> float:
     """The value as a float, or SettingsError; also refuses what a forged interaction can carry."""
-    if (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            and MIN_TEMPERATURE <= value <= MAX_TEMPERATURE):
+    # A range check by comparison: false for NaN and infinities, and no OverflowError for 10**400.
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if number and MIN_TEMPERATURE <= value <= MAX_TEMPERATURE:
         return float(value)
     raise SettingsError(f"Temperature must be a number from {MIN_TEMPERATURE} to {MAX_TEMPERATURE}.")
 

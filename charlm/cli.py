@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_sample(args: argparse.Namespace) -> None:
     try:
-        check_sampling_options(args.temp, args.length, args.top_k)
+        check_sampling_options(args.temp, args.length, args.top_k, rng_seed=args.rng_seed)
     except CharLMError as error:
         raise UsageError(str(error)) from None
     loaded = load_checkpoint(args.checkpoint)

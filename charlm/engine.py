@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 
 from charlm.checkpoint import LoadedModel, load_checkpoint
+from charlm.devices import resolve_device
 from charlm.engine_batch import MIN_ROWS, Job, ModelBatch
 from charlm.engine_steps import build_stepper
 from charlm.errors import CharLMError, CheckpointError, SamplingError
@@ -80,12 +81,6 @@ class ModelInfo:
     val_nats_per_char: float | None
     val_bits_per_char: float | None
     training_minutes: float | None
-
-
-def _resolve_device(device: str | torch.device) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _cpu_has_native_bf16() -> bool:
@@ -144,7 +139,7 @@ class GenerationEngine:
             raise ValueError("GenerationEngine needs at least one model.")
         if max_waiting < 1 or max_batch < 1:
             raise ValueError("max_waiting and max_batch must both be at least 1.")
-        self._device = _resolve_device(device)
+        self._device = resolve_device(device)
         weight_dtype = _weight_dtype(precision, self._device)
         self._precision = "bfloat16" if weight_dtype == torch.bfloat16 else "float32"
         self._max_waiting = max_waiting
@@ -231,14 +226,10 @@ class GenerationEngine:
                 f"Unknown model {request.model!r}; choose one of: {', '.join(self._loaded)}.")
         try:
             check_sampling_options(request.temperature, request.length, request.top_k,
-                                   max_length=MAX_GENERATE_LENGTH)
+                                   max_length=MAX_GENERATE_LENGTH, rng_seed=request.rng_seed)
         except SamplingError as error:
             raise InvalidRequestError(str(error)) from None
         rng_seed = request.rng_seed
-        if rng_seed is not None and (isinstance(rng_seed, bool) or not isinstance(rng_seed, int)
-                                     or not 0 <= rng_seed < 2**64):
-            raise InvalidRequestError(
-                f"rng_seed must be a whole number from 0 to 2**64 - 1, not {rng_seed!r}.")
         seed = request.seed
         if not isinstance(seed, str):
             raise InvalidRequestError("The seed must be text.")

@@ -19,3 +19,7 @@ class SamplingError(CharLMError, ValueError):
 
 class TrainingError(CharLMError):
     """Training cannot start: bad data, bad options, or an output path we cannot write."""
+
+
+class DeviceError(CharLMError, ValueError):
+    """A device name that is malformed or names hardware this machine does not have."""

@@ -21,23 +21,37 @@ MAX_LENGTH = 100_000
 
 
 def check_sampling_options(temperature: float, length: int, top_k: int | None = None,
-                           max_length: int = MAX_LENGTH) -> None:
-    """Raise SamplingError with one sentence when an option is outside its range."""
+                           max_length: int = MAX_LENGTH, rng_seed: int | None = None) -> None:
+    """Raise SamplingError with one sentence when an option is outside its range.
+
+    Comparisons, not float(), so an integer too large for a float (10**400) is refused like any
+    other value out of range instead of raising OverflowError.
+    """
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
         raise SamplingError("Temperature must be a number.")
-    if not math.isfinite(temperature) or temperature <= 0:
-        raise SamplingError(f"Temperature must be a finite number above 0, not {temperature}.")
+    if not 0 < temperature < math.inf:  # also false for NaN
+        raise SamplingError(f"Temperature must be a finite number above 0, not {_shown(temperature)}.")
     if not MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE:
         raise SamplingError(
             f"Temperature must be between {MIN_TEMPERATURE} and {MAX_TEMPERATURE:g}, "
-            f"not {temperature}."
+            f"not {_shown(temperature)}."
         )
     if isinstance(length, bool) or not isinstance(length, int):
         raise SamplingError("Length must be a whole number.")
     if not 1 <= length <= max_length:
-        raise SamplingError(f"Length must be between 1 and {max_length}, not {length}.")
+        raise SamplingError(f"Length must be between 1 and {max_length}, not {_shown(length)}.")
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
-        raise SamplingError(f"top-k must be a whole number of at least 1, not {top_k}.")
+        raise SamplingError(f"top-k must be a whole number of at least 1, not {_shown(top_k)}.")
+    if rng_seed is not None and (isinstance(rng_seed, bool) or not isinstance(rng_seed, int)
+                                 or not 0 <= rng_seed < 2**64):
+        raise SamplingError(
+            f"The RNG seed must be a whole number from 0 to 2**64 - 1, not {_shown(rng_seed)}.")
+
+
+def _shown(value: object) -> str:
+    """A value as the user typed it, cut short: a 400-digit number would drown the sentence."""
+    text = repr(value)
+    return text if len(text) <= 24 else text[:20] + "..."
 
 
 def next_token_probabilities(logits: torch.Tensor, temperature: torch.Tensor | float,
@@ -74,7 +88,7 @@ def prepare_seed(alphabet: Alphabet, seed: str) -> str:
 def sample(model: CharModel, alphabet: Alphabet, seed: str, temperature: float = 0.8,
            length: int = 300, top_k: int | None = None, rng_seed: int | None = None) -> str:
     """Generate `length` characters after `seed`; returns only the generated characters."""
-    check_sampling_options(temperature, length, top_k)
+    check_sampling_options(temperature, length, top_k, rng_seed=rng_seed)
     seed = prepare_seed(alphabet, seed)
     generator = torch.Generator()
     if rng_seed is None:

@@ -7,6 +7,7 @@ reads it back, through `--resume`.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -15,24 +16,33 @@ from safetensors import SafetensorError, safe_open
 from charlm.errors import TrainingError
 
 
-def train_state_tensors(model: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int,
-                        elapsed_seconds: float, best_val: float) -> tuple[dict, dict]:
+@dataclass(frozen=True)
+class Progress:
+    """Where a run stands: steps taken, training seconds spent, and the best validation so far."""
+
+    step: int = 0
+    elapsed_seconds: float = 0.0
+    best_val: float = float("inf")
+    best_step: int = 0
+
+
+def train_state_tensors(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                        progress: Progress) -> tuple[dict, dict]:
     tensors = {f"model.{name}": value.detach().cpu().contiguous()
                for name, value in model.state_dict().items()}
     optimizer_state = optimizer.state_dict()
     for index, values in optimizer_state["state"].items():
         for key, value in values.items():
             tensors[f"optim.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
-    metadata = {"step": str(step), "elapsed_seconds": str(elapsed_seconds),
-                "best_val": str(best_val),
+    metadata = {"step": str(progress.step), "elapsed_seconds": str(progress.elapsed_seconds),
+                "best_val": str(progress.best_val), "best_step": str(progress.best_step),
                 "param_groups": json.dumps([{k: v for k, v in group.items() if k != "params"}
                                             for group in optimizer_state["param_groups"]])}
     return tensors, metadata
 
 
-def load_train_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                     config: object) -> tuple[int, float, float]:
-    """Restore model and optimizer in place; returns (step, elapsed seconds, best validation)."""
+def load_train_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> Progress:
+    """Restore model and optimizer in place; returns where the saved run stood."""
     if not path.is_file():
         raise TrainingError(f"Nothing to resume: {path} does not exist.")
     try:
@@ -51,7 +61,10 @@ def load_train_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.
         for group, saved in zip(current["param_groups"], groups, strict=True):
             group.update(saved)
         optimizer.load_state_dict({"state": state, "param_groups": current["param_groups"]})
-        return int(metadata["step"]), float(metadata["elapsed_seconds"]), float(metadata["best_val"])
+        step = int(metadata["step"])
+        # States written before best_step was saved: the step is the best guess there is.
+        return Progress(step, float(metadata["elapsed_seconds"]), float(metadata["best_val"]),
+                        int(metadata.get("best_step", step)))
     except (SafetensorError, OSError, KeyError, ValueError, RuntimeError) as error:
         raise TrainingError(
             f"Cannot resume from {path}: it does not match this model ({error})."

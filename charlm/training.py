@@ -28,7 +28,7 @@ from charlm.data import RandomWindows, StreamBatches, encode_corpus, split_ids
 from charlm.errors import TrainingError
 from charlm.evaluation import evaluate
 from charlm.models import ModelConfig, State, build_model, detach_state
-from charlm.train_state import load_train_state, train_state_tensors
+from charlm.train_state import Progress, load_train_state, train_state_tensors
 
 
 @dataclass
@@ -149,10 +149,11 @@ def train(config: TrainConfig, text: str, data_sha256: str, out_path: Path,
     optimizer = make_optimizer(model, config)
     state_path = out_path.with_name(out_path.name + ".state")
     metrics_path = out_path.with_name(out_path.stem + ".metrics.jsonl")
-    step, elapsed_before, best_val = 0, 0.0, math.inf
-    if resume:
-        step, elapsed_before, best_val = load_train_state(state_path, model, optimizer, config)
-    best_step = step
+    saved = load_train_state(state_path, model, optimizer) if resume else Progress()
+    step, elapsed_before, best_val, best_step = (saved.step, saved.elapsed_seconds, saved.best_val,
+                                                 saved.best_step)
+    if not resume and rank == 0:
+        metrics_path.unlink(missing_ok=True)  # a fresh run's curve must not continue an old one
     trainer = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
     summary_base = {"config": asdict(config), "data_sha256": data_sha256, "command": command,
@@ -190,7 +191,8 @@ def train(config: TrainConfig, text: str, data_sha256: str, out_path: Path,
                        "parameters": model.parameter_count()}
             if improved:
                 save_checkpoint(out_path, model, alphabet, summary)
-            atomic_save(*train_state_tensors(model, optimizer, step, elapsed, best_val),
+            atomic_save(*train_state_tensors(model, optimizer,
+                                             Progress(step, elapsed, best_val, best_step)),
                         state_path)
             with metrics_path.open("a") as metrics:
                 metrics.write(json.dumps({"step": step, "val_nats_per_char": result.nats_per_char,

@@ -48,11 +48,18 @@ def test_tiny_temperature_stays_finite() -> None:
     ("temperature", "length", "top_k", "message"),
     [(0, 10, None, "above 0"), (-1, 10, None, "above 0"), (math.nan, 10, None, "finite"),
      (math.inf, 10, None, "finite"), ("hot", 10, None, "number"), (0.8, 0, None, "Length"),
-     (0.8, -5, None, "Length"), (0.8, 10**9, None, "Length"), (0.8, 10, 0, "top-k")],
+     (0.8, -5, None, "Length"), (0.8, 10**9, None, "Length"), (0.8, 10, 0, "top-k"),
+     (10**400, 10, None, "between"), (0.8, 10**400, None, "Length")],
 )
 def test_bad_options_are_refused(temperature, length, top_k, message) -> None:
     with pytest.raises(SamplingError, match=message):
         sample(tiny_model("lstm"), Alphabet(), "a", temperature, length, top_k)
+
+
+@pytest.mark.parametrize("rng_seed", [-1, 2**64, 10**400, 1.5, True])
+def test_an_rng_seed_outside_64_bits_is_refused(rng_seed) -> None:
+    with pytest.raises(SamplingError, match="RNG seed must be a whole number from 0 to 2"):
+        sample(tiny_model("lstm"), Alphabet(), "a", 0.8, 10, rng_seed=rng_seed)
 
 
 def test_a_seed_with_nothing_left_after_normalising_is_refused() -> None:

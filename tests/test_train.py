@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from safetensors import safe_open
 
 from charlm.checkpoint import load_checkpoint
 from tests.helpers import write_corpus
@@ -64,7 +65,14 @@ def test_resume_continues_from_the_saved_step(corpus: Path, tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     steps = [row["step"] for row in metrics(out) if "val_nats_per_char" in row]
     assert steps == [10, 20, 30, 40]  # resumed at 20, not restarted from 0
-    assert load_checkpoint(out).training["steps"] in (30, 40)
+    kept = load_checkpoint(out).training
+    assert kept["steps"] in (30, 40)
+    with safe_open(str(out.with_name(out.name + ".state")), framework="pt") as state:
+        assert int(state.metadata()["best_step"]) == kept["steps"] == kept["best_step"]
+    # A fresh run into the same file starts a fresh curve instead of continuing the old one.
+    assert train("--data", str(corpus), "--out", str(out), "--steps", "10", "--eval-every", "10",
+                 *SMALL).returncode == 0
+    assert [row["step"] for row in metrics(out) if "val_nats_per_char" in row] == [10]
 
 
 def test_the_best_checkpoint_is_the_one_kept(corpus: Path, tmp_path: Path) -> None:
@@ -90,6 +98,13 @@ def test_the_best_checkpoint_is_the_one_kept(corpus: Path, tmp_path: Path) -> No
         (b"text", ["--model", "transformer"], "invalid choice"),
         (b"text", ["--out", "/nonexistent-dir/x.safetensors"], "cannot write"),
         (b"text", ["--steps", "0"], "must be positive"),
+        (b"text", ["--minutes", "inf"], "must be positive and finite"),
+        (b"text", ["--grad-clip", "-1"], "--grad-clip must be positive"),
+        (b"text", ["--grad-clip", "nan"], "--grad-clip must be positive"),
+        (b"text", ["--weight-decay", "-0.1"], "--weight-decay must be 0 or more"),
+        (b"text", ["--min-lr-fraction", "2"], "--min-lr-fraction must be in [0, 1]"),
+        (b"text", ["--device", "cuda:99"], "cuda:99"),
+        (b"text", ["--device", "toaster"], "'toaster' is not a device name"),
     ],
 )
 def test_bad_input_is_one_line_and_leaves_no_checkpoint(tmp_path, content, extra, message) -> None:

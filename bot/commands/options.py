@@ -10,6 +10,8 @@ from bot.errors import BAD_OPTION, UserError
 
 SUB_COMMAND_TYPES = (1, 2)
 NUMBER_TYPE = 10
+# String, integer, boolean and number: the only value options our commands declare.
+VALUE_TYPES = (3, 4, NUMBER_TYPE, 5)
 
 # The models the bot ships. Choices are fixed when commands are synced, so they name the shipped
 # checkpoints; whether one is loaded on this host is checked when a command runs.
@@ -22,29 +24,48 @@ def require_loaded(model: str, loaded: Sequence[str]) -> str:
     return model
 
 
-def check_option_shapes(options: object) -> None:
-    """Refuse option data that discord.py would crash on or silently convert.
+def check_command_data(data: object) -> None:
+    """Refuse an application command's data that discord.py would crash on or silently convert.
 
-    discord.py trusts Discord's client: its Namespace calls float() on every number option and
-    indexes every option's keys, so a forged `"temp": "hot"` raises a ValueError outside the
-    tree's error handling (the user gets no answer at all), and `"temp": true` becomes 1.0.
-    ShakespeareTree.interaction_check runs just before, and calls this.
+    discord.py trusts Discord's client: its Namespace indexes every option's keys, calls float() on
+    every number option and int() on every user, channel, role or attachment option, and reads the
+    `resolved` entities before any command code runs. A forged `"temp": "hot"`, a number of 10**400
+    or an option without a type raises outside the tree's error handling (the user gets no answer at
+    all), and `"temp": true` becomes 1.0. ShakespeareTree.interaction_check runs just before, and
+    calls this.
     """
+    if not isinstance(data, dict):
+        raise UserError(BAD_OPTION)
+    if data.get("resolved"):
+        # No option of ours names a user, channel, role or attachment, so Discord never sends these.
+        raise UserError(BAD_OPTION)
+    check_option_shapes(data.get("options", []))
+
+
+def check_option_shapes(options: object) -> None:
     if not isinstance(options, list):
         raise UserError(BAD_OPTION)
     for option in options:
         if not isinstance(option, dict) or not isinstance(option.get("name"), str):
             raise UserError(BAD_OPTION)
         kind = option.get("type")
+        if type(kind) is not int:
+            raise UserError(BAD_OPTION)
         if kind in SUB_COMMAND_TYPES:
             check_option_shapes(option.get("options", []))
-        elif "value" not in option:
+        elif kind not in VALUE_TYPES or "value" not in option:
             raise UserError(BAD_OPTION)
-        elif kind == NUMBER_TYPE and not _is_json_number(option["value"]):
-            # Discord's client only ever sends a JSON number here; float() would also turn
-            # true into 1.0 and "2" into 2.0, so anything else is refused before it can.
+        elif kind == NUMBER_TYPE and not _is_float_number(option["value"]):
+            # Discord's client only ever sends a JSON number that fits a double here; float() would
+            # also turn true into 1.0 and "2" into 2.0, so anything else is refused before it can.
             raise UserError(BAD_OPTION)
 
 
-def _is_json_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def _is_float_number(value: object) -> bool:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True

@@ -66,7 +66,8 @@ def seed(name: str, value: str, refused: str | None = None) -> Any:
 CATALOGUE = [
     *temperature(0), *temperature(-1), *temperature(math.nan), *temperature(math.inf),
     *temperature(1e9), *temperature("warm"), *temperature(True),
-    *length(0), *length(-5), *length(10**9), *length(30.5),
+    *length(0), *length(-5), *length(10**9), *length(30.5), *length(10**400),
+    pytest.param(Case("/shakespeare", {"temp": 10**400, "length": 5}, BAD_OPTION), id="temp-beyond-a-double"),
     seed("empty", "", SEED_SIZE),
     seed("10000-characters", "x" * 10_000, SEED_SIZE),
     seed("emoji", "\U0001f3ad To be \U0001f480"),
@@ -163,3 +164,27 @@ async def test_the_bot_is_still_up_and_stored_nothing_wrong(
     generation(reply)
     await ask(emulator, "/settings reset")
     assert emulator.rejected_calls() == []
+
+
+# Option lists only a hand-made payload carries: discord.py's Namespace would raise on each before any
+# command code ran (float() overflow, a missing key, int() of a non-snowflake), leaving no reply.
+FORGED_OPTIONS = {
+    "number-beyond-a-double": {"options": [{"name": "temp", "type": 10, "value": 10**400}]},
+    "option-without-type": {"options": [{"name": "temp", "value": 1.0}]},
+    "option-type-as-text": {"options": [{"name": "temp", "type": "10", "value": 1.0}]},
+    "user-option-not-a-snowflake": {"options": [{"name": "temp", "type": 6, "value": "abc"}]},
+    "unknown-option-type": {"options": [{"name": "temp", "type": 99, "value": 1}]},
+    "options-not-a-list": {"options": {"temp": 1.0}},
+    "forged-resolved-users": {"options": [], "resolved": {"users": {"1": "nobody"}}},
+}
+
+
+@pytest.mark.parametrize("extra", FORGED_OPTIONS.values(), ids=FORGED_OPTIONS.keys())
+async def test_forged_option_shapes_are_answered(emulator: Emulator, extra: dict[str, Any]) -> None:
+    guild_id = emulator.world.guild.id
+    shakespeare = emulator.commands.find("shakespeare", guild_id)
+    assert shakespeare is not None
+    data = {"id": shakespeare["id"], "name": "shakespeare", "type": 1, **extra}
+    sent = await emulator.send_interaction_data(data, user=fresh_user(emulator, admin=False))
+    assert refusal(await sent.wait_reply(REPLY_TIMEOUT)) == BAD_OPTION
+    assert sent.record.answers == 1
