@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.guild is not None and args.command != "sync":
         parser.error("--guild only applies to `sync`.")
+    if args.guild is not None and not 0 < args.guild < 2**64:
+        parser.error("--guild must be a server ID, a whole number above 0.")
     if (args.local or args.self_test) and args.command != "run":
         parser.error("--local and --self-test cannot be combined with a command.")
     if args.local:

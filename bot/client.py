@@ -107,6 +107,7 @@ class ShakespeareBot(discord.AutoShardedClient):
         self.tree = ShakespeareTree(self)
         add_commands(self.tree)
         self._heartbeat: asyncio.Task | None = None
+        self._heartbeat_write: asyncio.Future | None = None
 
     async def setup_hook(self) -> None:
         try:
@@ -129,7 +130,11 @@ class ShakespeareBot(discord.AutoShardedClient):
                 if self.is_serving():
                     await self.store.check()
                     details = {"shards": sorted(self.shards), "guilds": len(self.guilds)}
-                    await asyncio.to_thread(health.write_heartbeat, path, details)
+                    # Shielded and kept: cancelling a to_thread call does not stop its thread, so
+                    # close() waits for a write in flight before removing the file.
+                    self._heartbeat_write = asyncio.ensure_future(
+                        asyncio.to_thread(health.write_heartbeat, path, details))
+                    await asyncio.shield(self._heartbeat_write)
             except (SettingsStoreError, OSError) as error:
                 log.warning("Heartbeat not written: %s", error)
             await asyncio.sleep(health.INTERVAL_SECONDS)
@@ -143,5 +148,7 @@ class ShakespeareBot(discord.AutoShardedClient):
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             self._heartbeat = None
+            if self._heartbeat_write is not None:
+                await asyncio.gather(self._heartbeat_write, return_exceptions=True)
             health.remove_heartbeat(self.config.heartbeat_file)
         await super().close()

@@ -34,6 +34,8 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
 )
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# ASCII digits only: str.isdigit() also accepts "²", which int() then refuses with a traceback.
+_DIGITS = re.compile(r"[0-9]+")
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 # The exit code for configuration the operator must fix (argparse uses it for bad usage too).
 EXIT_CONFIG = 2
@@ -125,7 +127,7 @@ class BotConfig:
 def _positive_int(name: str, raw: str | None) -> int | None:
     if raw is None:
         return None
-    if not raw.isdigit() or int(raw) < 1:
+    if not _DIGITS.fullmatch(raw) or int(raw) < 1:
         raise ConfigError(f"{name} must be a whole number above 0, not {raw[:40]!r}.")
     return int(raw)
 
@@ -136,7 +138,7 @@ def _shard_ids(raw: str | None, shard_count: int | None) -> tuple[int, ...] | No
     if shard_count is None:
         raise ConfigError("SHARD_IDS needs SHARD_COUNT, the total number of shards, to be set too.")
     parts = [part.strip() for part in raw.split(",")]
-    if not all(part.isdigit() for part in parts):
+    if not all(_DIGITS.fullmatch(part) for part in parts):
         raise ConfigError(f"SHARD_IDS must be comma-separated whole numbers such as 0,1, not {raw[:40]!r}.")
     ids = tuple(int(part) for part in parts)
     if len(set(ids)) != len(ids) or max(ids) >= shard_count:

@@ -127,12 +127,10 @@ async def serve(bot: ShakespeareBot, token: str, stop: asyncio.Event) -> None:
     if stopping in done:
         await bot.shutdown()
     try:
-        await running
-    except discord.LoginFailure:
-        raise StartupError(TOKEN_REJECTED) from None
-    except aiohttp.ClientConnectionError as error:
-        # Logging in is one request with no retry (the gateway, later, reconnects by itself).
-        raise StartupError(_unreachable(error)) from None
+        with login_errors():
+            await running
+    except StartupError:
+        raise
     except Exception as error:
         if not stop.is_set():
             raise
@@ -151,16 +149,28 @@ async def sync_command_set(config: BotConfig, guild_id: int | None) -> int:
                 async with discord.Client(intents=discord.Intents.none()) as client:
                     tree = app_commands.CommandTree(client)
                     add_commands(tree)
-                    try:
+                    with login_errors():
                         await client.login(token)
-                    except discord.LoginFailure:
-                        raise StartupError(TOKEN_REJECTED) from None
-                    except aiohttp.ClientConnectionError as error:
-                        raise StartupError(_unreachable(error)) from None
                     await sync_commands(tree, store, guild_id, force=True)
             finally:
                 await store.close()
     except (StartupError, ConfigError) as error:
         log.error("%s", error)
         return EXIT_CONFIG
+    except discord.HTTPException as error:  # 403 without applications.commands, 429, 5xx...
+        log.error("Discord refused the command sync (HTTP %s): %s", error.status,
+                  error.text or "no details given")
+        return EXIT_CONFIG
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def login_errors() -> Iterator[None]:
+    """Turn the ways logging in fails into one StartupError sentence each."""
+    try:
+        yield
+    except discord.LoginFailure:
+        raise StartupError(TOKEN_REJECTED) from None
+    except aiohttp.ClientConnectionError as error:
+        # Logging in is one request with no retry (the gateway, later, reconnects by itself).
+        raise StartupError(_unreachable(error)) from None

@@ -59,6 +59,12 @@ def test_guild_only_goes_with_sync():
     assert result.returncode == 2 and "--guild only applies to `sync`" in result.stderr
 
 
+@pytest.mark.parametrize("guild", ["0", "-5", str(2**64)])
+def test_guild_must_be_a_server_id(guild):
+    result = run("sync", "--guild", guild, DISCORD_TOKEN="x")
+    assert result.returncode == 2 and "--guild must be a server ID" in result.stderr
+
+
 def test_healthcheck_is_healthy_only_with_a_fresh_heartbeat(tmp_path):
     heartbeat = tmp_path / "bot.sqlite3.heartbeat"
     result = run("healthcheck", BOT_DB_PATH=str(tmp_path / "bot.sqlite3"))

@@ -108,6 +108,15 @@ async def test_a_dev_guild_gets_the_commands_at_once_and_sync_can_be_forced(tmp_
         assert syncs(emu) == [guild_route, guild_route, f"/applications/{emu.world.application_id}/commands"]
 
 
+async def test_a_sync_discord_refuses_is_one_logged_sentence_and_exit_code_2(tmp_path, caplog):
+    async with Emulator() as emu:
+        config = config_for(emu, tmp_path)
+        assert await sync_command_set(config, 424242) == 2  # a server the bot was never added to
+    refusals = [record for record in caplog.records if "refused the command sync" in record.getMessage()]
+    assert len(refusals) == 1 and refusals[0].exc_info is None
+    assert "HTTP 403" in refusals[0].getMessage()
+
+
 async def test_the_bot_points_discord_py_at_the_configured_endpoints_and_restores_them(tmp_path):
     import discord
 

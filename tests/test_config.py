@@ -70,6 +70,8 @@ def test_a_missing_token_is_one_sentence_that_says_what_to_do():
     ({"DEV_GUILD_ID": "my-server"}, "DEV_GUILD_ID"),
     ({"DEV_GUILD_ID": "0"}, "DEV_GUILD_ID"),
     ({"SHARD_COUNT": "-1"}, "SHARD_COUNT"),
+    ({"SHARD_COUNT": "\u00b2"}, "SHARD_COUNT"),
+    ({"SHARD_COUNT": "2", "SHARD_IDS": "0,\u00b9"}, "SHARD_IDS"),
     ({"SHARD_IDS": "0"}, "SHARD_IDS needs SHARD_COUNT"),
     ({"SHARD_COUNT": "2", "SHARD_IDS": "0,2"}, "SHARD_IDS"),
     ({"SHARD_COUNT": "2", "SHARD_IDS": "1,1"}, "SHARD_IDS"),

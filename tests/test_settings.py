@@ -84,7 +84,8 @@ async def test_reset_forgets_every_change(store):
 
 @pytest.mark.parametrize("name, value", [
     ("temperature", MIN_TEMPERATURE / 2), ("temperature", MAX_TEMPERATURE + 0.01),
-    ("temperature", math.nan), ("temperature", math.inf), ("temperature", 10**400), ("temperature", "1.0"), ("temperature", True),
+    ("temperature", math.nan), ("temperature", math.inf), ("temperature", 10**400), ("temperature", "1.0"),
+    ("temperature", True),
     ("temperature", None), ("length", MIN_LENGTH - 1), ("length", MAX_LENGTH + 1), ("length", 10**9),
     ("length", 300.0), ("length", "300"), ("model", ""), ("model", "x" * 33), ("model", "lstm; DROP"),
     ("model", "l\u00e9stm"), ("model", 7), ("colour", "red"),

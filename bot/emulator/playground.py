@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -156,15 +157,37 @@ def _describe_option(option: dict[str, Any]) -> str:
 _KINDS = {3: "text", 4: "integer", 5: "true/false", 6: "user", 7: "channel", 10: "number"}
 
 
-async def _read_line(out: TextIO) -> str:
-    """The next line of stdin ("" at its end); a piped line is echoed so the transcript reads well."""
-    interactive = sys.stdin.isatty()
-    if interactive:
-        print("> ", end="", file=out, flush=True)
-    line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-    if line and not interactive:
-        print(f"> {line.rstrip()}", file=out, flush=True)
-    return line
+class _StdinLines:
+    """Lines of stdin, read on a daemon thread.
+
+    A readline() blocked in the loop's default executor would make asyncio.run wait for Enter after
+    Ctrl+C (it joins that executor on the way out); a daemon thread is simply left behind.
+    """
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._lines: asyncio.Queue[str] = asyncio.Queue()
+        threading.Thread(target=self._read, name="playground-stdin", daemon=True).start()
+
+    def _read(self) -> None:
+        while True:
+            line = sys.stdin.readline()
+            try:
+                self._loop.call_soon_threadsafe(self._lines.put_nowait, line)
+            except RuntimeError:  # the loop has closed: nobody is listening any more
+                return
+            if not line:
+                return
+
+    async def next(self, out: TextIO) -> str:
+        """The next line ("" at the end); a piped line is echoed so the transcript reads well."""
+        interactive = sys.stdin.isatty()
+        if interactive:
+            print("> ", end="", file=out, flush=True)
+        line = await self._lines.get()
+        if line and not interactive:
+            print(f"> {line.rstrip()}", file=out, flush=True)
+        return line
 
 
 async def run_playground(out: TextIO = sys.stdout) -> int:
@@ -185,7 +208,8 @@ async def run_playground(out: TextIO = sys.stdout) -> int:
             f"{playground.user}. Settings are kept in {db_path}. /help lists commands, /quit leaves.",
             file=out, flush=True,
         )
-        while (line := await _read_line(out)) and await playground.handle(line):
+        lines = _StdinLines()
+        while (line := await lines.next(out)) and await playground.handle(line):
             if bot.returncode is not None:
                 raise BotExited(f"the bot exited with status {bot.returncode}:\n{bot.log_tail()}")
         return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from pathlib import Path
 
@@ -44,3 +45,26 @@ async def test_local_playground_answers_typed_commands(tmp_path: Path) -> None:
     assert "\u2502 - temperature: 1.2 (set by an admin)" in shown
     assert "Discord: temp must be between 0.1 and 2.0." in shown
     assert "Discord refused" not in shown and "Not in Discord's published API" not in shown
+
+
+async def test_ctrl_c_leaves_at_once_without_waiting_for_a_line(tmp_path: Path) -> None:
+    """Ctrl+C at the prompt must not wait for Enter (a readline() blocked in an executor would)."""
+    env = bot_env(tmp_path / "playground.sqlite3")
+    env.pop("DISCORD_TOKEN", None)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "--local", cwd=REPO, env=env,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    assert process.stdout is not None
+    shown = b""
+    while b"Connected." not in shown:
+        line = await asyncio.wait_for(process.stdout.readline(), BOT_START_TIMEOUT)
+        assert line, shown.decode()
+        shown += line
+    process.send_signal(signal.SIGINT)  # stdin stays open: nothing more is typed
+    try:
+        await asyncio.wait_for(process.wait(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+    assert process.returncode == 130
