@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -131,7 +132,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with torch.inference_mode(args.command != "hello"):
             handlers[args.command](args)
+        sys.stdout.flush()  # inside the try: a reader that left shows up here
     except (UsageError, CharLMError) as error:
         print(f"python -m charlm {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader went away (`... | head`): not an error. Point stdout at /dev/null so the
+        # interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return 0

@@ -36,7 +36,7 @@ from charlm.devices import resolve_device
 from charlm.engine_batch import MIN_ROWS, Job, ModelBatch
 from charlm.engine_steps import build_stepper
 from charlm.errors import CharLMError, CheckpointError, SamplingError
-from charlm.sampling import check_sampling_options
+from charlm.sampling import check_sampling_options, prepare_seed
 
 logger = logging.getLogger(__name__)
 
@@ -239,10 +239,11 @@ class GenerationEngine:
             raise InvalidRequestError(
                 f"The seed has {len(seed)} characters; the most allowed is {MAX_SEED_LENGTH}.")
         alphabet = self._loaded[request.model].alphabet
-        # Transliteration can lengthen a seed; only its last MAX_SEED_LENGTH characters prime.
-        normalised = alphabet.normalise(seed)[-MAX_SEED_LENGTH:]
-        if not normalised:
-            raise InvalidRequestError("The seed has no characters the model knows, even after normalising.")
+        try:
+            # Transliteration can lengthen a seed; only its last MAX_SEED_LENGTH characters prime.
+            normalised = prepare_seed(alphabet, seed)[-MAX_SEED_LENGTH:]
+        except SamplingError as error:
+            raise InvalidRequestError(str(error)) from None
         return Job(model=request.model, seed_ids=alphabet.encode(normalised),
                    temperature=float(request.temperature), length=request.length, top_k=request.top_k,
                    rng_seed=rng_seed, loop=loop, future=loop.create_future())

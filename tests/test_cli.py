@@ -29,6 +29,17 @@ def test_sample_is_reproducible_with_an_rng_seed(checkpoint: Path) -> None:
     assert first.stdout.startswith("ROMEO:") and len(first.stdout.rstrip("\n")) >= 50
 
 
+def test_a_reader_that_stops_early_is_not_an_error(checkpoint: Path) -> None:
+    """`python -m charlm sample ... | head -c 5`: the closed pipe ends the command quietly."""
+    process = subprocess.Popen([sys.executable, "-m", "charlm", "sample", "--checkpoint", str(checkpoint),
+                                "--length", "100000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # the reader left before anything was written
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 0, stderr
+    assert stderr == ""
+
+
 def test_eval_prints_json_and_uses_the_validation_cut(checkpoint: Path, tmp_path: Path) -> None:
     text = write_corpus(tmp_path / "corpus.txt", repeats=20)
     whole = json.loads(charlm("eval", "--checkpoint", str(checkpoint), "--text", str(text),
