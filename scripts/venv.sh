@@ -1,0 +1,14 @@
+# Sourced by scripts/run and scripts/check: create .venv when it is missing and install into it.
+# constraints.txt pins torch==2.13.0. Where pip's own configuration offers the CPU build (as on this
+# project's machines and in CI) that is what comes; elsewhere PyPI's default Linux wheel bundles
+# CUDA (GBs). Set TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu to take the CPU build from
+# PyTorch's own index instead.
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+if [ -n "${TORCH_INDEX_URL:-}" ]; then
+    .venv/bin/pip install -q -c constraints.txt --index-url "$TORCH_INDEX_URL" torch
+fi
+install_project() {
+    .venv/bin/pip install -q -c constraints.txt -e "$1"
+}
