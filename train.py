@@ -93,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         data_path = Path(args.data) if args.data else download_tinyshakespeare(args.cache_dir)
         text, sha256 = read_text(data_path)
         config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
-        command = "python train.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        launcher = f"torchrun --nproc_per_node {world}" if world > 1 else "python"
+        command = f"{launcher} train.py " + shlex.join(argv if argv is not None else sys.argv[1:])
         summary = train(config, text, sha256, out, command=command, resume=args.resume,
                         show_progress=not args.no_progress)
     except CharLMError as error:

@@ -140,6 +140,7 @@ def test_two_process_distributed_run_writes_one_checkpoint(corpus: Path, tmp_pat
     loaded = load_checkpoint(out)
     assert loaded.training["world_size"] == 2
     assert loaded.training["steps"] == 12
+    assert loaded.training["command"].startswith("torchrun --nproc_per_node 2 train.py --model lstm ")
     assert sorted(p.name for p in tmp_path.glob("ddp*.safetensors")) == ["ddp.safetensors"]
 
 
