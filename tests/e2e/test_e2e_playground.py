@@ -24,13 +24,18 @@ TYPED = """\
 """
 
 
-async def test_local_playground_answers_typed_commands(tmp_path: Path) -> None:
+async def start_playground(tmp_path: Path) -> asyncio.subprocess.Process:
+    """`python -m bot --local` with no token, its stdin and stdout piped to the test."""
     env = bot_env(tmp_path / "playground.sqlite3")
     env.pop("DISCORD_TOKEN", None)
-    process = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "--local", cwd=REPO, env=env,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
+
+
+async def test_local_playground_answers_typed_commands(tmp_path: Path) -> None:
+    process = await start_playground(tmp_path)
     output, _ = await asyncio.wait_for(process.communicate(TYPED.encode()), BOT_START_TIMEOUT + 60)
     shown = output.decode()
     assert process.returncode == 0, shown
@@ -49,12 +54,7 @@ async def test_local_playground_answers_typed_commands(tmp_path: Path) -> None:
 
 async def test_ctrl_c_leaves_at_once_without_waiting_for_a_line(tmp_path: Path) -> None:
     """Ctrl+C at the prompt must not wait for Enter (a readline() blocked in an executor would)."""
-    env = bot_env(tmp_path / "playground.sqlite3")
-    env.pop("DISCORD_TOKEN", None)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "--local", cwd=REPO, env=env,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )
+    process = await start_playground(tmp_path)
     assert process.stdout is not None
     shown = b""
     while b"Connected." not in shown:
