@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from charlm.alphabet import Alphabet  # noqa: E402  (after the path set-up above)
 from charlm.checkpoint import LoadedModel, load_checkpoint, save_checkpoint  # noqa: E402
-from charlm.engine import GenerationEngine, GenerationRequest  # noqa: E402
+from charlm.engine import WIDE_ROWS, GenerationEngine, GenerationRequest  # noqa: E402
 from charlm.models import ModelConfig, build_model  # noqa: E402
 
 SEED_TEXT = "ROMEO:"
@@ -123,7 +123,7 @@ async def event_loop_lag(engine: GenerationEngine, count: int) -> list[float]:
 
 def make_engine(loaded: LoadedModel, args: argparse.Namespace, precision: str) -> GenerationEngine:
     return GenerationEngine({"bench": loaded}, device=args.device, max_batch=64, precision=precision,
-                            threads=args.threads)
+                            threads=args.threads, wide_rows=args.wide_rows)
 
 
 async def measure_main(loaded: LoadedModel, args: argparse.Namespace) -> dict:
@@ -161,11 +161,18 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=20, help="single-request runs for p50/p99")
     parser.add_argument("--baseline-runs", type=int, default=3, help="runs of the seed post's loop")
     parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"))
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (engine and baseline)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="the most torch threads of the engine's wide steps and of the seed post's "
+                             "loop (default: the engine's, min(2, CPUs))")
+    parser.add_argument("--wide-rows", type=int, default=WIDE_ROWS,
+                        help=f"steps of fewer streams run on one thread (default {WIDE_ROWS})")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--compare", action="store_true",
                         help="also measure the other precision and smaller random models")
     args = parser.parse_args()
+    if args.threads is not None and args.threads < 1 or args.wide_rows < 1:
+        parser.error("--threads and --wide-rows must be at least 1")
+    args.threads = args.threads or min(2, os.cpu_count() or 1)
     torch.set_num_threads(args.threads)
 
     with tempfile.TemporaryDirectory() as folder:
@@ -204,6 +211,7 @@ def main() -> int:
         "model": {"source": source, "kind": config.kind, "hidden_size": config.hidden_size,
                   "num_layers": config.num_layers, "parameters": loaded.model.parameter_count()},
         "device": args.device, "precision": main_figures["precision"], "threads": args.threads,
+        "wide_rows": args.wide_rows,
         "torch": torch.__version__, "load_average": os.getloadavg()[0],
         "single_request": {"chars": LENGTH, "runs": len(single), "engine_p50_s": engine_p50,
                            "engine_p99_s": engine_p99, "seed_loop_p50_s": baseline_p50,
@@ -223,7 +231,8 @@ def main() -> int:
         return 0
     print(f"model: {config.kind} {config.num_layers}x{config.hidden_size} "
           f"({result['model']['parameters']:,} parameters) from {source}")
-    print(f"device {args.device}, {result['precision']} recurrent weights, {args.threads} torch thread(s), "
+    print(f"device {args.device}, {result['precision']} recurrent weights, 1 torch thread below {args.wide_rows} streams, "
+          f"{args.threads} from there, "
           f"torch {torch.__version__}, load average {result['load_average']:.1f}")
     print(f"one {LENGTH}-char request: engine p50 {1000 * engine_p50:.0f} ms, p99 {1000 * engine_p99:.0f} ms "
           f"({len(single)} runs); seed-post loop p50 {1000 * baseline_p50:.0f} ms ({len(baseline)} runs)")

@@ -43,6 +43,10 @@ logger = logging.getLogger(__name__)
 MAX_GENERATE_LENGTH = 2000
 MAX_SEED_LENGTH = 10_000  # raw characters, before normalising; also the most that prime a stream
 PRECISIONS = ("auto", "float32", "bfloat16")
+# Steps over at least this many streams may use more than one thread. Measured on the 2-core dev
+# machine with the shipped LSTM: 8 concurrent requests took 0.15 s switching at 8 rows and 0.22 s
+# switching at 16 or 32 (bench/generate_speed.py); a single request is the same either way.
+WIDE_ROWS = 8
 
 
 class EngineError(CharLMError):
@@ -129,21 +133,33 @@ class GenerationEngine:
 
     def __init__(self, models: Mapping[str, LoadedModel | str | os.PathLike],
                  device: str | torch.device = "cpu", max_waiting: int = 256, max_batch: int = 64,
-                 precision: str = "auto", threads: int | None = 1) -> None:
+                 precision: str = "auto", threads: int | None = None,
+                 wide_rows: int = WIDE_ROWS) -> None:
         """`precision` is the dtype of the recurrent weights of lstm and gru models ("auto": bf16
-        on CPUs that multiply it natively). `threads` is the torch intra-op thread count of the
-        worker thread (None leaves torch's default). One keeps a core free for the event loop; on
-        the 2-core dev machine two threads gained nothing beside a training run and stalled badly
-        when the cores were contended (measured)."""
+        on CPUs that multiply it natively).
+
+        `threads` is the most torch intra-op threads the worker uses, and only for a step of at
+        least `wide_rows` streams; a narrower step runs on one thread. A step of a few rows is
+        bound by reading the weights, and spreading it over threads only adds hand-off cost: on the
+        2-core dev machine one 300-character request took 167 ms on one thread and 239 ms on two,
+        while 64 concurrent requests took 0.94 s on one and 0.49 s switching to two for wide steps
+        (measured, bench/generate_speed.py). None means min(2, the CPU count): two is what was
+        measured; more threads for very wide batches on bigger machines is untested."""
         if not models:
             raise ValueError("GenerationEngine needs at least one model.")
         if max_waiting < 1 or max_batch < 1:
             raise ValueError("max_waiting and max_batch must both be at least 1.")
+        if threads is not None and threads < 1:
+            raise ValueError("threads must be at least 1.")
+        if wide_rows < 1:
+            raise ValueError("wide_rows must be at least 1.")
         self._device = resolve_device(device)
         weight_dtype = _weight_dtype(precision, self._device)
         self._precision = "bfloat16" if weight_dtype == torch.bfloat16 else "float32"
         self._max_waiting = max_waiting
-        self._threads = threads
+        self._threads = threads if threads is not None else min(2, os.cpu_count() or 1)
+        self._wide_rows = wide_rows
+        self._threads_now = 0  # set by the worker thread
         self._loaded: dict[str, LoadedModel] = {}
         self._batches: dict[str, ModelBatch] = {}
         with torch.no_grad():
@@ -275,9 +291,20 @@ class GenerationEngine:
 
     # The worker thread ------------------------------------------------------------------------
 
+    def _use_threads_for(self, rows: int) -> None:
+        """One thread for a narrow step, up to `threads` for a wide one (see __init__)."""
+        wanted = self._threads if rows >= self._wide_rows else 1
+        if wanted != self._threads_now:
+            torch.set_num_threads(wanted)
+            self._threads_now = wanted
+
+    @property
+    def threads(self) -> int:
+        """The most torch intra-op threads a step uses."""
+        return self._threads
+
     def _work(self) -> None:
-        if self._threads is not None:
-            torch.set_num_threads(self._threads)
+        self._use_threads_for(0)
         with torch.inference_mode():
             while self._serve_once():
                 pass
@@ -319,6 +346,7 @@ class GenerationEngine:
         for batch in self._batches.values():
             if not batch.streams:
                 continue
+            self._use_threads_for(len(batch.streams))
             try:
                 finished = batch.step()
             except Exception:  # a failing model must fail its requests, not kill the worker

@@ -107,23 +107,33 @@ def test_step_path_gives_the_nn_modules_logits(kind: str, num_layers: int, dtype
     pytest.param(torch.bfloat16,
                  marks=pytest.mark.skipif(not _cpu_has_native_bf16(), reason="no native bf16")),
 ])
-def test_a_rows_logits_are_bitwise_independent_of_its_neighbours(kind: str, dtype: torch.dtype) -> None:
+@pytest.mark.parametrize("hidden_size", [32, 512])
+def test_a_rows_logits_are_bitwise_independent_of_its_neighbours(kind: str, dtype: torch.dtype,
+                                                                 hidden_size: int) -> None:
     # The design behind "same text alone or in a batch": a row's arithmetic must not depend on how
-    # many rows run or what they hold. Row 2 of a 64-row batch is compared, bit for bit, with the
-    # same stream in the smallest batch the engine computes (MIN_ROWS), with other neighbours.
-    model = tiny_model(kind, hidden_size=32, num_layers=2)
+    # many rows run, what they hold, or how many threads share the step (the engine runs a narrow
+    # step on one thread and a wide one on more). Row 2 of a 64-row batch on two threads is
+    # compared, bit for bit, with the same stream in the smallest batch the engine computes
+    # (MIN_ROWS) on one thread, with other neighbours; 512 is the shipped models' width.
+    model = tiny_model(kind, hidden_size=hidden_size, num_layers=2)
     generator = torch.Generator().manual_seed(3)
     stream = torch.randint(0, len(ALPHABET), (30,), generator=generator)
     small = build_stepper(model, 64, torch.device("cpu"), dtype)
     large = build_stepper(model, 64, torch.device("cpu"), dtype)
-    with torch.inference_mode():
-        for t in range(30):
-            small_ids = torch.randint(0, len(ALPHABET), (MIN_ROWS,), generator=generator)
-            large_ids = torch.randint(0, len(ALPHABET), (64,), generator=generator)
-            small_ids[2] = large_ids[2] = stream[t]
-            alone = small.step(small_ids, MIN_ROWS)[2].clone()
-            batched = large.step(large_ids, 64)[2]
-            assert torch.equal(alone, batched), f"row differs at step {t}"
+    threads = torch.get_num_threads()
+    try:
+        with torch.inference_mode():
+            for t in range(30):
+                small_ids = torch.randint(0, len(ALPHABET), (MIN_ROWS,), generator=generator)
+                large_ids = torch.randint(0, len(ALPHABET), (64,), generator=generator)
+                small_ids[2] = large_ids[2] = stream[t]
+                torch.set_num_threads(1)
+                alone = small.step(small_ids, MIN_ROWS)[2].clone()
+                torch.set_num_threads(2)
+                batched = large.step(large_ids, 64)[2]
+                assert torch.equal(alone, batched), f"row differs at step {t}"
+    finally:
+        torch.set_num_threads(threads)
 
 
 # Batching does not change a request's text ------------------------------------------------------
@@ -277,6 +287,39 @@ async def test_cancelled_and_timed_out_callers_free_their_places() -> None:
     finally:
         gate.open.set()
         await engine.aclose()
+
+
+async def test_narrow_steps_run_on_one_thread_and_wide_ones_on_more() -> None:
+    # A step of a few rows is bound by reading the weights: extra threads only slow it. The engine
+    # switches its worker to `threads` threads only while at least `wide_rows` streams run.
+    seen: list[tuple[int, int]] = []  # (rows in the step, torch threads during it)
+
+    class Counting(ScratchRNN):
+        def forward(self, ids, state=None):
+            seen.append((ids.shape[0], torch.get_num_threads()))
+            return super().forward(ids, state)
+
+    config = ModelConfig("scratch", len(ALPHABET), 16)
+    model = LoadedModel(model=Counting(config).eval(), alphabet=ALPHABET, config=config)
+    engine = GenerationEngine({"counting": model}, max_batch=8, threads=2, wide_rows=6)
+    try:
+        assert engine.threads == 2
+        await engine.generate(request(seed="a", model="counting", length=5))
+        assert {threads for _, threads in seen} == {1}
+        seen.clear()
+        await asyncio.gather(*(engine.generate(request(seed="a", model="counting", length=5, rng_seed=i))
+                               for i in range(8)))
+    finally:
+        await engine.aclose()
+    # Admission between steps may let a few narrow steps through first; the wide ones use two threads.
+    assert {threads for rows, threads in seen if rows >= 6} == {2}
+    assert {threads for rows, threads in seen if rows < 6} <= {1}
+
+
+@pytest.mark.parametrize("options", [{"threads": 0}, {"wide_rows": 0}, {"max_batch": 0}])
+def test_engine_options_out_of_range_are_refused(options: dict) -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        engine_for(**options)
 
 
 @pytest.mark.parametrize("closer", ["close", "aclose"])
