@@ -231,8 +231,8 @@ def main() -> int:
         return 0
     print(f"model: {config.kind} {config.num_layers}x{config.hidden_size} "
           f"({result['model']['parameters']:,} parameters) from {source}")
-    print(f"device {args.device}, {result['precision']} recurrent weights, 1 torch thread below {args.wide_rows} streams, "
-          f"{args.threads} from there, "
+    print(f"device {args.device}, {result['precision']} recurrent weights, "
+          f"1 torch thread below {args.wide_rows} streams, {args.threads} from there, "
           f"torch {torch.__version__}, load average {result['load_average']:.1f}")
     print(f"one {LENGTH}-char request: engine p50 {1000 * engine_p50:.0f} ms, p99 {1000 * engine_p99:.0f} ms "
           f"({len(single)} runs); seed-post loop p50 {1000 * baseline_p50:.0f} ms ({len(baseline)} runs)")
