@@ -99,6 +99,21 @@ def _distributed() -> tuple[int, int]:
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
+def _drop_metrics_after(metrics_path: Path, step: int) -> None:
+    """Forget the records of steps after `step`, the step a resumed run restarts from.
+
+    A run stopped between two saves of its state has logged steps that the resumed run trains
+    again; keeping them would draw the curve twice over the same steps."""
+    if not metrics_path.exists():
+        return
+    lines = metrics_path.read_text().splitlines()
+    kept = [line for line in lines if line and json.loads(line)["step"] <= step]
+    if len(kept) != len(lines):
+        temporary = metrics_path.with_name(metrics_path.name + ".tmp")
+        temporary.write_text("".join(line + "\n" for line in kept))
+        temporary.replace(metrics_path)
+
+
 def _write_plot(metrics_path: Path, plot_path: Path) -> None:
     try:
         import matplotlib
@@ -152,8 +167,11 @@ def train(config: TrainConfig, text: str, data_sha256: str, out_path: Path,
     saved = load_train_state(state_path, model, optimizer) if resume else Progress()
     step, elapsed_before, best_val, best_step = (saved.step, saved.elapsed_seconds, saved.best_val,
                                                  saved.best_step)
-    if not resume and rank == 0:
-        metrics_path.unlink(missing_ok=True)  # a fresh run's curve must not continue an old one
+    if rank == 0:
+        if resume:
+            _drop_metrics_after(metrics_path, step)
+        else:
+            metrics_path.unlink(missing_ok=True)  # a fresh run's curve must not continue an old one
     trainer = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
     summary_base = {"config": asdict(config), "data_sha256": data_sha256, "command": command,

@@ -60,11 +60,17 @@ def test_resume_continues_from_the_saved_step(corpus: Path, tmp_path: Path) -> N
     out = tmp_path / "lstm.safetensors"
     assert train("--data", str(corpus), "--out", str(out), "--steps", "20", "--eval-every", "10",
                  *SMALL).returncode == 0
+    # As if that run had gone on past its last saved state and then been killed: its later
+    # records describe steps the resumed run trains again, so they must not stay in the curve.
+    with out.with_name("lstm.metrics.jsonl").open("a") as log:
+        log.write(json.dumps({"step": 25, "train_loss": 99.0, "lr": 0.0}) + "\n")
     result = train("--data", str(corpus), "--out", str(out), "--steps", "40", "--eval-every", "10",
                    "--resume", *SMALL)
     assert result.returncode == 0, result.stderr
     steps = [row["step"] for row in metrics(out) if "val_nats_per_char" in row]
     assert steps == [10, 20, 30, 40]  # resumed at 20, not restarted from 0
+    every_step = [row["step"] for row in metrics(out)]
+    assert every_step == sorted(every_step) and 99.0 not in [row.get("train_loss") for row in metrics(out)]
     kept = load_checkpoint(out).training
     assert kept["steps"] in (30, 40)
     with safe_open(str(out.with_name(out.name + ".state")), framework="pt") as state:
