@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from charlm.alphabet import Alphabet  # noqa: E402  (after the path set-up above)
 from charlm.checkpoint import LoadedModel, load_checkpoint, save_checkpoint  # noqa: E402
 from charlm.engine import WIDE_ROWS, GenerationEngine, GenerationRequest  # noqa: E402
+from charlm.errors import CheckpointError  # noqa: E402
 from charlm.models import ModelConfig, build_model  # noqa: E402
 
 SEED_TEXT = "ROMEO:"
@@ -190,7 +191,10 @@ def main() -> int:
             loaded = random_checkpoint(Path(folder), ModelConfig(vocab_size=len(Alphabet()), **SHIPPED_SHAPE))
             source = "random weights, shipped LSTM shape"
         else:
-            loaded = load_checkpoint(args.checkpoint)
+            try:
+                loaded = load_checkpoint(args.checkpoint)
+            except CheckpointError as error:
+                parser.error(str(error))
             source = str(args.checkpoint)
         # The engine first, in a process that has done nothing else yet, as in the bot.
         main_figures = asyncio.run(measure_main(loaded, args))
