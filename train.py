@@ -17,6 +17,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
+from charlm.allocator import keep_freed_memory
 from charlm.data import download_tinyshakespeare, read_text
 from charlm.devices import resolve_device
 from charlm.errors import CharLMError
@@ -80,6 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    keep_freed_memory()  # about 10% faster steps on CPU: see charlm/allocator.py
     out = args.out or Path("checkpoints") / f"{args.model}.safetensors"
     try:
         device = resolve_device(args.device)

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import statistics
 import sys
 import tempfile
@@ -34,7 +33,8 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from charlm.alphabet import Alphabet  # noqa: E402  (after the path set-up above)
+from charlm.allocator import keep_freed_memory, minor_page_faults  # noqa: E402  (after the path set-up)
+from charlm.alphabet import Alphabet  # noqa: E402
 from charlm.checkpoint import LoadedModel, load_checkpoint, save_checkpoint  # noqa: E402
 from charlm.engine import WIDE_ROWS, GenerationEngine, GenerationRequest  # noqa: E402
 from charlm.errors import CheckpointError  # noqa: E402
@@ -88,20 +88,18 @@ def seed_post_loop(loaded: LoadedModel, seed: str, length: int, temperature: flo
 def seed_loop_seconds(loaded: LoadedModel, args: argparse.Namespace) -> tuple[list[float], int]:
     """Times of the seed post's loop, and the minor page faults per run.
 
-    Timed after the engine has run: in a fresh process glibc hands nn.LSTM's per-call
-    workspace back to the operating system after every call, and the loop pays about 600,000 page
-    faults per 300 characters, two to three times its time here (measured); after the engine's
-    allocations glibc keeps that memory, so the loop runs at its best and the speed-up is not
-    flattered. The fault count printed shows which case a run measured."""
+    With glibc's default policy the loop pays about 600,000 page faults per 300 characters (its
+    nn.LSTM workspace goes back to the operating system after every call) and takes two to three
+    times as long; the benchmark keeps freed memory (charlm/allocator.py) unless told otherwise,
+    so the speed-up is not flattered. The fault count printed shows which case a run measured."""
     torch.set_num_threads(args.threads)  # as many threads as the engine's wide steps
-    seconds, faults = [], resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    seconds, faults = [], minor_page_faults()
     for run in range(args.baseline_runs):
         torch.manual_seed(run)
         started = time.perf_counter()
         seed_post_loop(loaded, SEED_TEXT, LENGTH, TEMPERATURE)
         seconds.append(time.perf_counter() - started)
-    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
-    return seconds, faults // args.baseline_runs
+    return seconds, (minor_page_faults() - faults) // args.baseline_runs
 
 
 def request(rng_seed: int) -> GenerationRequest:
@@ -199,6 +197,8 @@ def main() -> int:
     parser.add_argument("--wide-rows", type=int, default=WIDE_ROWS,
                         help=f"steps of fewer streams run on one thread (default {WIDE_ROWS})")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--default-allocator", action="store_true",
+                        help="let glibc return freed memory at once (the seed loop then pays page faults)")
     parser.add_argument("--compare", action="store_true",
                         help="also measure the other precision and smaller random models")
     args = parser.parse_args()
@@ -207,6 +207,7 @@ def main() -> int:
     if min(counts) < 1:
         parser.error("--threads, --wide-rows, --repeats, --runs and --baseline-runs must be at least 1")
     args.threads = args.threads or min(2, os.cpu_count() or 1)
+    kept = False if args.default_allocator else keep_freed_memory()
 
     with tempfile.TemporaryDirectory() as folder:
         if args.random:
@@ -243,7 +244,7 @@ def main() -> int:
         "model": {"source": source, "kind": config.kind, "hidden_size": config.hidden_size,
                   "num_layers": config.num_layers, "parameters": loaded.model.parameter_count()},
         "device": args.device, "precision": main_figures["precision"], "threads": args.threads,
-        "wide_rows": args.wide_rows,
+        "wide_rows": args.wide_rows, "freed_memory_kept": kept,
         "torch": torch.__version__, "load_average": os.getloadavg()[0],
         "single_request": {"chars": LENGTH, "runs": len(single), "engine_p50_s": engine_p50,
                            "engine_p99_s": engine_p99, "seed_loop_p50_s": baseline_p50,
@@ -265,7 +266,8 @@ def main() -> int:
     print(f"model: {config.kind} {config.num_layers}x{config.hidden_size} "
           f"({result['model']['parameters']:,} parameters) from {source}")
     print(f"device {args.device}, {result['precision']} recurrent weights, "
-          f"1 torch thread below {args.wide_rows} streams, {args.threads} from there, "
+          f"1 torch thread below {args.wide_rows} streams, {args.threads} from there, freed memory "
+          f"{'kept' if kept else 'returned at once'}, "
           f"torch {torch.__version__}, load average {result['load_average']:.1f}")
     print(f"one {LENGTH}-char request: engine p50 {1000 * engine_p50:.0f} ms, p99 {1000 * engine_p99:.0f} ms "
           f"({len(single)} runs); seed-post loop p50 {1000 * baseline_p50:.0f} ms ({len(baseline)} runs, "
