@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Protocol, get_args
@@ -162,11 +163,7 @@ class SqliteSettingsStore:
             raise SettingsStoreError(f"Cannot open the settings database {path} ({error}).") from None
         try:
             await connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            await connection.execute("PRAGMA journal_mode = WAL")
-            # FULL: a change is on disk before the admin is told it succeeded (survives kill -9
-            # and power loss alike); settings writes are rare, so the extra fsync costs nothing.
-            await connection.execute("PRAGMA synchronous = FULL")
-            await _migrate(connection, path)
+            await _set_up(connection, path)
         except sqlite3.Error as error:
             await connection.close()
             raise SettingsStoreError(f"Cannot use the settings database {path} ({error}).") from None
@@ -246,6 +243,27 @@ def _merge(row: tuple | None) -> GuildSettings:
         return DEFAULT_SETTINGS
     stored = {name: value for name, value in zip(SETTING_NAMES, row, strict=True) if value is not None}
     return replace(DEFAULT_SETTINGS, **stored, changed=frozenset(stored))
+
+
+async def _set_up(connection: aiosqlite.Connection, path: Path) -> None:
+    """WAL, durable commits and the schema, retried while another process holds the file.
+
+    Two processes opening a new file together race to switch it to WAL, and SQLite answers the
+    loser "database is locked" at once instead of waiting out busy_timeout (seen in
+    tests/test_settings.py); so this step retries for as long as busy_timeout would have waited."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            await connection.execute("PRAGMA journal_mode = WAL")
+            # FULL: a change is on disk before the admin is told it succeeded (survives kill -9
+            # and power loss alike); settings writes are rare, so the extra fsync costs nothing.
+            await connection.execute("PRAGMA synchronous = FULL")
+            await _migrate(connection, path)
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
 
 
 async def _migrate(connection: aiosqlite.Connection, path: Path) -> None:
