@@ -144,7 +144,10 @@ class GenerationEngine:
         2-core dev machine one 300-character request took 167 ms on one thread and 239 ms on two,
         while 64 concurrent requests took 0.94 s on one and 0.49 s switching to two for wide steps
         (measured, bench/generate_speed.py). None means min(2, the CPU count): two is what was
-        measured; more threads for very wide batches on bigger machines is untested."""
+        measured; more threads for very wide batches on bigger machines is untested. The rest of
+        the process should run one OpenMP thread (OMP_NUM_THREADS=1 before torch loads, as
+        `python -m bot` sets): another thread's OpenMP team made the worker's wide steps about 40%
+        slower (64 concurrent requests 0.67 s against 0.48 s, measured)."""
         if not models:
             raise ValueError("GenerationEngine needs at least one model.")
         if max_waiting < 1 or max_batch < 1:
