@@ -92,7 +92,10 @@ def seed_loop_seconds(loaded: LoadedModel, args: argparse.Namespace) -> tuple[li
     nn.LSTM workspace goes back to the operating system after every call) and takes two to three
     times as long; the benchmark keeps freed memory (charlm/allocator.py) unless told otherwise,
     so the speed-up is not flattered. The fault count printed shows which case a run measured."""
-    torch.set_num_threads(args.threads)  # as many threads as the engine's wide steps
+    torch.set_num_threads(args.threads)  # as many threads as the engine's steps
+    started = time.perf_counter()
+    while time.perf_counter() - started < WARM_UP_SECONDS:
+        seed_post_loop(loaded, SEED_TEXT, LENGTH, TEMPERATURE)
     seconds, faults = [], minor_page_faults()
     for run in range(args.baseline_runs):
         torch.manual_seed(run)
@@ -107,8 +110,16 @@ def request(rng_seed: int) -> GenerationRequest:
                              rng_seed=rng_seed)
 
 
+# Both sides run this long before they are timed. The first second or so of a fresh process is
+# slower (a request took 138-160 ms in its first runs, then 96-100 ms, measured); a bot serves
+# for hours, so the benchmark times the steady state of both the engine and the seed loop.
+WARM_UP_SECONDS = 2.0
+
+
 async def single_latencies(engine: GenerationEngine, runs: int) -> list[float]:
-    await engine.generate(request(0))  # warm-up: first-use allocations and kernel selection
+    started = time.perf_counter()
+    while time.perf_counter() - started < WARM_UP_SECONDS:
+        await engine.generate(request(0))
     seconds = []
     for run in range(runs):
         started = time.perf_counter()
@@ -192,7 +203,7 @@ def main() -> int:
                         help="rounds of each concurrency figure; the median is reported")
     parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"))
     parser.add_argument("--threads", type=int, default=None,
-                        help="the most torch threads of the engine's wide steps and of the seed post's "
+                        help="the most torch threads of the engine's steps and of the seed post's "
                              "loop (default: the engine's, min(2, CPUs))")
     parser.add_argument("--wide-rows", type=int, default=WIDE_ROWS,
                         help=f"steps of fewer streams run on one thread (default {WIDE_ROWS})")
@@ -219,9 +230,10 @@ def main() -> int:
             except CheckpointError as error:
                 parser.error(str(error))
             source = str(args.checkpoint)
-        # The engine first, in a process that has done nothing else yet, as in the bot.
+        # The engines first, in a process that has done nothing else yet, as in the bot: the seed
+        # loop's multi-threaded calls on this thread leave an OpenMP team behind that slowed the
+        # engines measured after it (a 256-hidden request 174 against 97 ms, measured).
         main_figures = asyncio.run(measure_main(loaded, args))
-        baseline, page_faults = seed_loop_seconds(loaded, args)
         variants = {}
         if args.compare:
             other = "float32" if main_figures["precision"] == "bfloat16" else "bfloat16"
@@ -232,6 +244,7 @@ def main() -> int:
                 smaller = random_checkpoint(Path(folder), config)
                 variants[f"{hidden} hidden, {args.precision}"] = asyncio.run(
                     measure_variant(smaller, args, args.precision))
+        baseline, page_faults = seed_loop_seconds(loaded, args)
 
     single, concurrency, lags = main_figures["single"], main_figures["concurrency"], main_figures["lags"]
     engine_p50, engine_p99 = statistics.median(single), percentile(single, 0.99)
@@ -265,8 +278,9 @@ def main() -> int:
         return 0
     print(f"model: {config.kind} {config.num_layers}x{config.hidden_size} "
           f"({result['model']['parameters']:,} parameters) from {source}")
-    print(f"device {args.device}, {result['precision']} recurrent weights, "
-          f"1 torch thread below {args.wide_rows} streams, {args.threads} from there, freed memory "
+    threads = (f"{args.threads} torch threads" if args.wide_rows <= 1 else
+               f"1 torch thread below {args.wide_rows} streams, {args.threads} from there")
+    print(f"device {args.device}, {result['precision']} recurrent weights, {threads}, freed memory "
           f"{'kept' if kept else 'returned at once'}, "
           f"torch {torch.__version__}, load average {result['load_average']:.1f}")
     print(f"one {LENGTH}-char request: engine p50 {1000 * engine_p50:.0f} ms, p99 {1000 * engine_p99:.0f} ms "

@@ -33,8 +33,8 @@ import torch
 
 from charlm.checkpoint import LoadedModel, load_checkpoint
 from charlm.devices import resolve_device
-from charlm.engine_batch import MIN_ROWS, Job, ModelBatch
-from charlm.engine_steps import build_stepper
+from charlm.engine_batch import Job, ModelBatch
+from charlm.engine_steps import Stepper, build_stepper
 from charlm.errors import CharLMError, CheckpointError, SamplingError
 from charlm.sampling import check_sampling_options, prepare_seed
 
@@ -43,10 +43,12 @@ logger = logging.getLogger(__name__)
 MAX_GENERATE_LENGTH = 2000
 MAX_SEED_LENGTH = 10_000  # raw characters, before normalising; also the most that prime a stream
 PRECISIONS = ("auto", "float32", "bfloat16")
-# Steps over at least this many streams may use more than one thread. Measured on the 2-core dev
-# machine with the shipped LSTM: 8 concurrent requests took 0.15 s switching at 8 rows and 0.22 s
-# switching at 16 or 32 (bench/generate_speed.py); a single request is the same either way.
-WIDE_ROWS = 8
+# Steps over at least this many streams may use more than one thread. With the products packed
+# (charlm/engine_steps.py) every width gains from the second core on the 2-core dev machine: one
+# 300-char request took 94 ms with 1 here against 108-115 ms with 8, 8 concurrent 0.13 against
+# 0.14-0.15 s, 64 concurrent the same 0.46 s (bench/generate_speed.py --wide-rows, two runs each).
+# Unpacked, the narrow steps had been faster on one thread (167 against 239 ms for one request).
+WIDE_ROWS = 1
 
 
 class EngineError(CharLMError):
@@ -139,12 +141,11 @@ class GenerationEngine:
         on CPUs that multiply it natively).
 
         `threads` is the most torch intra-op threads the worker uses, and only for a step of at
-        least `wide_rows` streams; a narrower step runs on one thread. A step of a few rows is
-        bound by reading the weights, and spreading it over threads only adds hand-off cost: on the
-        2-core dev machine one 300-character request took 167 ms on one thread and 239 ms on two,
-        while 64 concurrent requests took 0.94 s on one and 0.49 s switching to two for wide steps
-        (measured, bench/generate_speed.py). None means min(2, the CPU count): two is what was
-        measured; more threads for very wide batches on bigger machines is untested. The rest of
+        least `wide_rows` streams; a narrower step runs on one thread (WIDE_ROWS has the
+        measurements behind the default, which uses `threads` for every step). Switching the count
+        costs about 0.3 ms, so it changes once per round at most. None means min(2, the CPU
+        count): two is what was measured; more threads for very wide batches on bigger machines is
+        untested. The rest of
         the process should run one OpenMP thread (OMP_NUM_THREADS=1 before torch loads, as
         `python -m bot` sets): another thread's OpenMP team made the worker's wide steps about 40%
         slower (64 concurrent requests 0.67 s against 0.48 s, measured)."""
@@ -170,7 +171,7 @@ class GenerationEngine:
                 loaded = source if isinstance(source, LoadedModel) else load_checkpoint(source)
                 # A private copy: the generic stepper moves it to the device and puts it in eval mode.
                 model = copy.deepcopy(loaded.model).to(self._device).eval()
-                stepper = build_stepper(model, max(max_batch, MIN_ROWS), self._device, weight_dtype)
+                stepper = build_stepper(model, max(max_batch, Stepper.min_rows), self._device, weight_dtype)
                 self._loaded[name] = loaded
                 self._batches[name] = ModelBatch(stepper, loaded.alphabet, max_batch,
                                                  MAX_SEED_LENGTH + MAX_GENERATE_LENGTH, self._device)

@@ -27,13 +27,6 @@ from charlm.alphabet import Alphabet
 from charlm.engine_steps import Stepper
 from charlm.sampling import pick
 
-# MKL's float32 matrix products sum a row in a different order when the product has fewer than 4
-# rows (a matrix-vector kernel). Computing at least 4 rows (the extra rows are idle streams' or
-# zero state) makes every row's arithmetic the same whatever its neighbours, so a stream gets the
-# same text alone or in a full batch. bf16 products (oneDNN) and the element-wise kernels already
-# treat rows independently when hidden_size is a multiple of 32; tests/test_engine.py checks it.
-MIN_ROWS = 4
-
 
 @dataclass(eq=False)
 class Job:
@@ -127,7 +120,7 @@ class ModelBatch:
 
     def step(self) -> list[tuple[Job, str]]:
         """Advance every stream by one character; returns the jobs that finished, with their text."""
-        rows = max(len(self.streams), MIN_ROWS)
+        rows = max(len(self.streams), self.stepper.min_rows)
         column = self.clock % self.ring_length
         logits = self.stepper.step(self.ids[:rows], rows)
         logits.div_(self.temperature[:rows])
@@ -173,7 +166,7 @@ class ModelBatch:
             moved.row = row
         self.streams.pop()
         stream.active = False
-        # An idle row may still be computed (MIN_ROWS); it must not ask for a top-k threshold.
+        # An idle row may still be computed (Stepper.min_rows); it must not ask for a top-k threshold.
         self.top_k_index[last] = 0
         self.no_top_k[last] = True
         self._update_top_k()

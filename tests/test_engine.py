@@ -24,7 +24,6 @@ from charlm.engine import (
     ModelInfo,
     _cpu_has_native_bf16,
 )
-from charlm.engine_batch import MIN_ROWS
 from charlm.engine_steps import build_stepper
 from charlm.errors import CharLMError, CheckpointError
 from charlm.models import ModelConfig, ScratchRNN
@@ -113,8 +112,8 @@ def test_a_rows_logits_are_bitwise_independent_of_its_neighbours(kind: str, dtyp
     # The design behind "same text alone or in a batch": a row's arithmetic must not depend on how
     # many rows run, what they hold, or how many threads share the step (the engine runs a narrow
     # step on one thread and a wide one on more). Row 2 of a 64-row batch on two threads is
-    # compared, bit for bit, with the same stream in the smallest batch the engine computes
-    # (MIN_ROWS) on one thread, with other neighbours; 512 is the shipped models' width.
+    # compared, bit for bit, with the same stream in row 0 of the smallest batch the engine
+    # computes (min_rows) on one thread, with other neighbours; 512 is the shipped models' width.
     model = tiny_model(kind, hidden_size=hidden_size, num_layers=2)
     generator = torch.Generator().manual_seed(3)
     stream = torch.randint(0, len(ALPHABET), (30,), generator=generator)
@@ -124,11 +123,11 @@ def test_a_rows_logits_are_bitwise_independent_of_its_neighbours(kind: str, dtyp
     try:
         with torch.inference_mode():
             for t in range(30):
-                small_ids = torch.randint(0, len(ALPHABET), (MIN_ROWS,), generator=generator)
+                small_ids = torch.randint(0, len(ALPHABET), (small.min_rows,), generator=generator)
                 large_ids = torch.randint(0, len(ALPHABET), (64,), generator=generator)
-                small_ids[2] = large_ids[2] = stream[t]
+                small_ids[0] = large_ids[2] = stream[t]
                 torch.set_num_threads(1)
-                alone = small.step(small_ids, MIN_ROWS)[2].clone()
+                alone = small.step(small_ids, small.min_rows)[0].clone()
                 torch.set_num_threads(2)
                 batched = large.step(large_ids, 64)[2]
                 assert torch.equal(alone, batched), f"row differs at step {t}"
