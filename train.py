@@ -52,6 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batching", choices=("carried", "random"), default=defaults.batching,
                         help="carried: contiguous streams, state carried between batches (default); "
                              "random: independent random windows, state reset each batch")
+    parser.add_argument("--ema-decay", type=float, default=defaults.ema_decay,
+                        help="also validate a moving average of the weights with this decay, e.g. "
+                             "0.998, and keep it when it is better (default 0: off)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT.state")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
@@ -72,6 +75,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         problems.append("--warmup must be 0 or more")
     if not 0 <= args.weight_decay < math.inf:
         problems.append("--weight-decay must be 0 or more, and finite")
+    if not 0 <= args.ema_decay < 1:
+        problems.append("--ema-decay must be in [0, 1)")
     if not 0 < args.grad_clip < math.inf:
         problems.append("--grad-clip must be positive and finite")
     if problems:

@@ -27,9 +27,12 @@ class Progress:
 
 
 def train_state_tensors(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                        progress: Progress) -> tuple[dict, dict]:
+                        progress: Progress, averaging=None) -> tuple[dict, dict]:
+    """Tensors and metadata of the state; `averaging` is a training.WeightAverage or None."""
     tensors = {f"model.{name}": value.detach().cpu().contiguous()
                for name, value in model.state_dict().items()}
+    if averaging is not None:
+        tensors.update(averaging.tensors())
     optimizer_state = optimizer.state_dict()
     for index, values in optimizer_state["state"].items():
         for key, value in values.items():
@@ -41,8 +44,9 @@ def train_state_tensors(model: torch.nn.Module, optimizer: torch.optim.Optimizer
     return tensors, metadata
 
 
-def load_train_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> Progress:
-    """Restore model and optimizer in place; returns where the saved run stood."""
+def load_train_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                     averaging=None) -> Progress:
+    """Restore model, optimizer and weight average in place; returns where the saved run stood."""
     if not path.is_file():
         raise TrainingError(f"Nothing to resume: {path} does not exist.")
     try:
@@ -62,6 +66,8 @@ def load_train_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.
             group.update(saved)
         optimizer.load_state_dict({"state": state, "param_groups": current["param_groups"]})
         step = int(metadata["step"])
+        if averaging is not None:
+            averaging.load(tensors, step)
         # States written before best_step was saved: the step is the best guess there is.
         return Progress(step, float(metadata["elapsed_seconds"]), float(metadata["best_val"]),
                         int(metadata.get("best_step", step)))

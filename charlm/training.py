@@ -52,6 +52,51 @@ class TrainConfig:
     device: str = "cpu"
     precision: str = "fp32"  # or "bf16": autocast matmuls to bfloat16, weights stay float32
     batching: str = "carried"  # or "random": independent random windows, state reset each batch
+    ema_decay: float = 0.0  # > 0: also validate an exponential moving average of the weights
+
+
+class WeightAverage:
+    """An exponential moving average of a model's parameters (Polyak averaging, as in AWD-LSTM's
+    averaged SGD but with AdamW steps): validation tries the average beside the weights themselves
+    and keeps whichever is better. Early updates follow the weights closely, (1 + n) / (10 + n)
+    capping the decay, so the random start does not linger in the average."""
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.named = list(model.named_parameters())
+        self.average = {name: value.detach().clone() for name, value in self.named}
+        self.updates = 0
+
+    def update(self) -> None:
+        self.updates += 1
+        weight = 1 - min(self.decay, (1 + self.updates) / (10 + self.updates))
+        with torch.no_grad():
+            for name, value in self.named:
+                self.average[name].lerp_(value.detach(), weight)
+
+    @contextlib.contextmanager
+    def swapped_in(self):
+        """The model holds the averaged weights inside the block, its own again after it."""
+        backup = [value.detach().clone() for _, value in self.named]
+        with torch.no_grad():
+            for name, value in self.named:
+                value.copy_(self.average[name])
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for (_, value), saved in zip(self.named, backup, strict=True):
+                    value.copy_(saved)
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {f"ema.{name}": value.cpu().contiguous() for name, value in self.average.items()}
+
+    def load(self, tensors: dict[str, torch.Tensor], updates: int) -> None:
+        """Restore from train-state tensors; a state saved without an average starts one here."""
+        for name in self.average:
+            if f"ema.{name}" in tensors:
+                self.average[name].copy_(tensors[f"ema.{name}"])
+        self.updates = updates
 
 
 def learning_rate_at(config: TrainConfig, step: int, progress: float) -> float:
@@ -164,7 +209,8 @@ def train(config: TrainConfig, text: str, data_sha256: str, out_path: Path,
     optimizer = make_optimizer(model, config)
     state_path = out_path.with_name(out_path.name + ".state")
     metrics_path = out_path.with_name(out_path.stem + ".metrics.jsonl")
-    saved = load_train_state(state_path, model, optimizer) if resume else Progress()
+    averaging = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 and rank == 0 else None
+    saved = load_train_state(state_path, model, optimizer, averaging) if resume else Progress()
     step, elapsed_before, best_val, best_step = (saved.step, saved.elapsed_seconds, saved.best_val,
                                                  saved.best_step)
     if rank == 0:
@@ -198,6 +244,15 @@ def train(config: TrainConfig, text: str, data_sha256: str, out_path: Path,
         elapsed = elapsed_before + time.perf_counter() - started
         if rank == 0:
             result = evaluate(model, val_ids)
+            record: dict = {"step": step}
+            use_average = False
+            if averaging is not None:
+                with averaging.swapped_in():
+                    averaged = evaluate(model, val_ids)
+                record.update(val_weights_nats_per_char=result.nats_per_char,
+                              val_averaged_nats_per_char=averaged.nats_per_char)
+                use_average = averaged.nats_per_char < result.nats_per_char
+                result = averaged if use_average else result
             last_val = result.nats_per_char
             improved = result.nats_per_char < best_val
             if improved:
@@ -208,15 +263,19 @@ def train(config: TrainConfig, text: str, data_sha256: str, out_path: Path,
                        "val_bits_per_char": round(best_val / math.log(2), 4),
                        "parameters": model.parameter_count()}
             if improved:
-                save_checkpoint(out_path, model, alphabet, summary)
+                summary["averaged_weights"] = use_average
+                if use_average:
+                    with averaging.swapped_in():
+                        save_checkpoint(out_path, model, alphabet, summary)
+                else:
+                    save_checkpoint(out_path, model, alphabet, summary)
             atomic_save(*train_state_tensors(model, optimizer,
-                                             Progress(step, elapsed, best_val, best_step)),
+                                             Progress(step, elapsed, best_val, best_step), averaging),
                         state_path)
+            record.update(val_nats_per_char=result.nats_per_char, val_bits_per_char=result.bits_per_char,
+                          minutes=round(elapsed / 60, 3), best=improved)
             with metrics_path.open("a") as metrics:
-                metrics.write(json.dumps({"step": step, "val_nats_per_char": result.nats_per_char,
-                                          "val_bits_per_char": result.bits_per_char,
-                                          "minutes": round(elapsed / 60, 3),
-                                          "best": improved}) + "\n")
+                metrics.write(json.dumps(record) + "\n")
         if world > 1:
             dist.barrier()
 
@@ -238,6 +297,8 @@ def train(config: TrainConfig, text: str, data_sha256: str, out_path: Path,
         loss, hidden = train_step(trainer, optimizer, inputs, targets, hidden, config.grad_clip,
                                   config.precision)
         step += 1
+        if averaging is not None:
+            averaging.update()
         if rank == 0 and step % 10 == 0:
             elapsed = time.perf_counter() - started
             progress_bar.set_postfix(loss=f"{loss.item():.3f}", val=f"{last_val:.3f}",

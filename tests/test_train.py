@@ -9,9 +9,15 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors import safe_open
 
-from charlm.checkpoint import load_checkpoint
+from charlm.checkpoint import atomic_save, load_checkpoint
+from charlm.data import encode_corpus, split_ids
+from charlm.evaluation import evaluate
+from charlm.models import ModelConfig, build_model
+from charlm.train_state import Progress, load_train_state, train_state_tensors
+from charlm.training import WeightAverage
 from tests.helpers import write_corpus
 
 REPO = Path(__file__).resolve().parents[1]
@@ -109,6 +115,8 @@ def test_the_best_checkpoint_is_the_one_kept(corpus: Path, tmp_path: Path) -> No
         (b"text", ["--grad-clip", "nan"], "--grad-clip must be positive"),
         (b"text", ["--weight-decay", "-0.1"], "--weight-decay must be 0 or more"),
         (b"text", ["--min-lr-fraction", "2"], "--min-lr-fraction must be in [0, 1]"),
+        (b"text", ["--ema-decay", "1"], "--ema-decay must be in [0, 1)"),
+        (b"text", ["--ema-decay", "nan"], "--ema-decay must be in [0, 1)"),
         (b"text", ["--device", "cuda:99"], "cuda:99"),
         (b"text", ["--device", "toaster"], "'toaster' is not a device name"),
     ],
@@ -158,3 +166,45 @@ def test_random_window_batching_also_lowers_the_loss(corpus: Path, tmp_path: Pat
     val = [row["val_nats_per_char"] for row in metrics(out) if "val_nats_per_char" in row]
     assert val[-1] < val[0] < 4.7
     assert load_checkpoint(out).training["config"]["batching"] == "random"
+
+
+def test_the_weight_average_is_validated_and_the_better_weights_are_kept(corpus: Path,
+                                                                        tmp_path: Path) -> None:
+    out = tmp_path / "lstm.safetensors"
+    result = train("--data", str(corpus), "--out", str(out), "--steps", "60", "--eval-every", "10",
+                   "--ema-decay", "0.9", *SMALL)
+    assert result.returncode == 0, result.stderr
+    records = [row for row in metrics(out) if "val_nats_per_char" in row]
+    for row in records:
+        assert row["val_weights_nats_per_char"] != row["val_averaged_nats_per_char"]
+        assert row["val_nats_per_char"] == min(row["val_weights_nats_per_char"],
+                                               row["val_averaged_nats_per_char"])
+    best = min(records, key=lambda row: row["val_nats_per_char"])
+    loaded = load_checkpoint(out)
+    assert loaded.training["averaged_weights"] == (
+        best["val_averaged_nats_per_char"] < best["val_weights_nats_per_char"])
+    # The file holds the weights that scored best (the two candidates score differently).
+    ids = encode_corpus(corpus.read_text(), loaded.alphabet)
+    assert evaluate(loaded.model, split_ids(ids)[1]).nats_per_char == pytest.approx(
+        best["val_nats_per_char"], abs=1e-5)
+
+
+def test_the_weight_average_survives_a_resume(tmp_path: Path) -> None:
+    model = build_model(ModelConfig("gru", 20, 16, 8, 1, 0.0))
+    optimizer = torch.optim.AdamW(model.parameters())
+    averaging = WeightAverage(model, 0.99)
+    for _ in range(5):
+        with torch.no_grad():
+            for value in model.parameters():
+                value.add_(0.1)
+        averaging.update()
+    before = {name: value.clone() for name, value in model.named_parameters()}
+    with averaging.swapped_in():
+        assert not torch.equal(next(model.parameters()), next(iter(before.values())))
+    assert all(torch.equal(value, before[name]) for name, value in model.named_parameters())
+    path = tmp_path / "state.safetensors"
+    atomic_save(*train_state_tensors(model, optimizer, Progress(step=5), averaging), path)
+    restored = WeightAverage(model, 0.99)
+    assert load_train_state(path, model, optimizer, restored).step == 5
+    assert restored.updates == 5
+    assert all(torch.equal(restored.average[name], averaging.average[name]) for name in before)
