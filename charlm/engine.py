@@ -145,10 +145,9 @@ class GenerationEngine:
         measurements behind the default, which uses `threads` for every step). Switching the count
         costs about 0.3 ms, so it changes once per round at most. None means min(2, the CPU
         count): two is what was measured; more threads for very wide batches on bigger machines is
-        untested. The rest of
-        the process should run one OpenMP thread (OMP_NUM_THREADS=1 before torch loads, as
-        `python -m bot` sets): another thread's OpenMP team made the worker's wide steps about 40%
-        slower (64 concurrent requests 0.67 s against 0.48 s, measured)."""
+        untested. The rest of the process should run one OpenMP thread (OMP_NUM_THREADS=1 before
+        torch loads, as `python -m bot` sets): another thread's OpenMP team made the worker's wide
+        steps about 40% slower (64 concurrent requests 0.67 s against 0.48 s, measured)."""
         if not models:
             raise ValueError("GenerationEngine needs at least one model.")
         if max_waiting < 1 or max_batch < 1:

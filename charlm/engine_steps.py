@@ -75,14 +75,23 @@ def _rnn_weight(model: RecurrentLM, name: str, layer: int) -> torch.Tensor:
     return getattr(model.rnn, f"{name}_l{layer}").detach().float()
 
 
+def _pack(weight: torch.Tensor) -> torch.Tensor:
+    """A [out, in] weight in oneDNN's blocked layout, for `_packed_linear`."""
+    return torch.ops.mkldnn._reorder_linear_weight(weight, None)
+
+
+def _packed_linear(inputs: torch.Tensor, packed: torch.Tensor,
+                   bias: torch.Tensor | None = None) -> torch.Tensor:
+    """inputs @ W^T (+ bias) for a weight from `_pack`, in the inputs' dtype."""
+    return torch.ops.mkldnn._linear_pointwise(inputs, packed, bias, "none", [], "")
+
+
 def _packing_works(device: torch.device, dtype: torch.dtype) -> bool:
     """True where oneDNN's prepacked linear runs here (a CPU build with oneDNN; not CUDA)."""
     if device.type != "cpu" or not torch.backends.mkldnn.is_available():
         return False
     try:
-        packed = torch.ops.mkldnn._reorder_linear_weight(torch.ones(8, 8, dtype=dtype), None)
-        out = torch.ops.mkldnn._linear_pointwise(torch.ones(1, 8, dtype=dtype), packed, None,
-                                                 "none", [], "")
+        out = _packed_linear(torch.ones(1, 8, dtype=dtype), _pack(torch.ones(8, 8, dtype=dtype)))
     except (AttributeError, RuntimeError):
         return False
     return bool(out.float().eq(8).all())
@@ -128,10 +137,10 @@ class _CellStepper(Stepper):
                      + self._table_bias(model).double())
             self.table = self._gates(table.t()).t().float().contiguous().to(device)
             decoder = model.decoder.weight.detach().float().contiguous().to(device)
-            self.decoder_weight = (torch.ops.mkldnn._reorder_linear_weight(decoder, None)
-                                   if self.packed else decoder.t().contiguous())
+            self.decoder_weight = _pack(decoder) if self.packed else decoder.t().contiguous()
             self.decoder_bias = model.decoder.bias.detach().float().to(device)
-        self.logits = torch.zeros(capacity, self.vocab_size, device=device)
+        # The unpacked decoder writes here; the packed one returns a fresh tensor.
+        self.logits = None if self.packed else torch.zeros(capacity, self.vocab_size, device=device)
 
     def _table_bias(self, model: RecurrentLM) -> torch.Tensor:
         raise NotImplementedError
@@ -145,15 +154,11 @@ class _CellStepper(Stepper):
         the [in, gates] right-hand operand of `x @ W`, kept [gates, in] in memory as nn.Linear does
         (oneDNN's unpacked bf16 product is about 1.6x faster for a few rows that way, measured)."""
         weight = self._gates(matrix).contiguous().to(self.device, self.weight_dtype)
-        if self.packed:
-            return torch.ops.mkldnn._reorder_linear_weight(weight, None)
-        return weight.t()
+        return _pack(weight) if self.packed else weight.t()
 
     def _product(self, inputs: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """inputs @ W, in the weights' dtype."""
-        if self.packed:
-            return torch.ops.mkldnn._linear_pointwise(inputs, weight, None, "none", [], "")
-        return torch.mm(inputs, weight)
+        return _packed_linear(inputs, weight) if self.packed else torch.mm(inputs, weight)
 
     def _bias(self, vector: torch.Tensor) -> torch.Tensor:
         return self._gates(vector).contiguous().to(self.device)
@@ -178,8 +183,7 @@ class _CellStepper(Stepper):
 
     def _decode(self, top: torch.Tensor, rows: int) -> torch.Tensor:
         if self.packed:
-            return torch.ops.mkldnn._linear_pointwise(top, self.decoder_weight, self.decoder_bias,
-                                                      "none", [], "")
+            return _packed_linear(top, self.decoder_weight, self.decoder_bias)
         return torch.addmm(self.decoder_bias, top, self.decoder_weight, out=self.logits[:rows])
 
 

@@ -264,10 +264,7 @@ def train(config: TrainConfig, text: str, data_sha256: str, out_path: Path,
                        "parameters": model.parameter_count()}
             if improved:
                 summary["averaged_weights"] = use_average
-                if use_average:
-                    with averaging.swapped_in():
-                        save_checkpoint(out_path, model, alphabet, summary)
-                else:
+                with averaging.swapped_in() if use_average else contextlib.nullcontext():
                     save_checkpoint(out_path, model, alphabet, summary)
             atomic_save(*train_state_tensors(model, optimizer,
                                              Progress(step, elapsed, best_val, best_step), averaging),
