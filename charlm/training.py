@@ -313,5 +313,6 @@ def train(config: TrainConfig, text: str, data_sha256: str, out_path: Path,
         _write_plot(metrics_path, out_path.with_name(out_path.stem + ".loss.png"))
     progress_bar.close()
     if world > 1:
+        dist.barrier()  # no rank tears the group down while another still writes its files
         dist.destroy_process_group()
     return summary
