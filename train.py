@@ -36,6 +36,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--embedding-dim", type=int, default=defaults.embedding_dim)
     parser.add_argument("--layers", dest="num_layers", type=int, default=defaults.num_layers)
     parser.add_argument("--dropout", type=float, default=defaults.dropout)
+    parser.add_argument("--weight-drop", type=float, default=defaults.weight_drop,
+                        help="DropConnect on the hidden-to-hidden weights while training, e.g. 0.3 "
+                             "(rnn, lstm, gru; default 0: off)")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--seq-len", type=int, default=defaults.seq_len)
     parser.add_argument("--lr", dest="learning_rate", type=float, default=defaults.learning_rate)
@@ -67,6 +70,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         problems.append("--steps and --minutes must be positive and finite")
     if not 0 <= args.dropout < 1:
         problems.append("--dropout must be in [0, 1)")
+    if not 0 <= args.weight_drop < 1:
+        problems.append("--weight-drop must be in [0, 1)")
+    elif args.weight_drop and args.model == "scratch":
+        problems.append("--weight-drop applies to rnn, lstm and gru only")
     if not 0 < args.learning_rate < math.inf:
         problems.append("--lr must be positive and finite")
     if not 0 <= args.min_lr_fraction <= 1:

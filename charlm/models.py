@@ -37,6 +37,7 @@ class ModelConfig:
     embedding_dim: int = 64
     num_layers: int = 1
     dropout: float = 0.0
+    weight_drop: float = 0.0  # training only: DropConnect on the hidden-to-hidden weights
 
     def __post_init__(self) -> None:
         if self.kind not in MODEL_KINDS:
@@ -45,6 +46,10 @@ class ModelConfig:
             raise ValueError("vocab_size, hidden_size and num_layers must all be at least 1.")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError("dropout must be in [0, 1).")
+        if not 0.0 <= self.weight_drop < 1.0:
+            raise ValueError("weight_drop must be in [0, 1).")
+        if self.weight_drop and self.kind == "scratch":
+            raise ValueError("weight_drop applies to rnn, lstm and gru only.")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -90,7 +95,12 @@ _RECURRENT_MODULES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
 class RecurrentLM(CharModel):
-    """Embedding -> fused nn.RNN / nn.LSTM / nn.GRU -> dropout -> linear decoder."""
+    """Embedding -> fused nn.RNN / nn.LSTM / nn.GRU -> dropout -> linear decoder.
+
+    With `weight_drop` > 0, training also drops hidden-to-hidden weights (DropConnect, as in
+    Merity et al.'s AWD-LSTM): one mask per weight matrix per call, shared by every time step and
+    every sequence of the batch, so the fused kernel still runs the whole sequence in one call.
+    """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -117,7 +127,12 @@ class RecurrentLM(CharModel):
         if state is None:
             state = self.initial_state(ids.shape[0], ids.device)
         embedded = self.dropout(self.embedding(ids))
-        output, state = self.rnn(embedded, state)
+        if self.training and self.config.weight_drop > 0:
+            weights = {name: F.dropout(value, self.config.weight_drop) if name.startswith("weight_hh")
+                       else value for name, value in self.rnn.named_parameters()}
+            output, state = torch.func.functional_call(self.rnn, weights, (embedded, state))
+        else:
+            output, state = self.rnn(embedded, state)
         return self.decoder(self.dropout(output)), state
 
 

@@ -38,6 +38,7 @@ class TrainConfig:
     embedding_dim: int = 64
     num_layers: int = 2
     dropout: float = 0.25
+    weight_drop: float = 0.0  # DropConnect on hidden-to-hidden weights (rnn, lstm, gru)
     batch_size: int = 64
     seq_len: int = 128
     learning_rate: float = 3e-3
@@ -204,7 +205,8 @@ def train(config: TrainConfig, text: str, data_sha256: str, out_path: Path,
                else RandomWindows(own_part, config.batch_size, config.seq_len, config.seed + rank))
 
     model_config = ModelConfig(config.model, len(alphabet), config.hidden_size,
-                               config.embedding_dim, config.num_layers, config.dropout)
+                               config.embedding_dim, config.num_layers, config.dropout,
+                               config.weight_drop)
     model = build_model(model_config).to(device)
     optimizer = make_optimizer(model, config)
     state_path = out_path.with_name(out_path.name + ".state")

@@ -38,6 +38,38 @@ def test_unknown_kind_is_refused() -> None:
         ModelConfig("transformer", 100, 32)
 
 
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_weight_drop_masks_recurrent_weights_only_while_training(kind: str) -> None:
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind, 100, 32, 8, 2, weight_drop=0.4))
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    ids = torch.randint(0, 100, (3, 9))
+    model.eval()
+    plain = build_model(ModelConfig(kind, 100, 32, 8, 2)).eval()
+    plain.load_state_dict(model.state_dict())
+    torch.testing.assert_close(model(ids)[0], plain(ids)[0])  # no effect when not training
+
+    model.train()
+    first, _ = model(ids)
+    first.sum().backward()
+    assert not torch.allclose(first, model(ids)[0])  # a fresh mask each call
+    for name, value in model.rnn.named_parameters():
+        zero_gradient = (value.grad == 0).float().mean().item()
+        if name.startswith("weight_hh"):
+            assert 0.3 < zero_gradient < 0.5  # dropped entries get no gradient
+        else:
+            assert zero_gradient < 0.05
+    for name, value in model.state_dict().items():  # the mask never touches the stored weights
+        torch.testing.assert_close(value, before[name])
+
+
+def test_weight_drop_is_validated() -> None:
+    with pytest.raises(ValueError, match=r"weight_drop must be in \[0, 1\)"):
+        ModelConfig("lstm", 100, 32, weight_drop=1.0)
+    with pytest.raises(ValueError, match="rnn, lstm and gru only"):
+        ModelConfig("scratch", 100, 32, weight_drop=0.2)
+
+
 @pytest.mark.parametrize("kind", MODEL_KINDS)
 def test_a_short_training_run_lowers_the_loss(kind: str) -> None:
     torch.manual_seed(0)

@@ -116,6 +116,8 @@ def test_the_best_checkpoint_is_the_one_kept(corpus: Path, tmp_path: Path) -> No
         (b"text", ["--weight-decay", "-0.1"], "--weight-decay must be 0 or more"),
         (b"text", ["--min-lr-fraction", "2"], "--min-lr-fraction must be in [0, 1]"),
         (b"text", ["--ema-decay", "1"], "--ema-decay must be in [0, 1)"),
+        (b"text", ["--weight-drop", "1"], "--weight-drop must be in [0, 1)"),
+        (b"text", ["--weight-drop", "0.2", "--model", "scratch"], "rnn, lstm and gru only"),
         (b"text", ["--ema-decay", "nan"], "--ema-decay must be in [0, 1)"),
         (b"text", ["--device", "cuda:99"], "cuda:99"),
         (b"text", ["--device", "toaster"], "'toaster' is not a device name"),
@@ -147,12 +149,13 @@ def test_two_process_distributed_run_writes_one_checkpoint(corpus: Path, tmp_pat
     result = subprocess.run(
         [torchrun, "--nproc_per_node", "2", "--master_port", str(free_port()), str(REPO / "train.py"),
          "--model", "lstm", "--data", str(corpus), "--out", str(out), "--steps", "12",
-         "--eval-every", "6", *SMALL],
+         "--eval-every", "6", "--weight-drop", "0.3", *SMALL],
         capture_output=True, text=True, timeout=300, cwd=REPO,
         env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-2000:]
     loaded = load_checkpoint(out)
     assert loaded.training["world_size"] == 2
+    assert loaded.config.weight_drop == 0.3
     assert loaded.training["steps"] == 12
     assert loaded.training["command"].startswith("torchrun --nproc_per_node 2 train.py --model lstm ")
     assert sorted(p.name for p in tmp_path.glob("ddp*.safetensors")) == ["ddp.safetensors"]
