@@ -6,6 +6,7 @@ forward call per character, the losses summed, then one backward. Achieved GFLOP
 a matmul peak measured in the same run.
 
     python bench/train_speed.py [--json] [--hidden-size 512] [--layers 2] [--precision bf16]
+                                [--batch-size 64] [--seq-len 128]
 """
 
 from __future__ import annotations
@@ -90,12 +91,14 @@ def main() -> None:
     parser.add_argument("--hidden-size", type=int, default=512)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--precision", choices=("fp32", "bf16", "both"), default="both")
+    parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    parser.add_argument("--seq-len", type=int, default=TrainConfig.seq_len)
     parser.add_argument("--steps", type=int, default=8, help="timed batched steps")
     parser.add_argument("--seed-chunks", type=int, default=2, help="timed seed-loop chunks")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--default-allocator", action="store_true",
                         help="let glibc return freed memory at once, as a plain process does (the seed "
-                             "loop then pays millions of page faults; see bench/allocator.py)")
+                             "loop then pays millions of page faults; see charlm/allocator.py)")
     args = parser.parse_args()
     kept = False if args.default_allocator else keep_freed_memory()
     torch.manual_seed(0)
@@ -111,7 +114,8 @@ def main() -> None:
                "seed_loop_page_faults_per_char": round(faults / (args.seed_chunks * SEED_CHUNK), 1),
                "runs": []}
     for precision in (("fp32", "bf16") if args.precision == "both" else (args.precision,)):
-        config = TrainConfig(model=args.model, precision=precision)
+        config = TrainConfig(model=args.model, precision=precision, batch_size=args.batch_size,
+                             seq_len=args.seq_len)
         chars = time_batched(model, config, args.steps)
         peak = matmul_peak(torch.float32 if precision == "fp32" else torch.bfloat16)
         achieved = flops_per_char(model_config) * chars / 1e9
