@@ -100,6 +100,11 @@ def main() -> None:
                         help="let glibc return freed memory at once, as a plain process does (the seed "
                              "loop then pays millions of page faults; see charlm/allocator.py)")
     args = parser.parse_args()
+    too_small = [f"--{name.replace('_', '-')} must be at least 1" for name in
+                 ("hidden_size", "layers", "batch_size", "seq_len", "steps", "seed_chunks")
+                 if getattr(args, name) < 1]
+    if too_small:
+        parser.error("; ".join(too_small))
     kept = False if args.default_allocator else keep_freed_memory()
     torch.manual_seed(0)
 

@@ -47,3 +47,10 @@ def test_train_speed_reports_both_precisions() -> None:
     assert [run["precision"] for run in figures["runs"]] == ["fp32", "bf16"]
     for run in figures["runs"]:
         assert run["chars_per_s"] > 0 and run["matmul_peak_gflops"] > 0 and run["fraction_of_peak"] > 0
+
+
+def test_train_speed_refuses_sizes_below_one_in_one_line() -> None:
+    result = run_bench("train_speed.py", "--batch-size", "0", "--seq-len", "-1")
+    assert result.returncode == 2
+    assert "--batch-size must be at least 1; --seq-len must be at least 1" in result.stderr
+    assert "Traceback" not in result.stderr
