@@ -55,6 +55,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batching", choices=("carried", "random"), default=defaults.batching,
                         help="carried: contiguous streams, state carried between batches (default); "
                              "random: independent random windows, state reset each batch")
+    parser.add_argument("--shift-windows", action="store_true",
+                        help="carried batching: move every window boundary by a random 0 to "
+                             "seq-len - 1 characters each epoch (default: off)")
     parser.add_argument("--ema-decay", type=float, default=defaults.ema_decay,
                         help="also validate a moving average of the weights with this decay, e.g. "
                              "0.998, and keep it when it is better (default 0: off)")

@@ -84,22 +84,37 @@ class StreamBatches:
 
     That continuity is what lets training carry the recurrent state from one batch to the next,
     so the model learns dependencies longer than one window without back-propagating through them.
+
+    With `shift_seed` set, every epoch moves all window boundaries by its own random 0 to
+    seq_len - 1 characters (drawn from the seed and the epoch, so a resumed run draws the same), so
+    back-propagation is not cut at the same characters in every epoch - the reason AWD-LSTM varies
+    its window length. The room for the shift costs each epoch at most one window.
     """
 
-    def __init__(self, ids: torch.Tensor, batch_size: int, seq_len: int) -> None:
+    def __init__(self, ids: torch.Tensor, batch_size: int, seq_len: int,
+                 shift_seed: int | None = None) -> None:
         streams = as_streams(ids, batch_size)
-        self.windows = (streams.shape[1] - 1) // seq_len
+        room = seq_len - 1 if shift_seed is not None else 0
+        self.windows = (streams.shape[1] - 1 - room) // seq_len
         if self.windows < 1:
             raise TrainingError(
                 f"The training text ({len(ids)} characters) is shorter than one batch "
-                f"({batch_size} x {seq_len + 1}); use a smaller --batch-size or --seq-len."
+                f"({batch_size} x {seq_len + 1 + room}); use a smaller --batch-size or --seq-len."
             )
         self.streams = streams
         self.seq_len = seq_len
+        self.shift_seed = shift_seed
+
+    def shift(self, epoch: int) -> int:
+        if self.shift_seed is None:
+            return 0
+        generator = torch.Generator().manual_seed(self.shift_seed * 1_000_003 + epoch)
+        return int(torch.randint(0, self.seq_len, (1,), generator=generator))
 
     def window(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Inputs and targets of window `index` (wrapping around at each epoch's end)."""
-        start = (index % self.windows) * self.seq_len
+        epoch, position = divmod(index, self.windows)
+        start = self.shift(epoch) + position * self.seq_len
         chunk = self.streams[:, start : start + self.seq_len + 1]
         return chunk[:, :-1], chunk[:, 1:]
 

@@ -54,6 +54,7 @@ class TrainConfig:
     precision: str = "fp32"  # or "bf16": autocast matmuls to bfloat16, weights stay float32
     batching: str = "carried"  # or "random": independent random windows, state reset each batch
     ema_decay: float = 0.0  # > 0: also validate an exponential moving average of the weights
+    shift_windows: bool = False  # carried: move the window boundaries by a random offset each epoch
 
 
 class WeightAverage:
@@ -200,7 +201,8 @@ def train(config: TrainConfig, text: str, data_sha256: str, out_path: Path,
         raise TrainingError("The data is too short to hold out a validation part.")
     shard = len(train_ids) // world
     own_part = train_ids[rank * shard : (rank + 1) * shard]
-    batches = (StreamBatches(own_part, config.batch_size, config.seq_len)
+    batches = (StreamBatches(own_part, config.batch_size, config.seq_len,
+                             config.seed + rank if config.shift_windows else None)
                if config.batching == "carried"
                else RandomWindows(own_part, config.batch_size, config.seq_len, config.seed + rank))
 

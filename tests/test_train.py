@@ -13,7 +13,8 @@ import torch
 from safetensors import safe_open
 
 from charlm.checkpoint import atomic_save, load_checkpoint
-from charlm.data import encode_corpus, split_ids
+from charlm.data import StreamBatches, encode_corpus, split_ids
+from charlm.errors import TrainingError
 from charlm.evaluation import evaluate
 from charlm.models import ModelConfig, build_model
 from charlm.train_state import Progress, load_train_state, train_state_tensors
@@ -161,6 +162,29 @@ def test_two_process_distributed_run_writes_one_checkpoint(corpus: Path, tmp_pat
     assert sorted(p.name for p in tmp_path.glob("ddp*.safetensors")) == ["ddp.safetensors"]
 
 
+def test_shifted_windows_move_each_epoch_stay_inside_and_repeat_on_resume() -> None:
+    ids = torch.arange(4 * 251)
+    plain = StreamBatches(ids, batch_size=4, seq_len=10)
+    shifted = StreamBatches(ids, batch_size=4, seq_len=10, shift_seed=5)
+    assert shifted.windows == plain.windows - 1  # room for a shift of up to 9 characters costs one
+    shifts = [shifted.shift(epoch) for epoch in range(40)]
+    assert all(0 <= shift < 10 for shift in shifts) and len(set(shifts)) > 3
+    assert [StreamBatches(ids, 4, 10, shift_seed=5).shift(epoch) for epoch in range(40)] == shifts
+    for epoch in range(40):
+        first_inputs, _ = shifted.window(epoch * shifted.windows)
+        _, last_targets = shifted.window((epoch + 1) * shifted.windows - 1)
+        # every row stays inside its own stream: inputs continue from the shifted start, targets
+        # are the next characters, and the last window ends within the stream
+        assert first_inputs[:, 0].tolist() == [row * 251 + shifts[epoch] for row in range(4)]
+        assert (last_targets[:, -1] < torch.arange(1, 5) * 251).all()
+        inputs, targets = shifted.window(epoch * shifted.windows + 3)
+        assert torch.equal(targets[:, :-1], inputs[:, 1:]) and inputs.shape == (4, 10)
+    assert [plain.shift(epoch) for epoch in range(3)] == [0, 0, 0]
+    with pytest.raises(TrainingError, match="shorter than one batch"):
+        StreamBatches(torch.arange(4 * 15), batch_size=4, seq_len=10, shift_seed=1)
+    assert StreamBatches(torch.arange(4 * 15), batch_size=4, seq_len=10).windows == 1
+
+
 def test_random_window_batching_also_lowers_the_loss(corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "random.safetensors"
     result = train("--data", str(corpus), "--out", str(out), "--steps", "40", "--eval-every", "20",
@@ -169,6 +193,17 @@ def test_random_window_batching_also_lowers_the_loss(corpus: Path, tmp_path: Pat
     val = [row["val_nats_per_char"] for row in metrics(out) if "val_nats_per_char" in row]
     assert val[-1] < val[0] < 4.7
     assert load_checkpoint(out).training["config"]["batching"] == "random"
+
+
+def test_shifted_window_training_lowers_the_loss_and_records_the_choice(corpus: Path,
+                                                                        tmp_path: Path) -> None:
+    out = tmp_path / "shifted.safetensors"
+    result = train("--data", str(corpus), "--out", str(out), "--steps", "40", "--eval-every", "20",
+                   "--shift-windows", *SMALL)
+    assert result.returncode == 0, result.stderr
+    val = [row["val_nats_per_char"] for row in metrics(out) if "val_nats_per_char" in row]
+    assert val[-1] < val[0] < 4.7
+    assert load_checkpoint(out).training["config"]["shift_windows"] is True
 
 
 def test_the_weight_average_is_validated_and_the_better_weights_are_kept(corpus: Path,
