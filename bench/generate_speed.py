@@ -9,7 +9,7 @@ Figures (each printed with its target from issue 4):
   * 1, 8 and 64 concurrent 300-character requests: wall time and characters per second, and the
     64-concurrent time as a multiple of the one-request time;
   * the event loop's lag, measured by a 10 ms ticker while the engine is saturated.
-`--compare` adds the same single/64 figures for the other weight precision and for smaller random
+`--compare` adds the same single/64 figures for the other weight precisions and for smaller random
 models of the same kind, to show the speed/size trade-off. Timings on a shared machine are noisy;
 compare figures from the same run.
 """
@@ -37,6 +37,7 @@ from charlm.allocator import keep_freed_memory, minor_page_faults  # noqa: E402 
 from charlm.alphabet import Alphabet  # noqa: E402
 from charlm.checkpoint import LoadedModel, load_checkpoint, save_checkpoint  # noqa: E402
 from charlm.engine import WIDE_ROWS, GenerationEngine, GenerationRequest  # noqa: E402
+from charlm.engine_steps import int8_works  # noqa: E402
 from charlm.errors import CheckpointError  # noqa: E402
 from charlm.models import ModelConfig, build_model  # noqa: E402
 
@@ -201,7 +202,7 @@ def main() -> int:
     parser.add_argument("--baseline-runs", type=int, default=3, help="runs of the seed post's loop")
     parser.add_argument("--repeats", type=int, default=5,
                         help="rounds of each concurrency figure; the median is reported")
-    parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"))
+    parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16", "int8"))
     parser.add_argument("--threads", type=int, default=None,
                         help="the most torch threads of the engine's steps and of the seed post's "
                              "loop (default: the engine's, min(2, CPUs))")
@@ -236,9 +237,12 @@ def main() -> int:
         main_figures = asyncio.run(measure_main(loaded, args))
         variants = {}
         if args.compare:
-            other = "float32" if main_figures["precision"] == "bfloat16" else "bfloat16"
-            variants[f"{loaded.config.hidden_size} hidden, {other}"] = asyncio.run(
-                measure_variant(loaded, args, other))
+            others = [precision for precision in ("float32", "bfloat16", "int8")
+                      if precision != main_figures["precision"]
+                      and (precision != "int8" or int8_works(torch.device(args.device)))]
+            for other in others:
+                variants[f"{loaded.config.hidden_size} hidden, {other}"] = asyncio.run(
+                    measure_variant(loaded, args, other))
             for hidden in (256, 128):
                 config = ModelConfig(**{**loaded.config.to_dict(), "hidden_size": hidden})
                 smaller = random_checkpoint(Path(folder), config)

@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 MAX_GENERATE_LENGTH = 2000
 MAX_SEED_LENGTH = 10_000  # raw characters, before normalising; also the most that prime a stream
-PRECISIONS = ("auto", "float32", "bfloat16")
+PRECISIONS = ("auto", "float32", "bfloat16", "int8")
 # Steps over at least this many streams may use more than one thread. With the products packed
 # (charlm/engine_steps.py) every width gains from the second core on the 2-core dev machine: one
 # 300-char request took 94 ms with 1 here against 108-115 ms with 8, 8 concurrent 0.13 against
@@ -107,7 +107,7 @@ def _weight_dtype(precision: str, device: torch.device) -> torch.dtype:
         # half the time of float32 for one request and for 64 at once. On CUDA float32 is kept.
         native = device.type == "cpu" and _cpu_has_native_bf16()
         return torch.bfloat16 if native else torch.float32
-    return torch.bfloat16 if precision == "bfloat16" else torch.float32
+    return {"bfloat16": torch.bfloat16, "int8": torch.int8}.get(precision, torch.float32)
 
 
 def _optional_float(value: object) -> float | None:
@@ -158,7 +158,7 @@ class GenerationEngine:
             raise ValueError("wide_rows must be at least 1.")
         self._device = resolve_device(device)
         weight_dtype = _weight_dtype(precision, self._device)
-        self._precision = "bfloat16" if weight_dtype == torch.bfloat16 else "float32"
+        self._precision = {torch.bfloat16: "bfloat16", torch.int8: "int8"}.get(weight_dtype, "float32")
         self._max_waiting = max_waiting
         self._threads = threads if threads is not None else min(2, os.cpu_count() or 1)
         self._wide_rows = wide_rows
@@ -202,7 +202,7 @@ class GenerationEngine:
 
     @property
     def precision(self) -> str:
-        """The dtype the lstm and gru recurrent weights run in: "float32" or "bfloat16"."""
+        """The dtype the lstm and gru recurrent weights run in: "float32", "bfloat16" or "int8"."""
         return self._precision
 
     def model_info(self) -> list[ModelInfo]:

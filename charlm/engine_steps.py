@@ -23,6 +23,14 @@ The recurrent matrix products can run with bfloat16 weights (`weight_dtype`). Ev
 step to step (the LSTM cell, the GRU hidden state) and the decoder stay float32; only the operands of
 the big products are rounded, which is what training under bf16 autocast did as well.
 
+With int8 weights (`weight_dtype=torch.int8`, CPU) the products run on integers: each weight row
+(one gate unit) is rounded to int8 with its own scale, and the state that feeds a product - an
+LSTM's or GRU's h, always within [-1, 1] - is rounded to a multiple of 1/127. The scale of h is
+fixed, not measured per batch, so a row's result never depends on its neighbours, and the int32
+sums are exact. `torch._int_mm` on AVX512-VNNI does a 64 x 1024 by 1024 x 2048 product in about
+half the time of the packed bf16 one (671 vs 1,212 us on one thread, measured); the cell, the
+carried LSTM cell and the decoder stay float32.
+
 On CPU the product weights are packed once into oneDNN's blocked layout (the prepacked linear that
 PyTorch's inductor uses for frozen CPU models). For a few rows that halves the time of a product
 against `torch.mm` on the same weights (bf16, 4 x 1024 by 1024 x 2048: 102 vs 205 us on one thread;
@@ -97,6 +105,42 @@ def _packing_works(device: torch.device, dtype: torch.dtype) -> bool:
     return bool(out.float().eq(8).all())
 
 
+H_LEVELS = 127.0  # int8 products: h in [-1, 1] is stored as round(127 h)
+INT8_FEW_ROWS = 8  # up to this many rows the column-major int8 weight is faster (measured)
+
+
+class _Int8Weight:
+    """A [gates, in] float weight as int8 rows with one scale each, for inputs of round(127 h).
+
+    Kept in both layouts of the [in, gates] operand: `_int_mm` runs a few rows fastest on the
+    column-major one and many rows on the row-major one (measured); integer sums are exact, so
+    either gives the same result.
+    """
+
+    def __init__(self, matrix: torch.Tensor, device: torch.device) -> None:
+        matrix = matrix.double()
+        scale = matrix.abs().amax(dim=1).clamp_min(1e-12) / 127.0
+        quantized = torch.round(matrix / scale[:, None]).clamp_(-127, 127).to(torch.int8)
+        self.column_major = quantized.contiguous().to(device).t()
+        self.row_major = quantized.t().contiguous().to(device)
+        self.scale = (scale / H_LEVELS).float().to(device)
+
+    def product(self, inputs: torch.Tensor) -> torch.Tensor:
+        weight = self.column_major if inputs.shape[0] <= INT8_FEW_ROWS else self.row_major
+        return torch._int_mm(inputs, weight).float().mul_(self.scale)
+
+
+def int8_works(device: torch.device) -> bool:
+    """True where `torch._int_mm` runs here on the CPU."""
+    if device.type != "cpu":
+        return False
+    try:
+        ones = torch.ones(1, 32, dtype=torch.int8)
+        return bool(torch._int_mm(ones, torch.ones(32, 32, dtype=torch.int8).t()).eq(32).all())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def _tanh_from_doubled(doubled: torch.Tensor) -> torch.Tensor:
     """tanh(x), in place, given 2x: 2 * sigmoid(2x) - 1 (see the module docstring)."""
     return doubled.sigmoid_().mul_(2).sub_(1)
@@ -125,8 +169,12 @@ class _CellStepper(Stepper):
         self.num_layers = config.num_layers
         self.device = device
         self.weight_dtype = weight_dtype
+        self.quantized = weight_dtype == torch.int8
+        if self.quantized and not int8_works(device):
+            raise ValueError("int8 weights need a CPU where torch._int_mm runs.")
         # The float32 decoder is packed too: MKL's product would otherwise need the 4-row floor.
-        self.packed = _packing_works(device, weight_dtype) and _packing_works(device, torch.float32)
+        self.packed = ((self.quantized or _packing_works(device, weight_dtype))
+                       and _packing_works(device, torch.float32))
         self.min_rows = 1 if self.packed else Stepper.min_rows
         self.gate_scale = torch.ones(gates * config.hidden_size, dtype=torch.float64)
         self.gate_scale[tanh_gate] = 2.0
@@ -153,12 +201,22 @@ class _CellStepper(Stepper):
         """A [gates, in] weight as `_product` takes it: packed (see the module docstring), or else
         the [in, gates] right-hand operand of `x @ W`, kept [gates, in] in memory as nn.Linear does
         (oneDNN's unpacked bf16 product is about 1.6x faster for a few rows that way, measured)."""
+        if self.quantized:
+            return _Int8Weight(self._gates(matrix), self.device)
         weight = self._gates(matrix).contiguous().to(self.device, self.weight_dtype)
         return _pack(weight) if self.packed else weight.t()
 
-    def _product(self, inputs: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        """inputs @ W, in the weights' dtype."""
+    def _product(self, inputs: torch.Tensor, weight) -> torch.Tensor:
+        """inputs @ W, in the weights' dtype (float32 for int8 weights)."""
+        if self.quantized:
+            return weight.product(inputs)
         return _packed_linear(inputs, weight) if self.packed else torch.mm(inputs, weight)
+
+    def _store(self, operand: torch.Tensor, value: torch.Tensor) -> None:
+        """operand = value (an h in float32), rounded to the operand's dtype (see H_LEVELS)."""
+        if self.quantized:
+            value = torch.mul(value, H_LEVELS).round_()
+        operand.copy_(value)
 
     def _bias(self, vector: torch.Tensor) -> torch.Tensor:
         return self._gates(vector).contiguous().to(self.device)
@@ -246,9 +304,12 @@ class LSTMStepper(_CellStepper):
             output = self.outputs[layer][:rows]
             if layer == top_layer:
                 torch.mul(gates[:, 3 * hidden:], squashed, out=self.top[:rows])
-                output.copy_(self.top[:rows])
+                self._store(output, self.top[:rows])
             else:
-                torch.mul(gates[:, 3 * hidden:], squashed, out=output)
+                if self.quantized:
+                    self._store(output, squashed.mul_(gates[:, 3 * hidden:]))
+                else:
+                    torch.mul(gates[:, 3 * hidden:], squashed, out=output)
                 if layer > 0:
                     self.inputs_above[layer - 1][:rows].copy_(output)
         return self._decode(self.top[:rows], rows)
@@ -306,7 +367,7 @@ class GRUStepper(_CellStepper):
                 reset_update[:, :hidden], hidden_gates[:, 2 * hidden:]))
             torch.lerp(candidate, state, reset_update[:, hidden:], out=state)
             if self.operands is not self.states:
-                self.operands[layer][:rows].copy_(state)
+                self._store(self.operands[layer][:rows], state)
         return self._decode(self.states[-1][:rows], rows)
 
 

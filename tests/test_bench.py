@@ -54,3 +54,26 @@ def test_train_speed_refuses_sizes_below_one_in_one_line() -> None:
     assert result.returncode == 2
     assert "--batch-size must be at least 1; --seq-len must be at least 1" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_stepper_quality_matches_the_module_in_float32_and_refuses_bad_input(tmp_path: Path) -> None:
+    from charlm.checkpoint import load_checkpoint
+    from charlm.data import encode_corpus, split_ids
+    from charlm.evaluation import evaluate
+    from tests.helpers import tiny_checkpoint, write_corpus
+
+    checkpoint = tiny_checkpoint(tmp_path / "gru.safetensors", "gru", hidden_size=32, num_layers=2)
+    corpus = write_corpus(tmp_path / "corpus.txt")
+    result = run_bench("stepper_quality.py", "--checkpoint", str(checkpoint), "--text", str(corpus), "--json")
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)[str(checkpoint)]
+    loaded = load_checkpoint(checkpoint)
+    _, validation = split_ids(encode_corpus(corpus.read_text(), loaded.alphabet))
+    # The same streams as evaluate() reads, so the float32 step must give the module's loss.
+    assert abs(figures["float32"]["nats_per_char"] - evaluate(loaded.model, validation).nats_per_char) < 1e-4
+    for figure in figures.values():
+        assert abs(figure["nats_per_char"] - figures["float32"]["nats_per_char"]) < 0.01
+    missing = run_bench("stepper_quality.py", "--checkpoint", str(checkpoint),
+                        "--text", str(tmp_path / "none"))
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert missing.stderr.strip().splitlines()[-1].startswith("stepper_quality.py: error:")

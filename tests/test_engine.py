@@ -24,14 +24,16 @@ from charlm.engine import (
     ModelInfo,
     _cpu_has_native_bf16,
 )
-from charlm.engine_steps import build_stepper
+from charlm.engine_steps import build_stepper, int8_works
 from charlm.errors import CharLMError, CheckpointError
 from charlm.models import ModelConfig, ScratchRNN
 from tests.helpers import tiny_checkpoint, tiny_model
 
 ALPHABET = Alphabet()
-# Both the plain float32 path and whatever "auto" picks here (bf16 on CPUs that multiply it natively).
-PRECISIONS = ("float32", "auto")
+# The plain float32 path, whatever "auto" picks here (bf16 on CPUs that multiply it natively), and
+# int8 products where torch._int_mm runs on this CPU.
+INT8 = pytest.mark.skipif(not int8_works(torch.device("cpu")), reason="torch._int_mm does not run here")
+PRECISIONS = ("float32", "auto", pytest.param("int8", marks=INT8))
 
 
 def loaded(kind: str = "lstm", hidden_size: int = 32, num_layers: int = 2, seed: int = 0) -> LoadedModel:
@@ -84,7 +86,7 @@ def request(seed: str = "ROMEO:", model: str = "lstm", **options: object) -> Gen
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 @pytest.mark.parametrize("num_layers", [1, 3])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, pytest.param(torch.int8, marks=INT8)])
 def test_step_path_gives_the_nn_modules_logits(kind: str, num_layers: int, dtype: torch.dtype) -> None:
     model = tiny_model(kind, hidden_size=64, num_layers=num_layers)
     ids = torch.randint(0, len(ALPHABET), (3, 25), generator=torch.Generator().manual_seed(0))
@@ -94,8 +96,9 @@ def test_step_path_gives_the_nn_modules_logits(kind: str, num_layers: int, dtype
         for row in range(3):
             stepper.clear_row(row)
         got = torch.stack([stepper.step(ids[:, t].contiguous(), 3).clone() for t in range(25)], dim=1)
-    # bf16 rounds the operands of the recurrent products (about 3 significant digits).
-    tolerance = 1e-5 if dtype == torch.float32 else 5e-3
+    # bf16 rounds the operands of the recurrent products (about 3 significant digits); int8 rounds
+    # weights to 1/254 of their row's largest and h to 1/127 (errors of about 2e-3 here).
+    tolerance = {torch.float32: 1e-5, torch.bfloat16: 5e-3, torch.int8: 6e-3}[dtype]
     torch.testing.assert_close(got, expected, atol=tolerance, rtol=tolerance)
 
 
@@ -105,6 +108,7 @@ def test_step_path_gives_the_nn_modules_logits(kind: str, num_layers: int, dtype
     # The engine runs bf16 only where the CPU multiplies it natively; elsewhere it is not promised.
     pytest.param(torch.bfloat16,
                  marks=pytest.mark.skipif(not _cpu_has_native_bf16(), reason="no native bf16")),
+    pytest.param(torch.int8, marks=INT8),
 ])
 @pytest.mark.parametrize("hidden_size", [32, 512])
 def test_a_rows_logits_are_bitwise_independent_of_its_neighbours(kind: str, dtype: torch.dtype,
