@@ -22,6 +22,7 @@ from charlm.engine import (
     GenerationRequest,
     InvalidRequestError,
     ModelInfo,
+    _cpu_has_int8_dot,
     _cpu_has_native_bf16,
 )
 from charlm.engine_steps import build_stepper, int8_works
@@ -30,10 +31,13 @@ from charlm.models import ModelConfig, ScratchRNN
 from tests.helpers import tiny_checkpoint, tiny_model
 
 ALPHABET = Alphabet()
-# The plain float32 path, whatever "auto" picks here (bf16 on CPUs that multiply it natively), and
-# int8 products where torch._int_mm runs on this CPU.
+# Every precision the engine can run here: float32, bf16 where the CPU multiplies it natively, int8
+# products where torch._int_mm runs on this CPU, and whichever of them "auto" picks.
 INT8 = pytest.mark.skipif(not int8_works(torch.device("cpu")), reason="torch._int_mm does not run here")
-PRECISIONS = ("float32", "auto", pytest.param("int8", marks=INT8))
+PRECISIONS = ("float32",
+              pytest.param("bfloat16", marks=pytest.mark.skipif(not _cpu_has_native_bf16(),
+                                                                reason="no native bf16")),
+              pytest.param("int8", marks=INT8), "auto")
 
 
 def loaded(kind: str = "lstm", hidden_size: int = 32, num_layers: int = 2, seed: int = 0) -> LoadedModel:
@@ -323,6 +327,20 @@ async def test_narrow_steps_run_on_one_thread_and_wide_ones_on_more() -> None:
 def test_engine_options_out_of_range_are_refused(options: dict) -> None:
     with pytest.raises(ValueError, match="at least 1"):
         engine_for(**options)
+
+
+def test_auto_precision_picks_the_fastest_measured_dtype_this_cpu_runs() -> None:
+    engine = engine_for(precision="auto")
+    try:
+        if _cpu_has_int8_dot() and int8_works(torch.device("cpu")):
+            expected = "int8"
+        else:
+            expected = "bfloat16" if _cpu_has_native_bf16() else "float32"
+        assert engine.precision == expected
+    finally:
+        engine.close()
+    with pytest.raises(ValueError, match="precision must be one of"):
+        engine_for(precision="int4")
 
 
 @pytest.mark.parametrize("closer", ["close", "aclose"])
