@@ -36,7 +36,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from charlm.allocator import keep_freed_memory, minor_page_faults  # noqa: E402  (after the path set-up)
 from charlm.alphabet import Alphabet  # noqa: E402
 from charlm.checkpoint import LoadedModel, load_checkpoint, save_checkpoint  # noqa: E402
-from charlm.engine import WIDE_ROWS, GenerationEngine, GenerationRequest  # noqa: E402
+from charlm.engine import (  # noqa: E402
+    PRECISIONS,
+    WEIGHT_DTYPES,
+    WIDE_ROWS,
+    GenerationEngine,
+    GenerationRequest,
+)
 from charlm.engine_steps import int8_works  # noqa: E402
 from charlm.errors import CheckpointError  # noqa: E402
 from charlm.models import ModelConfig, build_model  # noqa: E402
@@ -202,7 +208,7 @@ def main() -> int:
     parser.add_argument("--baseline-runs", type=int, default=3, help="runs of the seed post's loop")
     parser.add_argument("--repeats", type=int, default=5,
                         help="rounds of each concurrency figure; the median is reported")
-    parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16", "int8"))
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS)
     parser.add_argument("--threads", type=int, default=None,
                         help="the most torch threads of the engine's steps and of the seed post's "
                              "loop (default: the engine's, min(2, CPUs))")
@@ -237,7 +243,7 @@ def main() -> int:
         main_figures = asyncio.run(measure_main(loaded, args))
         variants = {}
         if args.compare:
-            others = [precision for precision in ("float32", "bfloat16", "int8")
+            others = [precision for precision in WEIGHT_DTYPES
                       if precision != main_figures["precision"]
                       and (precision != "int8" or int8_works(torch.device(args.device)))]
             for other in others:

@@ -42,7 +42,9 @@ logger = logging.getLogger(__name__)
 
 MAX_GENERATE_LENGTH = 2000
 MAX_SEED_LENGTH = 10_000  # raw characters, before normalising; also the most that prime a stream
-PRECISIONS = ("auto", "float32", "bfloat16", "int8")
+# The recurrent weights' dtype for each precision a caller may name ("auto" picks one of them).
+WEIGHT_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "int8": torch.int8}
+PRECISIONS = ("auto", *WEIGHT_DTYPES)
 # Steps over at least this many streams may use more than one thread. With the products packed
 # (charlm/engine_steps.py) every width gains from the second core on the 2-core dev machine: one
 # 300-char request took 94 ms with 1 here against 108-115 ms with 8, 8 concurrent 0.13 against
@@ -89,24 +91,25 @@ class ModelInfo:
     training_minutes: float | None
 
 
-def _cpu_has_native_bf16() -> bool:
-    """True where the CPU multiplies bf16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated
-    and slower than float32."""
+def _cpu_has_any_flag(*names: str) -> bool:
+    """True where /proc/cpuinfo lists any of these instruction-set flags."""
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
         return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return any(name in flags for name in names)
+
+
+def _cpu_has_native_bf16() -> bool:
+    """True where the CPU multiplies bf16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated
+    and slower than float32."""
+    return _cpu_has_any_flag("avx512_bf16", "amx_bf16")
 
 
 def _cpu_has_int8_dot() -> bool:
     """True where the CPU has int8 dot-product instructions (VNNI or AMX), which `torch._int_mm`
     uses; without them int8 products are not promised to be faster."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(flag in flags for flag in ("avx512_vnni", "avx_vnni", "amx_int8"))
+    return _cpu_has_any_flag("avx512_vnni", "avx_vnni", "amx_int8")
 
 
 def _weight_dtype(precision: str, device: torch.device) -> torch.dtype:
@@ -121,7 +124,7 @@ def _weight_dtype(precision: str, device: torch.device) -> torch.dtype:
             return torch.int8
         native = device.type == "cpu" and _cpu_has_native_bf16()
         return torch.bfloat16 if native else torch.float32
-    return {"bfloat16": torch.bfloat16, "int8": torch.int8}.get(precision, torch.float32)
+    return WEIGHT_DTYPES[precision]
 
 
 def _optional_float(value: object) -> float | None:
@@ -172,7 +175,7 @@ class GenerationEngine:
             raise ValueError("wide_rows must be at least 1.")
         self._device = resolve_device(device)
         weight_dtype = _weight_dtype(precision, self._device)
-        self._precision = {torch.bfloat16: "bfloat16", torch.int8: "int8"}.get(weight_dtype, "float32")
+        self._precision = next(name for name, dtype in WEIGHT_DTYPES.items() if dtype == weight_dtype)
         self._max_waiting = max_waiting
         self._threads = threads if threads is not None else min(2, os.cpu_count() or 1)
         self._wide_rows = wide_rows
