@@ -28,6 +28,7 @@ from charlm.data import as_streams, encode_corpus, read_text, split_ids  # noqa:
 from charlm.engine import _cpu_has_native_bf16  # noqa: E402
 from charlm.engine_steps import build_stepper, int8_works  # noqa: E402
 from charlm.errors import CharLMError  # noqa: E402
+from charlm.evaluation import stream_count  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 STREAMS = 32
@@ -35,7 +36,7 @@ STREAMS = 32
 
 @torch.inference_mode()
 def stepper_loss(model: torch.nn.Module, ids: torch.Tensor, dtype: torch.dtype) -> float:
-    count = max(1, min(STREAMS, len(ids) // 257))  # as evaluate() picks them for 256-char chunks
+    count = stream_count(ids, STREAMS)  # the streams evaluate() reads, so the losses compare
     streams = as_streams(ids, count)
     if streams.shape[1] < 2:
         raise ValueError("the validation part of the text is too short: it needs two characters")

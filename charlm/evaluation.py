@@ -26,6 +26,12 @@ class EvalResult:
                 "chars": self.chars}
 
 
+def stream_count(ids: torch.Tensor, batch_size: int = 32, seq_len: int = 256) -> int:
+    """How many streams `evaluate` reads `ids` as: `batch_size`, fewer when the text is too short
+    to give each stream one full chunk, and at least one."""
+    return max(1, min(batch_size, len(ids) // (seq_len + 1) or 1))
+
+
 @torch.inference_mode()
 def evaluate(model: CharModel, ids: torch.Tensor, batch_size: int = 32,
              seq_len: int = 256) -> EvalResult:
@@ -34,7 +40,7 @@ def evaluate(model: CharModel, ids: torch.Tensor, batch_size: int = 32,
     Each stream's first character has no context and is only read, never predicted; `chars`
     counts the predicted characters. Short texts use fewer streams so nothing is wasted.
     """
-    batch_size = max(1, min(batch_size, len(ids) // (seq_len + 1) or 1))
+    batch_size = stream_count(ids, batch_size, seq_len)
     streams = as_streams(ids, batch_size)
     if streams.shape[1] < 2:
         raise ValueError("The text is too short to evaluate: it needs at least two characters.")
