@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from charlm.alphabet import Alphabet
 from charlm.hello import HELLO_SENTENCE, recite, train_hello
-from charlm.models import MODEL_KINDS, ModelConfig, build_model
+from charlm.models import MODEL_KINDS, ModelConfig, build_model, cpu_dropout
 from tests.helpers import TINY_TEXT, tiny_model
 
 
@@ -61,6 +61,66 @@ def test_weight_drop_masks_recurrent_weights_only_while_training(kind: str) -> N
             assert zero_gradient < 0.05
     for name, value in model.state_dict().items():  # the mask never touches the stored weights
         torch.testing.assert_close(value, before[name])
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_layer_by_layer_computes_what_the_module_does(kind: str) -> None:
+    """Training on CPU runs the layers one call each (to draw the dropout between them itself);
+    without dropout that must be exactly the fused module, outputs and final state."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind, 100, 32, 8, 3, dropout=0.3)).train()
+    inputs = torch.randn(4, 9, 8)
+    state = model.initial_state(4)
+    state = tuple(part.normal_() for part in state) if isinstance(state, tuple) else state.normal_()
+    outputs, final = model.layer_by_layer(inputs, state, None, 0.0)
+    model.rnn.dropout = 0.0
+    expected_outputs, expected_final = model.rnn(inputs, state)
+    torch.testing.assert_close(outputs, expected_outputs, rtol=0, atol=0)
+    finals = final if isinstance(final, tuple) else (final,)
+    expected = expected_final if isinstance(expected_final, tuple) else (expected_final,)
+    for part, expected_part in zip(finals, expected, strict=True):
+        torch.testing.assert_close(part, expected_part, rtol=0, atol=0)
+    # Weights passed in (DropConnect's) are the ones used: zeroed recurrent weights change the result.
+    weights = {name: value * 0 if name.startswith("weight_hh") else value
+               for name, value in model.rnn.named_parameters()}
+    other, _ = model.layer_by_layer(inputs, state, weights, 0.0)
+    assert not torch.allclose(other, outputs)
+    dropped, _ = model.layer_by_layer(inputs, state, None, 0.5)  # dropout between the layers
+    assert not torch.allclose(dropped, outputs)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_cpu_dropout_drops_p_and_keeps_the_expected_value(dtype: torch.dtype) -> None:
+    torch.manual_seed(0)
+    inputs = torch.ones(3, 66_667, dtype=dtype, requires_grad=True)  # an odd number of elements
+    dropped = cpu_dropout(inputs, 0.3)
+    assert dropped.shape == inputs.shape and dropped.dtype == dtype
+    kept = dropped != 0
+    assert abs(1 - kept.float().mean().item() - 0.3) < 0.005
+    scale = 65536 / (65536 - round(0.3 * 65536))
+    assert torch.equal(dropped[kept], torch.full_like(dropped[kept], scale))
+    dropped.sum().backward()  # the gradient is the same mask and scale
+    assert torch.equal(inputs.grad, dropped.detach())
+    assert not torch.equal(cpu_dropout(inputs, 0.3), dropped)  # a fresh mask each call
+    torch.manual_seed(1)
+    first = cpu_dropout(inputs, 0.5)
+    torch.manual_seed(1)
+    assert torch.equal(cpu_dropout(inputs, 0.5), first)  # drawn from torch's seeded generator
+    assert cpu_dropout(inputs, 1e-7) is inputs  # below 1/65536 nothing is dropped
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_dropout_only_while_training(kind: str) -> None:
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind, 100, 32, 8, 2, dropout=0.4))
+    ids = torch.randint(0, 100, (3, 9))
+    model.train()
+    first, second = model(ids)[0], model(ids)[0]
+    assert not torch.allclose(first, second)
+    model.eval()
+    plain = build_model(ModelConfig(kind, 100, 32, 8, 2)).eval()
+    plain.load_state_dict(model.state_dict())
+    torch.testing.assert_close(model(ids)[0], plain(ids)[0], rtol=0, atol=0)
 
 
 def test_weight_drop_is_validated() -> None:
