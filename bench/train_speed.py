@@ -1,18 +1,20 @@
 """Training speed: train.py's batched step against the seed post's per-character loop.
 
-Both run on the same model size in the same process, one after the other, so the ratio holds even
-on a shared, noisy machine. The seed loop is the post's: batch 1, a 250-character chunk, one
-forward call per character, the losses summed, then one backward. Achieved GFLOP/s are set against
-a matmul peak measured in the same run.
+Both run on the same model size in the same process, in turns for a few rounds (medians compared),
+so the ratio holds even on a shared, noisy machine. The seed loop is the post's: its model (no
+dropout), batch 1, a 250-character chunk, one forward call per character, the losses summed, then
+one backward. train.py's step runs its model with its default dropout. Achieved GFLOP/s are set
+against a matmul peak measured in the same run.
 
     python bench/train_speed.py [--json] [--hidden-size 512] [--layers 2] [--precision bf16]
-                                [--batch-size 64] [--seq-len 128]
+                                [--batch-size 64] [--seq-len 128] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -93,40 +95,59 @@ def main() -> None:
     parser.add_argument("--precision", choices=("fp32", "bf16", "both"), default="both")
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     parser.add_argument("--seq-len", type=int, default=TrainConfig.seq_len)
-    parser.add_argument("--steps", type=int, default=8, help="timed batched steps")
-    parser.add_argument("--seed-chunks", type=int, default=2, help="timed seed-loop chunks")
+    parser.add_argument("--steps", type=int, default=8, help="timed batched steps per round")
+    parser.add_argument("--seed-chunks", type=int, default=2, help="timed seed-loop chunks per round")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="times each side is measured, in turns; medians are compared")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--default-allocator", action="store_true",
                         help="let glibc return freed memory at once, as a plain process does (the seed "
                              "loop then pays millions of page faults; see charlm/allocator.py)")
     args = parser.parse_args()
     too_small = [f"--{name.replace('_', '-')} must be at least 1" for name in
-                 ("hidden_size", "layers", "batch_size", "seq_len", "steps", "seed_chunks")
+                 ("hidden_size", "layers", "batch_size", "seq_len", "steps", "seed_chunks", "rounds")
                  if getattr(args, name) < 1]
     if too_small:
         parser.error("; ".join(too_small))
     kept = False if args.default_allocator else keep_freed_memory()
     torch.manual_seed(0)
 
-    model_config = ModelConfig(args.model, VOCAB, args.hidden_size, 64, args.layers, 0.25)
+    # The seed post's model has no dropout; train.py's has (its default rate), and pays for it.
+    seed_model = build_model(ModelConfig(args.model, VOCAB, args.hidden_size, 64, args.layers, 0.0))
+    model_config = ModelConfig(args.model, VOCAB, args.hidden_size, 64, args.layers, TrainConfig.dropout)
     model = build_model(model_config).train()
-    faults = minor_page_faults()
-    seed_chars = time_seed_loop(model, args.seed_chunks)
-    faults = minor_page_faults() - faults
+    precisions = ("fp32", "bf16") if args.precision == "both" else (args.precision,)
+    configs = {precision: TrainConfig(model=args.model, precision=precision, batch_size=args.batch_size,
+                                      seq_len=args.seq_len) for precision in precisions}
+    # The two sides take turns, round after round, and each side's median is kept: the seed loop's
+    # speed swings by a fifth from one second to the next on this shared machine (measured), and
+    # one slow stretch should not decide the ratio.
+    seed_rounds, faults = [], 0
+    batched_rounds: dict[str, list[float]] = {precision: [] for precision in precisions}
+    for _ in range(args.rounds):
+        before = minor_page_faults()
+        seed_rounds.append(time_seed_loop(seed_model.train(), args.seed_chunks))
+        faults += minor_page_faults() - before
+        for precision in precisions:
+            batched_rounds[precision].append(time_batched(model, configs[precision], args.steps))
+    seed_chars = statistics.median(seed_rounds)
     results = {"model": f"{args.model} {args.layers}x{args.hidden_size}",
                "parameters": model.parameter_count(), "threads": torch.get_num_threads(),
-               "freed_memory_kept": kept, "seed_loop_chars_per_s": round(seed_chars, 1),
-               "seed_loop_page_faults_per_char": round(faults / (args.seed_chunks * SEED_CHUNK), 1),
+               "freed_memory_kept": kept, "rounds": args.rounds,
+               "seed_loop_chars_per_s": round(seed_chars, 1),
+               "seed_loop_rounds": [round(chars, 1) for chars in seed_rounds],
+               "seed_loop_page_faults_per_char": round(
+                   faults / (args.rounds * args.seed_chunks * SEED_CHUNK), 1),
                "runs": []}
-    for precision in (("fp32", "bf16") if args.precision == "both" else (args.precision,)):
-        config = TrainConfig(model=args.model, precision=precision, batch_size=args.batch_size,
-                             seq_len=args.seq_len)
-        chars = time_batched(model, config, args.steps)
+    for precision in precisions:
+        config = configs[precision]
+        chars = statistics.median(batched_rounds[precision])
         peak = matmul_peak(torch.float32 if precision == "fp32" else torch.bfloat16)
         achieved = flops_per_char(model_config) * chars / 1e9
         results["runs"].append({
             "precision": precision, "batch": f"{config.batch_size}x{config.seq_len}",
-            "chars_per_s": round(chars), "speedup_vs_seed_loop": round(chars / seed_chars, 1),
+            "chars_per_s": round(chars), "rounds": [round(value) for value in batched_rounds[precision]],
+            "speedup_vs_seed_loop": round(chars / seed_chars, 1),
             "gflops": round(achieved, 1), "matmul_peak_gflops": round(peak, 1),
             "fraction_of_peak": round(achieved / peak, 3)})
     if args.json:
@@ -136,11 +157,14 @@ def main() -> None:
           f"{results['threads']} threads, freed memory "
           f"{'kept in the process' if kept else 'returned at once (default allocator)'}")
     print(f"seed post loop (batch 1, {SEED_CHUNK}-char chunk, one call per char): "
-          f"{seed_chars:,.0f} chars/s, {results['seed_loop_page_faults_per_char']:,} page faults per char")
+          f"{seed_chars:,.0f} chars/s (median of {args.rounds} rounds: "
+          f"{', '.join(f'{chars:,.0f}' for chars in seed_rounds)}), "
+          f"{results['seed_loop_page_faults_per_char']:,} page faults per char")
     for run in results["runs"]:
         ratio_ok = "met" if run["speedup_vs_seed_loop"] >= TARGET_RATIO else "MISSED"
         peak_ok = "met" if run["fraction_of_peak"] >= TARGET_PEAK_FRACTION else "MISSED"
-        print(f"train.py step, {run['precision']}, batch {run['batch']}: {run['chars_per_s']:,} chars/s"
+        print(f"train.py step, {run['precision']}, batch {run['batch']}: {run['chars_per_s']:,} chars/s "
+              f"(rounds: {', '.join(f'{chars:,}' for chars in run['rounds'])})"
               f"  = {run['speedup_vs_seed_loop']}x the seed loop (target >= {TARGET_RATIO:.0f}x: "
               f"{ratio_ok})")
         print(f"  {run['gflops']} GFLOP/s of a measured {run['precision']} matmul peak of "
