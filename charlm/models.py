@@ -160,6 +160,7 @@ class RecurrentLM(CharModel):
         layers be drawn the faster way. The calls are the module's own (torch._VF, which
         nn.RNN, nn.LSTM and nn.GRU call), so autocast treats them the same.
         """
+        self.rnn.check_forward_args(inputs, state, None)  # the module's own shape checks
         weights = weights if weights is not None else dict(self.rnn.named_parameters())
         names = self.rnn._flat_weights_names
         per_layer = len(names) // self.config.num_layers

@@ -5,6 +5,7 @@ import torch.nn.functional as F
 from charlm.alphabet import Alphabet
 from charlm.hello import HELLO_SENTENCE, recite, train_hello
 from charlm.models import MODEL_KINDS, ModelConfig, build_model, cpu_dropout
+from charlm.training import TrainConfig, make_optimizer, train_step
 from tests.helpers import TINY_TEXT, tiny_model
 
 
@@ -87,6 +88,9 @@ def test_layer_by_layer_computes_what_the_module_does(kind: str) -> None:
     assert not torch.allclose(other, outputs)
     dropped, _ = model.layer_by_layer(inputs, state, None, 0.5)  # dropout between the layers
     assert not torch.allclose(dropped, outputs)
+    # The module's shape checks hold here too: a state for another batch size is refused.
+    with pytest.raises(RuntimeError, match="Expected hidden"):
+        model.layer_by_layer(inputs[:3], state, None, 0.5)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
@@ -149,6 +153,27 @@ def test_a_short_training_run_lowers_the_loss(kind: str) -> None:
         loss.backward()
         optimizer.step()
     assert loss_now().item() < 0.7 * first
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_two_layers_with_dropout_train_through_train_step(kind: str, precision: str) -> None:
+    """train.py's step on a 2-layer model with dropout (the layer-by-layer path, under autocast for
+    bf16): the loss falls and the carried state keeps its shape."""
+    torch.manual_seed(0)
+    alphabet = Alphabet()
+    model = build_model(ModelConfig(kind, len(alphabet), 48, 16, 2, dropout=0.2)).train()
+    ids = torch.tensor(alphabet.encode(TINY_TEXT)).unfold(0, 33, 32)
+    config = TrainConfig(model=kind, learning_rate=1e-2, warmup_steps=0)
+    optimizer = make_optimizer(model, config)
+    state = model.initial_state(len(ids))
+    losses = []
+    for _ in range(40):
+        loss, state = train_step(model, optimizer, ids[:, :-1], ids[:, 1:], state, 1.0, precision)
+        losses.append(loss.item())
+    parts = state if isinstance(state, tuple) else (state,)
+    assert all(part.shape == (2, len(ids), 48) and not part.requires_grad for part in parts)
+    assert sum(losses[-5:]) / 5 < 0.75 * losses[0]
 
 
 def test_the_seed_posts_hello_demo_is_reproduced_exactly() -> None:
