@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from charlm.checkpoint import load_checkpoint  # noqa: E402
 from charlm.data import as_streams, encode_corpus, read_text, split_ids  # noqa: E402
-from charlm.engine import _cpu_has_native_bf16  # noqa: E402
-from charlm.engine_steps import build_stepper, int8_works  # noqa: E402
+from charlm.engine import cpu_precisions  # noqa: E402
+from charlm.engine_steps import build_stepper  # noqa: E402
 from charlm.errors import CharLMError  # noqa: E402
 from charlm.evaluation import stream_count  # noqa: E402
 
@@ -57,11 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     checkpoints = args.checkpoint or [REPO / "checkpoints" / "lstm.safetensors",
                                       REPO / "checkpoints" / "gru.safetensors"]
-    dtypes = {"float32": torch.float32}
-    if _cpu_has_native_bf16():
-        dtypes["bfloat16"] = torch.bfloat16
-    if int8_works(torch.device("cpu")):
-        dtypes["int8"] = torch.int8
+    dtypes = cpu_precisions()
     try:
         text, _ = read_text(args.text)
         results = {}

@@ -113,7 +113,7 @@ def main() -> None:
     torch.manual_seed(0)
 
     # The seed post's model has no dropout; train.py's has (its default rate), and pays for it.
-    seed_model = build_model(ModelConfig(args.model, VOCAB, args.hidden_size, 64, args.layers, 0.0))
+    seed_model = build_model(ModelConfig(args.model, VOCAB, args.hidden_size, 64, args.layers, 0.0)).train()
     model_config = ModelConfig(args.model, VOCAB, args.hidden_size, 64, args.layers, TrainConfig.dropout)
     model = build_model(model_config).train()
     precisions = ("fp32", "bf16") if args.precision == "both" else (args.precision,)
@@ -126,7 +126,7 @@ def main() -> None:
     batched_rounds: dict[str, list[float]] = {precision: [] for precision in precisions}
     for _ in range(args.rounds):
         before = minor_page_faults()
-        seed_rounds.append(time_seed_loop(seed_model.train(), args.seed_chunks))
+        seed_rounds.append(time_seed_loop(seed_model, args.seed_chunks))
         faults += minor_page_faults() - before
         for precision in precisions:
             batched_rounds[precision].append(time_batched(model, configs[precision], args.steps))

@@ -112,6 +112,14 @@ def _cpu_has_int8_dot() -> bool:
     return _cpu_has_any_flag("avx512_vnni", "avx_vnni", "amx_int8")
 
 
+def cpu_precisions() -> dict[str, torch.dtype]:
+    """The weight precisions this CPU runs as intended: float32, bfloat16 where it is multiplied
+    natively, int8 where `torch._int_mm` runs (bench/stepper_quality.py measures each)."""
+    return {name: dtype for name, dtype in WEIGHT_DTYPES.items()
+            if name == "float32" or (name == "bfloat16" and _cpu_has_native_bf16())
+            or (name == "int8" and int8_works(torch.device("cpu")))}
+
+
 def _weight_dtype(precision: str, device: torch.device) -> torch.dtype:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}.")
