@@ -4,7 +4,8 @@
     torchrun --nproc_per_node 2 train.py --model gru --data input.txt --steps 200
 
 Without --data the seed post's tinyshakespeare is downloaded once into --cache-dir and checked by
-sha256. See README for the settings that built the shipped checkpoints.
+sha256. The defaults are the shipped models' recipe; README names the exact commands that
+built them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from charlm.data import download_tinyshakespeare, read_text
 from charlm.devices import resolve_device
 from charlm.errors import CharLMError
 from charlm.models import MODEL_KINDS
-from charlm.training import TrainConfig, train
+from charlm.training import PRECISIONS, TrainConfig, train
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -35,7 +36,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hidden-size", type=int, default=defaults.hidden_size)
     parser.add_argument("--embedding-dim", type=int, default=defaults.embedding_dim)
     parser.add_argument("--layers", dest="num_layers", type=int, default=defaults.num_layers)
-    parser.add_argument("--dropout", type=float, default=defaults.dropout)
+    parser.add_argument("--dropout", type=float,
+                        help="dropout on the embedding, between layers and before the decoder "
+                             "(default: 0.35 for lstm, 0.3 for gru, 0.25 otherwise)")
     parser.add_argument("--weight-drop", type=float, default=defaults.weight_drop,
                         help="DropConnect on the hidden-to-hidden weights while training, e.g. 0.3 "
                              "(rnn, lstm, gru; default 0: off)")
@@ -51,16 +54,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--eval-every", type=int, default=defaults.eval_every)
     parser.add_argument("--seed", type=int, default=defaults.seed, help="RNG seed for repeatable runs")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
-    parser.add_argument("--precision", choices=("fp32", "bf16"), default=defaults.precision)
+    parser.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
+                        help="bf16: autocast products to bfloat16; auto (default): bf16 where the "
+                             "device multiplies it natively (AVX512-BF16, AMX, recent GPUs), else fp32")
     parser.add_argument("--batching", choices=("carried", "random"), default=defaults.batching,
                         help="carried: contiguous streams, state carried between batches (default); "
                              "random: independent random windows, state reset each batch")
-    parser.add_argument("--shift-windows", action="store_true",
+    parser.add_argument("--shift-windows", action=argparse.BooleanOptionalAction,
+                        default=defaults.shift_windows,
                         help="carried batching: move every window boundary by a random 0 to "
-                             "seq-len - 1 characters each epoch (default: off)")
+                             "seq-len - 1 characters each epoch (default: on)")
     parser.add_argument("--ema-decay", type=float, default=defaults.ema_decay,
-                        help="also validate a moving average of the weights with this decay, e.g. "
-                             "0.998, and keep it when it is better (default 0: off)")
+                        help="also validate a moving average of the weights with this decay and "
+                             "keep it when it is better (default 0.998; 0: off)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT.state")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
@@ -71,7 +77,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     steps_bad = args.max_steps is not None and args.max_steps < 1
     if steps_bad or (args.minutes is not None and not 0 < args.minutes < math.inf):
         problems.append("--steps and --minutes must be positive and finite")
-    if not 0 <= args.dropout < 1:
+    if args.dropout is not None and not 0 <= args.dropout < 1:
         problems.append("--dropout must be in [0, 1)")
     if not 0 <= args.weight_drop < 1:
         problems.append("--weight-drop must be in [0, 1)")

@@ -3,11 +3,11 @@
 Both run on the same model size in the same process, in turns for a few rounds (medians compared),
 so the ratio holds even on a shared, noisy machine. The seed loop is the post's: its model (no
 dropout), batch 1, a 250-character chunk, one forward call per character, the losses summed, then
-one backward. train.py's step runs its model with its default dropout. Achieved GFLOP/s are set
-against a matmul peak measured in the same run.
+one backward. train.py's step runs its model with train.py's default dropout for the kind and its
+default batch shape. Achieved GFLOP/s are set against a matmul peak measured in the same run.
 
     python bench/train_speed.py [--json] [--hidden-size 512] [--layers 2] [--precision bf16]
-                                [--batch-size 64] [--seq-len 128] [--rounds 3]
+                                [--batch-size 64] [--seq-len 64] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -114,11 +114,12 @@ def main() -> None:
 
     # The seed post's model has no dropout; train.py's has (its default rate), and pays for it.
     seed_model = build_model(ModelConfig(args.model, VOCAB, args.hidden_size, 64, args.layers, 0.0)).train()
-    model_config = ModelConfig(args.model, VOCAB, args.hidden_size, 64, args.layers, TrainConfig.dropout)
-    model = build_model(model_config).train()
     precisions = ("fp32", "bf16") if args.precision == "both" else (args.precision,)
     configs = {precision: TrainConfig(model=args.model, precision=precision, batch_size=args.batch_size,
                                       seq_len=args.seq_len) for precision in precisions}
+    dropout = configs[precisions[0]].dropout
+    model_config = ModelConfig(args.model, VOCAB, args.hidden_size, 64, args.layers, dropout)
+    model = build_model(model_config).train()
     # The two sides take turns, round after round, and each side's median is kept: the seed loop's
     # speed swings by a fifth from one second to the next on this shared machine (measured), and
     # one slow stretch should not decide the ratio.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from charlm.errors import DeviceError
@@ -39,3 +41,32 @@ def resolve_device(name: str | torch.device) -> torch.device:
                               "use cpu or auto.")
         return device
     raise DeviceError(f"{name!r} is not supported; use {DEVICE_NAMES}.")
+
+
+def _cpu_has_any_flag(*names: str) -> bool:
+    """True where /proc/cpuinfo lists any of these instruction-set flags."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(name in flags for name in names)
+
+
+def cpu_has_native_bf16() -> bool:
+    """True where the CPU multiplies bf16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated
+    and slower than float32."""
+    return _cpu_has_any_flag("avx512_bf16", "amx_bf16")
+
+
+def cpu_has_int8_dot() -> bool:
+    """True where the CPU has int8 dot-product instructions (VNNI or AMX), which `torch._int_mm`
+    uses; without them int8 products are not promised to be faster."""
+    return _cpu_has_any_flag("avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def bf16_is_native(device: torch.device) -> bool:
+    """True where `device` multiplies bf16 in hardware: a CPU with AVX512-BF16 or AMX, or a CUDA GPU
+    that supports it (Ampere and later)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and cpu_has_native_bf16()

@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 from charlm.checkpoint import LoadedModel, load_checkpoint
-from charlm.devices import resolve_device
+from charlm.devices import cpu_has_int8_dot, cpu_has_native_bf16, resolve_device
 from charlm.engine_batch import Job, ModelBatch
 from charlm.engine_steps import Stepper, build_stepper, int8_works
 from charlm.errors import CharLMError, CheckpointError, SamplingError
@@ -91,32 +91,11 @@ class ModelInfo:
     training_minutes: float | None
 
 
-def _cpu_has_any_flag(*names: str) -> bool:
-    """True where /proc/cpuinfo lists any of these instruction-set flags."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(name in flags for name in names)
-
-
-def _cpu_has_native_bf16() -> bool:
-    """True where the CPU multiplies bf16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated
-    and slower than float32."""
-    return _cpu_has_any_flag("avx512_bf16", "amx_bf16")
-
-
-def _cpu_has_int8_dot() -> bool:
-    """True where the CPU has int8 dot-product instructions (VNNI or AMX), which `torch._int_mm`
-    uses; without them int8 products are not promised to be faster."""
-    return _cpu_has_any_flag("avx512_vnni", "avx_vnni", "amx_int8")
-
-
 def cpu_precisions() -> dict[str, torch.dtype]:
     """The weight precisions this CPU runs as intended: float32, bfloat16 where it is multiplied
     natively, int8 where `torch._int_mm` runs (bench/stepper_quality.py measures each)."""
     return {name: dtype for name, dtype in WEIGHT_DTYPES.items()
-            if name == "float32" or (name == "bfloat16" and _cpu_has_native_bf16())
+            if name == "float32" or (name == "bfloat16" and cpu_has_native_bf16())
             or (name == "int8" and int8_works(torch.device("cpu")))}
 
 
@@ -128,9 +107,9 @@ def _weight_dtype(precision: str, device: torch.device) -> torch.dtype:
         # takes half the time of float32 for one request and for 64 at once, and int8 products
         # 0.77x / 0.73x of bf16's (72 against 94 ms, 0.33 against 0.45 s) for +0.0001 nats/char
         # (bench/stepper_quality.py). On CUDA float32 is kept.
-        if device.type == "cpu" and _cpu_has_int8_dot() and int8_works(device):
+        if device.type == "cpu" and cpu_has_int8_dot() and int8_works(device):
             return torch.int8
-        native = device.type == "cpu" and _cpu_has_native_bf16()
+        native = device.type == "cpu" and cpu_has_native_bf16()
         return torch.bfloat16 if native else torch.float32
     return WEIGHT_DTYPES[precision]
 

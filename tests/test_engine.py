@@ -12,6 +12,7 @@ import torch
 
 from charlm.alphabet import Alphabet
 from charlm.checkpoint import LoadedModel
+from charlm.devices import cpu_has_int8_dot, cpu_has_native_bf16
 from charlm.engine import (
     MAX_GENERATE_LENGTH,
     MAX_SEED_LENGTH,
@@ -22,8 +23,6 @@ from charlm.engine import (
     GenerationRequest,
     InvalidRequestError,
     ModelInfo,
-    _cpu_has_int8_dot,
-    _cpu_has_native_bf16,
 )
 from charlm.engine_steps import build_stepper, int8_works
 from charlm.errors import CharLMError, CheckpointError
@@ -35,7 +34,7 @@ ALPHABET = Alphabet()
 # products where torch._int_mm runs on this CPU, and whichever of them "auto" picks.
 INT8 = pytest.mark.skipif(not int8_works(torch.device("cpu")), reason="torch._int_mm does not run here")
 PRECISIONS = ("float32",
-              pytest.param("bfloat16", marks=pytest.mark.skipif(not _cpu_has_native_bf16(),
+              pytest.param("bfloat16", marks=pytest.mark.skipif(not cpu_has_native_bf16(),
                                                                 reason="no native bf16")),
               pytest.param("int8", marks=INT8), "auto")
 
@@ -111,7 +110,7 @@ def test_step_path_gives_the_nn_modules_logits(kind: str, num_layers: int, dtype
     torch.float32,
     # The engine runs bf16 only where the CPU multiplies it natively; elsewhere it is not promised.
     pytest.param(torch.bfloat16,
-                 marks=pytest.mark.skipif(not _cpu_has_native_bf16(), reason="no native bf16")),
+                 marks=pytest.mark.skipif(not cpu_has_native_bf16(), reason="no native bf16")),
     pytest.param(torch.int8, marks=INT8),
 ])
 @pytest.mark.parametrize("hidden_size", [32, 512])
@@ -332,10 +331,10 @@ def test_engine_options_out_of_range_are_refused(options: dict) -> None:
 def test_auto_precision_picks_the_fastest_measured_dtype_this_cpu_runs() -> None:
     engine = engine_for(precision="auto")
     try:
-        if _cpu_has_int8_dot() and int8_works(torch.device("cpu")):
+        if cpu_has_int8_dot() and int8_works(torch.device("cpu")):
             expected = "int8"
         else:
-            expected = "bfloat16" if _cpu_has_native_bf16() else "float32"
+            expected = "bfloat16" if cpu_has_native_bf16() else "float32"
         assert engine.precision == expected
     finally:
         engine.close()

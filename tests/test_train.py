@@ -14,11 +14,12 @@ from safetensors import safe_open
 
 from charlm.checkpoint import atomic_save, load_checkpoint
 from charlm.data import StreamBatches, encode_corpus, split_ids
+from charlm.devices import bf16_is_native
 from charlm.errors import TrainingError
 from charlm.evaluation import evaluate
 from charlm.models import ModelConfig, build_model
 from charlm.train_state import Progress, load_train_state, train_state_tensors
-from charlm.training import WeightAverage
+from charlm.training import WeightAverage, resolve_precision
 from tests.helpers import write_corpus
 
 REPO = Path(__file__).resolve().parents[1]
@@ -204,6 +205,36 @@ def test_shifted_window_training_lowers_the_loss_and_records_the_choice(corpus: 
     val = [row["val_nats_per_char"] for row in metrics(out) if "val_nats_per_char" in row]
     assert val[-1] < val[0] < 4.7
     assert load_checkpoint(out).training["config"]["shift_windows"] is True
+
+
+@pytest.mark.parametrize(("extra", "dropout", "shifted"), [
+    (["--model", "lstm"], 0.35, True),
+    (["--model", "gru"], 0.3, True),
+    (["--model", "rnn"], 0.25, True),
+    (["--model", "lstm", "--no-shift-windows"], 0.35, False),
+    (["--model", "gru", "--batching", "random"], 0.3, False),  # nothing to shift: not recorded as on
+])
+def test_the_defaults_are_the_shipped_recipe_and_are_recorded_as_run(
+        corpus: Path, tmp_path: Path, extra: list[str], dropout: float, shifted: bool) -> None:
+    out = tmp_path / "defaults.safetensors"
+    result = train("--data", str(corpus), "--out", str(out), "--steps", "3", "--hidden-size", "32",
+                   "--embedding-dim", "8", "--layers", "1", "--batch-size", "8", "--no-progress", *extra)
+    assert result.returncode == 0, result.stderr
+    config = load_checkpoint(out).training["config"]
+    assert config["dropout"] == dropout
+    assert config["shift_windows"] is shifted
+    assert (config["seq_len"], config["ema_decay"]) == (64, 0.998)
+    # "auto" is never what a checkpoint records: it says which precision this machine trained in.
+    assert config["precision"] == ("bf16" if bf16_is_native(torch.device("cpu")) else "fp32")
+
+
+def test_precision_names_are_resolved_or_refused() -> None:
+    cpu = torch.device("cpu")
+    assert resolve_precision("fp32", cpu) == "fp32"
+    assert resolve_precision("bf16", cpu) == "bf16"
+    assert resolve_precision("auto", cpu) in ("fp32", "bf16")
+    with pytest.raises(TrainingError, match="precision must be one of auto, fp32, bf16"):
+        resolve_precision("fp16", cpu)
 
 
 def test_the_weight_average_is_validated_and_the_better_weights_are_kept(corpus: Path,
