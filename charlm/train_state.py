@@ -27,8 +27,10 @@ class Progress:
 
 
 def train_state_tensors(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                        progress: Progress, averaging=None) -> tuple[dict, dict]:
-    """Tensors and metadata of the state; `averaging` is a training.WeightAverage or None."""
+                        progress: Progress, averaging=None,
+                        settings: dict | None = None) -> tuple[dict, dict]:
+    """Tensors and metadata of the state; `averaging` is a training.WeightAverage or None, and
+    `settings` what a resumed run must repeat (`load_train_state` compares them)."""
     tensors = {f"model.{name}": value.detach().cpu().contiguous()
                for name, value in model.state_dict().items()}
     if averaging is not None:
@@ -41,17 +43,26 @@ def train_state_tensors(model: torch.nn.Module, optimizer: torch.optim.Optimizer
                 "best_val": str(progress.best_val), "best_step": str(progress.best_step),
                 "param_groups": json.dumps([{k: v for k, v in group.items() if k != "params"}
                                             for group in optimizer_state["param_groups"]])}
+    if settings is not None:
+        metadata["settings"] = json.dumps(settings, sort_keys=True)
     return tensors, metadata
 
 
 def load_train_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                     averaging=None) -> Progress:
-    """Restore model, optimizer and weight average in place; returns where the saved run stood."""
+                     averaging=None, settings: dict | None = None) -> Progress:
+    """Restore model, optimizer and weight average in place; returns where the saved run stood.
+
+    A state that recorded its run's settings is refused, before anything is loaded, when `settings`
+    differ from them: continuing a run with another window, dropout or learning rate would make a
+    run no command describes. (States written before settings were recorded are not checked.)
+    """
     if not path.is_file():
         raise TrainingError(f"Nothing to resume: {path} does not exist.")
     try:
         with safe_open(str(path), framework="pt") as reader:
             metadata = reader.metadata() or {}
+            if settings is not None and "settings" in metadata:
+                _check_settings(path, json.loads(metadata["settings"]), settings)
             tensors = {name: reader.get_tensor(name) for name in reader.keys()}  # noqa: SIM118 (safe_open is not a dict)
         model.load_state_dict({name[len("model."):]: value for name, value in tensors.items()
                                if name.startswith("model.")})
@@ -77,3 +88,12 @@ def load_train_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.
         ) from None
 
 
+
+
+def _check_settings(path: Path, saved: dict, asked: dict) -> None:
+    differ = sorted(name for name in saved.keys() | asked.keys() if saved.get(name) != asked.get(name))
+    if differ:
+        then = ", ".join(f"{name}={saved.get(name)}" for name in differ)
+        now = ", ".join(f"{name}={asked.get(name)}" for name in differ)
+        raise TrainingError(f"Cannot resume from {path}: its run was started with {then}, not {now}; "
+                            "give the same settings, or start a new run without --resume.")

@@ -37,6 +37,9 @@ from charlm.train_state import Progress, load_train_state, train_state_tensors
 DEFAULT_DROPOUT = {"lstm": 0.35, "gru": 0.3}
 OTHER_DROPOUT = 0.25
 PRECISIONS = ("auto", "fp32", "bf16")
+# What --resume may change: the budget (to extend a run), how often it validates, and where and in
+# which precision it runs. Everything else must match the saved run (train_state.load_train_state).
+RESUME_MAY_CHANGE = frozenset({"max_steps", "minutes", "eval_every", "device", "precision"})
 
 
 @dataclass
@@ -246,7 +249,9 @@ def train(config: TrainConfig, text: str, data_sha256: str, out_path: Path,
     state_path = out_path.with_name(out_path.name + ".state")
     metrics_path = out_path.with_name(out_path.stem + ".metrics.jsonl")
     averaging = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 and rank == 0 else None
-    saved = load_train_state(state_path, model, optimizer, averaging) if resume else Progress()
+    settings = {name: value for name, value in asdict(config).items() if name not in RESUME_MAY_CHANGE}
+    saved = (load_train_state(state_path, model, optimizer, averaging, settings) if resume
+             else Progress())
     step, elapsed_before, best_val, best_step = (saved.step, saved.elapsed_seconds, saved.best_val,
                                                  saved.best_step)
     if rank == 0:
@@ -302,8 +307,8 @@ def train(config: TrainConfig, text: str, data_sha256: str, out_path: Path,
                 summary["averaged_weights"] = use_average
                 with averaging.swapped_in() if use_average else contextlib.nullcontext():
                     save_checkpoint(out_path, model, alphabet, summary)
-            atomic_save(*train_state_tensors(model, optimizer,
-                                             Progress(step, elapsed, best_val, best_step), averaging),
+            atomic_save(*train_state_tensors(model, optimizer, Progress(step, elapsed, best_val, best_step),
+                                             averaging, settings),
                         state_path)
             record.update(val_nats_per_char=result.nats_per_char, val_bits_per_char=result.bits_per_char,
                           minutes=round(elapsed / 60, 3), best=improved)

@@ -89,6 +89,23 @@ def test_resume_continues_from_the_saved_step(corpus: Path, tmp_path: Path) -> N
     assert [row["step"] for row in metrics(out) if "val_nats_per_char" in row] == [10]
 
 
+def test_resume_with_other_settings_is_refused_and_changes_nothing(corpus: Path,
+                                                                   tmp_path: Path) -> None:
+    out = tmp_path / "lstm.safetensors"
+    assert train("--data", str(corpus), "--out", str(out), "--steps", "10", "--eval-every", "10",
+                 *SMALL).returncode == 0
+    files = {path: path.read_bytes() for path in tmp_path.iterdir() if path.name != "corpus.txt"}
+    # --seq-len 16 and --dropout 0.1 instead of the run's 32 and default 0.35; a longer budget and
+    # another validation interval alone would be allowed.
+    result = train("--data", str(corpus), "--out", str(out), "--steps", "20", "--eval-every", "5",
+                   "--resume", *SMALL, "--seq-len", "16", "--dropout", "0.1")
+    assert result.returncode == 2
+    message = result.stderr.strip()
+    assert "\n" not in message and "Traceback" not in message
+    assert "started with dropout=0.35, seq_len=32, not dropout=0.1, seq_len=16" in message
+    assert {path: path.read_bytes() for path in tmp_path.iterdir() if path.name != "corpus.txt"} == files
+
+
 def test_the_best_checkpoint_is_the_one_kept(corpus: Path, tmp_path: Path) -> None:
     """A learning rate far too high makes validation worse later; the file keeps the best step."""
     out = tmp_path / "rnn.safetensors"
