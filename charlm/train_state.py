@@ -88,8 +88,6 @@ def load_train_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.
         ) from None
 
 
-
-
 def _check_settings(path: Path, saved: dict, asked: dict) -> None:
     differ = sorted(name for name in saved.keys() | asked.keys() if saved.get(name) != asked.get(name))
     if differ:
