@@ -29,30 +29,47 @@ from charlm.training import PRECISIONS, TrainConfig, train
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = TrainConfig()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", choices=MODEL_KINDS, default=defaults.model)
+    parser.add_argument("--model", choices=MODEL_KINDS, default=defaults.model,
+                        help="scratch: the seed post's one-hot cell; rnn, lstm, gru: embedding, fused "
+                             "module, decoder (default: %(default)s)")
     parser.add_argument("--data", help="a UTF-8 text file (default: download tinyshakespeare)")
-    parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "charlm")
+    parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "charlm",
+                        help="where the download is kept (default: %(default)s)")
     parser.add_argument("--out", type=Path, help="checkpoint to write (default checkpoints/KIND.safetensors)")
-    parser.add_argument("--hidden-size", type=int, default=defaults.hidden_size)
-    parser.add_argument("--embedding-dim", type=int, default=defaults.embedding_dim)
-    parser.add_argument("--layers", dest="num_layers", type=int, default=defaults.num_layers)
+    parser.add_argument("--hidden-size", type=int, default=defaults.hidden_size,
+                        help="units per recurrent layer (default: %(default)s)")
+    parser.add_argument("--embedding-dim", type=int, default=defaults.embedding_dim,
+                        help="width of the character embedding; rnn, lstm, gru (default: %(default)s)")
+    parser.add_argument("--layers", dest="num_layers", type=int, default=defaults.num_layers,
+                        help="stacked recurrent layers (default: %(default)s)")
     parser.add_argument("--dropout", type=float,
                         help="dropout on the embedding, between layers and before the decoder "
                              "(default: 0.35 for lstm, 0.3 for gru, 0.25 otherwise)")
     parser.add_argument("--weight-drop", type=float, default=defaults.weight_drop,
                         help="DropConnect on the hidden-to-hidden weights while training, e.g. 0.3 "
                              "(rnn, lstm, gru; default 0: off)")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--seq-len", type=int, default=defaults.seq_len)
-    parser.add_argument("--lr", dest="learning_rate", type=float, default=defaults.learning_rate)
-    parser.add_argument("--min-lr-fraction", type=float, default=defaults.min_lr_fraction)
-    parser.add_argument("--warmup", dest="warmup_steps", type=int, default=defaults.warmup_steps)
-    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
-    parser.add_argument("--grad-clip", type=float, default=defaults.grad_clip)
-    parser.add_argument("--steps", dest="max_steps", type=int, help="stop after this many steps")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                        help="streams per batch, per process (default: %(default)s)")
+    parser.add_argument("--seq-len", type=int, default=defaults.seq_len,
+                        help="characters per window: the back-propagation horizon (default: %(default)s)")
+    parser.add_argument("--lr", dest="learning_rate", type=float, default=defaults.learning_rate,
+                        help="AdamW's peak learning rate (default: %(default)s)")
+    parser.add_argument("--min-lr-fraction", type=float, default=defaults.min_lr_fraction,
+                        help="where the cosine decay ends, as a fraction of --lr (default: %(default)s)")
+    parser.add_argument("--warmup", dest="warmup_steps", type=int, default=defaults.warmup_steps,
+                        help="linear warm-up steps (default: %(default)s)")
+    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay,
+                        help="AdamW's, on matrices only (default: %(default)s)")
+    parser.add_argument("--grad-clip", type=float, default=defaults.grad_clip,
+                        help="largest gradient norm (default: %(default)s)")
+    parser.add_argument("--steps", dest="max_steps", type=int,
+                        help="stop after this many steps (give --steps, --minutes or both)")
     parser.add_argument("--minutes", type=float, help="stop after this many minutes of training")
-    parser.add_argument("--eval-every", type=int, default=defaults.eval_every)
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="RNG seed for repeatable runs")
+    parser.add_argument("--eval-every", type=int, default=defaults.eval_every,
+                        help="validate, and keep the best checkpoint, every this many steps "
+                             "(default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=defaults.seed,
+                        help="RNG seed for repeatable runs (default: %(default)s)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     parser.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
                         help="bf16: autocast products to bfloat16; auto (default): bf16 where the "
