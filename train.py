@@ -23,11 +23,12 @@ from charlm.data import download_tinyshakespeare, read_text
 from charlm.devices import resolve_device
 from charlm.errors import CharLMError
 from charlm.models import MODEL_KINDS
-from charlm.training import PRECISIONS, TrainConfig, train
+from charlm.training import DEFAULT_DROPOUT, OTHER_DROPOUT, PRECISIONS, TrainConfig, train
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = TrainConfig()
+    by_kind = ", ".join(f"{rate} for {kind}" for kind, rate in DEFAULT_DROPOUT.items())
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=MODEL_KINDS, default=defaults.model,
                         help="scratch: the seed post's one-hot cell; rnn, lstm, gru: embedding, fused "
@@ -44,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="stacked recurrent layers (default: %(default)s)")
     parser.add_argument("--dropout", type=float,
                         help="dropout on the embedding, between layers and before the decoder "
-                             "(default: 0.35 for lstm, 0.3 for gru, 0.25 otherwise)")
+                             f"(default: {by_kind}, {OTHER_DROPOUT} otherwise)")
     parser.add_argument("--weight-drop", type=float, default=defaults.weight_drop,
                         help="DropConnect on the hidden-to-hidden weights while training, e.g. 0.3 "
                              "(rnn, lstm, gru; default 0: off)")
@@ -83,7 +84,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "seq-len - 1 characters each epoch (default: on)")
     parser.add_argument("--ema-decay", type=float, default=defaults.ema_decay,
                         help="also validate a moving average of the weights with this decay and "
-                             "keep it when it is better (default 0.998; 0: off)")
+                             "keep it when it is better (default %(default)s; 0: off)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT.state")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
