@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors import safe_open
+from safetensors.torch import load_file
 
 from charlm.checkpoint import atomic_save, load_checkpoint
 from charlm.data import StreamBatches, encode_corpus, split_ids
@@ -201,6 +202,28 @@ def test_shifted_windows_move_each_epoch_stay_inside_and_repeat_on_resume() -> N
     with pytest.raises(TrainingError, match="shorter than one batch"):
         StreamBatches(torch.arange(4 * 15), batch_size=4, seq_len=10, shift_seed=1)
     assert StreamBatches(torch.arange(4 * 15), batch_size=4, seq_len=10).windows == 1
+
+
+def test_the_same_seed_repeats_a_run_and_another_seed_does_not(corpus: Path, tmp_path: Path) -> None:
+    """--seed makes a run repeatable: every weight and every logged loss, dropout masks (drawn by
+    cpu_dropout between two layers) and shifted windows included; another seed is another run."""
+    def run(name: str, seed: str) -> tuple[dict[str, torch.Tensor], list[dict]]:
+        out = tmp_path / name
+        result = train("--data", str(corpus), "--out", str(out), "--steps", "16", "--eval-every", "8",
+                       "--seed", seed, *SMALL, "--layers", "2", "--dropout", "0.3", "--ema-decay", "0")
+        assert result.returncode == 0, result.stderr
+        tensors = load_file(out)
+        rows = [{key: value for key, value in row.items() if key != "minutes"} for row in metrics(out)]
+        return tensors, rows
+
+    first, first_rows = run("a.safetensors", "7")
+    again, again_rows = run("b.safetensors", "7")
+    other, other_rows = run("c.safetensors", "8")
+    assert first.keys() == again.keys() == other.keys()
+    assert all(torch.equal(first[key], again[key]) for key in first)
+    assert first_rows == again_rows and len(first_rows) >= 3
+    assert not all(torch.equal(first[key], other[key]) for key in first)
+    assert [row.get("train_loss") for row in first_rows] != [row.get("train_loss") for row in other_rows]
 
 
 def test_random_window_batching_also_lowers_the_loss(corpus: Path, tmp_path: Path) -> None:
