@@ -23,12 +23,21 @@ from charlm.data import download_tinyshakespeare, read_text
 from charlm.devices import resolve_device
 from charlm.errors import CharLMError
 from charlm.models import MODEL_KINDS
-from charlm.training import DEFAULT_DROPOUT, OTHER_DROPOUT, PRECISIONS, TrainConfig, train
+from charlm.training import (
+    DEFAULT_DROPOUT,
+    DEFAULT_WEIGHT_DECAY,
+    OTHER_DROPOUT,
+    OTHER_WEIGHT_DECAY,
+    PRECISIONS,
+    TrainConfig,
+    train,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = TrainConfig()
-    by_kind = ", ".join(f"{rate} for {kind}" for kind, rate in DEFAULT_DROPOUT.items())
+    def by_kind(rates: dict[str, float], other: float) -> str:
+        return ", ".join([f"{rate} for {kind}" for kind, rate in rates.items()] + [f"{other} otherwise"])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=MODEL_KINDS, default=defaults.model,
                         help="scratch: the seed post's one-hot cell; rnn, lstm, gru: embedding, fused "
@@ -45,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="stacked recurrent layers (default: %(default)s)")
     parser.add_argument("--dropout", type=float,
                         help="dropout on the embedding, between layers and before the decoder "
-                             f"(default: {by_kind}, {OTHER_DROPOUT} otherwise)")
+                             f"(default: {by_kind(DEFAULT_DROPOUT, OTHER_DROPOUT)})")
     parser.add_argument("--weight-drop", type=float, default=defaults.weight_drop,
                         help="DropConnect on the hidden-to-hidden weights while training, e.g. 0.3 "
                              "(rnn, lstm, gru; default 0: off)")
@@ -59,8 +68,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="where the cosine decay ends, as a fraction of --lr (default: %(default)s)")
     parser.add_argument("--warmup", dest="warmup_steps", type=int, default=defaults.warmup_steps,
                         help="linear warm-up steps (default: %(default)s)")
-    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay,
-                        help="AdamW's, on matrices only (default: %(default)s)")
+    parser.add_argument("--weight-decay", type=float,
+                        help="AdamW's, on matrices only "
+                             f"(default: {by_kind(DEFAULT_WEIGHT_DECAY, OTHER_WEIGHT_DECAY)})")
     parser.add_argument("--grad-clip", type=float, default=defaults.grad_clip,
                         help="largest gradient norm (default: %(default)s)")
     parser.add_argument("--steps", dest="max_steps", type=int,
@@ -107,7 +117,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         problems.append("--min-lr-fraction must be in [0, 1]")
     if args.warmup_steps < 0:
         problems.append("--warmup must be 0 or more")
-    if not 0 <= args.weight_decay < math.inf:
+    if args.weight_decay is not None and not 0 <= args.weight_decay < math.inf:
         problems.append("--weight-decay must be 0 or more, and finite")
     if not 0 <= args.ema_decay < 1:
         problems.append("--ema-decay must be in [0, 1)")
