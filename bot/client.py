@@ -45,10 +45,10 @@ class ShakespeareTree(app_commands.CommandTree["ShakespeareBot"]):
                 await reply_privately(interaction, str(refusal))
                 return False
         # This runs inside the task discord.py made for the interaction, which also runs on_error:
-        # when the task ends, the user has had their reply.
+        # when the task ends, the user has had their reply. Should stopping cut it, they are told.
         task = asyncio.current_task()
         if task is not None:
-            in_flight.track(task)
+            in_flight.track(task, lambda: reply_privately(interaction, RESTARTING))
         return True
 
     async def on_error(self, interaction: discord.Interaction[ShakespeareBot],

@@ -21,6 +21,7 @@ import pytest
 
 from bot import __version__, errors
 from bot.client import ShakespeareBot
+from bot.commands.options import serving_model
 from bot.commands.shakespeare import COOLDOWN_SECONDS, MAX_SEED_CHARACTERS, SPEAKERS
 from bot.config import BotConfig
 from bot.emulator import CommandHiddenError, Emulator, Reply
@@ -61,14 +62,15 @@ class Running:
 
 @asynccontextmanager
 async def running_bot(tmp_path: Path, kinds: tuple[str, ...] = ("lstm",), hidden_size: int = 32,
-                      **engine_options: int):
+                      drain_seconds: float = 10, **engine_options: int):
     engine = GenerationEngine.from_directory(make_checkpoints(tmp_path / "checkpoints", kinds, hidden_size),
                                              device="cpu", **engine_options)
     store = await SqliteSettingsStore.open(tmp_path / "bot.sqlite3")
     try:
         async with Emulator() as emu:
             config = BotConfig(token=emu.world.token, api_base=emu.api_base, gateway_url=emu.gateway_url,
-                               db_path=store.path, heartbeat_path=tmp_path / "heartbeat", drain_seconds=10)
+                               db_path=store.path, heartbeat_path=tmp_path / "heartbeat",
+                               drain_seconds=drain_seconds)
             with discord_endpoints(config):
                 async with ShakespeareBot(config, engine=engine, store=store) as bot:
                     stop = asyncio.Event()
@@ -235,6 +237,14 @@ async def test_a_model_that_is_not_loaded_is_refused_and_a_stale_setting_falls_b
         await run.store.set_value(run.emu.world.guild.id, "model", "gru")
         model, _, _, _ = poem(await run.ask("/shakespeare", user="admin", seed="a", length=3))
         assert model == "lstm"
+        shown = refusal(await run.ask("/settings show", user="admin"))
+        assert "- model: **gru** (set by an admin; not loaded on this bot, so lstm writes instead)" in shown
+
+
+def test_a_model_not_loaded_is_replaced_by_the_default_model_before_any_other():
+    assert serving_model("gru", ["gru", "lstm"]) == "gru"
+    assert serving_model("gru", ["char-rnn", "lstm"]) == "lstm"  # not merely the first loaded
+    assert serving_model("lstm", ["gru", "rnn"]) == "gru"
 
 
 async def test_about_names_the_models_their_size_and_loss_and_the_version(tmp_path):
@@ -271,6 +281,19 @@ async def test_a_full_engine_queue_is_a_polite_busy_reply(tmp_path):
             for hog in hogs:
                 hog.cancel()
             await asyncio.gather(*hogs, return_exceptions=True)
+        # The refusal did not use up the user's cooldown: trying again at once is served.
+        poem(await run.ask("/shakespeare", seed="a", length=3))
+
+
+async def test_a_refused_seed_or_model_does_not_use_up_the_cooldown(tmp_path):
+    async with running_bot(tmp_path) as run:
+        unknown = "The seed has no characters the model knows, even after normalising."
+        assert refusal(await run.ask("/shakespeare", seed="\u2603")) == unknown
+        assert refusal(await run.ask("/shakespeare", model="gru")).startswith("The gru model is not loaded")
+        poem(await run.ask("/shakespeare", seed="a", length=3))
+        # Text was written, so now the cooldown holds.
+        too_fast = refusal(await run.ask("/shakespeare", seed="a", length=3))
+        assert too_fast.startswith("You're writing too fast")
 
 
 async def test_stopping_finishes_the_reply_in_flight_and_turns_new_interactions_away(tmp_path):
@@ -284,6 +307,18 @@ async def test_stopping_finishes_the_reply_in_flight_and_turns_new_interactions_
         assert refusal(await late.wait_reply(10)) == errors.RESTARTING
         _, _, _, block = poem(await in_flight.wait_reply(30))
         assert len(block) == 1 + 1500
+        await run.task
+        assert run.bot.is_closed()
+
+
+async def test_a_reply_cut_by_the_stop_bound_says_the_bot_is_restarting(tmp_path):
+    async with running_bot(tmp_path, hidden_size=256, drain_seconds=0) as run:
+        in_flight = await run.emu.send_command("/shakespeare", options={"seed": "a", "length": 1500})
+        await in_flight.wait_ack(10)
+        assert not in_flight.record.answered
+        run.stop.set()
+        # The public "thinking..." is replaced by the sentence rather than left on screen.
+        assert (await in_flight.wait_reply(10)).content == errors.RESTARTING
         await run.task
         assert run.bot.is_closed()
 

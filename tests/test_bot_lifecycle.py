@@ -29,14 +29,42 @@ async def test_drain_waits_for_commands_in_flight_and_refuses_new_ones():
     assert len(in_flight) == 0
 
 
-async def test_drain_cancels_what_outlives_the_bound():
+async def test_drain_cancels_what_outlives_the_bound_and_tells_only_those_users():
     in_flight = InFlight()
+    told: list[str] = []
+
+    async def tell(who: str) -> None:
+        told.append(who)
+
+    async def quick() -> None:
+        await asyncio.sleep(0.01)
+
     stuck = asyncio.create_task(asyncio.sleep(60))
-    in_flight.track(stuck)
+    in_flight.track(stuck, lambda: tell("stuck"))
+    in_flight.track(asyncio.create_task(quick()), lambda: tell("quick"))
+    in_flight.track(asyncio.create_task(asyncio.sleep(60)))  # nobody to tell
     started = time.monotonic()
-    assert await in_flight.drain(timeout=0.2) == 1
-    assert stuck.cancelled()
+    assert await in_flight.drain(timeout=0.2) == 2
+    assert stuck.cancelled() and told == ["stuck"]
     assert time.monotonic() - started < 2
+
+
+async def test_telling_a_cut_user_is_bounded_and_its_failure_only_logged(monkeypatch, caplog):
+    monkeypatch.setattr("bot.lifecycle.TELL_SECONDS", 0.2)
+    in_flight = InFlight()
+
+    async def hangs() -> None:
+        await asyncio.sleep(60)
+
+    async def fails() -> None:
+        raise OSError("Discord unreachable")
+
+    in_flight.track(asyncio.create_task(asyncio.sleep(60)), hangs)
+    in_flight.track(asyncio.create_task(asyncio.sleep(60)), fails)
+    started = time.monotonic()
+    assert await in_flight.drain(timeout=0.1) == 2
+    assert time.monotonic() - started < 2
+    assert "Discord unreachable" in caplog.text and "Gave up telling 1 user(s)" in caplog.text
 
 
 async def test_sigterm_and_sigint_set_the_stop_event_and_the_old_handlers_come_back():

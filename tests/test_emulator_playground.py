@@ -8,7 +8,10 @@ from __future__ import annotations
 import io
 
 from bot.emulator import Emulator
+from bot.emulator.models import Clock, World
 from bot.emulator.playground import Playground
+from bot.emulator.render import render_message
+from bot.formatting import generation_reply
 from tests.test_emulator import connect_bare_client
 
 
@@ -51,3 +54,14 @@ async def test_prompt_lines_become_interactions_and_replies_render_like_discord(
     assert "/settings: Server settings.\n      temperature value:<number>\n      reset" in shown
     assert "      text:<text>\n      [safe:<true/false>]" in shown
     assert "Discord refused" not in shown and "Not in Discord's published API" not in shown
+
+
+def test_a_seed_of_backticks_and_markdown_renders_inside_the_code_block_as_discord_shows_it() -> None:
+    # The bot breaks every run of backticks with zero-width spaces; Discord then sees no fence in
+    # the seed, and neither may the renderer, though it hides the zero-width spaces themselves.
+    seed = "```evil **bold** _it_"
+    content = generation_reply(seed, "\nmore", model="lstm", temperature=0.8)
+    message = {"author": {"username": "shakespeare", "global_name": "Shakespeare"}, "content": content,
+               "flags": 0, "embeds": [], "mentions": [], "mention_everyone": False}
+    shown = render_message(message, World(Clock()), "Prospero", "shakespeare").split("\n")
+    assert shown[2:] == ["\u2502 lstm, temperature 0.8", f"\u2502 \u2503 {seed}", "\u2502 \u2503 more"]

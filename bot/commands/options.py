@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from discord import app_commands
 
 from bot.errors import BAD_OPTION, UserError
+from bot.settings import DEFAULT_SETTINGS
 
+CHAT_INPUT = 1  # the application command type of slash commands, the only kind the bot declares
 SUB_COMMAND_TYPES = (1, 2)
 NUMBER_TYPE = 10
 # String, integer, boolean and number: the only value options our commands declare.
@@ -24,6 +26,14 @@ def require_loaded(model: str, loaded: Sequence[str]) -> str:
     return model
 
 
+def serving_model(wanted: str, loaded: Sequence[str]) -> str:
+    """The model that writes for a server whose setting names `wanted`: that one when loaded, else
+    the default model, else the first loaded (a host may ship fewer checkpoints than a server chose)."""
+    if wanted in loaded:
+        return wanted
+    return DEFAULT_SETTINGS.model if DEFAULT_SETTINGS.model in loaded else loaded[0]
+
+
 def check_command_data(data: object) -> None:
     """Refuse an application command's data that discord.py would crash on or silently convert.
 
@@ -32,9 +42,17 @@ def check_command_data(data: object) -> None:
     `resolved` entities before any command code runs. A forged `"temp": "hot"`, a number of 10**400
     or an option without a type raises outside the tree's error handling (the user gets no answer at
     all), and `"temp": true` becomes 1.0. ShakespeareTree.interaction_check runs just before, and
-    calls this.
+    calls this. The command's own fields too: a `type` other than a slash command's sends discord.py
+    down its context-menu path (which raises on a type it does not know), and it reads `name` and
+    int()s `guild_id` unguarded.
     """
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        raise UserError(BAD_OPTION)
+    kind = data.get("type", CHAT_INPUT)
+    if type(kind) is not int or kind != CHAT_INPUT:
+        raise UserError(BAD_OPTION)
+    guild_id = data.get("guild_id")
+    if guild_id is not None and not (isinstance(guild_id, str) and guild_id.isascii() and guild_id.isdigit()):
         raise UserError(BAD_OPTION)
     if data.get("resolved"):
         # No option of ours names a user, channel, role or attachment, so Discord never sends these.

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 
-from bot.commands.options import MODEL_CHOICES, require_loaded
+from bot.commands.options import MODEL_CHOICES, require_loaded, serving_model
 from bot.settings import (
     MAX_LENGTH,
     MAX_TEMPERATURE,
@@ -21,11 +22,13 @@ if TYPE_CHECKING:
     from bot.client import ShakespeareBot
 
 
-def describe_settings(settings: GuildSettings) -> str:
-    """One line per setting, marking the ones still at their default."""
+def describe_settings(settings: GuildSettings, loaded: Sequence[str]) -> str:
+    """One line per setting, marking the ones still at their default, and a model not loaded here."""
     lines = []
     for name in SETTING_NAMES:
         origin = "set by an admin" if name in settings.changed else "default"
+        if name == "model" and settings.model not in loaded:
+            origin += f"; not loaded on this bot, so {serving_model(settings.model, loaded)} writes instead"
         lines.append(f"- {name}: **{getattr(settings, name)}** ({origin})")
     return "\n".join(lines)
 
@@ -47,9 +50,10 @@ class SettingsGroup(
 
     @app_commands.command(name="show", description="Show this server's settings.")
     async def show(self, interaction: discord.Interaction[ShakespeareBot]) -> None:
-        settings = await interaction.client.store.get(_guild(interaction))
+        bot = interaction.client
+        settings = await bot.store.get(_guild(interaction))
         await interaction.response.send_message(
-            f"This server's settings:\n{describe_settings(settings)}", ephemeral=True
+            f"This server's settings:\n{describe_settings(settings, bot.engine.model_names)}", ephemeral=True
         )
 
     @app_commands.command(name="temperature", description="Set the default temperature.")
@@ -79,10 +83,11 @@ class SettingsGroup(
 
     @app_commands.command(name="reset", description="Put every setting back to its default.")
     async def reset(self, interaction: discord.Interaction[ShakespeareBot]) -> None:
-        store = interaction.client.store
-        await store.reset(_guild(interaction))
-        settings = await store.get(_guild(interaction))
-        await _confirm(interaction, f"Settings are back to their defaults:\n{describe_settings(settings)}")
+        bot = interaction.client
+        await bot.store.reset(_guild(interaction))
+        settings = await bot.store.get(_guild(interaction))
+        await _confirm(interaction, "Settings are back to their defaults:\n"
+                                    f"{describe_settings(settings, bot.engine.model_names)}")
 
 
 def _guild(interaction: discord.Interaction) -> int:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
-from bot.commands.options import MODEL_CHOICES, require_loaded
+from bot.commands.options import MODEL_CHOICES, require_loaded, serving_model
 from bot.errors import UserError
 from bot.formatting import generation_reply
 from bot.settings import (
@@ -35,9 +35,40 @@ MAX_SEED_CHARACTERS = 500
 # Speakers who appear in tinyshakespeare, the models' training text: a seed the models know.
 SPEAKERS = ("ROMEO:", "JULIET:", "First Citizen:", "MENENIUS:", "KING RICHARD III:", "GLOUCESTER:",
             "DUKE VINCENTIO:", "ISABELLA:", "PETRUCHIO:", "KATHARINA:", "LEONTES:", "CORIOLANUS:")
+# Models named in settings that this process does not load, already logged as replaced.
+_REPLACED_LOGGED: set[str] = set()
 # Per user: generating holds a slot in the engine's shared queue for seconds at a time.
 COOLDOWN_RATE = 1
 COOLDOWN_SECONDS = 5.0
+
+
+class UserCooldown:
+    """A per-user cooldown (app_commands.checks.cooldown's rule) that a request which produced no
+    text gives back: a user told the bot is busy, or that their seed cannot be used, may try again
+    at once instead of being told next that they are writing too fast."""
+
+    def __init__(self, rate: int, per: float) -> None:
+        self.rate, self.per = rate, per
+        self._buckets: dict[int, app_commands.Cooldown] = {}
+
+    def check(self, interaction: discord.Interaction) -> bool:
+        now = interaction.created_at.timestamp()
+        for user, bucket in list(self._buckets.items()):
+            if bucket.get_tokens(now) >= self.rate:  # a full bucket is a fresh one: forget it
+                del self._buckets[user]
+        bucket = self._buckets.setdefault(interaction.user.id, app_commands.Cooldown(self.rate, self.per))
+        retry_after = bucket.update_rate_limit(now)
+        if retry_after is not None:
+            raise app_commands.CommandOnCooldown(bucket, retry_after)
+        return True
+
+    def give_back(self, interaction: discord.Interaction) -> None:
+        bucket = self._buckets.get(interaction.user.id)
+        if bucket is not None:
+            bucket.reset()
+
+
+COOLDOWN = UserCooldown(COOLDOWN_RATE, COOLDOWN_SECONDS)
 
 
 def build_request(settings: GuildSettings, loaded: Sequence[str], *, seed: object = None,
@@ -54,12 +85,13 @@ def build_request(settings: GuildSettings, loaded: Sequence[str], *, seed: objec
         raise UserError(f"The seed must be text of 1 to {MAX_SEED_CHARACTERS} characters.")
     if model is not None:
         chosen = require_loaded(model, loaded)
-    elif settings.model in loaded:
-        chosen = settings.model
     else:
-        # The guild's model is no longer shipped here: serve with another rather than refuse.
-        log.warning("Model %r from settings is not loaded; using %r.", settings.model, loaded[0])
-        chosen = loaded[0]
+        # A server's model that this host does not load is served by another rather than refused
+        # (/settings show says which); logged once per process, not on every request.
+        chosen = serving_model(settings.model, loaded)
+        if chosen != settings.model and settings.model not in _REPLACED_LOGGED:
+            _REPLACED_LOGGED.add(settings.model)
+            log.warning("Model %r from settings is not loaded; %r writes instead.", settings.model, chosen)
     return GenerationRequest(
         seed=seed,
         model=chosen,
@@ -76,7 +108,7 @@ def build_request(settings: GuildSettings, loaded: Sequence[str], *, seed: objec
     model="Which model writes; default: the server's",
 )
 @app_commands.choices(model=MODEL_CHOICES)
-@app_commands.checks.cooldown(COOLDOWN_RATE, COOLDOWN_SECONDS)  # keyed by user
+@app_commands.check(COOLDOWN.check)
 async def shakespeare(
     interaction: discord.Interaction[ShakespeareBot],
     seed: app_commands.Range[str, 1, MAX_SEED_CHARACTERS] | None = None,
@@ -84,6 +116,21 @@ async def shakespeare(
     length: app_commands.Range[int, MIN_LENGTH, MAX_LENGTH] | None = None,
     model: app_commands.Choice[str] | None = None,
 ) -> None:
+    try:
+        request, text = await _generate(interaction, seed, temp, length, model)
+    except Exception:
+        COOLDOWN.give_back(interaction)  # refused or failed: no text came of it, so try again now
+        raise
+    reply = generation_reply(request.seed, text, model=request.model, temperature=request.temperature)
+    if interaction.response.is_done():
+        await interaction.followup.send(reply, allowed_mentions=discord.AllowedMentions.none())
+    else:
+        await interaction.response.send_message(reply, allowed_mentions=discord.AllowedMentions.none())
+
+
+async def _generate(interaction: discord.Interaction[ShakespeareBot], seed: str | None, temp: float | None,
+                    length: int | None, model: app_commands.Choice[str] | None,
+                    ) -> tuple[GenerationRequest, str]:
     bot = interaction.client
     guild_id = interaction.guild_id
     settings = DEFAULT_SETTINGS if guild_id is None else await bot.store.get(guild_id)
@@ -98,11 +145,6 @@ async def shakespeare(
         if not generation.done():
             # Generating can take longer than the 3 s Discord allows before acknowledging.
             await interaction.response.defer(thinking=True)
-        text = await generation
+        return request, await generation
     finally:
         generation.cancel()  # only has an effect when the interaction failed first
-    reply = generation_reply(request.seed, text, model=request.model, temperature=request.temperature)
-    if interaction.response.is_done():
-        await interaction.followup.send(reply, allowed_mentions=discord.AllowedMentions.none())
-    else:
-        await interaction.response.send_message(reply, allowed_mentions=discord.AllowedMentions.none())

@@ -20,12 +20,15 @@ ESCAPED = re.compile(r"\\([*_~`|>\\#-])")
 
 def _markdown(text: str, world: World) -> list[str]:
     """Discord's markdown, the parts that change what a reader sees: code blocks lose their fences
-    and keep their text verbatim; outside them emphasis markers and escapes disappear."""
+    and keep their text verbatim; outside them emphasis markers and escapes disappear. Zero-width
+    characters are invisible but still break up markers (a backtick, a zero-width space and a
+    backtick do not make a fence), so they go only once the markdown has been read."""
     lines: list[str] = []
     position = 0
     for match in FENCE.finditer(text):
         lines += _plain(text[position : match.start()], world)
-        lines += [CODE_BAR + line for line in match.group(1).rstrip("\n").split("\n")]
+        code = ZERO_WIDTH.sub("", match.group(1))
+        lines += [CODE_BAR + line for line in code.rstrip("\n").split("\n")]
         position = match.end()
     lines += _plain(text[position:], world)
     return lines
@@ -33,7 +36,7 @@ def _markdown(text: str, world: World) -> list[str]:
 
 def _plain(text: str, world: World) -> list[str]:
     text = ITALIC.sub(r"\2", EMPHASIS.sub(r"\2", text))
-    text = ESCAPED.sub(r"\1", text)
+    text = ZERO_WIDTH.sub("", ESCAPED.sub(r"\1", text))
 
     def name(match: re.Match[str]) -> str:
         user = world.user_by_id(int(match.group(1)))
@@ -48,8 +51,7 @@ def render_message(message: dict[str, Any], world: World, invoker: str, command:
     lines = [f"\u256d {invoker} used /{command}", f"{author} [APP]"]
     if message["flags"] & LOADING:
         return "\n".join([*lines, f"{BAR}{author} is thinking\u2026"])
-    visible = ZERO_WIDTH.sub("", message["content"])
-    lines += [BAR + line for line in _markdown(visible, world)]
+    lines += [BAR + line for line in _markdown(message["content"], world)]
     for embed in message["embeds"]:
         lines += _embed(embed, world)
     pinged = [f"@{user.get('global_name') or user['username']}" for user in message["mentions"]]

@@ -176,6 +176,12 @@ FORGED_OPTIONS = {
     "unknown-option-type": {"options": [{"name": "temp", "type": 99, "value": 1}]},
     "options-not-a-list": {"options": {"temp": 1.0}},
     "forged-resolved-users": {"options": [], "resolved": {"users": {"1": "nobody"}}},
+    # The command's own fields, which discord.py reads before any option.
+    "unknown-command-type": {"type": 4, "options": []},
+    "command-type-as-text": {"type": "1", "options": []},
+    "message-command-type": {"type": 3, "options": []},
+    "command-without-name": {"name": None, "options": []},
+    "guild-id-not-a-snowflake": {"guild_id": "x", "options": []},
 }
 
 
