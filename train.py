@@ -37,7 +37,11 @@ from charlm.training import (
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = TrainConfig()
     def by_kind(rates: dict[str, float], other: float) -> str:
-        return ", ".join([f"{rate} for {kind}" for kind, rate in rates.items()] + [f"{other} otherwise"])
+        kinds_by_rate: dict[float, list[str]] = {}
+        for kind, rate in rates.items():
+            kinds_by_rate.setdefault(rate, []).append(kind)
+        return ", ".join([f"{rate} for {' and '.join(kinds)}" for rate, kinds in kinds_by_rate.items()]
+                         + [f"{other} otherwise"])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=MODEL_KINDS, default=defaults.model,
                         help="scratch: the seed post's one-hot cell; rnn, lstm, gru: embedding, fused "

@@ -262,7 +262,7 @@ def test_the_defaults_are_the_shipped_recipe_and_are_recorded_as_run(
     assert result.returncode == 0, result.stderr
     config = load_checkpoint(out).training["config"]
     assert config["dropout"] == dropout
-    assert config["weight_decay"] == (0.3 if config["model"] == "gru" else 0.1)
+    assert config["weight_decay"] == (0.1 if config["model"] == "rnn" else 0.3)
     assert config["shift_windows"] is shifted
     assert (config["seq_len"], config["ema_decay"]) == (64, 0.998)
     # "auto" is never what a checkpoint records: it says which precision this machine trained in.
