@@ -13,7 +13,7 @@ import math
 import discord
 from discord import app_commands
 
-from bot.settings import SettingsError
+from bot.settings import SettingsBusyError, SettingsError
 from charlm.engine import EngineBusyError, EngineClosedError, InvalidRequestError
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def user_message(error: app_commands.AppCommandError) -> str | None:
             return BUSY
         if isinstance(original, EngineClosedError):
             return RESTARTING
-        if isinstance(original, (InvalidRequestError, SettingsError)):
+        if isinstance(original, (InvalidRequestError, SettingsError, SettingsBusyError)):
             return str(original)
         return None
     if isinstance(error, app_commands.CommandOnCooldown):

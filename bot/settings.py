@@ -11,6 +11,8 @@ server database (PostgreSQL for bots run on several hosts) would implement the s
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import sqlite3
 import time
 from dataclasses import dataclass, field, replace
@@ -18,6 +20,8 @@ from pathlib import Path
 from typing import Literal, Protocol, get_args
 
 import aiosqlite
+
+log = logging.getLogger(__name__)
 
 # The ranges an admin (and a /shakespeare option) may choose. The command options' Range
 # annotations use these constants; the schema's CHECK constraints repeat the numbers, because a
@@ -52,6 +56,13 @@ class SettingsError(ValueError):
 
 class SettingsStoreError(Exception):
     """The store cannot be opened or used (unwritable path, newer schema...); one sentence."""
+
+
+class SettingsBusyError(SettingsStoreError):
+    """A change waited the whole busy timeout for another process's lock and was not made."""
+
+    def __init__(self) -> None:
+        super().__init__("The settings database is busy, so nothing was changed; try again in a moment.")
 
 
 def check_temperature(value: object) -> float:
@@ -138,83 +149,91 @@ BUSY_TIMEOUT_MS = 10_000
 class SqliteSettingsStore:
     """SettingsStore over one SQLite file in WAL mode, with a read cache.
 
-    The cache is dropped on our own writes and whenever `PRAGMA data_version` shows that another
-    connection (another shard process) committed, so a cached value is never older than the
-    newest commit by anyone.
+    Two connections: writes go through one, reads through the other. aiosqlite runs a connection's
+    statements one at a time, so with a single connection a write waiting out another process's
+    lock (up to BUSY_TIMEOUT_MS) would hold up every read, and with it every command; in WAL mode
+    the read connection goes on reading the last committed rows meanwhile.
+
+    The cache is dropped whenever `PRAGMA data_version` on the read connection shows that another
+    connection committed (our own writer or another shard process), so a cached value is never
+    older than the newest commit by anyone. A read puts its row into the cache only if no write of
+    ours began or ended while it ran, so it cannot put an old row back after a write.
     """
 
-    def __init__(self, connection: aiosqlite.Connection, path: Path) -> None:
-        self._connection = connection
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, path: Path) -> None:
+        self._writer = writer
+        self._reader = reader
         self.path = path
         self._cache: dict[int, GuildSettings] = {}
         self._data_version: int | None = None
-        # Serialises cache fills against writes, so a read that started before a write cannot
-        # put the old row back into the cache after the write dropped it.
-        self._lock = asyncio.Lock()
+        # Bumped when a write of ours starts and when it ends (see get).
+        self._writes_seen = 0
+        self._write_lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: str | Path) -> SqliteSettingsStore:
+    async def open(cls, path: str | Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> SqliteSettingsStore:
+        """Open (creating and migrating when needed) the file at `path`; `busy_timeout_ms` is how
+        long a write waits for another process's lock before it gives up."""
         path = Path(path)
+        opened: list[aiosqlite.Connection] = []
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: we say when transactions begin; single statements autocommit.
-            connection = await aiosqlite.connect(path, isolation_level=None)
+            opened.append(await aiosqlite.connect(path, isolation_level=None))
+            await opened[0].execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            await _set_up(opened[0], path, busy_timeout_ms)
+            opened.append(await aiosqlite.connect(path, isolation_level=None))
+            await opened[1].execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            await opened[1].execute("PRAGMA query_only = ON")  # this one never writes
         except (OSError, sqlite3.Error) as error:
-            raise SettingsStoreError(f"Cannot open the settings database {path} ({error}).") from None
-        try:
-            await connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            await _set_up(connection, path)
-        except sqlite3.Error as error:
-            await connection.close()
-            raise SettingsStoreError(f"Cannot use the settings database {path} ({error}).") from None
+            await _close_all(opened)
+            verb = "use" if opened else "open"
+            raise SettingsStoreError(f"Cannot {verb} the settings database {path} ({error}).") from None
         except BaseException:
-            await connection.close()
+            await _close_all(opened)
             raise
-        return cls(connection, path)
+        return cls(opened[0], opened[1], path)
 
     async def get(self, guild_id: int) -> GuildSettings:
-        async with self._lock:
-            await self._drop_cache_if_others_wrote()
-            cached = self._cache.get(guild_id)
-            if cached is not None:
-                return cached
-            async with self._connection.execute(
-                "SELECT temperature, length, model FROM guild_settings WHERE guild_id = ?", (guild_id,)
-            ) as cursor:
-                row = await cursor.fetchone()
-            settings = _merge(row)
+        await self._drop_cache_if_others_wrote()
+        cached = self._cache.get(guild_id)
+        if cached is not None:
+            return cached
+        writes_seen = self._writes_seen
+        async with self._reader.execute(
+            "SELECT temperature, length, model FROM guild_settings WHERE guild_id = ?", (guild_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        settings = _merge(row)
+        if writes_seen == self._writes_seen:
             self._cache[guild_id] = settings
-            return settings
+        return settings
 
     async def set_value(self, guild_id: int, name: SettingName, value: object) -> GuildSettings:
         checked = check_setting(name, value)
-        async with self._lock:
-            # `name` is one of three known column names (check_setting refused anything else).
-            # RETURNING hands back the row this very statement wrote, so the reply states the value
-            # this admin chose even when other changes are queued right behind it.
-            async with self._connection.execute(
-                f"INSERT INTO guild_settings (guild_id, {name}) VALUES (?, ?) "
-                f"ON CONFLICT (guild_id) DO UPDATE SET {name} = excluded.{name}, "
-                "updated_at = datetime('now') RETURNING temperature, length, model",
-                (guild_id, checked),
-            ) as cursor:
-                row = await cursor.fetchone()
-            settings = _merge(row)
-            self._cache[guild_id] = settings
-            return settings
+        # `name` is one of three known column names (check_setting refused anything else).
+        # RETURNING hands back the row this very statement wrote, so the reply states the value
+        # this admin chose even when other changes are queued right behind it.
+        async with self._writing(guild_id), self._writer.execute(
+            f"INSERT INTO guild_settings (guild_id, {name}) VALUES (?, ?) "
+            f"ON CONFLICT (guild_id) DO UPDATE SET {name} = excluded.{name}, "
+            "updated_at = datetime('now') RETURNING temperature, length, model",
+            (guild_id, checked),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return _merge(row)
 
     async def reset(self, guild_id: int) -> None:
-        async with self._lock:
-            await self._connection.execute("DELETE FROM guild_settings WHERE guild_id = ?", (guild_id,))
-            self._cache.pop(guild_id, None)
+        async with self._writing(guild_id):
+            await self._writer.execute("DELETE FROM guild_settings WHERE guild_id = ?", (guild_id,))
 
     async def get_state(self, key: str) -> str | None:
-        async with self._connection.execute("SELECT value FROM bot_state WHERE key = ?", (key,)) as cursor:
+        async with self._reader.execute("SELECT value FROM bot_state WHERE key = ?", (key,)) as cursor:
             row = await cursor.fetchone()
         return None if row is None else row[0]
 
     async def set_state(self, key: str, value: str) -> None:
-        await self._connection.execute(
+        await self._writer.execute(
             "INSERT INTO bot_state (key, value) VALUES (?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value),
@@ -222,20 +241,46 @@ class SqliteSettingsStore:
 
     async def check(self) -> None:
         try:
-            async with self._connection.execute("SELECT count(*) FROM guild_settings") as cursor:
+            async with self._reader.execute("SELECT count(*) FROM guild_settings") as cursor:
                 await cursor.fetchone()
         except (sqlite3.Error, ValueError) as error:  # ValueError: the connection was closed
             raise SettingsStoreError(f"The settings database {self.path} cannot be read ({error}).") from None
 
     async def close(self) -> None:
-        await self._connection.close()
+        await _close_all([self._writer, self._reader])
+
+    @contextlib.asynccontextmanager
+    async def _writing(self, guild_id: int):
+        """One write of ours at a time; the guild's cached row is dropped before and after it, and
+        reads that overlap it do not cache what they read (the next read fetches the new row).
+        A write that waited out the busy timeout becomes SettingsBusyError (SQLite wrote nothing)."""
+        async with self._write_lock:
+            self._writes_seen += 1
+            self._cache.pop(guild_id, None)
+            try:
+                yield
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) and "busy" not in str(error):
+                    raise
+                log.warning("A settings change for guild %s gave up waiting for the database lock on "
+                            "%s (%s); another process held it the whole busy timeout.",
+                            guild_id, self.path, error)
+                raise SettingsBusyError() from None
+            finally:
+                self._writes_seen += 1
+                self._cache.pop(guild_id, None)
 
     async def _drop_cache_if_others_wrote(self) -> None:
-        async with self._connection.execute("PRAGMA data_version") as cursor:
+        async with self._reader.execute("PRAGMA data_version") as cursor:
             (version,) = await cursor.fetchone()
         if version != self._data_version:
             self._cache.clear()
             self._data_version = version
+
+
+async def _close_all(connections: list[aiosqlite.Connection]) -> None:
+    for connection in connections:
+        await connection.close()
 
 
 def _merge(row: tuple | None) -> GuildSettings:
@@ -245,13 +290,13 @@ def _merge(row: tuple | None) -> GuildSettings:
     return replace(DEFAULT_SETTINGS, **stored, changed=frozenset(stored))
 
 
-async def _set_up(connection: aiosqlite.Connection, path: Path) -> None:
+async def _set_up(connection: aiosqlite.Connection, path: Path, busy_timeout_ms: int) -> None:
     """WAL, durable commits and the schema, retried while another process holds the file.
 
     Two processes opening a new file together race to switch it to WAL, and SQLite answers the
     loser "database is locked" at once instead of waiting out busy_timeout (seen in
     tests/test_settings.py); so this step retries for as long as busy_timeout would have waited."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    deadline = time.monotonic() + busy_timeout_ms / 1000
     while True:
         try:
             await connection.execute("PRAGMA journal_mode = WAL")

@@ -85,7 +85,7 @@ async def test_the_self_test_passes_end_to_end_and_leaves_the_change_in_the_data
     assert result.stdout.splitlines()[-1] == "self-test: passed"
     store = await SqliteSettingsStore.open(db_path)
     try:
-        async with store._connection.execute("SELECT temperature FROM guild_settings") as cursor:
+        async with store._reader.execute("SELECT temperature FROM guild_settings") as cursor:
             assert await cursor.fetchall() == [(1.3,)]
     finally:
         await store.close()

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import math
 import re
+import sqlite3
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +23,12 @@ import pytest
 from bot import __version__, errors
 from bot.client import ShakespeareBot
 from bot.commands.options import serving_model
+from bot.commands.settings import SLOW_WRITE_SECONDS
 from bot.commands.shakespeare import COOLDOWN_SECONDS, MAX_SEED_CHARACTERS, SPEAKERS
 from bot.config import BotConfig
 from bot.emulator import CommandHiddenError, Emulator, Reply
 from bot.runner import discord_endpoints, serve
-from bot.settings import DEFAULT_SETTINGS, SqliteSettingsStore
+from bot.settings import BUSY_TIMEOUT_MS, DEFAULT_SETTINGS, SettingsBusyError, SqliteSettingsStore
 from charlm.alphabet import Alphabet
 from charlm.checkpoint import save_checkpoint
 from charlm.engine import EngineBusyError, GenerationEngine, GenerationRequest
@@ -62,10 +64,11 @@ class Running:
 
 @asynccontextmanager
 async def running_bot(tmp_path: Path, kinds: tuple[str, ...] = ("lstm",), hidden_size: int = 32,
-                      drain_seconds: float = 10, **engine_options: int):
+                      drain_seconds: float = 10, busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+                      **engine_options: int):
     engine = GenerationEngine.from_directory(make_checkpoints(tmp_path / "checkpoints", kinds, hidden_size),
                                              device="cpu", **engine_options)
-    store = await SqliteSettingsStore.open(tmp_path / "bot.sqlite3")
+    store = await SqliteSettingsStore.open(tmp_path / "bot.sqlite3", busy_timeout_ms)
     try:
         async with Emulator() as emu:
             config = BotConfig(token=emu.world.token, api_base=emu.api_base, gateway_url=emu.gateway_url,
@@ -174,6 +177,42 @@ async def test_admins_show_change_and_reset_the_settings(tmp_path):
         reset = refusal(await run.ask("/settings reset", user="admin"))
         assert reset.startswith("Settings are back to their defaults:") and "(set by an admin)" not in reset
         assert await run.store.get(guild) == DEFAULT_SETTINGS
+
+
+async def test_a_change_waiting_for_a_database_lock_is_answered_late_and_holds_up_nothing(tmp_path):
+    """Another process's long write transaction (an operator's sqlite3 shell) makes a settings change
+    wait: the admin gets a private "thinking..." within Discord's 3 s and the answer once it lands,
+    and /shakespeare goes on serving meanwhile with the settings last committed."""
+    async with running_bot(tmp_path) as run:
+        holder = sqlite3.connect(run.store.path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # takes the write lock and keeps it
+        try:
+            change = await run.emu.send_command("/settings temperature", user="admin", options={"value": 1.5})
+            _, temperature, _, _ = poem(await run.ask("/shakespeare", seed="A", length=5))
+            assert temperature == DEFAULT_SETTINGS.temperature
+            await asyncio.sleep(SLOW_WRITE_SECONDS + 0.5)
+            assert change.record.callback_type == 5 and change.record.answers == 0
+        finally:
+            holder.execute("COMMIT")
+            holder.close()
+        assert refusal(await change.wait_reply(15)) == "Temperature is now 1.5 on this server."
+        _, temperature, _, _ = poem(await run.ask("/shakespeare", user="owner", seed="A", length=5))
+        assert temperature == 1.5
+
+
+async def test_a_change_that_cannot_get_the_database_lock_says_so_and_changes_nothing(tmp_path):
+    async with running_bot(tmp_path, busy_timeout_ms=int(1000 * (SLOW_WRITE_SECONDS + 0.5))) as run:
+        holder = sqlite3.connect(run.store.path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            reply = await run.ask("/settings length", user="admin", value=42)
+        finally:
+            holder.execute("COMMIT")
+            holder.close()
+        assert refusal(reply) == str(SettingsBusyError())
+        assert await run.store.get(run.emu.world.guild.id) == DEFAULT_SETTINGS
+        assert refusal(await run.ask("/settings length", user="admin", value=42)) == \
+            "Length is now 42 characters on this server."
 
 
 async def test_settings_are_hidden_from_members_and_refused_when_forged(tmp_path):

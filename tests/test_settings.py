@@ -20,6 +20,7 @@ from bot.settings import (
     MIN_LENGTH,
     MIN_TEMPERATURE,
     SCHEMA_VERSION,
+    SettingsBusyError,
     SettingsError,
     SettingsStoreError,
     SqliteSettingsStore,
@@ -222,8 +223,59 @@ async def test_an_unusable_path_is_one_sentence(tmp_path):
 async def test_wal_and_busy_timeout_let_processes_share_the_file(store):
     with sqlite3.connect(store.path) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    async with store._connection.execute("PRAGMA busy_timeout") as cursor:
-        assert (await cursor.fetchone())[0] >= 5000
+    for connection in (store._writer, store._reader):
+        async with connection.execute("PRAGMA busy_timeout") as cursor:
+            assert (await cursor.fetchone())[0] >= 5000
+
+
+async def test_reads_go_on_while_a_write_waits_for_another_process_lock(store):
+    """An operator's open write transaction makes our write wait; every read is still answered,
+    with the last committed values, and the write lands once the lock is let go."""
+    await store.set_value(GUILD, "length", 10)
+    holder = sqlite3.connect(store.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # takes the write lock and keeps it
+    try:
+        writing = asyncio.create_task(store.set_value(GUILD, "length", 20))
+        await asyncio.sleep(0.3)
+        assert not writing.done()  # waiting out the lock (busy timeout)
+        assert (await asyncio.wait_for(store.get(GUILD), 2)).length == 10
+        assert await asyncio.wait_for(store.get(GUILD + 1), 2) == DEFAULT_SETTINGS
+        assert await asyncio.wait_for(store.get_state("anything"), 2) is None
+        await asyncio.wait_for(store.check(), 2)
+        assert not writing.done()
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    assert (await asyncio.wait_for(writing, 10)).length == 20
+    assert (await store.get(GUILD)).length == 20
+    assert raw_rows(store.path) == [(GUILD, None, 20, None)]
+
+
+async def test_a_change_that_waits_out_the_busy_timeout_is_one_sentence_and_changes_nothing(tmp_path):
+    store = await SqliteSettingsStore.open(tmp_path / "bot.sqlite3", busy_timeout_ms=200)
+    try:
+        await store.set_value(GUILD, "length", 10)
+        holder = sqlite3.connect(store.path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(SettingsBusyError, match="^The settings database is busy, so nothing "
+                                                         "was changed; try again in a moment.$"):
+                await store.set_value(GUILD, "length", 20)
+            with pytest.raises(SettingsBusyError):
+                await store.reset(GUILD)
+            assert (await store.get(GUILD)).length == 10
+        finally:
+            holder.execute("COMMIT")
+            holder.close()
+        assert raw_rows(store.path) == [(GUILD, None, 10, None)]
+        assert (await store.set_value(GUILD, "length", 30)).length == 30  # works again at once
+    finally:
+        await store.close()
+
+
+async def test_the_read_connection_cannot_write(store):
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        await store._reader.execute("DELETE FROM guild_settings")
 
 
 async def test_the_cache_follows_writes_from_this_and_other_processes(tmp_path):

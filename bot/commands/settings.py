@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 import discord
@@ -20,6 +21,11 @@ from bot.settings import (
 
 if TYPE_CHECKING:
     from bot.client import ShakespeareBot
+
+# A settings write commits in milliseconds, unless it waits for another process's lock on the
+# database (up to the store's busy timeout, 10 s). Discord wants an answer within 3 s, so a write
+# still waiting after this long gets a private "thinking..." first and its answer after it.
+SLOW_WRITE_SECONDS = 1.0
 
 
 def describe_settings(settings: GuildSettings, loaded: Sequence[str]) -> str:
@@ -61,15 +67,17 @@ class SettingsGroup(
     async def temperature(self, interaction: discord.Interaction[ShakespeareBot],
                           value: app_commands.Range[float, MIN_TEMPERATURE, MAX_TEMPERATURE]) -> None:
         # set_value checks the range again: Discord only enforces Range in its own client.
-        settings = await interaction.client.store.set_value(_guild(interaction), "temperature", value)
-        await _confirm(interaction, f"Temperature is now {settings.temperature:g} on this server.")
+        await _write_then_confirm(
+            interaction, interaction.client.store.set_value(_guild(interaction), "temperature", value),
+            lambda settings: f"Temperature is now {settings.temperature:g} on this server.")
 
     @app_commands.command(name="length", description="Set how many characters /shakespeare writes.")
     @app_commands.describe(value=f"From {MIN_LENGTH} to {MAX_LENGTH} characters")
     async def length(self, interaction: discord.Interaction[ShakespeareBot],
                      value: app_commands.Range[int, MIN_LENGTH, MAX_LENGTH]) -> None:
-        settings = await interaction.client.store.set_value(_guild(interaction), "length", value)
-        await _confirm(interaction, f"Length is now {settings.length} characters on this server.")
+        await _write_then_confirm(
+            interaction, interaction.client.store.set_value(_guild(interaction), "length", value),
+            lambda settings: f"Length is now {settings.length} characters on this server.")
 
     @app_commands.command(name="model", description="Set which model writes by default.")
     @app_commands.describe(name="One of the models this bot has loaded")
@@ -78,16 +86,22 @@ class SettingsGroup(
                     name: app_commands.Choice[str]) -> None:
         bot = interaction.client
         chosen = require_loaded(name.value, bot.engine.model_names)
-        settings = await bot.store.set_value(_guild(interaction), "model", chosen)
-        await _confirm(interaction, f"The model is now {settings.model} on this server.")
+        await _write_then_confirm(
+            interaction, bot.store.set_value(_guild(interaction), "model", chosen),
+            lambda settings: f"The model is now {settings.model} on this server.")
 
     @app_commands.command(name="reset", description="Put every setting back to its default.")
     async def reset(self, interaction: discord.Interaction[ShakespeareBot]) -> None:
         bot = interaction.client
-        await bot.store.reset(_guild(interaction))
-        settings = await bot.store.get(_guild(interaction))
-        await _confirm(interaction, "Settings are back to their defaults:\n"
-                                    f"{describe_settings(settings, bot.engine.model_names)}")
+
+        async def reset_then_read() -> GuildSettings:
+            await bot.store.reset(_guild(interaction))
+            return await bot.store.get(_guild(interaction))
+
+        await _write_then_confirm(
+            interaction, reset_then_read(),
+            lambda settings: "Settings are back to their defaults:\n"
+                             f"{describe_settings(settings, bot.engine.model_names)}")
 
 
 def _guild(interaction: discord.Interaction) -> int:
@@ -95,6 +109,19 @@ def _guild(interaction: discord.Interaction) -> int:
     return interaction.guild_id
 
 
-async def _confirm(interaction: discord.Interaction, sentence: str) -> None:
-    # Sent only after the store committed (synchronous=FULL), so what it says survives a crash.
-    await interaction.response.send_message(sentence, ephemeral=True)
+async def _write_then_confirm(interaction: discord.Interaction, write: Awaitable[GuildSettings],
+                              sentence: Callable[[GuildSettings], str]) -> None:
+    """Await the store's write, deferring privately if it is slow, then say what it did.
+
+    The answer is sent only after the store committed (synchronous=FULL), so what it says survives
+    a crash. A write that fails reaches the tree's error handler, which answers after a deferral too.
+    """
+    writing = asyncio.ensure_future(write)
+    done, _ = await asyncio.wait({writing}, timeout=SLOW_WRITE_SECONDS)
+    if not done:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+    answer = sentence(await writing)
+    if interaction.response.is_done():
+        await interaction.followup.send(answer, ephemeral=True)
+    else:
+        await interaction.response.send_message(answer, ephemeral=True)
