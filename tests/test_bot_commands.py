@@ -65,7 +65,7 @@ class Running:
 @asynccontextmanager
 async def running_bot(tmp_path: Path, kinds: tuple[str, ...] = ("lstm",), hidden_size: int = 32,
                       drain_seconds: float = 10, busy_timeout_ms: int = BUSY_TIMEOUT_MS,
-                      **engine_options: int):
+                      refused_calls: int = 0, **engine_options: int):
     engine = GenerationEngine.from_directory(make_checkpoints(tmp_path / "checkpoints", kinds, hidden_size),
                                              device="cpu", **engine_options)
     store = await SqliteSettingsStore.open(tmp_path / "bot.sqlite3", busy_timeout_ms)
@@ -84,8 +84,9 @@ async def running_bot(tmp_path: Path, kinds: tuple[str, ...] = ("lstm",), hidden
                     finally:
                         stop.set()
                         await task
-            # Nothing the bot sent was refused by the emulator or broke Discord's published contract.
-            assert emu.rejected_calls() == []
+            # Nothing the bot sent was refused by the emulator (but the refusals a test provokes)
+            # or broke Discord's published contract.
+            assert len(emu.rejected_calls()) == refused_calls, emu.rejected_calls()
             assert emu.contract_violations() == []
     finally:
         await engine.aclose()
@@ -213,6 +214,29 @@ async def test_a_change_that_cannot_get_the_database_lock_says_so_and_changes_no
         assert await run.store.get(run.emu.world.guild.id) == DEFAULT_SETTINGS
         assert refusal(await run.ask("/settings length", user="admin", value=42)) == \
             "Length is now 42 characters on this server."
+
+
+async def test_a_change_that_fails_after_discord_gave_up_on_its_answer_is_logged(tmp_path, caplog):
+    """The lock outlasts both Discord's 3 s (the deferral is refused: Unknown interaction) and the
+    busy timeout (the change fails): with nobody left to tell, the failure is logged."""
+    async with running_bot(tmp_path, busy_timeout_ms=int(1000 * (SLOW_WRITE_SECONDS + 1)),
+                           refused_calls=2) as run:  # the late deferral, then the error reply
+        holder = sqlite3.connect(run.store.path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            with caplog.at_level(logging.WARNING):
+                change = await run.emu.send_command("/settings length", user="admin", options={"value": 42})
+                run.emu.clock.advance(run.emu.rules.ack_window + 0.5)  # Discord stops waiting
+                for _ in range(100):
+                    await asyncio.sleep(0.05)
+                    if "whose admin could not be answered failed" in caplog.text:
+                        break
+        finally:
+            holder.execute("COMMIT")
+            holder.close()
+        assert "whose admin could not be answered failed: The settings database is busy" in caplog.text
+        assert change.record.rejected_late >= 1 and not change.record.answers
+        assert await run.store.get(run.emu.world.guild.id) == DEFAULT_SETTINGS
 
 
 async def test_settings_are_hidden_from_members_and_refused_when_forged(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,8 @@ from bot.settings import (
 
 if TYPE_CHECKING:
     from bot.client import ShakespeareBot
+
+log = logging.getLogger(__name__)
 
 # A settings write commits in milliseconds, unless it waits for another process's lock on the
 # database (up to the store's busy timeout, 10 s). Discord wants an answer within 3 s, so a write
@@ -117,11 +120,23 @@ async def _write_then_confirm(interaction: discord.Interaction, write: Awaitable
     a crash. A write that fails reaches the tree's error handler, which answers after a deferral too.
     """
     writing = asyncio.ensure_future(write)
-    done, _ = await asyncio.wait({writing}, timeout=SLOW_WRITE_SECONDS)
-    if not done:
-        await interaction.response.defer(ephemeral=True, thinking=True)
+    try:
+        done, _ = await asyncio.wait({writing}, timeout=SLOW_WRITE_SECONDS)
+        if not done:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+    except BaseException:
+        # Discord refused the deferral (the interaction expired) or the command was cut: the
+        # change goes on, as the admin asked, but nobody can be told how it ends but the log.
+        writing.add_done_callback(_log_unanswered_failure)
+        raise
     answer = sentence(await writing)
     if interaction.response.is_done():
         await interaction.followup.send(answer, ephemeral=True)
     else:
         await interaction.response.send_message(answer, ephemeral=True)
+
+
+
+def _log_unanswered_failure(writing: asyncio.Future) -> None:
+    if not writing.cancelled() and writing.exception() is not None:
+        log.warning("A settings change whose admin could not be answered failed: %s", writing.exception())
