@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -30,3 +33,16 @@ def tiny_checkpoint(path: Path, kind: str = "lstm", **kwargs) -> Path:
 def write_corpus(path: Path, repeats: int = 60) -> Path:
     path.write_text(TINY_TEXT * repeats, encoding="utf-8")
     return path
+
+
+@contextmanager
+def held_write_lock(database: Path) -> Iterator[None]:
+    """Another process's open write transaction on `database` (an operator's sqlite3 shell, say):
+    it takes SQLite's write lock and keeps it until the block ends, then commits."""
+    holder = sqlite3.connect(database, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        holder.execute("COMMIT")
+        holder.close()

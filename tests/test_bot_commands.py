@@ -13,7 +13,6 @@ import asyncio
 import logging
 import math
 import re
-import sqlite3
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from charlm.alphabet import Alphabet
 from charlm.checkpoint import save_checkpoint
 from charlm.engine import EngineBusyError, GenerationEngine, GenerationRequest
 from charlm.models import ModelConfig, build_model
+from tests.helpers import held_write_lock
 
 HEADER = re.compile(r"\*(?P<model>\w+), temperature (?P<temperature>[\d.]+)(?P<notes>[^*]*)\*\n```\n")
 
@@ -185,17 +185,12 @@ async def test_a_change_waiting_for_a_database_lock_is_answered_late_and_holds_u
     wait: the admin gets a private "thinking..." within Discord's 3 s and the answer once it lands,
     and /shakespeare goes on serving meanwhile with the settings last committed."""
     async with running_bot(tmp_path) as run:
-        holder = sqlite3.connect(run.store.path, isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")  # takes the write lock and keeps it
-        try:
+        with held_write_lock(run.store.path):
             change = await run.emu.send_command("/settings temperature", user="admin", options={"value": 1.5})
             _, temperature, _, _ = poem(await run.ask("/shakespeare", seed="A", length=5))
             assert temperature == DEFAULT_SETTINGS.temperature
             await asyncio.sleep(SLOW_WRITE_SECONDS + 0.5)
             assert change.record.callback_type == 5 and change.record.answers == 0
-        finally:
-            holder.execute("COMMIT")
-            holder.close()
         assert refusal(await change.wait_reply(15)) == "Temperature is now 1.5 on this server."
         _, temperature, _, _ = poem(await run.ask("/shakespeare", user="owner", seed="A", length=5))
         assert temperature == 1.5
@@ -203,13 +198,8 @@ async def test_a_change_waiting_for_a_database_lock_is_answered_late_and_holds_u
 
 async def test_a_change_that_cannot_get_the_database_lock_says_so_and_changes_nothing(tmp_path):
     async with running_bot(tmp_path, busy_timeout_ms=int(1000 * (SLOW_WRITE_SECONDS + 0.5))) as run:
-        holder = sqlite3.connect(run.store.path, isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")
-        try:
+        with held_write_lock(run.store.path):
             reply = await run.ask("/settings length", user="admin", value=42)
-        finally:
-            holder.execute("COMMIT")
-            holder.close()
         assert refusal(reply) == str(SettingsBusyError())
         assert await run.store.get(run.emu.world.guild.id) == DEFAULT_SETTINGS
         assert refusal(await run.ask("/settings length", user="admin", value=42)) == \
@@ -221,19 +211,13 @@ async def test_a_change_that_fails_after_discord_gave_up_on_its_answer_is_logged
     busy timeout (the change fails): with nobody left to tell, the failure is logged."""
     async with running_bot(tmp_path, busy_timeout_ms=int(1000 * (SLOW_WRITE_SECONDS + 1)),
                            refused_calls=2) as run:  # the late deferral, then the error reply
-        holder = sqlite3.connect(run.store.path, isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")
-        try:
-            with caplog.at_level(logging.WARNING):
-                change = await run.emu.send_command("/settings length", user="admin", options={"value": 42})
-                run.emu.clock.advance(run.emu.rules.ack_window + 0.5)  # Discord stops waiting
-                for _ in range(100):
-                    await asyncio.sleep(0.05)
-                    if "whose admin could not be answered failed" in caplog.text:
-                        break
-        finally:
-            holder.execute("COMMIT")
-            holder.close()
+        with held_write_lock(run.store.path), caplog.at_level(logging.WARNING):
+            change = await run.emu.send_command("/settings length", user="admin", options={"value": 42})
+            run.emu.clock.advance(run.emu.rules.ack_window + 0.5)  # Discord stops waiting
+            for _ in range(100):
+                await asyncio.sleep(0.05)
+                if "whose admin could not be answered failed" in caplog.text:
+                    break
         assert "whose admin could not be answered failed: The settings database is busy" in caplog.text
         assert change.record.rejected_late >= 1 and not change.record.answers
         assert await run.store.get(run.emu.world.guild.id) == DEFAULT_SETTINGS

@@ -25,6 +25,7 @@ from bot.settings import (
     SettingsStoreError,
     SqliteSettingsStore,
 )
+from tests.helpers import held_write_lock
 
 REPO = Path(__file__).resolve().parents[1]
 GUILD = 1234
@@ -232,9 +233,7 @@ async def test_reads_go_on_while_a_write_waits_for_another_process_lock(store):
     """An operator's open write transaction makes our write wait; every read is still answered,
     with the last committed values, and the write lands once the lock is let go."""
     await store.set_value(GUILD, "length", 10)
-    holder = sqlite3.connect(store.path, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")  # takes the write lock and keeps it
-    try:
+    with held_write_lock(store.path):
         writing = asyncio.create_task(store.set_value(GUILD, "length", 20))
         await asyncio.sleep(0.3)
         assert not writing.done()  # waiting out the lock (busy timeout)
@@ -243,9 +242,6 @@ async def test_reads_go_on_while_a_write_waits_for_another_process_lock(store):
         assert await asyncio.wait_for(store.get_state("anything"), 2) is None
         await asyncio.wait_for(store.check(), 2)
         assert not writing.done()
-    finally:
-        holder.execute("COMMIT")
-        holder.close()
     assert (await asyncio.wait_for(writing, 10)).length == 20
     assert (await store.get(GUILD)).length == 20
     assert raw_rows(store.path) == [(GUILD, None, 20, None)]
@@ -255,18 +251,13 @@ async def test_a_change_that_waits_out_the_busy_timeout_is_one_sentence_and_chan
     store = await SqliteSettingsStore.open(tmp_path / "bot.sqlite3", busy_timeout_ms=200)
     try:
         await store.set_value(GUILD, "length", 10)
-        holder = sqlite3.connect(store.path, isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")
-        try:
+        with held_write_lock(store.path):
             with pytest.raises(SettingsBusyError, match="^The settings database is busy, so nothing "
                                                          "was changed; try again in a moment.$"):
                 await store.set_value(GUILD, "length", 20)
             with pytest.raises(SettingsBusyError):
                 await store.reset(GUILD)
             assert (await store.get(GUILD)).length == 10
-        finally:
-            holder.execute("COMMIT")
-            holder.close()
         assert raw_rows(store.path) == [(GUILD, None, 10, None)]
         assert (await store.set_value(GUILD, "length", 30)).length == 30  # works again at once
     finally:
