@@ -157,7 +157,7 @@ class SqliteSettingsStore:
     The cache is dropped whenever `PRAGMA data_version` on the read connection shows that another
     connection committed (our own writer or another shard process), so a cached value is never
     older than the newest commit by anyone. A read puts its row into the cache only if no write of
-    ours began or ended while it ran, so it cannot put an old row back after a write.
+    ours ended while it ran, so it cannot put an old row back after a write.
     """
 
     def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, path: Path) -> None:
@@ -166,7 +166,7 @@ class SqliteSettingsStore:
         self.path = path
         self._cache: dict[int, GuildSettings] = {}
         self._data_version: int | None = None
-        # Bumped when a write of ours starts and when it ends (see get).
+        # Bumped each time a write of ours ends (see get).
         self._writes_seen = 0
         self._write_lock = asyncio.Lock()
 
@@ -251,12 +251,11 @@ class SqliteSettingsStore:
 
     @contextlib.asynccontextmanager
     async def _writing(self, guild_id: int):
-        """One write of ours at a time; the guild's cached row is dropped before and after it, and
-        reads that overlap it do not cache what they read (the next read fetches the new row).
-        A write that waited out the busy timeout becomes SettingsBusyError (SQLite wrote nothing)."""
+        """One write of ours at a time. When it ends the guild's cached row is dropped, and a read
+        that was still running does not cache what it read, so the next read fetches the new row.
+        (Until the write commits, the cached row is the committed one.) A write that waited out the
+        busy timeout becomes SettingsBusyError (SQLite wrote nothing)."""
         async with self._write_lock:
-            self._writes_seen += 1
-            self._cache.pop(guild_id, None)
             try:
                 yield
             except sqlite3.OperationalError as error:

@@ -11,6 +11,7 @@ import discord
 from discord import app_commands
 
 from bot.commands.options import MODEL_CHOICES, require_loaded, serving_model
+from bot.errors import reply_privately
 from bot.settings import (
     MAX_LENGTH,
     MAX_TEMPERATURE,
@@ -129,12 +130,7 @@ async def _write_then_confirm(interaction: discord.Interaction, write: Awaitable
         # change goes on, as the admin asked, but nobody can be told how it ends but the log.
         writing.add_done_callback(_log_unanswered_failure)
         raise
-    answer = sentence(await writing)
-    if interaction.response.is_done():
-        await interaction.followup.send(answer, ephemeral=True)
-    else:
-        await interaction.response.send_message(answer, ephemeral=True)
-
+    await reply_privately(interaction, sentence(await writing))
 
 
 def _log_unanswered_failure(writing: asyncio.Future) -> None:
