@@ -54,6 +54,7 @@ WORKDIR /app
 COPY --chmod=0644 checkpoints/*.safetensors /app/checkpoints/
 COPY charlm /app/charlm
 COPY bot /app/bot
+COPY discord_emulator /app/discord_emulator
 
 ENV PYTHONPATH=/app \
     CHECKPOINT_DIR=/app/checkpoints \

@@ -11,14 +11,11 @@ built them.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import shlex
 import sys
-from dataclasses import fields
 from pathlib import Path
 
-from charlm.allocator import keep_freed_memory
 from charlm.data import download_tinyshakespeare, read_text
 from charlm.devices import resolve_device
 from charlm.errors import CharLMError
@@ -30,8 +27,24 @@ from charlm.training import (
     OTHER_WEIGHT_DECAY,
     PRECISIONS,
     TrainConfig,
+    TrainConfigError,
+    keep_freed_memory,
     train,
 )
+
+# The flag of each TrainConfig field whose flag is not simply --field-name.
+FLAGS = {"num_layers": "--layers", "max_steps": "--steps", "learning_rate": "--lr",
+         "warmup_steps": "--warmup"}
+# Older commands (and the experiments log) name precisions the short way.
+PRECISION_ALIASES = {"fp32": "float32", "bf16": "bfloat16"}
+
+
+def flag(field: str) -> str:
+    return FLAGS.get(field, "--" + field.replace("_", "-"))
+
+
+def precision_name(value: str) -> str:
+    return PRECISION_ALIASES.get(value, value)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -86,47 +99,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=defaults.seed,
                         help="RNG seed for repeatable runs (default: %(default)s)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
-    parser.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
-                        help="bf16: autocast products to bfloat16; auto (default): bf16 where the "
-                             "device multiplies it natively (AVX512-BF16, AMX, recent GPUs), else fp32")
-    parser.add_argument("--batching", choices=("carried", "random"), default=defaults.batching,
-                        help="carried: contiguous streams, state carried between batches (default); "
-                             "random: independent random windows, state reset each batch")
+    parser.add_argument("--precision", type=precision_name, choices=PRECISIONS, default=defaults.precision,
+                        help="bfloat16: autocast products to bfloat16; auto (default): bfloat16 where "
+                             "the device multiplies it natively (AVX512-BF16, AMX, recent GPUs), "
+                             "else float32")
     parser.add_argument("--shift-windows", action=argparse.BooleanOptionalAction,
                         default=defaults.shift_windows,
-                        help="carried batching: move every window boundary by a random 0 to "
-                             "seq-len - 1 characters each epoch (default: on)")
+                        help="move every window boundary by a random 0 to seq-len - 1 characters "
+                             "each epoch (default: on)")
     parser.add_argument("--ema-decay", type=float, default=defaults.ema_decay,
                         help="also validate a moving average of the weights with this decay and "
                              "keep it when it is better (default %(default)s; 0: off)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT.state")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
-    problems = [f"--{name} must be at least 1" for name in ("hidden_size", "embedding_dim",
-                "num_layers", "batch_size", "seq_len", "eval_every") if getattr(args, name) < 1]
+    problems = []
     if args.max_steps is None and args.minutes is None:
         problems.append("give a budget with --steps or --minutes")
-    steps_bad = args.max_steps is not None and args.max_steps < 1
-    if steps_bad or (args.minutes is not None and not 0 < args.minutes < math.inf):
-        problems.append("--steps and --minutes must be positive and finite")
-    if args.dropout is not None and not 0 <= args.dropout < 1:
-        problems.append("--dropout must be in [0, 1)")
-    if not 0 <= args.weight_drop < 1:
-        problems.append("--weight-drop must be in [0, 1)")
-    elif args.weight_drop and args.model == "scratch":
-        problems.append("--weight-drop applies to rnn, lstm and gru only")
-    if not 0 < args.learning_rate < math.inf:
-        problems.append("--lr must be positive and finite")
-    if not 0 <= args.min_lr_fraction <= 1:
-        problems.append("--min-lr-fraction must be in [0, 1]")
-    if args.warmup_steps < 0:
-        problems.append("--warmup must be 0 or more")
-    if args.weight_decay is not None and not 0 <= args.weight_decay < math.inf:
-        problems.append("--weight-decay must be 0 or more, and finite")
-    if not 0 <= args.ema_decay < 1:
-        problems.append("--ema-decay must be in [0, 1)")
-    if not 0 < args.grad_clip < math.inf:
-        problems.append("--grad-clip must be positive and finite")
+    try:
+        args.config = TrainConfig(**{name: getattr(args, name) for name in TrainConfig.field_names()})
+    except TrainConfigError as error:
+        problems.extend(f"{flag(name)} {text}" for name, text in error.problems)
     if problems:
         parser.error("; ".join(problems))
     return args
@@ -134,20 +127,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    keep_freed_memory()  # about 10% faster steps on CPU: see charlm/allocator.py
+    keep_freed_memory()  # about 10% faster steps on CPU: see charlm/training/allocator.py
     out = args.out or Path("checkpoints") / f"{args.model}.safetensors"
     try:
         device = resolve_device(args.device)
         if device.type == "cuda" and "LOCAL_RANK" in os.environ:  # torchrun: one GPU per process
             device = resolve_device(f"cuda:{os.environ['LOCAL_RANK']}")
-        args.device = str(device)
+        args.config.device = str(device)
         if not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
             print(f"train.py: error: cannot write to {out.parent} (missing or read-only folder).",
                   file=sys.stderr)
             return 2
         data_path = Path(args.data) if args.data else download_tinyshakespeare(args.cache_dir)
         text, sha256 = read_text(data_path)
-        config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+        config = args.config
         world = int(os.environ.get("WORLD_SIZE", "1"))
         launcher = f"torchrun --nproc_per_node {world}" if world > 1 else "python"
         command = f"{launcher} train.py " + shlex.join(argv if argv is not None else sys.argv[1:])

@@ -33,19 +33,18 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from charlm.allocator import keep_freed_memory, minor_page_faults  # noqa: E402  (after the path set-up)
 from charlm.alphabet import Alphabet  # noqa: E402
 from charlm.checkpoint import LoadedModel, load_checkpoint, save_checkpoint  # noqa: E402
 from charlm.engine import (  # noqa: E402
     PRECISIONS,
     WEIGHT_DTYPES,
-    WIDE_ROWS,
     GenerationEngine,
     GenerationRequest,
 )
-from charlm.engine_steps import int8_works  # noqa: E402
+from charlm.engine.steppers import int8_works  # noqa: E402
 from charlm.errors import CheckpointError  # noqa: E402
 from charlm.models import ModelConfig, build_model  # noqa: E402
+from charlm.training.allocator import keep_freed_memory, minor_page_faults  # noqa: E402  (after the path set-up)
 
 SEED_TEXT = "ROMEO:"
 LENGTH = 300  # the seed post's sample length
@@ -97,7 +96,7 @@ def seed_loop_seconds(loaded: LoadedModel, args: argparse.Namespace) -> tuple[li
 
     With glibc's default policy the loop pays about 600,000 page faults per 300 characters (its
     nn.LSTM workspace goes back to the operating system after every call) and takes two to three
-    times as long; the benchmark keeps freed memory (charlm/allocator.py) unless told otherwise,
+    times as long; the benchmark keeps freed memory (charlm/training/allocator.py) unless told otherwise,
     so the speed-up is not flattered. The fault count printed shows which case a run measured."""
     torch.set_num_threads(args.threads)  # as many threads as the engine's steps
     started = time.perf_counter()
@@ -168,7 +167,7 @@ async def event_loop_lag(engine: GenerationEngine, count: int) -> list[float]:
 
 def make_engine(loaded: LoadedModel, args: argparse.Namespace, precision: str) -> GenerationEngine:
     return GenerationEngine({"bench": loaded}, device=args.device, max_batch=64, precision=precision,
-                            threads=args.threads, wide_rows=args.wide_rows)
+                            threads=args.threads)
 
 
 async def measure_main(loaded: LoadedModel, args: argparse.Namespace) -> dict:
@@ -212,18 +211,16 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="the most torch threads of the engine's steps and of the seed post's "
                              "loop (default: the engine's, min(2, CPUs))")
-    parser.add_argument("--wide-rows", type=int, default=WIDE_ROWS,
-                        help=f"steps of fewer streams run on one thread (default {WIDE_ROWS})")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--default-allocator", action="store_true",
                         help="let glibc return freed memory at once (the seed loop then pays page faults)")
     parser.add_argument("--compare", action="store_true",
                         help="also measure the other precision and smaller random models")
     args = parser.parse_args()
-    counts = (1 if args.threads is None else args.threads, args.wide_rows, args.repeats, args.runs,
+    counts = (1 if args.threads is None else args.threads, args.repeats, args.runs,
               args.baseline_runs)
     if min(counts) < 1:
-        parser.error("--threads, --wide-rows, --repeats, --runs and --baseline-runs must be at least 1")
+        parser.error("--threads, --repeats, --runs and --baseline-runs must be at least 1")
     args.threads = args.threads or min(2, os.cpu_count() or 1)
     kept = False if args.default_allocator else keep_freed_memory()
 
@@ -267,7 +264,7 @@ def main() -> int:
         "model": {"source": source, "kind": config.kind, "hidden_size": config.hidden_size,
                   "num_layers": config.num_layers, "parameters": loaded.model.parameter_count()},
         "device": args.device, "precision": main_figures["precision"], "threads": args.threads,
-        "wide_rows": args.wide_rows, "freed_memory_kept": kept,
+        "freed_memory_kept": kept,
         "torch": torch.__version__, "load_average": os.getloadavg()[0],
         "single_request": {"chars": LENGTH, "runs": len(single), "engine_p50_s": engine_p50,
                            "engine_p99_s": engine_p99, "seed_loop_p50_s": baseline_p50,
@@ -288,8 +285,7 @@ def main() -> int:
         return 0
     print(f"model: {config.kind} {config.num_layers}x{config.hidden_size} "
           f"({result['model']['parameters']:,} parameters) from {source}")
-    threads = (f"{args.threads} torch threads" if args.wide_rows <= 1 else
-               f"1 torch thread below {args.wide_rows} streams, {args.threads} from there")
+    threads = f"{args.threads} torch threads"
     print(f"device {args.device}, {result['precision']} recurrent weights, {threads}, freed memory "
           f"{'kept' if kept else 'returned at once'}, "
           f"torch {torch.__version__}, load average {result['load_average']:.1f}")

@@ -1,6 +1,6 @@
 """What the engine's weight precisions cost in model quality: validation loss through the stepper.
 
-The generation engine does not call the trained module; it runs its own step (charlm/engine_steps.py)
+The generation engine does not call the trained module; it runs its own step (charlm/engine/steppers.py)
 with float32, bfloat16 or int8 recurrent products. This feeds the last 10% of a text through that
 step one character at a time (teacher forcing, up to 32 streams with the state carried, as
 `python -m charlm eval` reads it) and prints nats/char for each precision, so a faster precision
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from charlm.checkpoint import load_checkpoint  # noqa: E402
 from charlm.data import as_streams, encode_corpus, read_text, split_ids  # noqa: E402
 from charlm.engine import cpu_precisions  # noqa: E402
-from charlm.engine_steps import build_stepper  # noqa: E402
+from charlm.engine.steppers import build_stepper  # noqa: E402
 from charlm.errors import CharLMError  # noqa: E402
 from charlm.evaluation import stream_count  # noqa: E402
 

@@ -6,7 +6,7 @@ dropout), batch 1, a 250-character chunk, one forward call per character, the lo
 one backward. train.py's step runs its model with train.py's default dropout for the kind and its
 default batch shape. Achieved GFLOP/s are set against a matmul peak measured in the same rounds.
 
-    python bench/train_speed.py [--json] [--hidden-size 512] [--layers 2] [--precision bf16]
+    python bench/train_speed.py [--json] [--hidden-size 512] [--layers 2] [--precision bfloat16]
                                 [--batch-size 64] [--seq-len 64] [--rounds 3]
 """
 
@@ -24,15 +24,15 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from charlm.allocator import keep_freed_memory, minor_page_faults  # noqa: E402
 from charlm.models import CharModel, ModelConfig, build_model  # noqa: E402
 from charlm.training import TrainConfig, make_optimizer, train_step  # noqa: E402
+from charlm.training.allocator import keep_freed_memory, minor_page_faults  # noqa: E402
 
 VOCAB = 100
 SEED_CHUNK = 250  # the seed post's CHUNK_LEN
 TARGET_RATIO = 100.0
 TARGET_PEAK_FRACTION = 0.60
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 def matmul_peak(dtype: torch.dtype, size: int = 2048, repeats: int = 10) -> float:
@@ -93,7 +93,7 @@ def main() -> None:
     parser.add_argument("--model", default="lstm", choices=("lstm", "gru", "rnn"))
     parser.add_argument("--hidden-size", type=int, default=512)
     parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--precision", choices=("fp32", "bf16", "both"), default="both")
+    parser.add_argument("--precision", choices=("float32", "bfloat16", "both"), default="both")
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     parser.add_argument("--seq-len", type=int, default=TrainConfig.seq_len)
     parser.add_argument("--steps", type=int, default=8, help="timed batched steps per round")
@@ -103,7 +103,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--default-allocator", action="store_true",
                         help="let glibc return freed memory at once, as a plain process does (the seed "
-                             "loop then pays millions of page faults; see charlm/allocator.py)")
+                             "loop then pays millions of page faults; see charlm/training/allocator.py)")
     args = parser.parse_args()
     too_small = [f"--{name.replace('_', '-')} must be at least 1" for name in
                  ("hidden_size", "layers", "batch_size", "seq_len", "steps", "seed_chunks", "rounds")
@@ -115,7 +115,7 @@ def main() -> None:
 
     # The seed post's model has no dropout; train.py's has (its default rate), and pays for it.
     seed_model = build_model(ModelConfig(args.model, VOCAB, args.hidden_size, 64, args.layers, 0.0)).train()
-    precisions = ("fp32", "bf16") if args.precision == "both" else (args.precision,)
+    precisions = ("float32", "bfloat16") if args.precision == "both" else (args.precision,)
     configs = {precision: TrainConfig(model=args.model, precision=precision, batch_size=args.batch_size,
                                       seq_len=args.seq_len) for precision in precisions}
     dropout = configs[precisions[0]].dropout

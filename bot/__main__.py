@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     if (args.local or args.self_test) and args.command != "run":
         parser.error("--local and --self-test cannot be combined with a command.")
     if args.local:
-        from bot.emulator.playground import main as playground
+        from bot.playground import main as playground
 
         return playground()
     try:

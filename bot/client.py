@@ -18,10 +18,11 @@ from discord import app_commands
 from bot import health
 from bot.commands import add_commands
 from bot.commands.options import check_command_data
+from bot.commands.shakespeare import COOLDOWN_RATE, COOLDOWN_SECONDS, UserCooldown
 from bot.config import BotConfig
 from bot.errors import INTERNAL, RESTARTING, UserError, reply_privately, user_message
 from bot.lifecycle import InFlight
-from bot.settings import SettingsStore, SettingsStoreError
+from bot.store import SettingsStore, SettingsStoreError
 from charlm.engine import GenerationEngine
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,9 @@ class ShakespeareBot(discord.AutoShardedClient):
         self.engine = engine
         self.store = store
         self.in_flight = InFlight()
+        # Per bot, never per module, so two bots in one process share nothing.
+        self.cooldown = UserCooldown(COOLDOWN_RATE, COOLDOWN_SECONDS)
+        self.replaced_models_logged: set[str] = set()  # settings' models not loaded here, warned of
         self.tree = ShakespeareTree(self)
         add_commands(self.tree)
         self._heartbeat: asyncio.Task | None = None

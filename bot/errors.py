@@ -13,7 +13,7 @@ import math
 import discord
 from discord import app_commands
 
-from bot.settings import SettingsBusyError, SettingsError
+from bot.store import SettingsBusyError, SettingsError
 from charlm.engine import EngineBusyError, EngineClosedError, InvalidRequestError
 
 log = logging.getLogger(__name__)

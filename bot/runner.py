@@ -23,7 +23,7 @@ from bot.client import ShakespeareBot, sync_commands
 from bot.commands import add_commands
 from bot.config import EXIT_CONFIG, BotConfig, ConfigError
 from bot.lifecycle import install_stop_signals
-from bot.settings import SettingsStoreError, SqliteSettingsStore
+from bot.store import SettingsStoreError, SqliteSettingsStore
 from charlm.engine import EngineError, GenerationEngine
 from charlm.errors import CharLMError
 
@@ -32,9 +32,6 @@ log = logging.getLogger(__name__)
 EXIT_OK = 0
 TOKEN_REJECTED = ("Discord rejected DISCORD_TOKEN; copy the token again from the developer portal's Bot "
                   "page (or check DISCORD_API_BASE) and restart.")
-# The engine's queue: requests waiting beyond this are refused as "busy" rather than queued for minutes.
-ENGINE_MAX_WAITING = 256
-ENGINE_MAX_BATCH = 64
 
 
 class StartupError(Exception):
@@ -68,9 +65,7 @@ async def open_engine(config: BotConfig) -> GenerationEngine:
     try:
         # Loading reads every checkpoint from disk: keep it off the event loop.
         return await asyncio.to_thread(
-            GenerationEngine.from_directory, config.checkpoint_dir, device=config.device,
-            max_waiting=ENGINE_MAX_WAITING, max_batch=ENGINE_MAX_BATCH,
-        )
+            GenerationEngine.from_directory, config.checkpoint_dir, device=config.device)
     except (EngineError, CharLMError, OSError) as error:
         raise StartupError(
             f"Cannot load the models from CHECKPOINT_DIR={config.checkpoint_dir}: {error}"

@@ -14,9 +14,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from bot.config import BotConfig
-from bot.emulator import Emulator
+from bot.playground import BOT_CAST
 from bot.runner import EXIT_OK, run_bot
-from bot.settings import SqliteSettingsStore
+from bot.store import SqliteSettingsStore
+from discord_emulator import Emulator
 
 READY_TIMEOUT = 180.0  # loading the shipped models on a slow CPU takes a while
 REPLY_TIMEOUT = 120.0
@@ -58,7 +59,7 @@ async def _exchange(emu: Emulator, bot: asyncio.Task, failures: list[str]) -> No
 async def run_self_test(config: BotConfig) -> int:
     failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bot-selftest-") as scratch:
-        async with Emulator() as emu:
+        async with Emulator(cast=BOT_CAST) as emu:
             # Only the endpoints, token and heartbeat differ from the real configuration: the
             # heartbeat must not stand in for a real bot sharing this /data volume.
             test_config = replace(

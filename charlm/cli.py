@@ -23,7 +23,7 @@ from charlm.checkpoint import load_checkpoint
 from charlm.data import encode_corpus, read_text, split_ids
 from charlm.errors import CharLMError
 from charlm.evaluation import evaluate
-from charlm.sampling import check_sampling_options, sample
+from charlm.sampling import DEFAULT_LENGTH, DEFAULT_TEMPERATURE, check_sampling_options, sample
 
 EXIT_USAGE = 2
 
@@ -56,9 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     sample_parser = commands.add_parser("sample", help="generate text from a checkpoint")
     sample_parser.add_argument("--checkpoint", type=Path, required=True)
     sample_parser.add_argument("--seed", default="\n", help="text to prime the model with")
-    sample_parser.add_argument("--temp", type=_finite_float, default=0.8,
+    sample_parser.add_argument("--temp", type=_finite_float, default=DEFAULT_TEMPERATURE,
                                help="sampling temperature, above 0 (lower is more conservative)")
-    sample_parser.add_argument("--length", type=int, default=300, help="characters to generate")
+    sample_parser.add_argument("--length", type=int, default=DEFAULT_LENGTH,
+                               help="characters to generate (default: %(default)s)")
     sample_parser.add_argument("--top-k", type=int, help="sample only among the K likeliest")
     sample_parser.add_argument("--rng-seed", type=int, help="make the output reproducible")
 

@@ -120,29 +120,3 @@ class StreamBatches:
 
     def starts_epoch(self, index: int) -> bool:
         return index % self.windows == 0
-
-
-class RandomWindows:
-    """The alternative to StreamBatches: each row a window at a random place, state reset each time.
-
-    Windows are independent, so no state can be carried; the model only ever sees `seq_len`
-    characters of context while training. Kept for the comparison train.py's README reports.
-    """
-
-    def __init__(self, ids: torch.Tensor, batch_size: int, seq_len: int, seed: int = 0) -> None:
-        if len(ids) < seq_len + 1:
-            raise TrainingError(
-                f"The training text ({len(ids)} characters) is shorter than one window "
-                f"({seq_len + 1}); use a smaller --seq-len."
-            )
-        self.ids, self.batch_size, self.seq_len = ids, batch_size, seq_len
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def window(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        starts = torch.randint(0, len(self.ids) - self.seq_len, (self.batch_size,),
-                               generator=self.generator)
-        chunk = torch.stack([self.ids[start : start + self.seq_len + 1] for start in starts.tolist()])
-        return chunk[:, :-1], chunk[:, 1:]
-
-    def starts_epoch(self, index: int) -> bool:
-        return True  # every window starts from the zero state

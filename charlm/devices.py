@@ -9,6 +9,9 @@ import torch
 from charlm.errors import DeviceError
 
 DEVICE_NAMES = "auto, cpu, cuda, cuda:N or mps"
+# One name per precision everywhere (the engine's weights, training's autocast, the benches, the
+# command lines): PyTorch's own dtype names. "auto" beside them means: pick for this device.
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "int8": torch.int8}
 
 
 def resolve_device(name: str | torch.device) -> torch.device:

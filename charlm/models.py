@@ -19,9 +19,10 @@ from typing import Union
 
 import torch
 import torch.nn.functional as F
-from torch import _VF, nn
+from torch import nn
 
 from charlm.errors import CheckpointError
+from charlm.torch_private import flat_weight_names, recurrent_kernel
 
 MODEL_KINDS = ("scratch", "rnn", "lstm", "gru")
 
@@ -157,14 +158,14 @@ class RecurrentLM(CharModel):
 
         It computes what `self.rnn(inputs, state)` does with that dropout. On CPU the module runs
         one oneDNN call per layer anyway (measured); making the calls here lets the mask between
-        layers be drawn the faster way. The calls are the module's own (torch._VF, which
-        nn.RNN, nn.LSTM and nn.GRU call), so autocast treats them the same.
+        layers be drawn the faster way. The calls are the module's own (what nn.RNN, nn.LSTM and
+        nn.GRU call: charlm.torch_private.recurrent_kernel), so autocast treats them the same.
         """
         self.rnn.check_forward_args(inputs, state, None)  # the module's own shape checks
         weights = weights if weights is not None else dict(self.rnn.named_parameters())
-        names = self.rnn._flat_weights_names
+        names = flat_weight_names(self.rnn)
         per_layer = len(names) // self.config.num_layers
-        run = {"rnn": _VF.rnn_tanh, "lstm": _VF.lstm, "gru": _VF.gru}[self.config.kind]
+        run = recurrent_kernel(self.config.kind)
         hidden, cell = state if isinstance(state, tuple) else (state, None)
         outputs = inputs
         finals: list[list[torch.Tensor]] = [[], []]

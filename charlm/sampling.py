@@ -15,13 +15,17 @@ from charlm.alphabet import Alphabet
 from charlm.errors import SamplingError
 from charlm.models import CharModel
 
-MIN_TEMPERATURE = 1e-3
-MAX_TEMPERATURE = 100.0
-MAX_LENGTH = 100_000
+# What a request gets when it names no temperature or length: the engine's, the CLI's and the bot's.
+DEFAULT_TEMPERATURE = 0.8
+DEFAULT_LENGTH = 400
+# What the sampler can compute at all (below 1e-3 the softmax is argmax in all but name); a caller
+# that serves people narrows these (the bot's own ranges are in bot/store.py).
+SAMPLER_TEMPERATURE_RANGE = (1e-3, 100.0)
+SAMPLER_MAX_LENGTH = 100_000
 
 
 def check_sampling_options(temperature: float, length: int, top_k: int | None = None,
-                           max_length: int = MAX_LENGTH, rng_seed: int | None = None) -> None:
+                           max_length: int = SAMPLER_MAX_LENGTH, rng_seed: int | None = None) -> None:
     """Raise SamplingError with one sentence when an option is outside its range.
 
     Comparisons, not float(), so an integer too large for a float (10**400) is refused like any
@@ -31,9 +35,10 @@ def check_sampling_options(temperature: float, length: int, top_k: int | None = 
         raise SamplingError("Temperature must be a number.")
     if not 0 < temperature < math.inf:  # also false for NaN
         raise SamplingError(f"Temperature must be a finite number above 0, not {_shown(temperature)}.")
-    if not MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE:
+    lowest, highest = SAMPLER_TEMPERATURE_RANGE
+    if not lowest <= temperature <= highest:
         raise SamplingError(
-            f"Temperature must be between {MIN_TEMPERATURE} and {MAX_TEMPERATURE:g}, "
+            f"Temperature must be between {lowest} and {highest:g}, "
             f"not {_shown(temperature)}."
         )
     if isinstance(length, bool) or not isinstance(length, int):
@@ -85,8 +90,8 @@ def prepare_seed(alphabet: Alphabet, seed: str) -> str:
 
 
 @torch.inference_mode()
-def sample(model: CharModel, alphabet: Alphabet, seed: str, temperature: float = 0.8,
-           length: int = 300, top_k: int | None = None, rng_seed: int | None = None) -> str:
+def sample(model: CharModel, alphabet: Alphabet, seed: str, temperature: float = DEFAULT_TEMPERATURE,
+           length: int = DEFAULT_LENGTH, top_k: int | None = None, rng_seed: int | None = None) -> str:
     """Generate `length` characters after `seed`; returns only the generated characters."""
     check_sampling_options(temperature, length, top_k, rng_seed=rng_seed)
     seed = prepare_seed(alphabet, seed)

@@ -1,4 +1,4 @@
-"""charlm.allocator: with freed memory kept, the seed post's one-character-per-call loop stops
+"""charlm.training.allocator: with freed memory kept, the seed post's one-character-per-call loop stops
 paying page faults on every call."""
 
 import subprocess
@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[1]
 LOOP = """
 import sys
 import torch
-from charlm.allocator import keep_freed_memory, minor_page_faults
+from charlm.training.allocator import keep_freed_memory, minor_page_faults
 kept = keep_freed_memory() if sys.argv[1] == "keep" else None
 if kept is False:
     print("unsupported"); raise SystemExit

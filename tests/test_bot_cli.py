@@ -13,7 +13,7 @@ import pytest
 from bot import __version__
 from bot.config import ENVIRONMENT
 from bot.health import write_heartbeat
-from bot.settings import SqliteSettingsStore
+from bot.store import SqliteSettingsStore
 from tests.test_bot_commands import make_checkpoints
 
 REPO = Path(__file__).resolve().parents[1]

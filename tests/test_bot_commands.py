@@ -1,6 +1,6 @@
 """Every command and refusal, through the real discord.py client, engine and SQLite store.
 
-The bot runs in this process against the local Discord emulator (bot/emulator), so each
+The bot runs in this process against the local Discord emulator (discord_emulator), so each
 interaction takes the path a real one takes: gateway INTERACTION_CREATE, discord.py's CommandTree
 with its checks, transformers and cooldowns, our tree's error handler, and the REST callback and
 follow-up the emulator judges by Discord's rules (3 s to acknowledge, 2000 characters...).
@@ -25,13 +25,13 @@ from bot.commands.options import serving_model
 from bot.commands.settings import SLOW_WRITE_SECONDS
 from bot.commands.shakespeare import COOLDOWN_SECONDS, MAX_SEED_CHARACTERS, SPEAKERS
 from bot.config import BotConfig
-from bot.emulator import CommandHiddenError, Emulator, Reply
 from bot.runner import discord_endpoints, serve
-from bot.settings import BUSY_TIMEOUT_MS, DEFAULT_SETTINGS, SettingsBusyError, SqliteSettingsStore
+from bot.store import BUSY_TIMEOUT_MS, DEFAULT_SETTINGS, SettingsBusyError, SqliteSettingsStore
 from charlm.alphabet import Alphabet
 from charlm.checkpoint import save_checkpoint
 from charlm.engine import EngineBusyError, GenerationEngine, GenerationRequest
 from charlm.models import ModelConfig, build_model
+from discord_emulator import CommandHiddenError, Emulator, Reply
 from tests.helpers import held_write_lock
 
 HEADER = re.compile(r"\*(?P<model>\w+), temperature (?P<temperature>[\d.]+)(?P<notes>[^*]*)\*\n```\n")

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from bot.client import ShakespeareBot
 from bot.config import EXIT_CONFIG, BotConfig
-from bot.emulator import Emulator
 from bot.health import check_heartbeat
 from bot.runner import TOKEN_REJECTED, discord_endpoints, run_bot, sync_command_set
-from bot.settings import SqliteSettingsStore
+from bot.store import SqliteSettingsStore
+from discord_emulator import Emulator
 from tests.test_bot_commands import make_checkpoints
 
 REPO = Path(__file__).resolve().parents[1]

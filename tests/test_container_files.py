@@ -75,7 +75,8 @@ def test_build_context_lets_in_only_code_pins_and_checkpoints():
     ]
     assert patterns[0] == "*", "everything is excluded first, then the few things the image needs"
     allowed = {pattern.removeprefix("!") for pattern in patterns if pattern.startswith("!")}
-    assert allowed == {"pyproject.toml", "constraints.txt", "checkpoints/*.safetensors", "charlm/", "bot/"}
+    assert allowed == {"pyproject.toml", "constraints.txt", "checkpoints/*.safetensors", "charlm/", "bot/",
+                       "discord_emulator/"}
 
 
 def test_compose_example_has_the_token_file_the_volume_and_a_restart_policy():
@@ -132,7 +133,7 @@ def test_self_test_passes_with_only_the_runtime_dependencies(tmp_path):
     runtime = _runtime_distributions()
     refused = sorted(
         module for module, distributions in metadata.packages_distributions().items()
-        if module not in sys.stdlib_module_names and module not in ("bot", "charlm")
+        if module not in sys.stdlib_module_names and module not in ("bot", "charlm", "discord_emulator")
         and not {canonicalize_name(name) for name in distributions} & runtime
     )
     assert "openapi_core" in refused and "torch" not in refused

@@ -17,7 +17,7 @@ import pytest
 import yarl
 from discord import app_commands
 
-from bot.emulator import CommandHiddenError, CommandInputError, Emulator, NoResponse
+from discord_emulator import CommandHiddenError, CommandInputError, Emulator, NoResponse
 
 
 class BareClient(discord.Client):
@@ -302,7 +302,7 @@ async def test_unknown_endpoint_is_recorded(emu: Emulator) -> None:
 
 async def test_calls_outside_the_published_contract_are_reported(emu: Emulator, client: BareClient) -> None:
     if not emu.contract.enabled:
-        pytest.skip("Discord's OpenAPI description is absent (see bot/emulator/contract.py)")
+        pytest.skip("Discord's OpenAPI description is absent (see discord_emulator/contract.py)")
     client.release.set()
     sent = await emu.send_command("/slow")
     await sent.wait_reply(5)

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import io
 
-from bot.emulator import Emulator
-from bot.emulator.models import Clock, World
-from bot.emulator.playground import Playground
-from bot.emulator.render import render_message
 from bot.formatting import generation_reply
+from bot.playground import BOT_CAST, Playground
+from discord_emulator import Emulator
+from discord_emulator.models import Clock, World
+from discord_emulator.render import render_message
 from tests.test_emulator import connect_bare_client
 
 
 async def test_prompt_lines_become_interactions_and_replies_render_like_discord() -> None:
-    async with Emulator() as emu, connect_bare_client(emu) as client:
+    async with Emulator(cast=BOT_CAST) as emu, connect_bare_client(emu) as client:
         out = io.StringIO()
         playground = Playground(emu, out, reply_timeout=5)
         member = emu.world.user("member")
@@ -63,5 +63,5 @@ def test_a_seed_of_backticks_and_markdown_renders_inside_the_code_block_as_disco
     content = generation_reply(seed, "\nmore", model="lstm", temperature=0.8)
     message = {"author": {"username": "shakespeare", "global_name": "Shakespeare"}, "content": content,
                "flags": 0, "embeds": [], "mentions": [], "mention_everyone": False}
-    shown = render_message(message, World(Clock()), "Prospero", "shakespeare").split("\n")
+    shown = render_message(message, World(Clock(), cast=BOT_CAST), "Prospero", "shakespeare").split("\n")
     assert shown[2:] == ["\u2502 lstm, temperature 0.8", f"\u2502 \u2503 {seed}", "\u2502 \u2503 more"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import (
+from bot.store import (
     DEFAULT_SETTINGS,
     MAX_LENGTH,
     MAX_TEMPERATURE,
@@ -144,7 +144,7 @@ async def test_a_change_reported_as_done_survives_kill_9_right_after(tmp_path):
     path = tmp_path / "bot.sqlite3"
     process = run_python(f"""
         import asyncio, os, signal
-        from bot.settings import SqliteSettingsStore
+        from bot.store import SqliteSettingsStore
         async def main():
             store = await SqliteSettingsStore.open({str(path)!r})
             await store.set_value({GUILD}, "length", 777)
@@ -168,7 +168,7 @@ async def test_two_processes_writing_at_once_both_succeed(tmp_path):
     writes = 40
     script = """
         import asyncio, sys
-        from bot.settings import SqliteSettingsStore
+        from bot.store import SqliteSettingsStore
         async def main(worker):
             store = await SqliteSettingsStore.open({path!r})
             for i in range({writes}):

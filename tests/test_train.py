@@ -1,6 +1,7 @@
 """train.py as a user runs it, on a small text the test writes itself."""
 
 import json
+import math
 import os
 import shutil
 import socket
@@ -19,8 +20,8 @@ from charlm.devices import bf16_is_native
 from charlm.errors import TrainingError
 from charlm.evaluation import evaluate
 from charlm.models import ModelConfig, build_model
-from charlm.train_state import Progress, load_train_state, train_state_tensors
-from charlm.training import WeightAverage, resolve_precision
+from charlm.training import TrainConfig, TrainConfigError, WeightAverage, resolve_precision
+from charlm.training.state import Progress, load_train_state, train_state_tensors
 from tests.helpers import write_corpus
 
 REPO = Path(__file__).resolve().parents[1]
@@ -226,16 +227,6 @@ def test_the_same_seed_repeats_a_run_and_another_seed_does_not(corpus: Path, tmp
     assert [row.get("train_loss") for row in first_rows] != [row.get("train_loss") for row in other_rows]
 
 
-def test_random_window_batching_also_lowers_the_loss(corpus: Path, tmp_path: Path) -> None:
-    out = tmp_path / "random.safetensors"
-    result = train("--data", str(corpus), "--out", str(out), "--steps", "40", "--eval-every", "20",
-                   "--batching", "random", *SMALL)
-    assert result.returncode == 0, result.stderr
-    val = [row["val_nats_per_char"] for row in metrics(out) if "val_nats_per_char" in row]
-    assert val[-1] < val[0] < 4.7
-    assert load_checkpoint(out).training["config"]["batching"] == "random"
-
-
 def test_shifted_window_training_lowers_the_loss_and_records_the_choice(corpus: Path,
                                                                         tmp_path: Path) -> None:
     out = tmp_path / "shifted.safetensors"
@@ -252,7 +243,7 @@ def test_shifted_window_training_lowers_the_loss_and_records_the_choice(corpus: 
     (["--model", "gru"], 0.3, True),
     (["--model", "rnn"], 0.25, True),
     (["--model", "lstm", "--no-shift-windows"], 0.35, False),
-    (["--model", "gru", "--batching", "random"], 0.3, False),  # nothing to shift: not recorded as on
+    (["--model", "gru", "--no-shift-windows"], 0.3, False),
 ])
 def test_the_defaults_are_the_shipped_recipe_and_are_recorded_as_run(
         corpus: Path, tmp_path: Path, extra: list[str], dropout: float, shifted: bool) -> None:
@@ -266,16 +257,39 @@ def test_the_defaults_are_the_shipped_recipe_and_are_recorded_as_run(
     assert config["shift_windows"] is shifted
     assert (config["seq_len"], config["ema_decay"]) == (64, 0.998)
     # "auto" is never what a checkpoint records: it says which precision this machine trained in.
-    assert config["precision"] == ("bf16" if bf16_is_native(torch.device("cpu")) else "fp32")
+    assert config["precision"] == ("bfloat16" if bf16_is_native(torch.device("cpu")) else "float32")
 
 
 def test_precision_names_are_resolved_or_refused() -> None:
     cpu = torch.device("cpu")
-    assert resolve_precision("fp32", cpu) == "fp32"
-    assert resolve_precision("bf16", cpu) == "bf16"
-    assert resolve_precision("auto", cpu) in ("fp32", "bf16")
-    with pytest.raises(TrainingError, match="precision must be one of auto, fp32, bf16"):
+    assert resolve_precision("float32", cpu) == "float32"
+    assert resolve_precision("bfloat16", cpu) == "bfloat16"
+    assert resolve_precision("auto", cpu) in ("float32", "bfloat16")
+    with pytest.raises(TrainingError, match="precision must be one of auto, float32, bfloat16"):
         resolve_precision("fp16", cpu)
+
+
+def test_a_train_config_checks_itself_as_train_py_does() -> None:
+    # Code that calls training directly gets train.py's refusals, field by field, in one error.
+    with pytest.raises(TrainConfigError) as refused:
+        TrainConfig(hidden_size=0, dropout=1.5, grad_clip=math.nan, precision="fp16", max_steps=0)
+    assert [name for name, _ in refused.value.problems] == [
+        "hidden_size", "max_steps", "dropout", "grad_clip", "precision"]
+    assert "hidden_size must be at least 1" in str(refused.value)
+    with pytest.raises(TrainConfigError, match="weight_drop applies to rnn, lstm and gru only"):
+        TrainConfig(model="scratch", weight_drop=0.2)
+    with pytest.raises(TrainConfigError, match="model must be one of"):
+        TrainConfig(model="transformer")
+    assert TrainConfig(model="gru").dropout == 0.3  # the kind's default still fills in
+
+
+def test_train_py_takes_the_short_precision_names_of_older_commands(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "short.safetensors"
+    result = train("--data", str(corpus), "--out", str(out), "--steps", "2", "--hidden-size", "16",
+                   "--embedding-dim", "8", "--layers", "1", "--batch-size", "4", "--no-progress",
+                   "--precision", "fp32")
+    assert result.returncode == 0, result.stderr
+    assert load_checkpoint(out).training["config"]["precision"] == "float32"
 
 
 def test_the_weight_average_is_validated_and_the_better_weights_are_kept(corpus: Path,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from discord import app_commands
 
 from bot.errors import BAD_OPTION, UserError
-from bot.settings import DEFAULT_SETTINGS
+from bot.store import DEFAULT_SETTINGS
 
 CHAT_INPUT = 1  # the application command type of slash commands, the only kind the bot declares
 SUB_COMMAND_TYPES = (1, 2)

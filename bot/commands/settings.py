@@ -12,7 +12,7 @@ from discord import app_commands
 
 from bot.commands.options import MODEL_CHOICES, require_loaded, serving_model
 from bot.errors import reply_privately
-from bot.settings import (
+from bot.store import (
     MAX_LENGTH,
     MAX_TEMPERATURE,
     MIN_LENGTH,

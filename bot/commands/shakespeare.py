@@ -14,7 +14,7 @@ from discord import app_commands
 from bot.commands.options import MODEL_CHOICES, require_loaded, serving_model
 from bot.errors import UserError
 from bot.formatting import generation_reply
-from bot.settings import (
+from bot.store import (
     DEFAULT_SETTINGS,
     MAX_LENGTH,
     MAX_TEMPERATURE,
@@ -35,8 +35,6 @@ MAX_SEED_CHARACTERS = 500
 # Speakers who appear in tinyshakespeare, the models' training text: a seed the models know.
 SPEAKERS = ("ROMEO:", "JULIET:", "First Citizen:", "MENENIUS:", "KING RICHARD III:", "GLOUCESTER:",
             "DUKE VINCENTIO:", "ISABELLA:", "PETRUCHIO:", "KATHARINA:", "LEONTES:", "CORIOLANUS:")
-# Models named in settings that this process does not load, already logged as replaced.
-_REPLACED_LOGGED: set[str] = set()
 # Per user: generating holds a slot in the engine's shared queue for seconds at a time.
 COOLDOWN_RATE = 1
 COOLDOWN_SECONDS = 5.0
@@ -68,13 +66,17 @@ class UserCooldown:
             bucket.reset()
 
 
-COOLDOWN = UserCooldown(COOLDOWN_RATE, COOLDOWN_SECONDS)
+def _cooldown_check(interaction: discord.Interaction[ShakespeareBot]) -> bool:
+    return interaction.client.cooldown.check(interaction)
 
 
 def build_request(settings: GuildSettings, loaded: Sequence[str], *, seed: object = None,
                   temperature: object = None, length: object = None, model: str | None = None,
-                  ) -> GenerationRequest:
+                  replaced_logged: set[str] | None = None) -> GenerationRequest:
     """The engine request for these options, the guild's settings filling in what is missing.
+
+    `replaced_logged` holds the models from settings this process does not load and has already
+    logged as replaced (the bot keeps one set), so the warning comes once, not on every request.
 
     Every value is checked again here: Discord enforces the options' ranges in its own client
     only, and a forged interaction can carry NaN, 1e9 or a string where a number belongs.
@@ -89,8 +91,9 @@ def build_request(settings: GuildSettings, loaded: Sequence[str], *, seed: objec
         # A server's model that this host does not load is served by another rather than refused
         # (/settings show says which); logged once per process, not on every request.
         chosen = serving_model(settings.model, loaded)
-        if chosen != settings.model and settings.model not in _REPLACED_LOGGED:
-            _REPLACED_LOGGED.add(settings.model)
+        logged = replaced_logged if replaced_logged is not None else set()
+        if chosen != settings.model and settings.model not in logged:
+            logged.add(settings.model)
             log.warning("Model %r from settings is not loaded; %r writes instead.", settings.model, chosen)
     return GenerationRequest(
         seed=seed,
@@ -108,7 +111,7 @@ def build_request(settings: GuildSettings, loaded: Sequence[str], *, seed: objec
     model="Which model writes; default: the server's",
 )
 @app_commands.choices(model=MODEL_CHOICES)
-@app_commands.check(COOLDOWN.check)
+@app_commands.check(_cooldown_check)
 async def shakespeare(
     interaction: discord.Interaction[ShakespeareBot],
     seed: app_commands.Range[str, 1, MAX_SEED_CHARACTERS] | None = None,
@@ -119,7 +122,8 @@ async def shakespeare(
     try:
         request, text = await _generate(interaction, seed, temp, length, model)
     except Exception:
-        COOLDOWN.give_back(interaction)  # refused or failed: no text came of it, so try again now
+        # Refused or failed: no text came of it, so they may try again now.
+        interaction.client.cooldown.give_back(interaction)
         raise
     reply = generation_reply(request.seed, text, model=request.model, temperature=request.temperature)
     if interaction.response.is_done():
@@ -135,7 +139,8 @@ async def _generate(interaction: discord.Interaction[ShakespeareBot], seed: str 
     guild_id = interaction.guild_id
     settings = DEFAULT_SETTINGS if guild_id is None else await bot.store.get(guild_id)
     request = build_request(settings, bot.engine.model_names, seed=seed, temperature=temp, length=length,
-                            model=None if model is None else model.value)
+                            model=None if model is None else model.value,
+                            replaced_logged=bot.replaced_models_logged)
     generation = asyncio.ensure_future(bot.engine.generate(request))
     try:
         # One step lets the engine take or refuse the request (a full queue, a seed it cannot

@@ -16,7 +16,7 @@ import json
 import signal
 import sys
 
-from bot.emulator import Emulator
+from discord_emulator import Emulator
 
 READY_TIMEOUT = 240.0
 

@@ -13,14 +13,15 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from bot.emulator import Emulator
-from bot.emulator.process import BotProcess
+from bot.playground import BOT_CAST, BOT_COMMAND
+from discord_emulator import Emulator
+from discord_emulator.process import BotProcess
 from tests.e2e.helpers import BOT_START_TIMEOUT, bot_env
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def emulator() -> AsyncIterator[Emulator]:
-    async with Emulator() as emu:
+    async with Emulator(cast=BOT_CAST) as emu:
         yield emu
     # Over the whole session: nothing outside what the emulator knows of Discord's API, and
     # nothing against Discord's published contract (empty when the description is absent).
@@ -32,7 +33,8 @@ async def emulator() -> AsyncIterator[Emulator]:
 async def bot(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[BotProcess]:
     """The shared bot; at the end it must stop cleanly on SIGTERM, as `docker stop` asks."""
     directory: Path = tmp_path_factory.mktemp("bot")
-    process = BotProcess(emulator, bot_env(directory / "settings.sqlite3"), directory / "bot.log")
+    process = BotProcess(emulator, BOT_COMMAND, bot_env(directory / "settings.sqlite3"),
+                         directory / "bot.log")
     await process.start()
     try:
         await process.wait_ready(BOT_START_TIMEOUT)

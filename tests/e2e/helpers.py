@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bot.emulator import Emulator, Reply, SentInteraction
+from discord_emulator import Emulator, Reply, SentInteraction
 
 REPO = Path(__file__).resolve().parents[2]
 BOT_START_TIMEOUT = 180.0  # importing torch and loading checkpoints on a busy two-core machine

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from bot.emulator import Emulator
-from bot.emulator.process import BotProcess
+from discord_emulator import Emulator
+from discord_emulator.process import BotProcess
 from tests.e2e.helpers import REPLY_TIMEOUT, ask, fresh_user, generation, refusal, settings_shown
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import pytest_asyncio
 
-from bot.emulator import CommandHiddenError, Emulator
-from bot.emulator.process import BotProcess
 from bot.errors import BAD_OPTION
+from discord_emulator import CommandHiddenError, Emulator
+from discord_emulator.process import BotProcess
 from tests.e2e.helpers import ask, fresh_user, generation, refusal, settings_shown
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from bot.emulator import Emulator
-from bot.emulator.process import BotProcess
+from discord_emulator import Emulator
+from discord_emulator.process import BotProcess
 from tests.e2e.helpers import REPLY_TIMEOUT, fresh_user, generation
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]

@@ -10,22 +10,23 @@ from pathlib import Path
 
 import pytest
 
-from bot.emulator import Emulator
-from bot.emulator.process import BotProcess
+from bot.playground import BOT_CAST, BOT_COMMAND
+from discord_emulator import Emulator
+from discord_emulator.process import BotProcess
 from tests.e2e.helpers import BOT_START_TIMEOUT, ask, bot_env, fresh_user, generation, refusal, settings_shown
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
 
 async def _start(emu: Emulator, directory: Path, name: str) -> BotProcess:
-    process = BotProcess(emu, bot_env(directory / "settings.sqlite3"), directory / f"{name}.log")
+    process = BotProcess(emu, BOT_COMMAND, bot_env(directory / "settings.sqlite3"), directory / f"{name}.log")
     await process.start()
     await process.wait_ready(BOT_START_TIMEOUT)
     return process
 
 
 async def test_settings_survive_a_clean_restart_and_a_kill_9(tmp_path: Path) -> None:
-    async with Emulator() as emu:
+    async with Emulator(cast=BOT_CAST) as emu:
         first = await _start(emu, tmp_path, "first")
         try:
             await ask(emu, "/settings temperature value:1.3")

@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 import yarl
 
-from bot.emulator import Emulator, Reply, SentInteraction
-from bot.emulator.models import Guild
-from bot.emulator.process import BotProcess
+from bot.playground import BOT_CAST, BOT_COMMAND
+from discord_emulator import Emulator, Reply, SentInteraction
+from discord_emulator.models import Guild
+from discord_emulator.process import BotProcess
 from tests.e2e.helpers import BOT_START_TIMEOUT, REPLY_TIMEOUT, bot_env, settings_shown
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
@@ -73,7 +74,7 @@ def answering_ports(emu: Emulator, interaction: SentInteraction) -> set[int]:
 
 
 async def test_two_shard_processes_change_settings_at_once_in_one_file(tmp_path: Path) -> None:
-    async with Emulator() as emu:
+    async with Emulator(cast=BOT_CAST) as emu:
         globe = emu.world.guild
         rose = emu.world.add_guild("The Rose", shard=(1 - shard_of(globe.id), SHARD_COUNT))
         guilds: list[Guild] = [globe, rose]
@@ -84,7 +85,7 @@ async def test_two_shard_processes_change_settings_at_once_in_one_file(tmp_path:
         ports: list[int] = []
         for shard in range(SHARD_COUNT):
             env = {**bot_env(db_path), "SHARD_COUNT": str(SHARD_COUNT), "SHARD_IDS": str(shard)}
-            process = BotProcess(emu, env, tmp_path / f"shard-{shard}.log")
+            process = BotProcess(emu, BOT_COMMAND, env, tmp_path / f"shard-{shard}.log")
             # BotProcess puts the emulator's own address over `env`; this one is the process's own.
             api_base = await emu.add_address()
             process.env["DISCORD_API_BASE"] = api_base

@@ -14,7 +14,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -24,75 +24,12 @@ from tqdm import tqdm
 
 from charlm.alphabet import Alphabet
 from charlm.checkpoint import atomic_save, save_checkpoint
-from charlm.data import RandomWindows, StreamBatches, encode_corpus, split_ids
-from charlm.devices import bf16_is_native
+from charlm.data import StreamBatches, encode_corpus, split_ids
 from charlm.errors import TrainingError
 from charlm.evaluation import evaluate
 from charlm.models import ModelConfig, State, build_model, detach_state
-from charlm.train_state import Progress, load_train_state, train_state_tensors
-
-# Dropout by model kind when none is given: the shipped LSTM's and GRU's (README: The models, where
-# 0.45 trailed 0.35 for the LSTM, and 0.25 and 0.35 stayed above 0.3's result for the GRU); the rnn
-# and scratch kinds keep the earlier general default, not tuned.
-DEFAULT_DROPOUT = {"lstm": 0.35, "gru": 0.3}
-OTHER_DROPOUT = 0.25
-# AdamW's weight decay by kind: 0.3 trained both shipped models (README: The models), the LSTM to
-# 1.3601 against 1.3933 and 1.3989 for two draws at 0.1, the GRU to 1.3893 against 1.3984-1.4079 for
-# four; the rnn and scratch kinds keep the earlier 0.1, untuned.
-DEFAULT_WEIGHT_DECAY = {"lstm": 0.3, "gru": 0.3}
-OTHER_WEIGHT_DECAY = 0.1
-PRECISIONS = ("auto", "fp32", "bf16")
-# What --resume may change: the budget (to extend a run), how often it validates, and where and in
-# which precision it runs. Everything else must match the saved run (train_state.load_train_state).
-RESUME_MAY_CHANGE = frozenset({"max_steps", "minutes", "eval_every", "device", "precision"})
-
-
-@dataclass
-class TrainConfig:
-    """Training settings. The defaults are the shipped models' recipe (README: The models): the
-    shipped LSTM is these defaults in one process; the shipped GRU ran them in two processes
-    (`torchrun --nproc_per_node 2`), so each of its steps saw two of these batches."""
-
-    model: str = "lstm"
-    hidden_size: int = 512
-    embedding_dim: int = 64
-    num_layers: int = 2
-    dropout: float | None = None  # None: DEFAULT_DROPOUT for the kind, else OTHER_DROPOUT
-    weight_drop: float = 0.0  # DropConnect on hidden-to-hidden weights (rnn, lstm, gru)
-    batch_size: int = 64
-    seq_len: int = 64
-    learning_rate: float = 3e-3
-    min_lr_fraction: float = 0.05
-    warmup_steps: int = 100
-    weight_decay: float | None = None  # None: DEFAULT_WEIGHT_DECAY for the kind, else OTHER_WEIGHT_DECAY
-    grad_clip: float = 1.0
-    max_steps: int | None = None
-    minutes: float | None = None
-    eval_every: int = 250
-    seed: int = 1337
-    device: str = "cpu"
-    # "bf16": autocast matmuls to bfloat16, weights stay float32; "auto" (resolve_precision): bf16
-    # where the device multiplies it natively, else "fp32".
-    precision: str = "auto"
-    batching: str = "carried"  # or "random": independent random windows, state reset each batch
-    ema_decay: float = 0.998  # > 0: also validate an exponential moving average of the weights
-    shift_windows: bool = True  # carried: move the window boundaries by a random offset each epoch
-
-    def __post_init__(self) -> None:
-        if self.dropout is None:
-            self.dropout = DEFAULT_DROPOUT.get(self.model, OTHER_DROPOUT)
-        if self.weight_decay is None:
-            self.weight_decay = DEFAULT_WEIGHT_DECAY.get(self.model, OTHER_WEIGHT_DECAY)
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """"fp32" or "bf16" for `precision`; "auto" is bf16 only where the device multiplies it natively:
-    elsewhere (a CPU without AVX512-BF16 or AMX, an older GPU) bf16 is emulated and slower."""
-    if precision not in PRECISIONS:
-        raise TrainingError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}.")
-    if precision == "auto":
-        return "bf16" if bf16_is_native(device) else "fp32"
-    return precision
+from charlm.training.config import RESUME_MAY_CHANGE, TrainConfig, resolve_precision
+from charlm.training.state import Progress, load_train_state, train_state_tensors
 
 
 class WeightAverage:
@@ -158,14 +95,14 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.A
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, inputs: torch.Tensor,
                targets: torch.Tensor, state: State, grad_clip: float,
-               precision: str = "fp32") -> tuple[torch.Tensor, State]:
+               precision: str = "float32") -> tuple[torch.Tensor, State]:
     """One optimizer step over a whole [batch, seq_len] window; returns the loss and the next state.
 
     The state comes back detached: it carries into the next window (truncated BPTT) without
     back-propagating into it.
     """
     autocast = (torch.autocast(inputs.device.type, dtype=torch.bfloat16)
-                if precision == "bf16" else contextlib.nullcontext())
+                if precision == "bfloat16" else contextlib.nullcontext())
     with autocast:
         logits, state = model(inputs, state)
     loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1))
@@ -230,9 +167,7 @@ def train(config: TrainConfig, text: str, data_sha256: str, out_path: Path,
     if config.max_steps is None and config.minutes is None:
         raise TrainingError("Give a budget: --steps, --minutes, or both.")
     device = torch.device(config.device)
-    # Recorded as run: the precision auto chose, and window shifting only where windows are carried.
-    config = replace(config, precision=resolve_precision(config.precision, device),
-                     shift_windows=config.shift_windows and config.batching == "carried")
+    config = replace(config, precision=resolve_precision(config.precision, device))  # recorded as run
     rank, world = _distributed()
     torch.manual_seed(config.seed + rank)
     alphabet = Alphabet()
@@ -242,10 +177,8 @@ def train(config: TrainConfig, text: str, data_sha256: str, out_path: Path,
         raise TrainingError("The data is too short to hold out a validation part.")
     shard = len(train_ids) // world
     own_part = train_ids[rank * shard : (rank + 1) * shard]
-    batches = (StreamBatches(own_part, config.batch_size, config.seq_len,
-                             config.seed + rank if config.shift_windows else None)
-               if config.batching == "carried"
-               else RandomWindows(own_part, config.batch_size, config.seq_len, config.seed + rank))
+    batches = StreamBatches(own_part, config.batch_size, config.seq_len,
+                            config.seed + rank if config.shift_windows else None)
 
     model_config = ModelConfig(config.model, len(alphabet), config.hidden_size,
                                config.embedding_dim, config.num_layers, config.dropout,

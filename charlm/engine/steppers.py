@@ -46,6 +46,7 @@ from __future__ import annotations
 import torch
 
 from charlm.models import CharModel, RecurrentLM
+from charlm.torch_private import int8_works, int_mm, pack_linear_weight, packed_linear, packing_works
 
 
 class Stepper:
@@ -84,28 +85,6 @@ def _rnn_weight(model: RecurrentLM, name: str, layer: int) -> torch.Tensor:
     return getattr(model.rnn, f"{name}_l{layer}").detach().float()
 
 
-def _pack(weight: torch.Tensor) -> torch.Tensor:
-    """A [out, in] weight in oneDNN's blocked layout, for `_packed_linear`."""
-    return torch.ops.mkldnn._reorder_linear_weight(weight, None)
-
-
-def _packed_linear(inputs: torch.Tensor, packed: torch.Tensor,
-                   bias: torch.Tensor | None = None) -> torch.Tensor:
-    """inputs @ W^T (+ bias) for a weight from `_pack`, in the inputs' dtype."""
-    return torch.ops.mkldnn._linear_pointwise(inputs, packed, bias, "none", [], "")
-
-
-def _packing_works(device: torch.device, dtype: torch.dtype) -> bool:
-    """True where oneDNN's prepacked linear runs here (a CPU build with oneDNN; not CUDA)."""
-    if device.type != "cpu" or not torch.backends.mkldnn.is_available():
-        return False
-    try:
-        out = _packed_linear(torch.ones(1, 8, dtype=dtype), _pack(torch.ones(8, 8, dtype=dtype)))
-    except (AttributeError, RuntimeError):
-        return False
-    return bool(out.float().eq(8).all())
-
-
 H_LEVELS = 127.0  # int8 products: h in [-1, 1] is stored as round(127 h)
 # One row runs fastest on the column-major int8 weight (a matrix-vector kernel: 32 against 92 us for
 # 1024 x 2048 on one thread), two or more on the row-major one (96 against 174 us for two rows,
@@ -132,18 +111,7 @@ class _Int8Weight:
     def sums(self, inputs: torch.Tensor) -> torch.Tensor:
         """The int32 products of int8 `inputs` [rows, in]; times `scale` they are inputs @ W^T."""
         weight = self.column_major if inputs.shape[0] <= INT8_FEW_ROWS else self.row_major
-        return torch._int_mm(inputs, weight)
-
-
-def int8_works(device: torch.device) -> bool:
-    """True where `torch._int_mm` runs here on the CPU."""
-    if device.type != "cpu":
-        return False
-    try:
-        ones = torch.ones(1, 32, dtype=torch.int8)
-        return bool(torch._int_mm(ones, torch.ones(32, 32, dtype=torch.int8).t()).eq(32).all())
-    except (AttributeError, RuntimeError):
-        return False
+        return int_mm(inputs, weight)
 
 
 def _tanh_from_doubled(doubled: torch.Tensor) -> torch.Tensor:
@@ -178,8 +146,8 @@ class _CellStepper(Stepper):
         if self.quantized and not int8_works(device):
             raise ValueError("int8 weights need a CPU where torch._int_mm runs.")
         # The float32 decoder is packed too: MKL's product would otherwise need the 4-row floor.
-        self.packed = ((self.quantized or _packing_works(device, weight_dtype))
-                       and _packing_works(device, torch.float32))
+        self.packed = ((self.quantized or packing_works(device, weight_dtype))
+                       and packing_works(device, torch.float32))
         self.min_rows = 1 if self.packed else Stepper.min_rows
         self.gate_scale = torch.ones(gates * config.hidden_size, dtype=torch.float64)
         self.gate_scale[tanh_gate] = 2.0
@@ -190,7 +158,7 @@ class _CellStepper(Stepper):
                      + self._table_bias(model).double())
             self.table = self._gates(table.t()).t().float().contiguous().to(device)
             decoder = model.decoder.weight.detach().float().contiguous().to(device)
-            self.decoder_weight = _pack(decoder) if self.packed else decoder.t().contiguous()
+            self.decoder_weight = pack_linear_weight(decoder) if self.packed else decoder.t().contiguous()
             self.decoder_bias = model.decoder.bias.detach().float().to(device)
         # The unpacked decoder writes here; the packed one returns a fresh tensor.
         self.logits = None if self.packed else torch.zeros(capacity, self.vocab_size, device=device)
@@ -209,11 +177,11 @@ class _CellStepper(Stepper):
         if self.quantized:
             return _Int8Weight(self._gates(matrix), self.device)
         weight = self._gates(matrix).contiguous().to(self.device, self.weight_dtype)
-        return _pack(weight) if self.packed else weight.t()
+        return pack_linear_weight(weight) if self.packed else weight.t()
 
     def _product(self, inputs: torch.Tensor, weight) -> torch.Tensor:
         """inputs @ W, in the weights' dtype (not for int8 weights: see _project)."""
-        return _packed_linear(inputs, weight) if self.packed else torch.mm(inputs, weight)
+        return packed_linear(inputs, weight) if self.packed else torch.mm(inputs, weight)
 
     def _store(self, operand: torch.Tensor, value: torch.Tensor) -> None:
         """operand = value (an h in float32), rounded to the operand's dtype (see H_LEVELS)."""
@@ -248,7 +216,7 @@ class _CellStepper(Stepper):
 
     def _decode(self, top: torch.Tensor, rows: int) -> torch.Tensor:
         if self.packed:
-            return _packed_linear(top, self.decoder_weight, self.decoder_bias)
+            return packed_linear(top, self.decoder_weight, self.decoder_bias)
         return torch.addmm(self.decoder_bias, top, self.decoder_weight, out=self.logits[:rows])
 
 

@@ -14,14 +14,20 @@ import threading
 from pathlib import Path
 from typing import Any, TextIO
 
-from .errors import CommandHiddenError, CommandInputError, NoResponse
-from .interactions import DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
-from .models import MANAGE_GUILD
-from .process import BotExited, BotProcess
-from .render import render_message
-from .server import Emulator
+from discord_emulator.errors import CommandHiddenError, CommandInputError, NoResponse
+from discord_emulator.interactions import DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
+from discord_emulator.models import MANAGE_GUILD, Cast
+from discord_emulator.process import BotExited, BotProcess
+from discord_emulator.render import render_message
+from discord_emulator.server import Emulator
 
 DEFAULT_DB = Path("data/playground.sqlite3")
+# The emulated world as this bot's players meet it; the emulator itself only has neutral names.
+BOT_CAST = Cast(app="Shakespeare", description="A character-level Shakespeare generator.",
+                guild="The Globe", channel="stage", moderators="Stage Managers", admin="Prospero",
+                member="Miranda")
+# The bot's own command line, run as a child process against the emulator.
+BOT_COMMAND = (sys.executable, "-m", "bot")
 READY_TIMEOUT = 180.0
 REPLY_TIMEOUT = 300.0
 PLAYGROUND_HELP = """\
@@ -192,11 +198,11 @@ class _StdinLines:
 
 async def run_playground(out: TextIO = sys.stdout) -> int:
     """Start the emulator and the bot, then serve the prompt until /quit or end of input."""
-    emulator = Emulator()
+    emulator = Emulator(cast=BOT_CAST)
     await emulator.start()
     db_path = Path(os.environ.get("BOT_DB_PATH") or DEFAULT_DB)
     env = {**os.environ, "BOT_DB_PATH": str(db_path)}
-    bot = BotProcess(emulator, env, db_path.with_name("playground-bot.log"))
+    bot = BotProcess(emulator, BOT_COMMAND, env, db_path.with_name("playground-bot.log"))
     print(f"Starting the bot against a local Discord (its log: {bot.log_path})...", file=out, flush=True)
     try:
         await bot.start()

@@ -32,25 +32,22 @@ from pathlib import Path
 import torch
 
 from charlm.checkpoint import LoadedModel, load_checkpoint
-from charlm.devices import cpu_has_int8_dot, cpu_has_native_bf16, resolve_device
-from charlm.engine_batch import Job, ModelBatch
-from charlm.engine_steps import Stepper, build_stepper, int8_works
+from charlm.devices import DTYPES, cpu_has_int8_dot, cpu_has_native_bf16, resolve_device
+from charlm.engine.batch import Job, ModelBatch
+from charlm.engine.steppers import Stepper, build_stepper
 from charlm.errors import CharLMError, CheckpointError, SamplingError
-from charlm.sampling import check_sampling_options, prepare_seed
+from charlm.sampling import DEFAULT_LENGTH, DEFAULT_TEMPERATURE, check_sampling_options, prepare_seed
+from charlm.torch_private import int8_works
 
 logger = logging.getLogger(__name__)
 
 MAX_GENERATE_LENGTH = 2000
 MAX_SEED_LENGTH = 10_000  # raw characters, before normalising; also the most that prime a stream
+MAX_WAITING = 256  # requests that may wait for a batch row before generate() says busy
+MAX_BATCH = 64  # streams a model's batch runs at once
 # The recurrent weights' dtype for each precision a caller may name ("auto" picks one of them).
-WEIGHT_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "int8": torch.int8}
+WEIGHT_DTYPES = DTYPES
 PRECISIONS = ("auto", *WEIGHT_DTYPES)
-# Steps over at least this many streams may use more than one thread. With the products packed
-# (charlm/engine_steps.py) every width gains from the second core on the 2-core dev machine: one
-# 300-char request took 94 ms with 1 here against 108-115 ms with 8, 8 concurrent 0.13 against
-# 0.14-0.15 s, 64 concurrent the same 0.46 s (bench/generate_speed.py --wide-rows, two runs each).
-# Unpacked, the narrow steps had been faster on one thread (167 against 239 ms for one request).
-WIDE_ROWS = 1
 
 
 class EngineError(CharLMError):
@@ -73,8 +70,8 @@ class InvalidRequestError(EngineError, ValueError):
 class GenerationRequest:
     seed: str
     model: str
-    temperature: float = 0.8
-    length: int = 300
+    temperature: float = DEFAULT_TEMPERATURE
+    length: int = DEFAULT_LENGTH
     top_k: int | None = None
     rng_seed: int | None = None  # the same seed gives the same text, alone or in any batch
 
@@ -138,17 +135,15 @@ class GenerationEngine:
     """Serves text from a set of loaded models; see the module docstring."""
 
     def __init__(self, models: Mapping[str, LoadedModel | str | os.PathLike],
-                 device: str | torch.device = "cpu", max_waiting: int = 256, max_batch: int = 64,
-                 precision: str = "auto", threads: int | None = None,
-                 wide_rows: int = WIDE_ROWS) -> None:
+                 device: str | torch.device = "cpu", max_waiting: int = MAX_WAITING,
+                 max_batch: int = MAX_BATCH, precision: str = "auto", threads: int | None = None) -> None:
         """`precision` is the dtype of the recurrent weights of lstm and gru models ("auto": int8
         on CPUs with int8 dot products, else bf16 on CPUs that multiply it natively, else float32).
 
-        `threads` is the most torch intra-op threads the worker uses, and only for a step of at
-        least `wide_rows` streams; a narrower step runs on one thread (WIDE_ROWS has the
-        measurements behind the default, which uses `threads` for every step). Switching the count
-        costs about 0.3 ms, so it changes once per round at most. None means min(2, the CPU
-        count): two is what was measured; more threads for very wide batches on bigger machines is
+        `threads` is the torch intra-op threads the worker uses for every step (with the products
+        packed, every batch width gained from the second core where this was measured: see
+        docs/experiments.md). None means min(2, the CPU count): two is what was measured; more
+        threads for very wide batches on bigger machines is
         untested. The rest of the process should run one OpenMP thread (OMP_NUM_THREADS=1 before
         torch loads, as `python -m bot` sets): another thread's OpenMP team made the worker's wide
         steps about 40% slower (64 concurrent requests 0.67 s against 0.48 s, measured)."""
@@ -158,15 +153,11 @@ class GenerationEngine:
             raise ValueError("max_waiting and max_batch must both be at least 1.")
         if threads is not None and threads < 1:
             raise ValueError("threads must be at least 1.")
-        if wide_rows < 1:
-            raise ValueError("wide_rows must be at least 1.")
         self._device = resolve_device(device)
         weight_dtype = _weight_dtype(precision, self._device)
         self._precision = next(name for name, dtype in WEIGHT_DTYPES.items() if dtype == weight_dtype)
         self._max_waiting = max_waiting
         self._threads = threads if threads is not None else min(2, os.cpu_count() or 1)
-        self._wide_rows = wide_rows
-        self._threads_now = 0  # set by the worker thread
         self._loaded: dict[str, LoadedModel] = {}
         self._batches: dict[str, ModelBatch] = {}
         with torch.no_grad():
@@ -189,7 +180,8 @@ class GenerationEngine:
 
     @classmethod
     def from_directory(cls, directory: str | os.PathLike, device: str | torch.device = "auto",
-                       max_waiting: int = 256, max_batch: int = 64, **options: object) -> GenerationEngine:
+                       max_waiting: int = MAX_WAITING, max_batch: int = MAX_BATCH,
+                       **options: object) -> GenerationEngine:
         """Serve every `*.safetensors` checkpoint in `directory`, each named by its file stem."""
         directory = Path(directory)
         if not directory.is_dir():
@@ -298,20 +290,13 @@ class GenerationEngine:
 
     # The worker thread ------------------------------------------------------------------------
 
-    def _use_threads_for(self, rows: int) -> None:
-        """One thread for a narrow step, up to `threads` for a wide one (see __init__)."""
-        wanted = self._threads if rows >= self._wide_rows else 1
-        if wanted != self._threads_now:
-            torch.set_num_threads(wanted)
-            self._threads_now = wanted
-
     @property
     def threads(self) -> int:
         """The most torch intra-op threads a step uses."""
         return self._threads
 
     def _work(self) -> None:
-        self._use_threads_for(0)
+        torch.set_num_threads(self._threads)  # per thread: the worker's own intra-op thread count
         with torch.inference_mode():
             while self._serve_once():
                 pass
@@ -350,9 +335,6 @@ class GenerationEngine:
                 logger.exception("Admitting a request failed.")
                 _resolve(job, error=EngineError(
                     "The engine could not start this request; the error is in the log."))
-        # One thread count for the whole round: switching costs about 0.3 ms (measured), as much
-        # as a narrow step, so a narrow batch beside a wide one runs on the wide count.
-        self._use_threads_for(max(len(batch.streams) for batch in self._batches.values()))
         for batch in self._batches.values():
             if not batch.streams:
                 continue

@@ -1,12 +1,11 @@
-"""The bot as a child process pointed at the emulator: start, wait until ready, stop or kill -9."""
+"""A bot as a child process pointed at the emulator: start, wait until ready, stop or kill -9."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
-import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .server import Emulator
@@ -17,14 +16,13 @@ class BotExited(RuntimeError):
 
 
 class BotProcess:
-    """`python -m bot` with the emulator's address and token added to `env`."""
+    """Any bot's command line, run with the emulator's address and token added to `env` (the
+    variables of `Emulator.bot_env`, which the bot must read); its output goes to `log_path`."""
 
-    def __init__(
-        self, emulator: Emulator, env: Mapping[str, str], log_path: Path,
-        command: list[str] | None = None,
-    ) -> None:
+    def __init__(self, emulator: Emulator, command: Sequence[str], env: Mapping[str, str],
+                 log_path: Path) -> None:
         self.emulator = emulator
-        self.command = command or [sys.executable, "-m", "bot"]
+        self.command = list(command)
         self.env = {**env, **emulator.bot_env()}
         self.log_path = log_path
         self._process: asyncio.subprocess.Process | None = None

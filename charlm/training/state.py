@@ -54,14 +54,14 @@ def load_train_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.
 
     A state that recorded its run's settings is refused, before anything is loaded, when `settings`
     differ from them: continuing a run with another window, dropout or learning rate would make a
-    run no command describes. (States written before settings were recorded are not checked.)
+    run no command describes.
     """
     if not path.is_file():
         raise TrainingError(f"Nothing to resume: {path} does not exist.")
     try:
         with safe_open(str(path), framework="pt") as reader:
             metadata = reader.metadata() or {}
-            if settings is not None and "settings" in metadata:
+            if settings is not None:
                 _check_settings(path, json.loads(metadata["settings"]), settings)
             tensors = {name: reader.get_tensor(name) for name in reader.keys()}  # noqa: SIM118 (safe_open is not a dict)
         model.load_state_dict({name[len("model."):]: value for name, value in tensors.items()
@@ -79,9 +79,8 @@ def load_train_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.
         step = int(metadata["step"])
         if averaging is not None:
             averaging.load(tensors, step)
-        # States written before best_step was saved: the step is the best guess there is.
         return Progress(step, float(metadata["elapsed_seconds"]), float(metadata["best_val"]),
-                        int(metadata.get("best_step", step)))
+                        int(metadata["best_step"]))
     except (SafetensorError, OSError, KeyError, ValueError, RuntimeError) as error:
         raise TrainingError(
             f"Cannot resume from {path}: it does not match this model ({error})."

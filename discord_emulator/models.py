@@ -228,7 +228,7 @@ class Guild:
 
     @property
     def default_channel(self) -> Channel:
-        """The channel commands are typed in: the first one (each guild here has #stage)."""
+        """The channel commands are typed in: the first one (each guild here has one text channel)."""
         return next(iter(self.channels.values()))
 
     def permissions_of(self, user_id: int) -> int:
@@ -294,15 +294,32 @@ def make_token(bot_id: int) -> str:
     return f"{user_part}.{secrets.token_urlsafe(4)}.{secrets.token_urlsafe(27)}"
 
 
+@dataclass(frozen=True)
+class Cast:
+    """The names the emulated world shows: the application and its bot user, the first guild, its
+    text channel and moderator role, and the display names of the three people in it. A bot's own
+    tests or playground may give its own; nothing in the emulator depends on them."""
+
+    app: str = "Test App"
+    description: str = "An application served by the local Discord emulator."
+    guild: str = "Test Server"
+    channel: str = "general"
+    moderators: str = "Moderators"
+    owner: str = "Guild Owner"
+    admin: str = "Admin"
+    member: str = "Member"
+
+
 class World:
     """The application, its bot user, one guild (owner, admin, plain member, bot), any further
     guilds a test adds (add_guild), and DMs. `guild` and `channel` are the first guild's."""
 
-    def __init__(self, clock: Clock, *, bot_name: str = "Shakespeare") -> None:
+    def __init__(self, clock: Clock, *, cast: Cast | None = None) -> None:
+        self.cast = cast = cast or Cast()
         self.clock = clock
         self.snowflakes = Snowflakes(clock)
         self.started_at = clock.utcnow()
-        self.bot = User(self.snowflakes.next(), bot_name.lower(), bot_name, bot=True)
+        self.bot = User(self.snowflakes.next(), cast.app.lower().replace(" ", ""), cast.app, bot=True)
         # Newer applications share their id with their bot user.
         self.application_id = self.bot.id
         self.token = make_token(self.bot.id)
@@ -311,23 +328,23 @@ class World:
         self._moderator_roles: dict[int, Role] = {}
         self._dm_channels: dict[int, Channel] = {}
 
-        self._new_user("owner", "Guild Owner")
-        self.guild = self._new_guild("The Globe", self.snowflakes.next())
+        self._new_user("owner", cast.owner)
+        self.guild = self._new_guild(cast.guild, self.snowflakes.next())
         self.channel = self.guild.default_channel
-        self.add_member("admin", "Prospero", manage_guild=True)
-        self.add_member("member", "Miranda")
+        self.add_member("admin", cast.admin, manage_guild=True)
+        self.add_member("member", cast.member)
 
     def _new_guild(self, name: str, guild_id: int) -> Guild:
-        """A guild with @everyone, a role with Manage Server, the bot's role, #stage, the owner and
-        the bot."""
+        """A guild with @everyone, a role with Manage Server, the bot's role, one text channel, the
+        owner and the bot."""
         owner = self.users["owner"]
         guild = Guild(guild_id, name, owner_id=owner.id)
         guild.roles[guild_id] = Role(guild_id, "@everyone", EVERYONE_PERMISSIONS)
-        moderator_role = Role(self.snowflakes.next(), "Stage Managers", MODERATOR_PERMISSIONS, 1)
+        moderator_role = Role(self.snowflakes.next(), self.cast.moderators, MODERATOR_PERMISSIONS, 1)
         bot_role = Role(self.snowflakes.next(), self.bot.display_name, BOT_ROLE_PERMISSIONS, 2, True)
         for role in (moderator_role, bot_role):
             guild.roles[role.id] = role
-        channel = Channel(self.snowflakes.next(), GUILD_TEXT, "stage", guild_id)
+        channel = Channel(self.snowflakes.next(), GUILD_TEXT, self.cast.channel, guild_id)
         guild.channels[channel.id] = channel
         self.guilds[guild_id] = guild
         self._moderator_roles[guild_id] = moderator_role
@@ -399,7 +416,7 @@ class World:
             "id": str(self.application_id),
             "name": self.bot.display_name,
             "icon": None,
-            "description": "A character-level Shakespeare generator (local emulator).",
+            "description": self.cast.description,
             "type": None,
             "bot": self.bot.to_dict(),
             "bot_public": True,

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from charlm.alphabet import Alphabet
-from charlm.engine_steps import Stepper
+from charlm.engine.steppers import Stepper
 from charlm.sampling import pick
 
 

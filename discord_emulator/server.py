@@ -5,7 +5,7 @@
     env = emu.bot_env()                    # DISCORD_TOKEN, DISCORD_API_BASE, DISCORD_GATEWAY_URL
     ...start the bot with env...
     await emu.wait_until_ready(timeout=60)
-    sent = await emu.send_command("/shakespeare seed:b temp:0.8", user="member")
+    sent = await emu.send_command("/echo text:hello", user="member")
     reply = await sent.wait_reply(timeout=30)
 """
 
@@ -22,7 +22,7 @@ from .contract import ContractChecker, locate_spec
 from .errors import CommandHiddenError, CommandInputError
 from .gateway import Gateway
 from .interactions import InteractionRecord, Rules, SentInteraction, interaction_payload
-from .models import CONTEXT_GUILD, Clock, Guild, User, World, permission_names
+from .models import CONTEXT_GUILD, Cast, Clock, Guild, User, World, permission_names
 from .recorder import Faults, RecordedCall, Recorder
 from .rest import API_PREFIX, RestApi
 
@@ -31,11 +31,13 @@ class Emulator:
     """A local Discord for one application, its guild and any guilds a test adds; see the module
     docstring."""
 
-    def __init__(self, *, heartbeat_interval_ms: int = 41_250, validate: bool = True) -> None:
-        """With `validate`, traffic is checked against Discord's OpenAPI description, if found."""
+    def __init__(self, *, heartbeat_interval_ms: int = 41_250, validate: bool = True,
+                 cast: Cast | None = None) -> None:
+        """With `validate`, traffic is checked against Discord's OpenAPI description, if found;
+        `cast` names the application, guild, channel and people (neutral names by default)."""
         self.clock = Clock()
         self.rules = Rules()
-        self.world = World(self.clock)
+        self.world = World(self.clock, cast=cast)
         self.commands = CommandRegistry(self.world)
         self.recorder = Recorder()
         self.faults = Faults()

@@ -5,7 +5,7 @@ The description is not part of the repository: it is found through DISCORD_OPENA
 
 Where the description is looser than Discord: a follow-up's body is anyOf(a new message, an
 edit), so a field of the wrong type can pass the request check; the emulator's own rules
-(bot/emulator/messages.py) and the check of the message it answers with cover that ground.
+(discord_emulator/messages.py) and the check of the message it answers with cover that ground.
 """
 
 from __future__ import annotations

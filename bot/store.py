@@ -21,6 +21,8 @@ from typing import Literal, Protocol, get_args
 
 import aiosqlite
 
+from charlm.sampling import DEFAULT_LENGTH, DEFAULT_TEMPERATURE
+
 log = logging.getLogger(__name__)
 
 # The ranges an admin (and a /shakespeare option) may choose. The command options' Range
@@ -40,8 +42,8 @@ SETTING_NAMES: tuple[SettingName, ...] = get_args(SettingName)
 class GuildSettings:
     """The settings one guild (or a DM, which always has the defaults) generates with."""
 
-    temperature: float = 0.8
-    length: int = 400
+    temperature: float = DEFAULT_TEMPERATURE
+    length: int = DEFAULT_LENGTH
     model: str = "lstm"
     # The settings an admin chose; the others are the defaults above.
     changed: frozenset[str] = field(default=frozenset(), compare=False)
