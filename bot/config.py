@@ -33,6 +33,15 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
     ("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
 )
 
+
+
+def environment_table() -> str:
+    """ENVIRONMENT as the Markdown table README shows (a test keeps README's copy equal to this)."""
+    rows = ["| variable | default | what it does |", "|---|---|---|"]
+    rows += [f"| `{name}` | `{default}` | {meaning.replace('<', '&lt;')} |" for name, default, meaning in ENVIRONMENT]
+    return "\n".join(rows)
+
+
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # ASCII digits only: str.isdigit() also accepts "²", which int() then refuses with a traceback.
 _DIGITS = re.compile(r"[0-9]+")
