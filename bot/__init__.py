@@ -1,5 +1,5 @@
 """The Discord application: slash commands over charlm's generation engine, settings in SQLite."""
 
-# Kept equal to pyproject.toml's version by tests/test_bot_cli.py; the container runs the code
+# Kept equal to pyproject.toml's version by tests/bot/test_bot_cli.py; the container runs the code
 # without installing the package, so importlib.metadata cannot be the source.
 __version__ = "0.1.0"

@@ -38,7 +38,8 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
 def environment_table() -> str:
     """ENVIRONMENT as the Markdown table README shows (a test keeps README's copy equal to this)."""
     rows = ["| variable | default | what it does |", "|---|---|---|"]
-    rows += [f"| `{name}` | `{default}` | {meaning.replace('<', '&lt;')} |" for name, default, meaning in ENVIRONMENT]
+    rows += [f"| `{name}` | `{default}` | {meaning.replace('<', '&lt;')} |"
+             for name, default, meaning in ENVIRONMENT]
     return "\n".join(rows)
 
 

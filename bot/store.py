@@ -296,7 +296,7 @@ async def _set_up(connection: aiosqlite.Connection, path: Path, busy_timeout_ms:
 
     Two processes opening a new file together race to switch it to WAL, and SQLite answers the
     loser "database is locked" at once instead of waiting out busy_timeout (seen in
-    tests/test_settings.py); so this step retries for as long as busy_timeout would have waited."""
+    tests/bot/test_store.py); so this step retries for as long as busy_timeout would have waited."""
     deadline = time.monotonic() + busy_timeout_ms / 1000
     while True:
         try:

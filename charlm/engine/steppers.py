@@ -36,7 +36,7 @@ On CPU the product weights are packed once into oneDNN's blocked layout (the pre
 PyTorch's inductor uses for frozen CPU models). For a few rows that halves the time of a product
 against `torch.mm` on the same weights (bf16, 4 x 1024 by 1024 x 2048: 102 vs 205 us on one thread;
 float32: 191 vs 618 us, measured), and a row's result is bit-identical whatever the number of rows or
-threads (tests/test_engine.py), so a stepper that packs needs no minimum batch (`min_rows`).
+threads (tests/charlm/test_engine.py), so a stepper that packs needs no minimum batch (`min_rows`).
 
 `ModuleStepper` serves the other kinds (`scratch`, `rnn`) by calling the model once per character.
 """

@@ -81,7 +81,7 @@ async def test_settings_changed_by_an_admin_are_used_by_shakespeare(emulator: Em
 
 async def test_a_model_that_is_not_offered_cannot_be_chosen(emulator: Emulator, bot: BotProcess) -> None:
     # Both shipped models are loaded; a forged payload asks for one the bot does not offer.
-    # (A model offered but not loaded is refused in tests/test_bot_commands.py, whose bot loads one.)
+    # (A model offered but not loaded is refused in tests/bot/test_bot_commands.py, whose bot loads one.)
     _, reply = await ask(emulator, "/settings model name:rnn", forge=True)
     assert refusal(reply) == BAD_OPTION
     _, reply = await ask(emulator, "/settings show")

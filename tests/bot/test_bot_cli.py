@@ -14,9 +14,9 @@ from bot import __version__
 from bot.config import ENVIRONMENT
 from bot.health import write_heartbeat
 from bot.store import SqliteSettingsStore
-from tests.test_bot_commands import make_checkpoints
+from tests.bot.test_bot_commands import make_checkpoints
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIG_VARIABLES = [name for name, _, _ in ENVIRONMENT]
 
 

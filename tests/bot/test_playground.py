@@ -1,6 +1,6 @@
 """The playground's prompt and rendering, driven against a bare discord.py client.
 
-`python -m bot --local` with the real bot is covered by tests/e2e/test_playground.py.
+`python -m bot --local` with the real bot is covered by tests/e2e/test_e2e_playground.py.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from bot.playground import BOT_CAST, Playground
 from discord_emulator import Emulator
 from discord_emulator.models import Clock, World
 from discord_emulator.render import render_message
-from tests.test_emulator import connect_bare_client
+from tests.emulator.test_emulator import connect_bare_client
 
 
 async def test_prompt_lines_become_interactions_and_replies_render_like_discord() -> None:

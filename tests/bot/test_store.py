@@ -27,7 +27,7 @@ from bot.store import (
 )
 from tests.helpers import held_write_lock
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 GUILD = 1234
 
 

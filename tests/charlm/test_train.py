@@ -24,7 +24,7 @@ from charlm.training import TrainConfig, TrainConfigError, WeightAverage, resolv
 from charlm.training.state import Progress, load_train_state, train_state_tensors
 from tests.helpers import write_corpus
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SMALL = ["--hidden-size", "32", "--embedding-dim", "8", "--layers", "1", "--batch-size", "8",
          "--seq-len", "32", "--warmup", "5", "--lr", "0.01", "--no-progress"]
 

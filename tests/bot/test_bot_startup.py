@@ -17,9 +17,9 @@ from bot.health import check_heartbeat
 from bot.runner import TOKEN_REJECTED, discord_endpoints, run_bot, sync_command_set
 from bot.store import SqliteSettingsStore
 from discord_emulator import Emulator
-from tests.test_bot_commands import make_checkpoints
+from tests.bot.test_bot_commands import make_checkpoints
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def config_for(emu: Emulator, tmp_path: Path, **changes: object) -> BotConfig:

@@ -9,7 +9,7 @@ from charlm.checkpoint import load_checkpoint
 from charlm.data import encode_corpus, read_text, split_ids
 from charlm.evaluation import evaluate
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO.parent / "shared" / "data" / "tinyshakespeare.txt"
 SHIPPED = sorted((REPO / "checkpoints").glob("*.safetensors"))
 
