@@ -197,7 +197,7 @@ def verdict(met: bool) -> str:
     return "MET" if met else "MISSED"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", type=Path, default=Path("checkpoints/lstm.safetensors"))
     parser.add_argument("--random", action="store_true",
@@ -216,7 +216,7 @@ def main() -> int:
                         help="let glibc return freed memory at once (the seed loop then pays page faults)")
     parser.add_argument("--compare", action="store_true",
                         help="also measure the other precision and smaller random models")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     counts = (1 if args.threads is None else args.threads, args.repeats, args.runs,
               args.baseline_runs)
     if min(counts) < 1:

@@ -88,7 +88,7 @@ def time_seed_loop(model: CharModel, chunks: int) -> float:
     return chunks * SEED_CHUNK / (time.perf_counter() - start)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="lstm", choices=("lstm", "gru", "rnn"))
     parser.add_argument("--hidden-size", type=int, default=512)
@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--default-allocator", action="store_true",
                         help="let glibc return freed memory at once, as a plain process does (the seed "
                              "loop then pays millions of page faults; see charlm/training/allocator.py)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     too_small = [f"--{name.replace('_', '-')} must be at least 1" for name in
                  ("hidden_size", "layers", "batch_size", "seq_len", "steps", "seed_chunks", "rounds")
                  if getattr(args, name) < 1]

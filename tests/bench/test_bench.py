@@ -7,12 +7,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.helpers import load_script, run_main
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 def run_bench(script: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(REPO / "bench" / script), *args], cwd=REPO,
                           capture_output=True, text=True, timeout=300)
+
+
+def refuse_bench(script: str, *args: str) -> subprocess.CompletedProcess:
+    """A bench's main() in this process, for options it refuses before measuring anything."""
+    return run_main(load_script(REPO / "bench" / script).main, args, script)
 
 
 def test_generate_speed_reports_every_figure() -> None:
@@ -33,7 +40,7 @@ def test_generate_speed_reports_every_figure() -> None:
 
 def test_generate_speed_refuses_bad_options_in_one_line() -> None:
     for args in (["--threads", "0"], ["--repeats", "0"], ["--checkpoint", "missing.safetensors"]):
-        result = run_bench("generate_speed.py", *args)
+        result = refuse_bench("generate_speed.py", *args)
         assert result.returncode == 2
         assert "Traceback" not in result.stderr and result.stderr.strip().splitlines()[-1].startswith(
             "generate_speed.py: error:")
@@ -54,7 +61,7 @@ def test_train_speed_reports_both_precisions() -> None:
 
 
 def test_train_speed_refuses_sizes_below_one_in_one_line() -> None:
-    result = run_bench("train_speed.py", "--batch-size", "0", "--seq-len", "-1")
+    result = refuse_bench("train_speed.py", "--batch-size", "0", "--seq-len", "-1")
     assert result.returncode == 2
     assert "--batch-size must be at least 1; --seq-len must be at least 1" in result.stderr
     assert "Traceback" not in result.stderr
@@ -77,7 +84,7 @@ def test_stepper_quality_matches_the_module_in_float32_and_refuses_bad_input(tmp
     assert abs(figures["float32"]["nats_per_char"] - evaluate(loaded.model, validation).nats_per_char) < 1e-4
     for figure in figures.values():
         assert abs(figure["nats_per_char"] - figures["float32"]["nats_per_char"]) < 0.01
-    missing = run_bench("stepper_quality.py", "--checkpoint", str(checkpoint),
+    missing = refuse_bench("stepper_quality.py", "--checkpoint", str(checkpoint),
                         "--text", str(tmp_path / "none"))
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
     assert missing.stderr.strip().splitlines()[-1].startswith("stepper_quality.py: error:")

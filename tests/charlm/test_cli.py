@@ -1,4 +1,5 @@
-"""`python -m charlm` as a user runs it: real subprocesses, real checkpoint files."""
+"""`python -m charlm` as a user runs it: real checkpoint files; real subprocesses where the process
+itself matters (its exit status, a reader that leaves), its main() in this process elsewhere."""
 
 import json
 import subprocess
@@ -7,12 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import tiny_checkpoint, write_corpus
+from charlm import cli
+from tests.helpers import run_main, tiny_checkpoint, write_corpus
 
 
 def charlm(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "charlm", *args], capture_output=True, text=True,
                           timeout=120)
+
+
+def charlm_here(*args: str) -> subprocess.CompletedProcess:
+    """`python -m charlm ARGS` run in this process (tests/helpers.py: run_main)."""
+    return run_main(cli.main, args, "python -m charlm")
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +39,10 @@ def test_sample_is_reproducible_with_an_rng_seed(checkpoint: Path) -> None:
 def test_a_reader_that_stops_early_is_not_an_error(checkpoint: Path) -> None:
     """`python -m charlm sample ... | head -c 5`: the closed pipe ends the command quietly."""
     process = subprocess.Popen([sys.executable, "-m", "charlm", "sample", "--checkpoint", str(checkpoint),
-                                "--length", "100000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                "--length", "3000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert process.stdout is not None and process.stderr is not None
-    process.stdout.close()  # the reader left before anything was written
+    # The reader left before anything was written, so the first write fails whatever its size.
+    process.stdout.close()
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=120) == 0, stderr
     assert stderr == ""
@@ -42,9 +50,9 @@ def test_a_reader_that_stops_early_is_not_an_error(checkpoint: Path) -> None:
 
 def test_eval_prints_json_and_uses_the_validation_cut(checkpoint: Path, tmp_path: Path) -> None:
     text = write_corpus(tmp_path / "corpus.txt", repeats=20)
-    whole = json.loads(charlm("eval", "--checkpoint", str(checkpoint), "--text", str(text),
+    whole = json.loads(charlm_here("eval", "--checkpoint", str(checkpoint), "--text", str(text),
                               "--json").stdout)
-    tail = json.loads(charlm("eval", "--checkpoint", str(checkpoint), "--text", str(text),
+    tail = json.loads(charlm_here("eval", "--checkpoint", str(checkpoint), "--text", str(text),
                              "--json", "--last", "0.1").stdout)
     assert set(whole) == {"nats_per_char", "bits_per_char", "chars"}
     assert tail["chars"] < whole["chars"] / 5
@@ -52,7 +60,7 @@ def test_eval_prints_json_and_uses_the_validation_cut(checkpoint: Path, tmp_path
 
 
 def test_info_shows_the_metadata(checkpoint: Path) -> None:
-    result = charlm("info", "--checkpoint", str(checkpoint))
+    result = charlm_here("info", "--checkpoint", str(checkpoint))
     assert result.returncode == 0
     assert "gru" in result.stdout and "val_nats_per_char" in result.stdout
 
@@ -77,7 +85,7 @@ def test_bad_arguments_give_one_line_and_exit_2(args, message, checkpoint, tmp_p
     if "--checkpoint" not in args:
         args = [args[0], "--checkpoint", str(checkpoint), *args[1:]]
     args = [str(write_corpus(tmp_path / "t.txt")) if arg == "TEXT" else arg for arg in args]
-    result = charlm(*args)
+    result = charlm_here(*args)
     assert result.returncode == 2
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr

@@ -22,16 +22,20 @@ from charlm.evaluation import evaluate
 from charlm.models import ModelConfig, build_model
 from charlm.training import TrainConfig, TrainConfigError, WeightAverage, resolve_precision
 from charlm.training.state import Progress, load_train_state, train_state_tensors
-from tests.helpers import write_corpus
+from tests.helpers import load_script, run_main, write_corpus
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = ["--hidden-size", "32", "--embedding-dim", "8", "--layers", "1", "--batch-size", "8",
          "--seq-len", "32", "--warmup", "5", "--lr", "0.01", "--no-progress"]
 
 
-def train(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "train.py"), *args], capture_output=True,
-                          text=True, timeout=300, cwd=cwd)
+TRAIN_PY = load_script(REPO / "train.py")
+
+
+def train(*args: str) -> subprocess.CompletedProcess:
+    """`python train.py ARGS`, run in this process (tests/helpers.py: run_main); the distributed
+    test below runs the real script under torchrun."""
+    return run_main(TRAIN_PY.main, args, "train.py")
 
 
 def free_port() -> int:
