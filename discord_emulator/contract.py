@@ -11,6 +11,7 @@ edit), so a field of the wrong type can pass the request check; the emulator's o
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import os
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ def locate_spec() -> Path | None:
     configured = os.environ.get(SPEC_ENV)
     if configured:
         return Path(configured) if Path(configured).is_file() else None
-    repo_root = Path(__file__).resolve().parents[2]
+    repo_root = Path(__file__).resolve().parents[1]
     beside = repo_root.parent / "shared" / "data" / "discord-openapi.json"
     return beside if beside.is_file() else None
 
@@ -115,7 +116,10 @@ class PendingCall:
 class ContractChecker:
     def __init__(self, spec_path: Path | None) -> None:
         self.spec_path = spec_path
-        self._api = _load(str(spec_path)) if spec_path is not None else None
+        # openapi-core comes with the dev extra; without it (the playground of a plain install, the
+        # image's self-test) traffic is served unchecked rather than not at all.
+        checkable = spec_path is not None and importlib.util.find_spec("openapi_core") is not None
+        self._api = _load(str(spec_path)) if checkable else None
         self._pending: list[PendingCall] = []
 
     @property

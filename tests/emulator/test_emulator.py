@@ -345,3 +345,17 @@ async def test_heartbeats_acked_bad_resume_invalidated_silence_closed_privileged
             await second.send_json({"op": 2, "d": {"token": emu.world.token, "intents": members_intent}})
             closed = await second.receive(timeout=2)
             assert closed.type == aiohttp.WSMsgType.CLOSE and closed.data == 4014
+
+
+def test_the_openapi_description_is_looked_for_beside_the_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Where the checkout has ../shared/data/discord-openapi.json the contract checks must run, not
+    # skip: a wrong folder here once turned every check off without a failing test.
+    from pathlib import Path
+
+    from discord_emulator.contract import SPEC_ENV, locate_spec
+
+    monkeypatch.delenv(SPEC_ENV, raising=False)
+    beside = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "discord-openapi.json"
+    assert locate_spec() == (beside if beside.is_file() else None)
+    monkeypatch.setenv(SPEC_ENV, str(beside.with_name("absent.json")))
+    assert locate_spec() is None
