@@ -10,5 +10,7 @@ if [ -n "${TORCH_INDEX_URL:-}" ]; then
     .venv/bin/pip install -q -c constraints.txt --index-url "$TORCH_INDEX_URL" torch
 fi
 install_project() {
-    .venv/bin/pip install -q -c constraints.txt -e "$1"
+    # --no-compile: byte-compiling every installed file (torch has thousands) took about half of a
+    # fresh install here; Python compiles the modules it imports when it first imports them.
+    .venv/bin/pip install -q --no-compile --disable-pip-version-check -c constraints.txt -e "$1"
 }
