@@ -41,9 +41,9 @@ from charlm.engine import (  # noqa: E402
     GenerationEngine,
     GenerationRequest,
 )
-from charlm.engine.steppers import int8_works  # noqa: E402
 from charlm.errors import CheckpointError  # noqa: E402
 from charlm.models import ModelConfig, build_model  # noqa: E402
+from charlm.torch_private import int8_works  # noqa: E402
 from charlm.training.allocator import keep_freed_memory, minor_page_faults  # noqa: E402  (after the path set-up)
 
 SEED_TEXT = "ROMEO:"
@@ -202,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", type=Path, default=Path("checkpoints/lstm.safetensors"))
     parser.add_argument("--random", action="store_true",
                         help="benchmark a random model of the shipped LSTM's shape instead")
+    parser.add_argument("--hidden-size", type=int, default=SHIPPED_SHAPE["hidden_size"],
+                        help="with --random: units per layer (default: the shipped LSTM's, %(default)s)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("--runs", type=int, default=20, help="single-request runs for p50/p99")
     parser.add_argument("--baseline-runs", type=int, default=3, help="runs of the seed post's loop")
@@ -218,16 +220,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="also measure the other precision and smaller random models")
     args = parser.parse_args(argv)
     counts = (1 if args.threads is None else args.threads, args.repeats, args.runs,
-              args.baseline_runs)
+              args.baseline_runs, args.hidden_size)
     if min(counts) < 1:
-        parser.error("--threads, --repeats, --runs and --baseline-runs must be at least 1")
+        parser.error("--threads, --repeats, --runs, --baseline-runs and --hidden-size must be at least 1")
     args.threads = args.threads or min(2, os.cpu_count() or 1)
     kept = False if args.default_allocator else keep_freed_memory()
 
     with tempfile.TemporaryDirectory() as folder:
         if args.random:
-            loaded = random_checkpoint(Path(folder), ModelConfig(vocab_size=len(Alphabet()), **SHIPPED_SHAPE))
-            source = "random weights, shipped LSTM shape"
+            shape = {**SHIPPED_SHAPE, "hidden_size": args.hidden_size}
+            loaded = random_checkpoint(Path(folder), ModelConfig(vocab_size=len(Alphabet()), **shape))
+            source = ("random weights, shipped LSTM shape" if shape == SHIPPED_SHAPE
+                      else f"random weights, LSTM {shape['num_layers']} x {shape['hidden_size']}")
         else:
             try:
                 loaded = load_checkpoint(args.checkpoint)

@@ -23,8 +23,8 @@ def refuse_bench(script: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_generate_speed_reports_every_figure() -> None:
-    result = run_bench("generate_speed.py", "--random", "--json", "--runs", "2", "--baseline-runs", "1",
-                       "--repeats", "1")
+    result = run_bench("generate_speed.py", "--random", "--hidden-size", "64", "--json", "--runs", "2",
+                       "--baseline-runs", "1", "--repeats", "1")
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
     single = figures["single_request"]
@@ -39,7 +39,8 @@ def test_generate_speed_reports_every_figure() -> None:
 
 
 def test_generate_speed_refuses_bad_options_in_one_line() -> None:
-    for args in (["--threads", "0"], ["--repeats", "0"], ["--checkpoint", "missing.safetensors"]):
+    for args in (["--threads", "0"], ["--repeats", "0"], ["--hidden-size", "0"],
+                 ["--checkpoint", "missing.safetensors"]):
         result = refuse_bench("generate_speed.py", *args)
         assert result.returncode == 2
         assert "Traceback" not in result.stderr and result.stderr.strip().splitlines()[-1].startswith(
