@@ -1,6 +1,6 @@
 """The character alphabet and the text normalising every model shares.
 
-Normalising rule (documented in README): text is first transliterated to ASCII with `unidecode`
+Normalising rule: text is first transliterated to ASCII with `unidecode`
 (curly quotes become straight ones, accents are stripped, CJK becomes its romanisation), Windows
 and old Mac line endings become "\\n", and any character still outside the alphabet is *dropped*.
 Nothing is ever silently mapped to index 0, which is what `str.index`-style tutorial code does to

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from charlm.errors import CheckpointError
-from charlm.torch_private import flat_weight_names, recurrent_kernel
+from charlm.torch_private import flat_weight_names, layer_kernels_work, recurrent_kernel
 
 MODEL_KINDS = ("scratch", "rnn", "lstm", "gru")
 
@@ -136,7 +136,7 @@ class RecurrentLM(CharModel):
             weights = {name: self._dropout(value, self.config.weight_drop) if name.startswith("weight_hh")
                        else value for name, value in self.rnn.named_parameters()}
         if (self.training and self.config.dropout > 0 and self.config.num_layers > 1
-                and ids.device.type == "cpu"):
+                and ids.device.type == "cpu" and layer_kernels_work()):
             output, state = self.layer_by_layer(embedded, state, weights, self.config.dropout)
         elif weights is None:
             output, state = self.rnn(embedded, state)
@@ -189,13 +189,10 @@ class RecurrentLM(CharModel):
 def cpu_dropout(inputs: torch.Tensor, p: float) -> torch.Tensor:
     """Inverted dropout with a cheaper mask: 16 random bits per element instead of a Bernoulli draw.
 
-    PyTorch's CPU dropout draws one Bernoulli sample per element with `bernoulli_`, about 9 ns
-    each here: 37 ms for one 64 x 128 x 512 batch of LSTM outputs, 12-15% of a bf16 training step
-    (measured). Here each 64-bit draw of the generator gives four elements their 16-bit uniform
-    numbers (64-bit draws fill a tensor twice as fast as 32-bit ones here); the kept elements are
-    multiplied by the boolean mask, then the scale, without building a float mask first. For a
-    64 x 64 x 512 batch that is about 4 ms forward and 6-7 ms with the backward (measured; 8 and
-    9 ms with 32-bit draws and a float mask, which made the whole bf16 step 3% slower). An element
+    PyTorch's CPU dropout draws one Bernoulli sample per element with `bernoulli_`, a large share
+    of a bf16 training step. Here each 64-bit draw of the generator gives four elements their
+    16-bit uniform numbers, and the kept elements are multiplied by the boolean mask, then the
+    scale, without building a float mask first (the timings behind this: docs/experiments.md). An element
     is dropped with probability round(65536 p) / 65536 (within 1/131072 of p) and the kept ones are
     scaled by the inverse of the exact keep probability, so the expected value is unchanged.
     Gradients flow through the kept elements only, as with F.dropout.

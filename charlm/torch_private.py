@@ -1,8 +1,8 @@
 """Every private PyTorch call charlm makes, each beside the probe that guards it.
 
 A torch upgrade may rename or drop any of these; this is the one place to look. Each probe runs
-the call on a tiny input and answers False (never raises) where it does not work, so callers fall
-back to public APIs:
+the call on a tiny input, checks the answer, and says False (never raises) where it does not work,
+so callers fall back to public APIs:
 
 - oneDNN's prepacked linear (`torch.ops.mkldnn._reorder_linear_weight` / `_linear_pointwise`, what
   PyTorch's inductor uses for frozen CPU models): the engine's steppers pack their weights with it.
@@ -14,6 +14,7 @@ back to public APIs:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -69,3 +70,30 @@ def recurrent_kernel(kind: str) -> Callable:
 def flat_weight_names(module: nn.RNNBase) -> list[str]:
     """The module's parameter names in the order its kernel takes them, layer by layer."""
     return list(module._flat_weights_names)
+
+
+@functools.cache
+def layer_kernels_work() -> bool:
+    """True where running a 2-layer LSTM and GRU one layer at a time through `recurrent_kernel` and
+    `flat_weight_names` gives what the modules give; training then falls back to the modules."""
+    try:
+        with torch.no_grad():
+            generator = torch.Generator().manual_seed(0)
+            inputs = torch.randn(2, 3, 4, generator=generator)
+            for module in (nn.LSTM(4, 4, num_layers=2, batch_first=True),
+                           nn.GRU(4, 4, num_layers=2, batch_first=True)):
+                expected, _ = module(inputs)
+                names, outputs = flat_weight_names(module), inputs
+                per_layer = len(names) // 2
+                kernel = recurrent_kernel("lstm" if isinstance(module, nn.LSTM) else "gru")
+                for layer in range(2):
+                    layer_names = names[layer * per_layer:(layer + 1) * per_layer]
+                    params = [getattr(module, name) for name in layer_names]
+                    zeros = torch.zeros(1, 2, 4)
+                    state = (zeros, zeros) if isinstance(module, nn.LSTM) else zeros
+                    outputs = kernel(outputs, state, params, True, 1, 0.0, False, False, True)[0]
+                if not torch.allclose(outputs, expected, atol=1e-6):
+                    return False
+    except (AttributeError, RuntimeError, TypeError, IndexError):
+        return False
+    return True

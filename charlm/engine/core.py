@@ -100,10 +100,9 @@ def _weight_dtype(precision: str, device: torch.device) -> torch.dtype:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}.")
     if precision == "auto":
-        # bench/generate_speed.py --compare on an AVX512 EPYC (Zen 4), shipped LSTM shape: bf16
-        # takes half the time of float32 for one request and for 64 at once, and int8 products
-        # 0.77x / 0.73x of bf16's (72 against 94 ms, 0.33 against 0.45 s) for +0.0001 nats/char
-        # (bench/stepper_quality.py). On CUDA float32 is kept.
+        # Fastest first, as bench/generate_speed.py --compare measured on CPU (int8 then bfloat16
+        # then float32; int8 costs +0.0001 nats/char: bench/stepper_quality.py, docs/benchmarks.md).
+        # On CUDA float32 is kept.
         if device.type == "cpu" and cpu_has_int8_dot() and int8_works(device):
             return torch.int8
         native = device.type == "cpu" and cpu_has_native_bf16()

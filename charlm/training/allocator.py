@@ -2,13 +2,11 @@
 
 By default glibc returns a large freed block to the operating system at once (blocks above its
 mmap threshold, and the top of the heap above its trim threshold); the next call that allocates
-as much gets fresh pages, and the kernel zeroes each one on first touch. Measured on the 2-core dev
-machine (bench/train_speed.py, with and without --default-allocator): the seed post's training
-loop, which allocates and frees the fused module's workspace on every one-character call, took
-about 7,000 minor page faults per character and ran at 44 chars/s instead of 176; train.py's
-batched step ran about 10% faster with freed memory kept (bf16 11,796 -> 13,133 chars/s).
-train.py and both benchmarks call `keep_freed_memory` first, so no ratio is flattered by faults
-on one side only.
+as much gets fresh pages, and the kernel zeroes each one on first touch. The seed post's training
+loop allocates and frees the fused module's workspace on every one-character call, so it pays
+thousands of page faults per character (bench/train_speed.py --default-allocator shows them;
+the figures: docs/experiments.md). train.py and both benchmarks call `keep_freed_memory` first,
+so no ratio is flattered by faults on one side only.
 """
 
 from __future__ import annotations
