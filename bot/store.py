@@ -34,6 +34,14 @@ MIN_LENGTH = 1
 MAX_LENGTH = 1500
 MAX_MODEL_NAME_LENGTH = 32
 
+# What the buttons under a reply need to serve a press, kept per reply (not in memory, so they
+# survive restarts and kill -9), bounded in number, size and age.
+REPLY_TTL_SECONDS = 14 * 24 * 3600
+MAX_REPLIES = 20_000
+MAX_REPLY_SEED = 2000  # a context-menu seed is a whole message; /shakespeare's at most 500
+MAX_REPLY_PROMPT = 2000  # the text so far, by its end: what Continue primes the model with
+MAX_REPLY_BODY = 2000  # the text one message shows; never more than a message holds
+
 SettingName = Literal["temperature", "length", "model"]
 SETTING_NAMES: tuple[SettingName, ...] = get_args(SettingName)
 
@@ -50,6 +58,32 @@ class GuildSettings:
 
 
 DEFAULT_SETTINGS = GuildSettings()
+
+
+@dataclass(frozen=True)
+class ReplyRecord:
+    """One generated message the bot posted, as its Again / Continue / Delete buttons need it.
+
+    `seed` is what the user asked with (Again writes from it again); `body` the generated text this
+    message shows; `prompt` the whole text so far, seed included, by its end (Continue primes the
+    model with it); `continued`: the message holds a continuation (no seed shown)."""
+
+    key: str
+    requester_id: int
+    seed: str
+    model: str
+    temperature: float
+    length: int
+    body: str
+    prompt: str
+    continued: bool = False
+    created_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        # Bounded whatever a caller passes: the seed and the prompt keep their ends.
+        object.__setattr__(self, "seed", self.seed[-MAX_REPLY_SEED:])
+        object.__setattr__(self, "prompt", self.prompt[-MAX_REPLY_PROMPT:])
+        object.__setattr__(self, "body", self.body[:MAX_REPLY_BODY])
 
 
 class SettingsError(ValueError):
@@ -117,6 +151,15 @@ class SettingsStore(Protocol):
 
     async def set_state(self, key: str, value: str) -> None: ...
 
+    async def save_reply(self, reply: ReplyRecord) -> None:
+        """Store durably what the buttons under a reply need; old and surplus replies go."""
+
+    async def get_reply(self, key: str) -> ReplyRecord | None:
+        """The reply stored under `key`, or None when there is none (never was, or expired)."""
+
+    async def update_reply(self, key: str, *, body: str, prompt: str) -> None:
+        """Record that the message was extended: what it shows now and the text so far."""
+
     async def check(self) -> None:
         """Raise SettingsStoreError unless the store can be read now (used by the heartbeat)."""
 
@@ -140,6 +183,21 @@ MIGRATIONS: tuple[str, ...] = (
         key   TEXT PRIMARY KEY,
         value TEXT NOT NULL
     ) STRICT;
+    """,
+    """
+    CREATE TABLE replies (
+        key          TEXT PRIMARY KEY CHECK (length(key) = 16),
+        requester_id INTEGER NOT NULL CHECK (requester_id > 0),
+        seed         TEXT NOT NULL CHECK (length(seed) <= 2000),
+        model        TEXT NOT NULL CHECK (length(model) BETWEEN 1 AND 32),
+        temperature  REAL NOT NULL CHECK (temperature BETWEEN 0.1 AND 2.0),
+        length       INTEGER NOT NULL CHECK (length BETWEEN 1 AND 1500),
+        body         TEXT NOT NULL CHECK (length(body) <= 2000),
+        prompt       TEXT NOT NULL CHECK (length(prompt) BETWEEN 1 AND 2000),
+        continued    INTEGER NOT NULL CHECK (continued IN (0, 1)),
+        created_at   REAL NOT NULL
+    ) STRICT;
+    CREATE INDEX replies_by_age ON replies (created_at);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -241,6 +299,42 @@ class SqliteSettingsStore:
             (key, value),
         )
 
+    async def save_reply(self, reply: ReplyRecord) -> None:
+        now = time.time()
+        async with self._writing(None):
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                await self._writer.execute(
+                    "INSERT INTO replies (key, requester_id, seed, model, temperature, length, body, prompt, "
+                    "continued, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (reply.key, reply.requester_id, reply.seed, reply.model, reply.temperature, reply.length,
+                     reply.body, reply.prompt, int(reply.continued), now))
+                await self._writer.execute("DELETE FROM replies WHERE created_at < ?",
+                                           (now - REPLY_TTL_SECONDS,))
+                await self._writer.execute(
+                    "DELETE FROM replies WHERE key IN "
+                    "(SELECT key FROM replies ORDER BY created_at DESC LIMIT -1 OFFSET ?)", (MAX_REPLIES,))
+                await self._writer.execute("COMMIT")
+            except BaseException:
+                await self._writer.execute("ROLLBACK")
+                raise
+
+    async def get_reply(self, key: str) -> ReplyRecord | None:
+        async with self._reader.execute(
+            "SELECT key, requester_id, seed, model, temperature, length, body, prompt, continued, created_at "
+            "FROM replies WHERE key = ? AND created_at >= ?", (key, time.time() - REPLY_TTL_SECONDS),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        *fields, continued, created_at = row
+        return ReplyRecord(*fields, continued=bool(continued), created_at=created_at)
+
+    async def update_reply(self, key: str, *, body: str, prompt: str) -> None:
+        async with self._writing(None):
+            await self._writer.execute("UPDATE replies SET body = ?, prompt = ? WHERE key = ?",
+                                       (body[:MAX_REPLY_BODY], prompt[-MAX_REPLY_PROMPT:], key))
+
     async def check(self) -> None:
         try:
             async with self._reader.execute("SELECT count(*) FROM guild_settings") as cursor:
@@ -252,8 +346,8 @@ class SqliteSettingsStore:
         await _close_all([self._writer, self._reader])
 
     @contextlib.asynccontextmanager
-    async def _writing(self, guild_id: int):
-        """One write of ours at a time. When it ends the guild's cached row is dropped, and a read
+    async def _writing(self, guild_id: int | None):
+        """One write of ours at a time. When it ends the guild's cached row (if any) is dropped, and a read
         that was still running does not cache what it read, so the next read fetches the new row.
         (Until the write commits, the cached row is the committed one.) A write that waited out the
         busy timeout becomes SettingsBusyError (SQLite wrote nothing)."""
@@ -263,7 +357,7 @@ class SqliteSettingsStore:
             except sqlite3.OperationalError as error:
                 if "locked" not in str(error) and "busy" not in str(error):
                     raise
-                log.warning("A settings change for guild %s gave up waiting for the database lock on "
+                log.warning("A write for guild %s gave up waiting for the database lock on "
                             "%s (%s); another process held it the whole busy timeout.",
                             guild_id, self.path, error)
                 raise SettingsBusyError() from None
