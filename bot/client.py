@@ -18,6 +18,7 @@ from discord import app_commands
 from bot import health
 from bot.commands import add_commands
 from bot.commands.options import check_command_data
+from bot.commands.replies import NOT_OURS, KeyedLocks, ReplyButton, unserved_press
 from bot.commands.shakespeare import COOLDOWN_RATE, COOLDOWN_SECONDS, UserCooldown
 from bot.config import BotConfig
 from bot.errors import INTERNAL, RESTARTING, UserError, reply_privately, user_message
@@ -37,13 +38,19 @@ class ShakespeareTree(app_commands.CommandTree["ShakespeareBot"]):
         if not in_flight.accepting:
             await reply_privately(interaction, RESTARTING)
             return False
-        if interaction.type is discord.InteractionType.application_command:
+        if interaction.type in (discord.InteractionType.application_command,
+                                discord.InteractionType.autocomplete):
+            autocomplete = interaction.type is discord.InteractionType.autocomplete
             try:
-                check_command_data(interaction.data or {})
+                check_command_data(interaction.data or {}, autocomplete=autocomplete)
             except UserError as refusal:
                 # Answered here: discord.py's error path would look the command up in the same
-                # malformed options and fail again, leaving the user without a reply.
-                await reply_privately(interaction, str(refusal))
+                # malformed options and fail again, leaving the user without a reply. (An
+                # autocomplete cannot carry a sentence: it gets no suggestions.)
+                if autocomplete:
+                    await _no_suggestions(interaction)
+                else:
+                    await reply_privately(interaction, str(refusal))
                 return False
         # This runs inside the task discord.py made for the interaction, which also runs on_error:
         # when the task ends, the user has had their reply. Should stopping cut it, they are told.
@@ -62,6 +69,13 @@ class ShakespeareTree(app_commands.CommandTree["ShakespeareBot"]):
         else:
             log.debug("Refused interaction %s: %s", interaction.id, sentence)
         await reply_privately(interaction, sentence)
+
+
+async def _no_suggestions(interaction: discord.Interaction) -> None:
+    try:
+        await interaction.response.autocomplete([])
+    except discord.HTTPException as error:
+        log.warning("Could not answer autocomplete %s: %s", interaction.id, error)
 
 
 def command_set_hash(tree: app_commands.CommandTree, guild: discord.abc.Snowflake | None) -> str:
@@ -108,18 +122,28 @@ class ShakespeareBot(discord.AutoShardedClient):
         # Per bot, never per module, so two bots in one process share nothing.
         self.cooldown = UserCooldown(COOLDOWN_RATE, COOLDOWN_SECONDS)
         self.replaced_models_logged: set[str] = set()  # settings' models not loaded here, warned of
+        self.reply_locks = KeyedLocks()  # Continue presses on one message, one at a time
         self.tree = ShakespeareTree(self)
         add_commands(self.tree)
         self._heartbeat: asyncio.Task | None = None
         self._heartbeat_write: asyncio.Future | None = None
 
     async def setup_hook(self) -> None:
+        # The buttons under replies: any custom_id of theirs, on any message, old ones included.
+        self.add_dynamic_items(ReplyButton)
         try:
             await sync_commands(self.tree, self.store, self.config.dev_guild_id, force=False)
         except discord.HTTPException as error:
             # Serving with the commands Discord already has beats not serving at all.
             log.error("Could not sync commands (%s); serving the ones Discord has.", error)
         self._heartbeat = asyncio.create_task(self._beat(), name="heartbeat")
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """Answer the button presses discord.py would drop without a word (see unserved_press)."""
+        if unserved_press(interaction):
+            log.info("Refused a press of an unknown button %r (interaction %s).",
+                     str((interaction.data or {}).get("custom_id"))[:120], interaction.id)
+            await reply_privately(interaction, NOT_OURS)
 
     def is_serving(self) -> bool:
         """Connected on every shard and taking interactions."""

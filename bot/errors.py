@@ -34,13 +34,21 @@ class UserError(app_commands.AppCommandError):
 def user_message(error: app_commands.AppCommandError) -> str | None:
     """The sentence for an error the user caused, or None for a fault of ours (to be logged)."""
     if isinstance(error, app_commands.CommandInvokeError):
-        original = error.original
-        if isinstance(original, EngineBusyError):
-            return BUSY
-        if isinstance(original, EngineClosedError):
-            return RESTARTING
-        if isinstance(original, (InvalidRequestError, SettingsError, SettingsBusyError)):
-            return str(original)
+        return sentence_for(error.original)
+    return sentence_for(error)
+
+
+def sentence_for(error: BaseException) -> str | None:
+    """user_message for any exception: what a command's callback, or a button's, raised."""
+    if isinstance(error, EngineBusyError):
+        return BUSY
+    if isinstance(error, EngineClosedError):
+        return RESTARTING
+    if isinstance(error, (InvalidRequestError, SettingsError, SettingsBusyError)):
+        return str(error)
+    if isinstance(error, app_commands.CommandInvokeError):
+        return sentence_for(error.original)
+    if not isinstance(error, app_commands.AppCommandError):
         return None
     if isinstance(error, app_commands.CommandOnCooldown):
         return f"You're writing too fast; try again in {math.ceil(error.retry_after)} s."

@@ -43,6 +43,22 @@ def _tail(text: str, room: int) -> str:
     return _head(text[::-1], room)[::-1]
 
 
+def fits_whole(seed: str, text: str, *, model: str, temperature: float) -> bool:
+    """Whether `generation_reply` would show all of `text` (the seed may still be shortened)."""
+    return "text cut to fit" not in generation_reply(seed, text, model=model, temperature=temperature)
+
+
+def continuation_reply(text: str, *, model: str, temperature: float) -> str:
+    """A message that goes on from the one it replies to: the header says so, the text is cut at
+    its end if it does not fit (it never does not: a continuation is at most MAX_LENGTH)."""
+    header = _header(model, temperature, ["continued"])
+    room = MESSAGE_LIMIT - discord_length(header) - len("\n") - len(_OPEN) - len(_CLOSE)
+    shown = neutralise_code(text)
+    if discord_length(shown) > room:
+        shown = _head(shown, room - len(ELLIPSIS)) + ELLIPSIS
+    return f"{header}\n{_OPEN}{shown}{_CLOSE}"
+
+
 def generation_reply(seed: str, text: str, *, model: str, temperature: float) -> str:
     """The message for one generation: a small header, then seed and text in a code block.
 

@@ -204,6 +204,9 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 # Several bot processes (shards) may share one file: a writer waits this long for another's lock.
 BUSY_TIMEOUT_MS = 10_000
+# A reply's buttons are stored before the reply is sent, so that write waits far less: past this,
+# the reply goes out without buttons rather than late (another process held the lock that long).
+REPLY_BUSY_TIMEOUT_MS = 500
 
 
 class SqliteSettingsStore:
@@ -220,9 +223,14 @@ class SqliteSettingsStore:
     ours ended while it ran, so it cannot put an old row back after a write.
     """
 
-    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection,
+                 reply_writer: aiosqlite.Connection, path: Path) -> None:
         self._writer = writer
         self._reader = reader
+        # Replies are written through their own connection with a short busy timeout, so a settings
+        # change waiting for a lock never holds up a /shakespeare reply (REPLY_BUSY_TIMEOUT_MS).
+        self._reply_writer = reply_writer
+        self._reply_lock = asyncio.Lock()
         self.path = path
         self._cache: dict[int, GuildSettings] = {}
         self._data_version: int | None = None
@@ -245,6 +253,10 @@ class SqliteSettingsStore:
             opened.append(await aiosqlite.connect(path, isolation_level=None))
             await opened[1].execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             await opened[1].execute("PRAGMA query_only = ON")  # this one never writes
+            opened.append(await aiosqlite.connect(path, isolation_level=None))
+            reply_timeout = min(int(busy_timeout_ms), REPLY_BUSY_TIMEOUT_MS)
+            await opened[2].execute(f"PRAGMA busy_timeout = {reply_timeout}")
+            await opened[2].execute("PRAGMA synchronous = FULL")
         except (OSError, sqlite3.Error) as error:
             await _close_all(opened)
             verb = "use" if opened else "open"
@@ -252,7 +264,7 @@ class SqliteSettingsStore:
         except BaseException:
             await _close_all(opened)
             raise
-        return cls(opened[0], opened[1], path)
+        return cls(opened[0], opened[1], opened[2], path)
 
     async def get(self, guild_id: int) -> GuildSettings:
         await self._drop_cache_if_others_wrote()
@@ -301,22 +313,23 @@ class SqliteSettingsStore:
 
     async def save_reply(self, reply: ReplyRecord) -> None:
         now = time.time()
-        async with self._writing(None):
-            await self._writer.execute("BEGIN IMMEDIATE")
+        async with self._replies_writing():
+            await self._reply_writer.execute("BEGIN IMMEDIATE")
             try:
-                await self._writer.execute(
+                await self._reply_writer.execute(
                     "INSERT INTO replies (key, requester_id, seed, model, temperature, length, body, prompt, "
                     "continued, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (reply.key, reply.requester_id, reply.seed, reply.model, reply.temperature, reply.length,
                      reply.body, reply.prompt, int(reply.continued), now))
-                await self._writer.execute("DELETE FROM replies WHERE created_at < ?",
-                                           (now - REPLY_TTL_SECONDS,))
-                await self._writer.execute(
+                await self._reply_writer.execute("DELETE FROM replies WHERE created_at < ?",
+                                                 (now - REPLY_TTL_SECONDS,))
+                await self._reply_writer.execute(
                     "DELETE FROM replies WHERE key IN "
                     "(SELECT key FROM replies ORDER BY created_at DESC LIMIT -1 OFFSET ?)", (MAX_REPLIES,))
-                await self._writer.execute("COMMIT")
+                await self._reply_writer.execute("COMMIT")
             except BaseException:
-                await self._writer.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    await self._reply_writer.execute("ROLLBACK")
                 raise
 
     async def get_reply(self, key: str) -> ReplyRecord | None:
@@ -331,9 +344,9 @@ class SqliteSettingsStore:
         return ReplyRecord(*fields, continued=bool(continued), created_at=created_at)
 
     async def update_reply(self, key: str, *, body: str, prompt: str) -> None:
-        async with self._writing(None):
-            await self._writer.execute("UPDATE replies SET body = ?, prompt = ? WHERE key = ?",
-                                       (body[:MAX_REPLY_BODY], prompt[-MAX_REPLY_PROMPT:], key))
+        async with self._replies_writing():
+            await self._reply_writer.execute("UPDATE replies SET body = ?, prompt = ? WHERE key = ?",
+                                             (body[:MAX_REPLY_BODY], prompt[-MAX_REPLY_PROMPT:], key))
 
     async def check(self) -> None:
         try:
@@ -343,11 +356,23 @@ class SqliteSettingsStore:
             raise SettingsStoreError(f"The settings database {self.path} cannot be read ({error}).") from None
 
     async def close(self) -> None:
-        await _close_all([self._writer, self._reader])
+        await _close_all([self._writer, self._reader, self._reply_writer])
 
     @contextlib.asynccontextmanager
-    async def _writing(self, guild_id: int | None):
-        """One write of ours at a time. When it ends the guild's cached row (if any) is dropped, and a read
+    async def _replies_writing(self):
+        """One reply write of ours at a time; one that waited out its busy timeout is
+        SettingsBusyError (nothing written), which the caller turns into a reply without buttons."""
+        async with self._reply_lock:
+            try:
+                yield
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) and "busy" not in str(error):
+                    raise
+                raise SettingsBusyError() from None
+
+    @contextlib.asynccontextmanager
+    async def _writing(self, guild_id: int):
+        """One write of ours at a time. When it ends the guild's cached row is dropped, and a read
         that was still running does not cache what it read, so the next read fetches the new row.
         (Until the write commits, the cached row is the committed one.) A write that waited out the
         busy timeout becomes SettingsBusyError (SQLite wrote nothing)."""
@@ -357,7 +382,7 @@ class SqliteSettingsStore:
             except sqlite3.OperationalError as error:
                 if "locked" not in str(error) and "busy" not in str(error):
                     raise
-                log.warning("A write for guild %s gave up waiting for the database lock on "
+                log.warning("A settings change for guild %s gave up waiting for the database lock on "
                             "%s (%s); another process held it the whole busy timeout.",
                             guild_id, self.path, error)
                 raise SettingsBusyError() from None

@@ -3,7 +3,7 @@
 The real, unmodified discord.py client talks to it; see server.Emulator for the driver.
 """
 
-from .errors import CommandHiddenError, CommandInputError, DiscordError, NoResponse
+from .errors import CommandHiddenError, CommandInputError, DiscordError, NoResponse, UnknownMessage
 from .interactions import Reply, Rules, SentInteraction
 from .recorder import RecordedCall
 from .server import Emulator
@@ -18,4 +18,5 @@ __all__ = [
     "Reply",
     "Rules",
     "SentInteraction",
+    "UnknownMessage",
 ]

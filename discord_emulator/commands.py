@@ -16,7 +16,10 @@ from .models import Guild, World
 
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
 STRING, INTEGER, BOOLEAN, USER, CHANNEL, NUMBER = 3, 4, 5, 6, 7, 10
-CHAT_INPUT = 1
+# Command types: slash commands, and the context menus of a user and of a message.
+CHAT_INPUT, USER_COMMAND, MESSAGE_COMMAND = 1, 2, 3
+AUTOCOMPLETE_TYPES = (STRING, INTEGER, NUMBER)
+MAX_NAME = 32
 MAX_SAFE_INTEGER = 2**53
 TYPE_NAMES = {STRING: "text", INTEGER: "a whole number", BOOLEAN: "true or false",
               USER: "a user", CHANNEL: "a channel", NUMBER: "a number"}
@@ -36,6 +39,17 @@ def _check_options(options: list[dict[str, Any]], path: list[str]) -> None:
         if option.get("type") in (SUB_COMMAND, SUB_COMMAND_GROUP):
             _check_options(option.get("options") or [], where)
             continue
+        if option.get("autocomplete"):
+            if option.get("type") not in AUTOCOMPLETE_TYPES:
+                raise invalid_form_body(
+                    [*where, "autocomplete"], "APPLICATION_COMMAND_AUTOCOMPLETE_INVALID",
+                    "Autocomplete cannot be configured for this type of option",
+                )
+            if option.get("choices"):
+                raise invalid_form_body(
+                    [*where, "autocomplete"], "APPLICATION_COMMAND_AUTOCOMPLETE_INVALID",
+                    "Autocomplete cannot be used with choices",
+                )
         if option.get("required"):
             if seen_optional:
                 raise invalid_form_body(
@@ -46,36 +60,79 @@ def _check_options(options: list[dict[str, Any]], path: list[str]) -> None:
             seen_optional = True
 
 
+def _check_definition(index: int, definition: dict[str, Any]) -> None:
+    """Discord's rules for one command of a PUT .../commands: a slash command has a lowercase
+    name and a description; a context menu (USER or MESSAGE) has a name of up to 32 characters,
+    which may be mixed case and hold spaces, and neither description nor options."""
+    kind = definition.get("type") or CHAT_INPUT
+    if kind == CHAT_INPUT:
+        name = definition.get("name") or ""
+        if name != name.lower() or not NAME_PATTERN.match(name):
+            raise invalid_form_body(
+                [str(index), "name"], "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"
+            )
+        _check_options(definition.get("options") or [], [str(index)])
+        if not definition.get("description"):
+            raise invalid_form_body(
+                [str(index), "description"], "BASE_TYPE_REQUIRED", "This field is required"
+            )
+        return
+    name = definition.get("name") or ""
+    if not 1 <= len(name) <= MAX_NAME or name != name.strip():
+        raise invalid_form_body(
+            [str(index), "name"], "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"
+        )
+    if definition.get("description"):
+        raise invalid_form_body(
+            [str(index), "description"], "APPLICATION_COMMAND_CONTEXT_MENU_DESCRIPTION_INVALID",
+            "Context menu commands cannot have description",
+        )
+    if definition.get("options"):
+        raise invalid_form_body(
+            [str(index), "options"], "APPLICATION_COMMAND_CONTEXT_MENU_OPTIONS_INVALID",
+            "Context menu commands cannot have options",
+        )
+
+
 class CommandRegistry:
-    """Global and per-guild commands, as bulk-overwritten by PUT .../commands."""
+    """Global and per-guild commands, as bulk-overwritten by PUT .../commands. A name is unique
+    per command type: a slash command and a message command may share one."""
 
     def __init__(self, world: World) -> None:
         self._world = world
-        self._scopes: dict[int | None, dict[str, dict[str, Any]]] = {}
-        self._ids: dict[tuple[int | None, str], int] = {}
+        self._scopes: dict[int | None, dict[tuple[int, str], dict[str, Any]]] = {}
+        self._ids: dict[tuple[int | None, int, str], int] = {}
         self.syncs = 0
 
     def replace(self, guild_id: int | None, definitions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        seen: set[tuple[int, str]] = set()
         for index, definition in enumerate(definitions):
-            _check_options([definition], [])
-            if definition.get("type", CHAT_INPUT) == CHAT_INPUT and not definition.get("description"):
+            _check_definition(index, definition)
+            key = (definition.get("type") or CHAT_INPUT, definition["name"])
+            if key in seen:
                 raise invalid_form_body(
-                    [str(index), "description"], "BASE_TYPE_REQUIRED", "This field is required"
+                    [str(index), "name"], "APPLICATION_COMMANDS_DUPLICATE_NAME",
+                    "Application command names must be unique",
                 )
-        scope = {definition["name"]: self._stored(guild_id, definition) for definition in definitions}
+            seen.add(key)
+        scope = {
+            (definition.get("type") or CHAT_INPUT, definition["name"]): self._stored(guild_id, definition)
+            for definition in definitions
+        }
         self._scopes[guild_id] = scope
         self.syncs += 1
         return list(scope.values())
 
     def _stored(self, guild_id: int | None, definition: dict[str, Any]) -> dict[str, Any]:
+        kind = definition.get("type") or CHAT_INPUT
         # Discord keeps a command's id across overwrites as long as its name stays the same.
-        command_id = self._ids.setdefault((guild_id, definition["name"]), self._world.snowflakes.next())
+        command_id = self._ids.setdefault((guild_id, kind, definition["name"]), self._world.snowflakes.next())
         permissions = definition.get("default_member_permissions")
         stored: dict[str, Any] = {
             "id": str(command_id),
             "application_id": str(self._world.application_id),
             "version": str(self._world.snowflakes.next()),
-            "type": definition.get("type") or CHAT_INPUT,
+            "type": kind,
             "name": definition["name"],
             "name_localizations": definition.get("name_localizations"),
             "description": definition.get("description") or "",
@@ -85,8 +142,9 @@ class CommandRegistry:
             "contexts": definition.get("contexts"),
             "integration_types": definition.get("integration_types") or [0],
             "nsfw": bool(definition.get("nsfw")),
-            "options": [_stored_option(option) for option in definition.get("options") or []],
         }
+        if kind == CHAT_INPUT:
+            stored["options"] = [_stored_option(option) for option in definition.get("options") or []]
         if guild_id is not None:
             stored["guild_id"] = str(guild_id)
         return stored
@@ -94,17 +152,19 @@ class CommandRegistry:
     def listed(self, guild_id: int | None) -> list[dict[str, Any]]:
         return list(self._scopes.get(guild_id, {}).values())
 
-    def find(self, name: str, guild_id: int | None) -> dict[str, Any] | None:
+    def find(self, name: str, guild_id: int | None, kind: int = CHAT_INPUT) -> dict[str, Any] | None:
         """The definition Discord's client would run: the guild's own first, then the global one."""
-        if guild_id is not None and name in self._scopes.get(guild_id, {}):
-            return self._scopes[guild_id][name]
-        return self._scopes.get(None, {}).get(name)
+        key = (kind, name)
+        if guild_id is not None and key in self._scopes.get(guild_id, {}):
+            return self._scopes[guild_id][key]
+        return self._scopes.get(None, {}).get(key)
 
-    def names(self, guild_id: int | None) -> list[str]:
+    def names(self, guild_id: int | None, kind: int = CHAT_INPUT) -> list[str]:
+        """The names of the commands of one type (slash commands by default) usable there."""
         scopes = [self._scopes.get(None, {})]
         if guild_id is not None:
             scopes.append(self._scopes.get(guild_id, {}))
-        return sorted({name for scope in scopes for name in scope})
+        return sorted({name for scope in scopes for (each, name) in scope if each == kind})
 
 
 def _stored_option(option: dict[str, Any]) -> dict[str, Any]:
@@ -235,19 +295,18 @@ class OptionReader:
         raise KeyError(raw)
 
 
-def parse_command(
-    world: World,
-    registry: CommandRegistry,
-    text: str,
-    *,
-    guild_id: int | None,
-    options: dict[str, Any] | None = None,
-    forge: bool = False,
-) -> ParsedCommand:
-    """The `data` of an APPLICATION_COMMAND interaction for a typed line like `/settings reset`.
+@dataclass(frozen=True)
+class _Typed:
+    definition: dict[str, Any]
+    chain: list[dict[str, Any]]
+    """The subcommand (group) levels chosen, outermost first."""
+    node: dict[str, Any]
+    """The (sub)command whose options are being typed."""
+    rest: str
+    guild: Guild
 
-    `options` adds values as exact JSON (seeds with newlines, NaN, strings where numbers belong).
-    """
+
+def _typed(world: World, registry: CommandRegistry, text: str, guild_id: int | None) -> _Typed:
     text = text.strip()
     if not text.startswith("/"):
         raise CommandInputError("A command starts with '/', e.g. /about.")
@@ -267,12 +326,45 @@ def parse_command(
             raise CommandInputError(f"/{typed} needs one of: {', '.join(children)}.")
         node = {**children[word], "options": children[word].get("options") or []}
         chain.append(node)
-
     # Users and channels resolve in the guild the command is typed in (a DM: the first guild).
     guild = world.guild if guild_id is None else world.guild_by_id(guild_id)
-    reader = OptionReader(world, guild, forge=forge)
+    return _Typed(definition, chain, node, rest, guild)
+
+
+def _command_data(typed: _Typed, leaf: list[dict[str, Any]], reader: OptionReader) -> dict[str, Any]:
+    for level in reversed(typed.chain):
+        leaf = [{"name": level["name"], "type": level["type"], "options": leaf}]
+    definition = typed.definition
+    data: dict[str, Any] = {
+        "id": definition["id"], "name": definition["name"], "type": definition["type"], "options": leaf,
+    }
+    if "guild_id" in definition:
+        data["guild_id"] = definition["guild_id"]
+    if reader.resolved:
+        data["resolved"] = reader.resolved
+    return data
+
+
+def parse_command(
+    world: World,
+    registry: CommandRegistry,
+    text: str,
+    *,
+    guild_id: int | None,
+    options: dict[str, Any] | None = None,
+    forge: bool = False,
+) -> ParsedCommand:
+    """The `data` of an APPLICATION_COMMAND interaction for a typed line like `/settings reset`.
+
+    `options` adds values as exact JSON (seeds with newlines, NaN, strings where numbers belong).
+    """
+    typed = _typed(world, registry, text, guild_id)
+    node = typed.node
+    reader = OptionReader(world, typed.guild, forge=forge)
     by_name = {option["name"]: option for option in node["options"]}
-    values = {key: reader.from_text(by_name[key], raw) for key, raw in _pairs(rest, node["options"]).items()}
+    values = {
+        key: reader.from_text(by_name[key], raw) for key, raw in _pairs(typed.rest, node["options"]).items()
+    }
     for key, value in (options or {}).items():
         if key not in by_name and not forge:
             raise CommandInputError(f"{key} is not an option of this command.")
@@ -287,13 +379,37 @@ def parse_command(
         {"name": key, "type": by_name[key]["type"] if key in by_name else STRING, "value": value}
         for key, value in values.items()
     ]
-    for level in reversed(chain):
-        leaf = [{"name": level["name"], "type": level["type"], "options": leaf}]
-    data: dict[str, Any] = {
-        "id": definition["id"], "name": definition["name"], "type": definition["type"], "options": leaf,
-    }
-    if "guild_id" in definition:
-        data["guild_id"] = definition["guild_id"]
-    if reader.resolved:
-        data["resolved"] = reader.resolved
-    return ParsedCommand(definition, data)
+    return ParsedCommand(typed.definition, _command_data(typed, leaf, reader))
+
+
+def parse_autocomplete(
+    world: World, registry: CommandRegistry, text: str, *, guild_id: int | None
+) -> ParsedCommand:
+    """The `data` of an APPLICATION_COMMAND_AUTOCOMPLETE interaction while a person is typing
+    `text`, e.g. `/generate temp:0.8 model:l`: the LAST option is the one being typed
+    (`focused`), its partial text sent as a string whatever the option's type; the options before
+    it are sent as Discord's client sends them, checked and typed (the client sends nothing while
+    one of them is invalid). Required options not typed yet are simply absent."""
+    typed = _typed(world, registry, text, guild_id)
+    node = typed.node
+    by_name = {option["name"]: option for option in node["options"]}
+    pairs = _pairs(typed.rest, node["options"])
+    completable = [option["name"] for option in node["options"] if option.get("autocomplete")]
+    if not pairs:
+        hint = f" e.g. {completable[0]}:" if completable else ""
+        raise CommandInputError(f"Type an option to autocomplete,{hint} after the command.")
+    focused = list(pairs)[-1]
+    if not by_name[focused].get("autocomplete"):
+        offered = ", ".join(completable) or "none"
+        raise CommandInputError(f"{focused} has no autocomplete (options with it: {offered}).")
+    reader = OptionReader(world, typed.guild, forge=False)
+    leaf: list[dict[str, Any]] = []
+    for key, raw in pairs.items():
+        option = by_name[key]
+        if key == focused:
+            leaf.append({"name": key, "type": option["type"], "value": raw, "focused": True})
+            continue
+        value = reader.from_text(option, raw)
+        reader.check(option, value)
+        leaf.append({"name": key, "type": option["type"], "value": value})
+    return ParsedCommand(typed.definition, _command_data(typed, leaf, reader))

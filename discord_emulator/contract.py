@@ -6,6 +6,15 @@ The description is not part of the repository: it is found through DISCORD_OPENA
 Where the description is looser than Discord: a follow-up's body is anyOf(a new message, an
 edit), so a field of the wrong type can pass the request check; the emulator's own rules
 (discord_emulator/messages.py) and the check of the message it answers with cover that ground.
+
+Where it is stricter than Discord: a snowflake is described as a string only, but Discord takes
+one in a request body as a JSON integer too, and discord.py sends some that way (a reply's
+`message_reference`, `allowed_mentions.users`). Requests are checked against a copy of the
+description that allows both; answers, which the emulator writes, keep the strict rule.
+
+Where it is wrong: the field errors of a 400 (`errors.content._errors[0].code`) carry string
+codes such as "BASE_TYPE_MAX_LENGTH" (Discord's reference shows one), not the integers it
+describes; both copies are corrected so Discord's own error answers pass.
 """
 
 from __future__ import annotations
@@ -35,13 +44,23 @@ def locate_spec() -> Path | None:
     return beside if beside.is_file() else None
 
 
-@functools.lru_cache(maxsize=2)
-def _load(path: str) -> Any:
+@functools.lru_cache(maxsize=4)
+def _load(path: str, *, integer_snowflakes: bool = False) -> Any:
     from openapi_core import Config, OpenAPI
 
+    description = json.loads(Path(path).read_text())
+    field_error = {
+        "type": "object",
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        "required": ["code", "message"],
+    }
+    description["components"]["schemas"]["InnerErrors"]["properties"]["_errors"]["items"] = field_error
+    if integer_snowflakes:
+        schemas = description["components"]["schemas"]
+        schemas["SnowflakeType"] = {"anyOf": [schemas["SnowflakeType"], {"type": "integer", "minimum": 0}]}
     # Validating the 1.2 MB description itself takes seconds; it is Discord's published file,
     # so only the traffic is validated.
-    return OpenAPI.from_dict(json.loads(Path(path).read_text()), config=Config(spec_validator_cls=None))
+    return OpenAPI.from_dict(description, config=Config(spec_validator_cls=None))
 
 
 class SpecRequest:
@@ -120,6 +139,7 @@ class ContractChecker:
         # image's self-test) traffic is served unchecked rather than not at all.
         checkable = spec_path is not None and importlib.util.find_spec("openapi_core") is not None
         self._api = _load(str(spec_path)) if checkable else None
+        self._requests_api = _load(str(spec_path), integer_snowflakes=True) if checkable else None
         self._pending: list[PendingCall] = []
 
     @property
@@ -142,7 +162,7 @@ class ContractChecker:
         for item in pending:
             what = f"{item.request.method.upper()} {item.request.path}"
             try:
-                self._api.validate_request(item.request)
+                self._requests_api.validate_request(item.request)
             except Exception as error:  # openapi-core raises a family of unrelated exception types
                 item.errors.append(f"request {what}: {_describe(error)}")
             try:

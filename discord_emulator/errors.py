@@ -56,6 +56,22 @@ def unknown_message() -> DiscordError:
     return DiscordError(404, 10008, "Unknown Message")
 
 
+def unknown_channel() -> DiscordError:
+    return DiscordError(404, 10003, "Unknown Channel")
+
+
+def missing_permissions() -> DiscordError:
+    return DiscordError(403, 50013, "Missing Permissions")
+
+
+def cannot_edit_others_message() -> DiscordError:
+    return DiscordError(403, 50005, "Cannot edit a message authored by another user")
+
+
+def cannot_act_in_dm() -> DiscordError:
+    return DiscordError(403, 50003, "Cannot execute action on a DM channel")
+
+
 def invalid_webhook_token() -> DiscordError:
     return DiscordError(401, 50027, "Invalid Webhook Token")
 
@@ -79,6 +95,10 @@ class CommandInputError(ValueError):
 class CommandHiddenError(CommandInputError):
     """Discord's client hides a command from members lacking its default permissions; a server
     admin can still grant it to them in Integrations, so the bot must check for itself."""
+
+
+class UnknownMessage(LookupError):
+    """The driver was asked for a message that does not exist, or no longer does."""
 
 
 class NoResponse(Exception):

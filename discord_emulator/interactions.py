@@ -6,6 +6,8 @@ https://discord.com/developers/docs/interactions/receiving-and-responding
 from __future__ import annotations
 
 import asyncio
+import copy
+import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +16,7 @@ from typing import Any
 from . import messages
 from .errors import (
     NoResponse,
+    UnknownMessage,
     already_acknowledged,
     invalid_form_body,
     invalid_webhook_token,
@@ -21,12 +24,53 @@ from .errors import (
     unknown_message,
     unknown_webhook,
 )
-from .models import CONTEXT_BOT_DM, CONTEXT_GUILD, DM_PERMISSIONS, Guild, User, World
+from .models import (
+    CONTEXT_BOT_DM,
+    CONTEXT_GUILD,
+    DM_PERMISSIONS,
+    Channel,
+    Guild,
+    MessageStore,
+    User,
+    World,
+)
 
+# Interaction types.
 APPLICATION_COMMAND = 2
+MESSAGE_COMPONENT = 3
+APPLICATION_COMMAND_AUTOCOMPLETE = 4
+MODAL_SUBMIT = 5
+# Callback types.
 CHANNEL_MESSAGE_WITH_SOURCE = 4
 DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE = 5
+DEFERRED_UPDATE_MESSAGE = 6
+UPDATE_MESSAGE = 7
+APPLICATION_COMMAND_AUTOCOMPLETE_RESULT = 8
 MODAL = 9
+# Which callbacks Discord accepts for which interactions (6 and 7 only for components).
+ALLOWED_CALLBACKS = {
+    APPLICATION_COMMAND: {CHANNEL_MESSAGE_WITH_SOURCE, DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE, MODAL},
+    MESSAGE_COMPONENT: {
+        CHANNEL_MESSAGE_WITH_SOURCE, DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE, DEFERRED_UPDATE_MESSAGE,
+        UPDATE_MESSAGE, MODAL,
+    },
+    APPLICATION_COMMAND_AUTOCOMPLETE: {APPLICATION_COMMAND_AUTOCOMPLETE_RESULT},
+    MODAL_SUBMIT: {
+        CHANNEL_MESSAGE_WITH_SOURCE, DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE, DEFERRED_UPDATE_MESSAGE,
+        UPDATE_MESSAGE,
+    },
+}
+INTERACTION_NAMES = {
+    APPLICATION_COMMAND: "an application command", MESSAGE_COMPONENT: "a message component",
+    APPLICATION_COMMAND_AUTOCOMPLETE: "an autocomplete interaction", MODAL_SUBMIT: "a modal submission",
+}
+# Application command types, and the option types an autocomplete choice's value must match.
+CHAT_INPUT, USER_COMMAND, MESSAGE_COMMAND = 1, 2, 3
+STRING_OPTION, INTEGER_OPTION, NUMBER_OPTION = 3, 4, 10
+MAX_AUTOCOMPLETE_CHOICES = 25
+MAX_CHOICE_NAME = 100
+MAX_CHOICE_STRING = 100
+MAX_SAFE_INTEGER = 2**53
 ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
 
 
@@ -36,6 +80,17 @@ class Rules:
 
     ack_window: float = 3.0
     token_lifetime: float = 15 * 60.0
+
+
+def focused_option(options: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The option an autocomplete interaction is about (inside subcommands too)."""
+    for option in options:
+        if option.get("focused"):
+            return option
+        found = focused_option(option.get("options") or [])
+        if found is not None:
+            return found
+    return None
 
 
 @dataclass
@@ -54,6 +109,19 @@ class InteractionRecord:
     # Each time a final answer became visible to the user; more than one means answered twice.
     answers: int = 0
     rejected_late: int = 0
+    kind: int = APPLICATION_COMMAND
+    """The interaction type: 2 command, 3 component, 4 autocomplete, 5 modal submission."""
+    store: MessageStore = field(default_factory=MessageStore, repr=False)
+    """The world's messages (the component's message is looked up there)."""
+    target_message_id: int | None = None
+    """For a component: the message the component is on (callback 7 and @original edit it)."""
+    target_version: int = 0
+    callback_data: dict[str, Any] | None = None
+    """The `data` of the callback the bot acknowledged with (an autocomplete's choices...)."""
+    updates: int = 0
+    """How often the bot changed the component's message (callback 7, edits of @original)."""
+    refused: list[dict[str, Any]] = field(default_factory=list)
+    """Discord's error answers to the bot's calls for this interaction, in order."""
     _changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     @property
@@ -66,7 +134,22 @@ class InteractionRecord:
 
     @property
     def answered(self) -> bool:
-        return self.original is not None and not self.loading
+        """A message answering it is visible: the response (not "thinking...") or a follow-up."""
+        return (self.original is not None and not self.loading) or bool(self.followups)
+
+    @property
+    def target(self) -> dict[str, Any] | None:
+        """The component's message as it is now (None when deleted or never known)."""
+        if self.target_message_id is None:
+            return None
+        return self.store.get(self.target_message_id)
+
+    @property
+    def autocomplete_choices(self) -> list[dict[str, Any]] | None:
+        """The choices the bot answered an autocomplete interaction with (callback 8)."""
+        if self.callback_type != APPLICATION_COMMAND_AUTOCOMPLETE_RESULT or self.callback_data is None:
+            return None
+        return list(self.callback_data.get("choices") or [])
 
     def visible_messages(self) -> list[dict[str, Any]]:
         head = [self.original] if self.original is not None else []
@@ -76,31 +159,65 @@ class InteractionRecord:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    def _metadata(self) -> dict[str, Any]:
-        return {
+    def _command_data(self) -> dict[str, Any]:
+        return self.payload.get("data") or {}
+
+    def _metadata(self, followup: bool) -> dict[str, Any]:
+        metadata: dict[str, Any] = {
             "id": str(self.id),
-            "type": APPLICATION_COMMAND,
+            "type": self.kind,
             "user": self.user.to_dict(),
             "authorizing_integration_owners": self.payload.get("authorizing_integration_owners", {}),
-            "name": (self.payload.get("data") or {}).get("name", ""),
-            "command_type": 1,
         }
+        data = self._command_data()
+        if self.kind == APPLICATION_COMMAND:
+            metadata.update(name=data.get("name", ""), command_type=data.get("type", CHAT_INPUT))
+            if data.get("type") == MESSAGE_COMMAND and data.get("target_id"):
+                metadata["target_message_id"] = str(data["target_id"])
+            if data.get("type") == USER_COMMAND and data.get("target_id"):
+                target = ((data.get("resolved") or {}).get("users") or {}).get(str(data["target_id"]))
+                if target is not None:
+                    metadata["target_user"] = target
+        elif self.target_message_id is not None:
+            metadata["interacted_message_id"] = str(self.target_message_id)
+        if followup and self.original is not None:
+            metadata["original_response_message_id"] = self.original["id"]
+        return metadata
 
-    def _new_message(self, world: World, body: dict[str, Any], flags: int) -> dict[str, Any]:
+    def _shape(self) -> tuple[int, int | None]:
+        """The type of the messages this interaction creates, and the message they point at: a
+        component's answer replies to the message the component is on; a message command's
+        answer points at the message it was used on."""
+        if self.kind != APPLICATION_COMMAND:
+            return messages.REPLY, self.target_message_id
+        data = self._command_data()
+        if data.get("type") in (USER_COMMAND, MESSAGE_COMMAND):
+            target = data.get("target_id") if data.get("type") == MESSAGE_COMMAND else None
+            return messages.CONTEXT_MENU_COMMAND, None if target is None else int(target)
+        return messages.CHAT_INPUT_COMMAND, None
+
+    def _new_message(
+        self, world: World, body: dict[str, Any], flags: int, *, followup: bool = False
+    ) -> dict[str, Any]:
+        message_type, reference_id = self._shape()
         return messages.build_message(
             world,
             message_id=world.snowflakes.next(),
             channel_id=self.channel_id,
             body=body,
             flags=flags,
-            interaction_metadata=self._metadata(),
+            interaction_metadata=self._metadata(followup),
             in_guild=self.in_guild,
+            message_type=message_type,
+            reference_id=reference_id,
+            referenced=None if reference_id is None else world.messages.get(reference_id),
         )
 
     def callback(
         self, world: World, body: dict[str, Any], now: float, rules: Rules
     ) -> dict[str, Any] | None:
-        """POST /interactions/{id}/{token}/callback; returns the message it created, if any."""
+        """POST /interactions/{id}/{token}/callback; returns the message it created or (callback
+        7) changed, if any."""
         if now - self.created_at > rules.ack_window:
             self.rejected_late += 1
             self._notify()
@@ -110,6 +227,12 @@ class InteractionRecord:
         kind = body.get("type")
         data = body.get("data") or {}
         flags = (data.get("flags") or 0) & messages.SETTABLE_FLAGS
+        if kind not in ALLOWED_CALLBACKS.get(self.kind, set()):
+            what = INTERACTION_NAMES.get(self.kind, "this interaction")
+            raise invalid_form_body(
+                ["type"], "INTERACTION_CALLBACK_TYPE_INVALID", f"Callback type {kind} is not valid for {what}"
+            )
+        message: dict[str, Any] | None = None
         if kind == CHANNEL_MESSAGE_WITH_SOURCE:
             messages.check_body(data)
             message = self._new_message(world, data, flags)
@@ -117,18 +240,94 @@ class InteractionRecord:
             self.answers += 1
         elif kind == DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE:
             message = self._new_message(world, {}, (flags & messages.EPHEMERAL) | messages.LOADING)
-        elif kind == MODAL:
-            message = None
-        else:
-            raise invalid_form_body(
-                ["type"], "INTERACTION_CALLBACK_TYPE_INVALID",
-                f"Callback type {kind} is not valid for an application command",
-            )
-        self.acked_at, self.callback_type, self.original = now, kind, message
+        elif kind == UPDATE_MESSAGE:
+            message = self._update_target(world, data)
+        elif kind == APPLICATION_COMMAND_AUTOCOMPLETE_RESULT:
+            self._check_choices(body.get("data"))
+        self.acked_at, self.callback_type, self.callback_data = now, kind, data
+        if kind in (CHANNEL_MESSAGE_WITH_SOURCE, DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE):
+            assert message is not None
+            self.original = world.messages.add(message)
         self._notify()
         return message
 
+    def _target_or_unknown(self) -> dict[str, Any]:
+        target = self.target
+        if target is None:
+            raise unknown_message()
+        return target
+
+    def _edit_in_place(
+        self, world: World, message: dict[str, Any], body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Apply an edit to a stored message, all of Discord's checks first; its flags stay."""
+        messages.check_body(body, flags=message["flags"])
+        was_loading = bool(message["flags"] & messages.LOADING)
+        edited = dict(message)
+        messages.apply_body(world, edited, body, self.in_guild)
+        edited["flags"] = message["flags"] & ~messages.LOADING
+        messages.require_not_empty(edited)
+        if was_loading:
+            self.answers += 1
+        else:
+            edited["edited_timestamp"] = world.clock.utcnow().isoformat()
+        message.clear()
+        message.update(edited)
+        world.messages.changed(message["id"])
+        if self.target_message_id is not None and message["id"] == str(self.target_message_id):
+            self.updates += 1
+        return message
+
+    def _update_target(self, world: World, data: dict[str, Any]) -> dict[str, Any]:
+        """UPDATE_MESSAGE: the message the component is on becomes what `data` says."""
+        return self._edit_in_place(world, self._target_or_unknown(), data)
+
+    def _check_choices(self, data: Any) -> None:
+        """Discord's limits on APPLICATION_COMMAND_AUTOCOMPLETE_RESULT: at most 25 choices, each
+        named in 1-100 characters, with a value of the focused option's type (strings of at most
+        100 characters)."""
+        if not isinstance(data, dict):
+            raise invalid_form_body(["data"], "BASE_TYPE_REQUIRED", "This field is required")
+        choices = data.get("choices") or []
+        if len(choices) > MAX_AUTOCOMPLETE_CHOICES:
+            raise invalid_form_body(
+                ["data", "choices"], "BASE_TYPE_MAX_LENGTH",
+                f"Must be {MAX_AUTOCOMPLETE_CHOICES} or fewer in length.",
+            )
+        focused = focused_option(self._command_data().get("options") or []) or {}
+        option_type = focused.get("type", STRING_OPTION)
+        for index, choice in enumerate(choices):
+            where = ["data", "choices", str(index)]
+            name = choice.get("name") if isinstance(choice, dict) else None
+            if not isinstance(name, str) or not 1 <= len(name) <= MAX_CHOICE_NAME:
+                raise invalid_form_body(
+                    [*where, "name"], "BASE_TYPE_BAD_LENGTH",
+                    f"Must be between 1 and {MAX_CHOICE_NAME} in length.",
+                )
+            value = choice.get("value")
+            if option_type == STRING_OPTION:
+                if not isinstance(value, str):
+                    raise invalid_form_body([*where, "value"], "BASE_TYPE_STRING", "Must be a string.")
+                if len(value) > MAX_CHOICE_STRING:
+                    raise invalid_form_body(
+                        [*where, "value"], "BASE_TYPE_MAX_LENGTH",
+                        f"Must be {MAX_CHOICE_STRING} or fewer in length.",
+                    )
+            elif option_type in (INTEGER_OPTION, NUMBER_OPTION):
+                numeric = (int,) if option_type == INTEGER_OPTION else (int, float)
+                if isinstance(value, bool) or not isinstance(value, numeric):
+                    kind = "int" if option_type == INTEGER_OPTION else "a valid number"
+                    raise invalid_form_body(
+                        [*where, "value"], "NUMBER_TYPE_COERCE", f'Value "{value}" is not {kind}.'
+                    )
+                if not math.isfinite(value) or abs(value) > MAX_SAFE_INTEGER:
+                    raise invalid_form_body(
+                        [*where, "value"], "NUMBER_TYPE_MAX", f"Value must be at most {MAX_SAFE_INTEGER}."
+                    )
+
     def _check_token(self, now: float, rules: Rules) -> None:
+        if self.kind == APPLICATION_COMMAND_AUTOCOMPLETE:
+            raise unknown_webhook()  # an autocomplete's token answers the choices and nothing else
         if now - self.created_at > rules.token_lifetime:
             raise invalid_webhook_token()
         if self.acked_at is None:
@@ -147,21 +346,28 @@ class InteractionRecord:
             message = self._new_message(world, body, flags)
             message["id"] = self.original["id"]
             messages.require_not_empty(message)
-            self.original = message
+            self.original.clear()
+            self.original.update(message)
+            world.messages.changed(message["id"])
+            message = self.original
         else:
             flags = (body.get("flags") or 0) & messages.SETTABLE_FLAGS
-            message = self._new_message(world, body, flags)
+            message = self._new_message(world, body, flags, followup=True)
             messages.require_not_empty(message)
-            self.followups.append(message)
+            self.followups.append(world.messages.add(message))
         self.answers += 1
         self._notify()
         return message
 
     def find(self, message_id: str, now: float, rules: Rules) -> dict[str, Any]:
-        """A message of this interaction by id, or "@original" for the first response."""
+        """A message of this interaction by id, or "@original": the first response or, after
+        callback 6 or 7, the message the component is on."""
         self._check_token(now, rules)
-        if message_id == "@original" and self.original is not None:
-            return self.original
+        if message_id == "@original":
+            if self.callback_type in (DEFERRED_UPDATE_MESSAGE, UPDATE_MESSAGE):
+                return self._target_or_unknown()
+            if self.original is not None:
+                return self.original
         for message in self.visible_messages():
             if message["id"] == message_id:
                 return message
@@ -170,19 +376,7 @@ class InteractionRecord:
     def edit(
         self, world: World, message_id: str, body: dict[str, Any], now: float, rules: Rules
     ) -> dict[str, Any]:
-        message = self.find(message_id, now, rules)
-        messages.check_body(body)
-        was_loading = bool(message["flags"] & messages.LOADING)
-        edited = dict(message)
-        messages.apply_body(world, edited, body, self.in_guild)
-        edited["flags"] = message["flags"] & ~messages.LOADING
-        messages.require_not_empty(edited)
-        if was_loading:
-            self.answers += 1
-        else:
-            edited["edited_timestamp"] = world.clock.utcnow().isoformat()
-        message.clear()
-        message.update(edited)
+        message = self._edit_in_place(world, self.find(message_id, now, rules), body)
         self._notify()
         return message
 
@@ -191,7 +385,8 @@ class InteractionRecord:
         if message is self.original:
             self.original = None
         else:
-            self.followups.remove(message)
+            self.followups = [followup for followup in self.followups if followup is not message]
+        self.store.delete(message["id"])
         self._notify()
 
 
@@ -202,13 +397,17 @@ def interaction_payload(
     data: dict[str, Any],
     user: User,
     guild: Guild | None,
+    kind: int = APPLICATION_COMMAND,
+    channel: Channel | None = None,
+    message: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The INTERACTION_CREATE body Discord sends for a slash command typed by `user` in `guild`'s
-    first channel, or in their DM with the bot when `guild` is None."""
+    """The INTERACTION_CREATE body Discord sends for an interaction of type `kind` by `user` in
+    `channel` (by default `guild`'s first channel, or their DM with the bot when `guild` is None);
+    `message` is the message a component is on."""
     payload: dict[str, Any] = {
         "id": str(interaction_id),
         "application_id": str(world.application_id),
-        "type": APPLICATION_COMMAND,
+        "type": kind,
         "data": data,
         "token": f"aW50ZXJhY3Rpb246{interaction_id}:{secrets.token_urlsafe(96)}",
         "version": 1,
@@ -217,7 +416,7 @@ def interaction_payload(
         "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
     }
     if guild is not None:
-        channel = guild.default_channel
+        channel = channel or guild.default_channel
         payload.update(
             guild_id=str(guild.id),
             guild={"id": str(guild.id), "locale": "en-US", "features": []},
@@ -230,7 +429,7 @@ def interaction_payload(
             context=CONTEXT_GUILD,
         )
     else:
-        channel = world.dm_channel(user)
+        channel = channel or world.dm_channel(user)
         payload.update(
             channel=channel.to_dict(),
             channel_id=str(channel.id),
@@ -239,6 +438,8 @@ def interaction_payload(
             authorizing_integration_owners={"0": "0"},
             context=CONTEXT_BOT_DM,
         )
+    if message is not None:
+        payload["message"] = message
     return payload
 
 
@@ -291,9 +492,10 @@ class SentInteraction:
             if record.acked_at is None:
                 ack_left = record.created_at + self._rules.ack_window - self._now()
                 if ack_left < 0:
+                    refused = f"; Discord refused its answer: {record.refused[-1]}" if record.refused else ""
                     raise NoResponse(
                         f"interaction {record.id}: the application did not respond within "
-                        f"{self._rules.ack_window:g} s"
+                        f"{self._rules.ack_window:g} s{refused}"
                     )
             else:
                 ack_left = timeout
@@ -309,12 +511,40 @@ class SentInteraction:
                 continue
 
     async def wait_ack(self, timeout: float = 10.0) -> int:
-        """The callback type the bot acknowledged with (4 reply, 5 defer)."""
+        """The callback type the bot acknowledged with (4 reply, 5 defer; for a component also 6
+        deferred update, 7 update; 8 for autocomplete results; 9 modal)."""
         await self._wait(lambda: self.record.acked_at is not None, timeout)
         assert self.record.callback_type is not None
         return self.record.callback_type
 
     async def wait_reply(self, timeout: float = 30.0) -> Reply:
-        """The visible messages once the bot has answered (not merely deferred)."""
+        """The visible messages once the bot has answered with a message (not merely deferred):
+        for a component, a NEW message (callback 4, or 5 and a follow-up; a follow-up after 6)."""
         await self._wait(lambda: self.record.answered, timeout)
         return Reply(list(self.record.visible_messages()))
+
+    def _target_changed(self) -> bool:
+        record = self.record
+        assert record.target_message_id is not None
+        return record.store.version(record.target_message_id) > record.target_version
+
+    async def wait_update(self, timeout: float = 30.0) -> dict[str, Any]:
+        """The message the component is on, once the bot has changed it (callback 7, or an edit of
+        @original after callback 6, or an edit through the channel). Raises UnknownMessage if
+        the bot deleted it instead, NoResponse if it did not acknowledge within 3 s."""
+        record = self.record
+        if record.target_message_id is None:
+            raise ValueError(f"interaction {record.id} is not on a message (not a component)")
+        await self._wait(self._target_changed, timeout)
+        target = record.target
+        if target is None:
+            raise UnknownMessage(f"message {record.target_message_id} was deleted")
+        return copy.deepcopy(target)
+
+    async def wait_deleted(self, timeout: float = 30.0) -> None:
+        """Until the message the component is on is deleted (DELETE of @original after callback
+        6/7, or through the channel)."""
+        record = self.record
+        if record.target_message_id is None:
+            raise ValueError(f"interaction {record.id} is not on a message (not a component)")
+        await self._wait(lambda: record.store.was_deleted(record.target_message_id or 0), timeout)

@@ -6,11 +6,13 @@ breaks one gets the same 400 Discord would send, so a test catches what Discord 
 
 from __future__ import annotations
 
+import copy
+import mimetypes
 import re
 from typing import Any
 
 from .errors import empty_message, invalid_form_body
-from .models import World, iso
+from .models import DM, MENTION_EVERYONE, Channel, User, World, iso
 
 MAX_CONTENT = 2000
 MAX_EMBEDS = 10
@@ -19,11 +21,29 @@ EMBED_LIMITS = {"title": 256, "description": 4096}
 FIELD_LIMITS = {"name": 256, "value": 1024}
 MAX_FIELDS = 25
 
+SUPPRESS_EMBEDS = 1 << 2
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
-# Flags a bot may set when sending: SUPPRESS_EMBEDS, EPHEMERAL, SUPPRESS_NOTIFICATIONS, COMPONENTS_V2.
-SETTABLE_FLAGS = (1 << 2) | EPHEMERAL | (1 << 12) | (1 << 15)
-CHAT_INPUT_COMMAND = 20
+SUPPRESS_NOTIFICATIONS = 1 << 12
+IS_COMPONENTS_V2 = 1 << 15
+# Flags a bot may set when answering an interaction: SUPPRESS_EMBEDS, EPHEMERAL,
+# SUPPRESS_NOTIFICATIONS, COMPONENTS_V2; in a channel message, the same less EPHEMERAL.
+SETTABLE_FLAGS = SUPPRESS_EMBEDS | EPHEMERAL | SUPPRESS_NOTIFICATIONS | IS_COMPONENTS_V2
+CHANNEL_SETTABLE_FLAGS = SETTABLE_FLAGS & ~EPHEMERAL
+
+# Message types.
+DEFAULT, REPLY, CHAT_INPUT_COMMAND, CONTEXT_MENU_COMMAND = 0, 19, 20, 23
+
+# Message components (https://discord.com/developers/docs/components/reference).
+ACTION_ROW, BUTTON = 1, 2
+SELECT_MENUS = frozenset({3, 5, 6, 7, 8})
+PRIMARY, SECONDARY, SUCCESS, DANGER, LINK, PREMIUM = 1, 2, 3, 4, 5, 6
+MAX_ACTION_ROWS = 5
+MAX_ROW_BUTTONS = 5
+MAX_V2_COMPONENTS = 40
+MAX_LABEL = 80
+MAX_CUSTOM_ID = 100
+MAX_BUTTON_URL = 512
 
 USER_MENTION = re.compile(r"<@!?(\d{15,20})>")
 ROLE_MENTION = re.compile(r"<@&(\d{15,20})>")
@@ -71,12 +91,111 @@ def check_embeds(embeds: list[dict[str, Any]]) -> None:
         )
 
 
-def check_body(body: dict[str, Any]) -> None:
-    """The limits Discord enforces on every message it creates or edits."""
+def _bad_length(path: list[str], low: int, high: int) -> Exception:
+    return invalid_form_body(path, "BASE_TYPE_BAD_LENGTH", f"Must be between {low} and {high} in length.")
+
+
+def _invalid_type(path: list[str]) -> Exception:
+    return invalid_form_body(
+        path, "COMPONENT_TYPE_INVALID", "The specified component type is invalid in this context"
+    )
+
+
+def _check_button(button: dict[str, Any], where: list[str]) -> None:
+    style = button.get("style")
+    if style not in (PRIMARY, SECONDARY, SUCCESS, DANGER, LINK, PREMIUM):
+        raise invalid_form_body(
+            [*where, "style"], "BASE_TYPE_CHOICES", "Value must be one of {1, 2, 3, 4, 5, 6}."
+        )
+    label, custom_id, url = button.get("label"), button.get("custom_id"), button.get("url")
+    if label is not None and len(label) > MAX_LABEL:
+        raise _too_long([*where, "label"], MAX_LABEL)
+    if style == LINK:
+        if not url:
+            raise invalid_form_body([*where, "url"], "BUTTON_COMPONENT_URL_REQUIRED", "A url is required")
+        if len(url) > MAX_BUTTON_URL:
+            raise _too_long([*where, "url"], MAX_BUTTON_URL)
+        if custom_id is not None:
+            raise invalid_form_body(
+                [*where, "custom_id"], "BUTTON_COMPONENT_CUSTOM_ID_INVALID",
+                "A custom id cannot be used with a link button",
+            )
+    elif style == PREMIUM:
+        if not button.get("sku_id"):
+            raise invalid_form_body(
+                [*where, "sku_id"], "BUTTON_COMPONENT_SKU_ID_REQUIRED", "A sku id is required"
+            )
+    else:
+        if custom_id is None:
+            raise invalid_form_body(
+                [*where, "custom_id"], "BUTTON_COMPONENT_CUSTOM_ID_REQUIRED", "A custom id is required"
+            )
+        if url is not None:
+            raise invalid_form_body(
+                [*where, "url"], "BUTTON_COMPONENT_URL_INVALID", "A url can only be used with a link button"
+            )
+
+
+def _check_row(row: dict[str, Any], where: list[str], custom_ids: set[str]) -> None:
+    children = row.get("components") or []
+    if not 1 <= len(children) <= MAX_ROW_BUTTONS:
+        raise _bad_length([*where, "components"], 1, MAX_ROW_BUTTONS)
+    for index, child in enumerate(children):
+        at = [*where, "components", str(index)]
+        kind = child.get("type")
+        if kind == BUTTON:
+            _check_button(child, at)
+        elif kind in SELECT_MENUS:
+            if len(children) > 1:
+                raise invalid_form_body(
+                    at, "COMPONENT_LAYOUT_WIDTH_EXCEEDED", "The specified component exceeds the maximum width"
+                )
+            if child.get("custom_id") is None:
+                raise invalid_form_body([*at, "custom_id"], "BASE_TYPE_REQUIRED", "This field is required")
+        else:
+            raise _invalid_type([*at, "type"])
+        custom_id = child.get("custom_id")
+        if custom_id is None:
+            continue
+        if not 1 <= len(custom_id) <= MAX_CUSTOM_ID:
+            raise _bad_length([*at, "custom_id"], 1, MAX_CUSTOM_ID)
+        if custom_id in custom_ids:
+            raise invalid_form_body(
+                [*at, "custom_id"], "COMPONENT_CUSTOM_ID_DUPLICATED",
+                "Component custom id was already specified",
+            )
+        custom_ids.add(custom_id)
+
+
+def check_components(components: list[dict[str, Any]], flags: int) -> None:
+    """Action rows of buttons (or one select menu) as Discord checks them: at most 5 rows of at
+    most 5 buttons, labels up to 80 characters, custom ids of 1-100 characters unique within the
+    message, a custom id on every non-link button and a url (and no custom id) on a link button.
+
+    With IS_COMPONENTS_V2 other layout components may stand at the top (up to 40); those are
+    stored as sent, and only the action rows among them are checked."""
+    v2 = bool(flags & IS_COMPONENTS_V2)
+    if len(components) > (MAX_V2_COMPONENTS if v2 else MAX_ACTION_ROWS):
+        raise _too_long(["components"], MAX_V2_COMPONENTS if v2 else MAX_ACTION_ROWS)
+    custom_ids: set[str] = set()
+    for index, component in enumerate(components):
+        where = ["components", str(index)]
+        if component.get("type") == ACTION_ROW:
+            _check_row(component, where, custom_ids)
+        elif not v2:
+            raise _invalid_type([*where, "type"])
+
+
+def check_body(body: dict[str, Any], *, flags: int | None = None) -> None:
+    """The limits Discord enforces on every message it creates or edits. `flags`: those of the
+    message being edited, if any (an edit's own `flags` are added)."""
     content = body.get("content")
     if content is not None and len(content) > MAX_CONTENT:
         raise _too_long(["content"], MAX_CONTENT)
     check_embeds(body.get("embeds") or [])
+    components = body.get("components")
+    if components is not None:
+        check_components(components, (flags or 0) | (body.get("flags") or 0))
     allowed = body.get("allowed_mentions")
     for kind in ("users", "roles"):
         if allowed and kind in (allowed.get("parse") or []) and allowed.get(kind):
@@ -88,7 +207,10 @@ def check_body(body: dict[str, Any]) -> None:
 
 
 def is_empty(message: dict[str, Any]) -> bool:
-    return not (message.get("content") or message.get("embeds") or message.get("components"))
+    return not (
+        message.get("content") or message.get("embeds") or message.get("components")
+        or message.get("attachments") or message.get("sticker_items")
+    )
 
 
 def mentions(
@@ -122,6 +244,22 @@ def mentions(
     return users, roles, everyone
 
 
+def message_reference(world: World, channel_id: int, message_id: int | str) -> dict[str, Any]:
+    """A reply's `message_reference`: the message replied to, in the reply's own channel."""
+    reference: dict[str, Any] = {"type": 0, "channel_id": str(channel_id), "message_id": str(message_id)}
+    channel = world.channel_by_id(channel_id)
+    if channel is not None and channel.guild_id is not None:
+        reference["guild_id"] = str(channel.guild_id)
+    return reference
+
+
+def quoted(message: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A message as `referenced_message` shows it: without what it quotes in turn."""
+    if message is None:
+        return None
+    return {key: value for key, value in message.items() if key != "referenced_message"}
+
+
 def build_message(
     world: World,
     *,
@@ -129,17 +267,22 @@ def build_message(
     channel_id: int,
     body: dict[str, Any],
     flags: int,
-    interaction_metadata: dict[str, Any],
+    interaction_metadata: dict[str, Any] | None,
     in_guild: bool,
+    message_type: int = CHAT_INPUT_COMMAND,
+    reference_id: int | str | None = None,
+    referenced: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A message object as Discord returns it for an interaction response or follow-up."""
+    """A message by the bot as Discord returns it: an interaction response or follow-up (with
+    `interaction_metadata`, sent through the application's webhook) or, with
+    `interaction_metadata=None`, a message the bot posted in a channel. `reference_id` makes it
+    point at another message (a reply, or the target of a message command), `referenced` being
+    that message's current state (None if it is gone)."""
     message: dict[str, Any] = {
         "id": str(message_id),
-        "type": CHAT_INPUT_COMMAND,
+        "type": message_type,
         "channel_id": str(channel_id),
         "author": world.bot.to_dict(),
-        "webhook_id": str(world.application_id),
-        "application_id": str(world.application_id),
         "content": "",
         "embeds": [],
         "attachments": [],
@@ -152,24 +295,188 @@ def build_message(
         "timestamp": iso(world.clock.utcnow()),
         "edited_timestamp": None,
         "flags": flags,
-        "interaction_metadata": interaction_metadata,
     }
+    if interaction_metadata is not None:
+        message.update(
+            webhook_id=str(world.application_id),
+            application_id=str(world.application_id),
+            interaction_metadata=interaction_metadata,
+        )
+    if reference_id is not None:
+        message["message_reference"] = message_reference(world, channel_id, reference_id)
+        message["referenced_message"] = quoted(referenced)
     apply_body(world, message, body, in_guild)
     return message
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
+    return value
+
+
+def _children(component: dict[str, Any]) -> list[dict[str, Any]]:
+    found = list(component.get("components") or [])
+    if isinstance(component.get("accessory"), dict):
+        found.append(component["accessory"])
+    return found
+
+
+def with_component_ids(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Components as Discord stores them: null fields dropped, and every component given a
+    numeric `id` unique within the message (sent ones kept, the others numbered in order)."""
+    stored = _without_nulls(copy.deepcopy(components))
+    used: set[int] = set()
+    order: list[dict[str, Any]] = []
+    stack = list(reversed(stored))
+    while stack:
+        component = stack.pop()
+        order.append(component)
+        if isinstance(component.get("id"), int) and component["id"] > 0:
+            used.add(component["id"])
+        stack.extend(reversed(_children(component)))
+    next_id = 1
+    for component in order:
+        if isinstance(component.get("id"), int) and component["id"] > 0:
+            continue
+        while next_id in used:
+            next_id += 1
+        component["id"] = next_id
+        used.add(next_id)
+    return stored
+
+
+def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every button of a message, in order (in action rows, and beside sections)."""
+    found: list[dict[str, Any]] = []
+    stack = list(reversed(message.get("components") or []))
+    while stack:
+        component = stack.pop()
+        if component.get("type") == BUTTON:
+            found.append(component)
+        stack.extend(reversed(_children(component)))
+    return found
+
+
+def attachment_objects(
+    world: World, attachments: list[dict[str, Any]], channel_id: str
+) -> list[dict[str, Any]]:
+    """Attachment objects for attachment metadata (at least a filename), as a CDN would serve them."""
+    objects = []
+    for given in attachments:
+        attachment_id = str(given.get("id") or world.snowflakes.next())
+        if not attachment_id.isdigit() or len(attachment_id) < 15:  # a request's placeholder id, e.g. 0
+            attachment_id = str(world.snowflakes.next())
+        filename = str(given.get("filename") or "unknown")
+        url = f"https://cdn.discordapp.com/attachments/{channel_id}/{attachment_id}/{filename}"
+        content_type = given.get("content_type") or mimetypes.guess_type(filename)[0]
+        attachment: dict[str, Any] = {
+            "id": attachment_id,
+            "filename": filename,
+            "size": int(given.get("size") or 0),
+            "url": url,
+            "proxy_url": url.replace("cdn.discordapp.com", "media.discordapp.net"),
+        }
+        if content_type:
+            attachment["content_type"] = content_type
+        for key in ("width", "height", "description", "title"):
+            if given.get(key) is not None:
+                attachment[key] = given[key]
+        if content_type and content_type.startswith("image/"):
+            attachment.setdefault("width", 512)
+            attachment.setdefault("height", 512)
+        objects.append(attachment)
+    return objects
 
 
 def apply_body(
     world: World, message: dict[str, Any], body: dict[str, Any], in_guild: bool
 ) -> None:
     """Set what a create or edit request carries; mentions are re-parsed from the new content."""
-    for key in ("content", "embeds", "components"):
+    for key in ("content", "embeds"):
         if body.get(key) is not None:
             message[key] = body[key]
+    if body.get("components") is not None:
+        message["components"] = with_component_ids(body["components"])
+    if body.get("attachments") is not None:
+        message["attachments"] = attachment_objects(world, body["attachments"], message["channel_id"])
     message["tts"] = body.get("tts") is True
     users, roles, everyone = mentions(
         world, message["content"], body.get("allowed_mentions"), in_guild
     )
     message.update(mentions=users, mention_roles=roles, mention_everyone=everyone)
+
+
+def ping_replied_user(world: World, message: dict[str, Any], allowed: dict[str, Any] | None) -> None:
+    """A reply pings the author of the message it answers: by default, or with
+    `allowed_mentions.replied_user`; never the bot itself."""
+    referenced = message.get("referenced_message")
+    if not referenced or referenced["author"]["id"] == str(world.bot.id):
+        return
+    if allowed is not None and allowed.get("replied_user") is not True:
+        return
+    if all(user["id"] != referenced["author"]["id"] for user in message["mentions"]):
+        message["mentions"].append(referenced["author"])
+
+
+def person_message(
+    world: World,
+    *,
+    message_id: int,
+    channel: Channel,
+    author: User,
+    content: str,
+    attachments: list[dict[str, Any]] | None,
+    permissions: int,
+) -> dict[str, Any]:
+    """A message a person typed into a channel, as Discord returns it: mentions resolved from
+    <@id> and <@&id>; @everyone only counts for someone with Mention Everyone."""
+    in_guild = channel.type != DM
+    users, roles, everyone = mentions(world, content, None, in_guild)
+    message: dict[str, Any] = {
+        "id": str(message_id),
+        "type": DEFAULT,
+        "channel_id": str(channel.id),
+        "author": author.to_dict(),
+        "content": content,
+        "embeds": [],
+        "attachments": attachment_objects(world, attachments or [], str(channel.id)),
+        "components": [],
+        "mentions": users,
+        "mention_roles": roles,
+        "mention_everyone": everyone and bool(permissions & MENTION_EVERYONE),
+        "pinned": False,
+        "tts": False,
+        "timestamp": iso(world.clock.utcnow()),
+        "edited_timestamp": None,
+        "flags": 0,
+    }
+    return message
+
+
+def readable_by_bot(world: World, message: dict[str, Any]) -> bool:
+    """Whether an application without the Message Content intent (this one: it is privileged and
+    not enabled) sees the content: its own messages, DMs, and messages that mention it."""
+    if message["author"]["id"] == str(world.bot.id):
+        return True
+    channel = world.channel_by_id(int(message["channel_id"]))
+    if channel is None or channel.type == DM:
+        return True
+    return any(user["id"] == str(world.bot.id) for user in message.get("mentions") or [])
+
+
+def seen_by_bot(world: World, message: dict[str, Any]) -> dict[str, Any]:
+    """A message as Discord shows it to the bot over REST and in a component's `message`:
+    content, embeds, attachments and components of other people's messages are empty."""
+    seen = dict(message)
+    if not readable_by_bot(world, message):
+        seen.update(content="", embeds=[], attachments=[], components=[])
+    referenced = message.get("referenced_message")
+    if referenced:
+        seen["referenced_message"] = seen_by_bot(world, referenced)
+    return copy.deepcopy(seen)
 
 
 def require_not_empty(message: dict[str, Any]) -> None:

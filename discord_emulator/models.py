@@ -10,6 +10,7 @@ import base64
 import itertools
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -288,6 +289,94 @@ class Guild:
         }
 
 
+@dataclass
+class _StoredMessage:
+    message: dict[str, Any]
+    version: int = 0
+    deleted: bool = False
+    watchers: list[Callable[[], None]] = field(default_factory=list)
+
+
+class MessageStore:
+    """Every message of the world by id: the bot's (interaction responses, follow-ups, channel
+    messages) and people's. Edits change the stored dict in place, so every holder of it sees them;
+    a deleted message is kept aside, so a late lookup can tell "deleted" from "never existed"."""
+
+    def __init__(self) -> None:
+        self._entries: dict[int, _StoredMessage] = {}
+
+    def add(self, message: dict[str, Any]) -> dict[str, Any]:
+        self._entries[int(message["id"])] = _StoredMessage(message)
+        return message
+
+    def get(self, message_id: int | str) -> dict[str, Any] | None:
+        """The message as it is now; None if it never existed or was deleted."""
+        entry = self._entries.get(int(message_id))
+        return None if entry is None or entry.deleted else entry.message
+
+    def was_deleted(self, message_id: int | str) -> bool:
+        entry = self._entries.get(int(message_id))
+        return entry is not None and entry.deleted
+
+    def version(self, message_id: int | str) -> int:
+        """How often it changed since it was stored (edits, and its deletion)."""
+        entry = self._entries.get(int(message_id))
+        return 0 if entry is None else entry.version
+
+    def changed(self, message_id: int | str) -> None:
+        """Record an edit made to the stored dict; replies show the new state of what they quote."""
+        entry = self._entries.get(int(message_id))
+        if entry is not None:
+            entry.version += 1
+            self._refresh_replies(str(message_id), _basic(entry.message))
+            self._notify(entry)
+
+    def delete(self, message_id: int | str) -> None:
+        entry = self._entries.get(int(message_id))
+        if entry is not None and not entry.deleted:
+            entry.deleted = True
+            entry.version += 1
+            # Discord shows a reply to a deleted message with `referenced_message: null`.
+            self._refresh_replies(str(message_id), None)
+            self._notify(entry)
+
+    def watch(self, message_id: int | str, callback: Callable[[], None]) -> None:
+        """Call `callback` whenever the message changes or is deleted."""
+        entry = self._entries.get(int(message_id))
+        if entry is not None:
+            entry.watchers.append(callback)
+
+    def in_channel(self, channel_id: int) -> list[dict[str, Any]]:
+        """The channel's messages, oldest first (snowflakes sort by time), deleted ones left out."""
+        found = [
+            entry.message for entry in self._entries.values()
+            if not entry.deleted and entry.message["channel_id"] == str(channel_id)
+        ]
+        return sorted(found, key=lambda message: int(message["id"]))
+
+    def all(self) -> list[dict[str, Any]]:
+        return sorted(
+            (entry.message for entry in self._entries.values() if not entry.deleted),
+            key=lambda message: int(message["id"]),
+        )
+
+    def _refresh_replies(self, message_id: str, basic: dict[str, Any] | None) -> None:
+        for entry in self._entries.values():
+            reference = entry.message.get("message_reference") or {}
+            if reference.get("message_id") == message_id and "referenced_message" in entry.message:
+                entry.message["referenced_message"] = basic
+
+    @staticmethod
+    def _notify(entry: _StoredMessage) -> None:
+        for callback in list(entry.watchers):
+            callback()
+
+
+def _basic(message: dict[str, Any]) -> dict[str, Any]:
+    """A message as quoted in `referenced_message`: itself, without what it quotes in turn."""
+    return {key: value for key, value in message.items() if key != "referenced_message"}
+
+
 def make_token(bot_id: int) -> str:
     """A token shaped like Discord's (base64 user id, timestamp part, HMAC part)."""
     user_part = base64.b64encode(str(bot_id).encode()).decode().rstrip("=")
@@ -327,6 +416,7 @@ class World:
         self.guilds: dict[int, Guild] = {}
         self._moderator_roles: dict[int, Role] = {}
         self._dm_channels: dict[int, Channel] = {}
+        self.messages = MessageStore()
 
         self._new_user("owner", cast.owner)
         self.guild = self._new_guild(cast.guild, self.snowflakes.next())
@@ -405,9 +495,17 @@ class World:
         return self._dm_channels[user.id]
 
     def channel_exists(self, channel_id: int) -> bool:
-        return any(channel_id in guild.channels for guild in self.guilds.values()) or any(
-            channel.id == channel_id for channel in self._dm_channels.values()
-        )
+        return self.channel_by_id(channel_id) is not None
+
+    def channel_by_id(self, channel_id: int) -> Channel | None:
+        """A guild text channel or an (already opened) DM channel with the bot."""
+        for guild in self.guilds.values():
+            if channel_id in guild.channels:
+                return guild.channels[channel_id]
+        return next((channel for channel in self._dm_channels.values() if channel.id == channel_id), None)
+
+    def guild_of(self, channel: Channel) -> Guild | None:
+        return None if channel.guild_id is None else self.guilds.get(channel.guild_id)
 
     def application_dict(self) -> dict[str, Any]:
         """GET /oauth2/applications/@me: the fields discord.py reads plus those the spec requires."""

@@ -8,14 +8,16 @@ would, in a burst, eat into the bot's 3 s to acknowledge.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from . import errors, messages
+from .channels import ChannelMessages
 from .contract import SpecRequest
 from .errors import DiscordError
 from .recorder import RecordedCall
@@ -44,13 +46,26 @@ def _truthy(request: web.Request, name: str) -> bool:
     return request.query.get(name, "").lower() in ("1", "true")
 
 
+@contextlib.contextmanager
+def _noted_on(record: InteractionRecord) -> Iterator[None]:
+    """Keep Discord's refusal of a call for an interaction on its record (record.refused)."""
+    try:
+        yield
+    except DiscordError as error:
+        record.refused.append(error.body())
+        record._notify()
+        raise
+
+
 class RestApi:
     def __init__(self, emulator: Emulator) -> None:
         self._emu = emulator
+        self._channels = ChannelMessages(emulator.world)
 
     def routes(self) -> list[web.RouteDef]:
         app, guild = "/applications/{application_id}", "/guilds/{guild_id}"
         message = "/webhooks/{application_id}/{token}/messages/{message_id}"
+        channel_messages = "/channels/{channel_id}/messages"
         table: list[tuple[str, str, Handler, bool]] = [
             ("GET", "/users/@me", self.get_me, True),
             ("GET", "/oauth2/applications/@me", self.get_application, True),
@@ -65,6 +80,11 @@ class RestApi:
             ("GET", message, self.get_message, False),
             ("PATCH", message, self.edit_message, False),
             ("DELETE", message, self.delete_message, False),
+            ("POST", channel_messages, self.create_channel_message, True),
+            ("GET", f"{channel_messages}/{{message_id}}", self.get_channel_message, True),
+            ("PATCH", f"{channel_messages}/{{message_id}}", self.edit_channel_message, True),
+            ("DELETE", f"{channel_messages}/{{message_id}}", self.delete_channel_message, True),
+            ("POST", "/users/@me/channels", self.open_dm, True),
         ]
         routes = [
             web.route(method, API_PREFIX + path, self._endpoint(path, handler, auth))
@@ -176,7 +196,8 @@ class RestApi:
         record = emu.interactions.get(int(request.match_info["interaction_id"]))
         if record is None or record.token != request.match_info["token"]:
             raise errors.unknown_interaction()
-        message = record.callback(emu.world, body or {}, now, emu.rules)
+        with _noted_on(record):
+            message = record.callback(emu.world, body or {}, now, emu.rules)
         # The description allows 204 either way; discord.py always sends with_response=1 (as it
         # sends every boolean query parameter as 1/0) and cannot take an empty answer to it.
         if not _truthy(request, "with_response"):
@@ -190,27 +211,59 @@ class RestApi:
             )
         reply: dict[str, Any] = {"interaction": summary}
         if message is not None and not message["flags"] & messages.LOADING:
-            reply["resource"] = {"type": record.callback_type, "message": message}
+            reply["resource"] = {"type": record.callback_type, "message": self._seen(message)}
         return 200, reply
+
+    def _seen(self, message: dict[str, Any]) -> dict[str, Any]:
+        return messages.seen_by_bot(self._emu.world, message)
 
     async def followup(self, request: web.Request, body: Any, now: float) -> tuple[int, Any]:
         emu = self._emu
-        message = self._interaction(request).followup(emu.world, body or {}, now, emu.rules)
-        return (200, message) if _truthy(request, "wait") else (204, None)
+        record = self._interaction(request)
+        with _noted_on(record):
+            message = record.followup(emu.world, body or {}, now, emu.rules)
+        return (200, self._seen(message)) if _truthy(request, "wait") else (204, None)
 
     async def get_message(self, request: web.Request, body: Any, now: float) -> tuple[int, Any]:
         record = self._interaction(request)
-        return 200, record.find(request.match_info["message_id"], now, self._emu.rules)
+        with _noted_on(record):
+            message = record.find(request.match_info["message_id"], now, self._emu.rules)
+        return 200, self._seen(message)
 
     async def edit_message(self, request: web.Request, body: Any, now: float) -> tuple[int, Any]:
         emu, record = self._emu, self._interaction(request)
         message_id = request.match_info["message_id"]
-        return 200, record.edit(emu.world, message_id, body or {}, now, emu.rules)
+        with _noted_on(record):
+            message = record.edit(emu.world, message_id, body or {}, now, emu.rules)
+        return 200, self._seen(message)
 
     async def delete_message(self, request: web.Request, body: Any, now: float) -> tuple[int, Any]:
         record = self._interaction(request)
-        record.delete(request.match_info["message_id"], now, self._emu.rules)
+        with _noted_on(record):
+            record.delete(request.match_info["message_id"], now, self._emu.rules)
         return 204, None
+
+    # -- channel messages --
+
+    async def create_channel_message(self, request: web.Request, body: Any, now: float) -> tuple[int, Any]:
+        message = self._channels.create(request.match_info["channel_id"], body or {})
+        return 200, self._seen(message)
+
+    async def get_channel_message(self, request: web.Request, body: Any, now: float) -> tuple[int, Any]:
+        match = request.match_info
+        return 200, self._seen(self._channels.get(match["channel_id"], match["message_id"]))
+
+    async def edit_channel_message(self, request: web.Request, body: Any, now: float) -> tuple[int, Any]:
+        match = request.match_info
+        return 200, self._seen(self._channels.edit(match["channel_id"], match["message_id"], body or {}))
+
+    async def delete_channel_message(self, request: web.Request, body: Any, now: float) -> tuple[int, Any]:
+        match = request.match_info
+        self._channels.delete(match["channel_id"], match["message_id"])
+        return 204, None
+
+    async def open_dm(self, request: web.Request, body: Any, now: float) -> tuple[int, Any]:
+        return 200, self._channels.open_dm(body or {})
 
     async def unknown(self, request: web.Request, body: Any, now: float) -> tuple[int, Any]:
         raise errors.not_found()

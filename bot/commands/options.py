@@ -1,28 +1,73 @@
-"""Options more than one command offers: the model choice, and checking a model is loaded."""
+"""Options more than one command offers: suggestions as people type (seeds, models), checking a
+model is loaded, and refusing command data that discord.py would crash on."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
+import discord
 from discord import app_commands
 
 from bot.errors import BAD_OPTION, UserError
 from bot.store import DEFAULT_SETTINGS
 
-CHAT_INPUT = 1  # the application command type of slash commands, the only kind the bot declares
+if TYPE_CHECKING:
+    from bot.client import ShakespeareBot
+
+CHAT_INPUT = 1  # application command types: slash commands, and the message context menu
+MESSAGE_COMMAND = 3
 SUB_COMMAND_TYPES = (1, 2)
 NUMBER_TYPE = 10
 # String, integer, boolean and number: the only value options our commands declare.
 VALUE_TYPES = (3, 4, NUMBER_TYPE, 5)
+MAX_CHOICES = 25  # Discord's limits on autocomplete answers
+MAX_CHOICE_LENGTH = 100
 
-# The models the bot ships. Choices are fixed when commands are synced, so they name the shipped
-# checkpoints; whether one is loaded on this host is checked when a command runs.
-MODEL_CHOICES = [app_commands.Choice(name="LSTM", value="lstm"), app_commands.Choice(name="GRU", value="gru")]
+# Speakers who appear in tinyshakespeare, the models' training text: seeds the models know.
+SPEAKERS = ("ROMEO:", "JULIET:", "First Citizen:", "MENENIUS:", "KING RICHARD III:", "GLOUCESTER:",
+            "DUKE VINCENTIO:", "ISABELLA:", "PETRUCHIO:", "KATHARINA:", "LEONTES:", "CORIOLANUS:")
+# Openings in the same text, for people who would rather start mid-speech.
+OPENINGS = ("Now is the winter of our discontent", "O Romeo, Romeo! wherefore art thou Romeo?",
+            "Before we proceed any further, hear me speak.", "What light through yonder window breaks?",
+            "My lord, ", "Good morrow, ", "Alas, poor ", "Come, come, ", "I pray you, ", "Thou art ")
+SEED_SUGGESTIONS = SPEAKERS + OPENINGS
 
 
-def require_loaded(model: str, loaded: Sequence[str]) -> str:
+def seed_suggestions(typed: str) -> list[str]:
+    """What the seed option offers while `typed` is being typed: what was typed itself first (it
+    works as a seed as it is), then the speakers and openings containing it, best matches first."""
+    typed = typed[:MAX_CHOICE_LENGTH * 2]  # a forged 10,000-character value costs nothing more
+    needle = typed.strip().casefold()
+    known = [seed for seed in SEED_SUGGESTIONS if needle in seed.casefold()]
+    known.sort(key=lambda seed: not seed.casefold().startswith(needle))  # stable: prefixes first
+    own = [typed] if typed.strip() and len(typed) <= MAX_CHOICE_LENGTH and typed not in known else []
+    return (own + known)[:MAX_CHOICES]
+
+
+async def seed_autocomplete(interaction: discord.Interaction[ShakespeareBot],
+                            current: str) -> list[app_commands.Choice[str]]:
+    return [app_commands.Choice(name=seed, value=seed) for seed in seed_suggestions(current)]
+
+
+async def model_autocomplete(interaction: discord.Interaction[ShakespeareBot],
+                             current: str) -> list[app_commands.Choice[str]]:
+    """The models this process loads (so a new checkpoint needs no command sync), filtered."""
+    needle = current[:MAX_CHOICE_LENGTH].strip().casefold()
+    names = [name for name in interaction.client.engine.model_names if needle in name.casefold()]
+    return [app_commands.Choice(name=name, value=name) for name in names[:MAX_CHOICES]]
+
+
+def require_loaded(model: object, loaded: Sequence[str]) -> str:
+    """The loaded model named `model` (typed without a suggestion, its case may differ), else one
+    sentence naming what to choose."""
+    if not isinstance(model, str):  # only a forged interaction sends anything else
+        raise UserError(BAD_OPTION)
+    by_name = {name.casefold(): name for name in loaded}
+    model = by_name.get(model.strip().casefold(), model)
     if model not in loaded:
-        raise UserError(f"The {model} model is not loaded on this bot; choose {' or '.join(loaded)}.")
+        shown = model if len(model) <= 32 else model[:29] + "..."
+        raise UserError(f"The {shown} model is not loaded on this bot; choose {' or '.join(loaded)}.")
     return model
 
 
@@ -34,7 +79,7 @@ def serving_model(wanted: str, loaded: Sequence[str]) -> str:
     return DEFAULT_SETTINGS.model if DEFAULT_SETTINGS.model in loaded else loaded[0]
 
 
-def check_command_data(data: object) -> None:
+def check_command_data(data: object, *, autocomplete: bool = False) -> None:
     """Refuse an application command's data that discord.py would crash on or silently convert.
 
     discord.py trusts Discord's client: its Namespace indexes every option's keys, calls float() on
@@ -49,18 +94,52 @@ def check_command_data(data: object) -> None:
     if not isinstance(data, dict) or not isinstance(data.get("name"), str):
         raise UserError(BAD_OPTION)
     kind = data.get("type", CHAT_INPUT)
-    if type(kind) is not int or kind != CHAT_INPUT:
+    if type(kind) is not int or kind not in (CHAT_INPUT, MESSAGE_COMMAND):
         raise UserError(BAD_OPTION)
     guild_id = data.get("guild_id")
-    if guild_id is not None and not (isinstance(guild_id, str) and guild_id.isascii() and guild_id.isdigit()):
+    if guild_id is not None and not _is_snowflake(guild_id):
         raise UserError(BAD_OPTION)
+    if kind == MESSAGE_COMMAND:
+        check_message_target(data)
+        return
     if data.get("resolved"):
         # No option of ours names a user, channel, role or attachment, so Discord never sends these.
         raise UserError(BAD_OPTION)
-    check_option_shapes(data.get("options", []))
+    check_option_shapes(data.get("options", []), autocomplete=autocomplete)
 
 
-def check_option_shapes(options: object) -> None:
+def _is_snowflake(value: object) -> bool:
+    return isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20
+
+
+# What discord.py reads, unguarded, from a message in resolved data when it builds discord.Message.
+_MESSAGE_FIELDS = {"content": str, "timestamp": str, "author": dict, "attachments": list, "embeds": list,
+                   "mentions": list, "mention_roles": list, "pinned": bool, "mention_everyone": bool,
+                   "tts": bool, "type": int}
+
+
+def check_message_target(data: dict) -> None:
+    """A message command's target: `target_id`, and that message in `resolved.messages`."""
+    target = data.get("target_id")
+    resolved = data.get("resolved")
+    if not _is_snowflake(target) or not isinstance(resolved, dict) or set(resolved) != {"messages"}:
+        raise UserError(BAD_OPTION)
+    messages = resolved["messages"]
+    message = messages.get(target) if isinstance(messages, dict) and len(messages) == 1 else None
+    if not isinstance(message, dict) or message.get("id") != target:
+        raise UserError(BAD_OPTION)
+    if not _is_snowflake(message.get("channel_id")):
+        raise UserError(BAD_OPTION)
+    if any(not isinstance(message.get(name), kind) for name, kind in _MESSAGE_FIELDS.items()):
+        raise UserError(BAD_OPTION)
+    author = message["author"]
+    if not _is_snowflake(author.get("id")) or not isinstance(author.get("username"), str):
+        raise UserError(BAD_OPTION)
+    if data.get("options"):
+        raise UserError(BAD_OPTION)
+
+
+def check_option_shapes(options: object, *, autocomplete: bool = False) -> None:
     if not isinstance(options, list):
         raise UserError(BAD_OPTION)
     for option in options:
@@ -70,9 +149,13 @@ def check_option_shapes(options: object) -> None:
         if type(kind) is not int:
             raise UserError(BAD_OPTION)
         if kind in SUB_COMMAND_TYPES:
-            check_option_shapes(option.get("options", []))
+            check_option_shapes(option.get("options", []), autocomplete=autocomplete)
         elif kind not in VALUE_TYPES or "value" not in option:
             raise UserError(BAD_OPTION)
+        elif autocomplete and option.get("focused") is True:
+            # What is being typed comes as a string whatever the option's type.
+            if not isinstance(option["value"], str):
+                raise UserError(BAD_OPTION)
         elif kind == NUMBER_TYPE and not _is_float_number(option["value"]):
             # Discord's client only ever sends a JSON number that fits a double here; float() would
             # also turn true into 1.0 and "2" into 2.0, so anything else is refused before it can.

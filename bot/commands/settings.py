@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
-from bot.commands.options import MODEL_CHOICES, require_loaded, serving_model
+from bot.commands.options import model_autocomplete, require_loaded, serving_model
 from bot.errors import reply_privately
 from bot.store import (
     MAX_LENGTH,
+    MAX_MODEL_NAME_LENGTH,
     MAX_TEMPERATURE,
     MIN_LENGTH,
     MIN_TEMPERATURE,
@@ -85,11 +86,11 @@ class SettingsGroup(
 
     @app_commands.command(name="model", description="Set which model writes by default.")
     @app_commands.describe(name="One of the models this bot has loaded")
-    @app_commands.choices(name=MODEL_CHOICES)
+    @app_commands.autocomplete(name=model_autocomplete)
     async def model(self, interaction: discord.Interaction[ShakespeareBot],
-                    name: app_commands.Choice[str]) -> None:
+                    name: app_commands.Range[str, 1, MAX_MODEL_NAME_LENGTH]) -> None:
         bot = interaction.client
-        chosen = require_loaded(name.value, bot.engine.model_names)
+        chosen = require_loaded(name, bot.engine.model_names)
         await _write_then_confirm(
             interaction, bot.store.set_value(_guild(interaction), "model", chosen),
             lambda settings: f"The model is now {settings.model} on this server.")

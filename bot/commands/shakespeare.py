@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 from collections.abc import Sequence
@@ -11,12 +10,19 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
-from bot.commands.options import MODEL_CHOICES, require_loaded, serving_model
+from bot.commands.options import (
+    SPEAKERS,
+    model_autocomplete,
+    require_loaded,
+    seed_autocomplete,
+    serving_model,
+)
+from bot.commands.replies import write_reply
 from bot.errors import UserError
-from bot.formatting import generation_reply
 from bot.store import (
     DEFAULT_SETTINGS,
     MAX_LENGTH,
+    MAX_MODEL_NAME_LENGTH,
     MAX_TEMPERATURE,
     MIN_LENGTH,
     MIN_TEMPERATURE,
@@ -32,9 +38,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_SEED_CHARACTERS = 500
-# Speakers who appear in tinyshakespeare, the models' training text: a seed the models know.
-SPEAKERS = ("ROMEO:", "JULIET:", "First Citizen:", "MENENIUS:", "KING RICHARD III:", "GLOUCESTER:",
-            "DUKE VINCENTIO:", "ISABELLA:", "PETRUCHIO:", "KATHARINA:", "LEONTES:", "CORIOLANUS:")
 # Per user: generating holds a slot in the engine's shared queue for seconds at a time.
 COOLDOWN_RATE = 1
 COOLDOWN_SECONDS = 5.0
@@ -66,7 +69,7 @@ class UserCooldown:
             bucket.reset()
 
 
-def _cooldown_check(interaction: discord.Interaction[ShakespeareBot]) -> bool:
+def cooldown_check(interaction: discord.Interaction[ShakespeareBot]) -> bool:
     return interaction.client.cooldown.check(interaction)
 
 
@@ -110,46 +113,23 @@ def build_request(settings: GuildSettings, loaded: Sequence[str], *, seed: objec
     length=f"Characters to write, {MIN_LENGTH} to {MAX_LENGTH}; default: the server's",
     model="Which model writes; default: the server's",
 )
-@app_commands.choices(model=MODEL_CHOICES)
-@app_commands.check(_cooldown_check)
+@app_commands.autocomplete(seed=seed_autocomplete, model=model_autocomplete)
+@app_commands.check(cooldown_check)
 async def shakespeare(
     interaction: discord.Interaction[ShakespeareBot],
     seed: app_commands.Range[str, 1, MAX_SEED_CHARACTERS] | None = None,
     temp: app_commands.Range[float, MIN_TEMPERATURE, MAX_TEMPERATURE] | None = None,
     length: app_commands.Range[int, MIN_LENGTH, MAX_LENGTH] | None = None,
-    model: app_commands.Choice[str] | None = None,
+    model: app_commands.Range[str, 1, MAX_MODEL_NAME_LENGTH] | None = None,
 ) -> None:
+    bot = interaction.client
     try:
-        request, text = await _generate(interaction, seed, temp, length, model)
+        guild_id = interaction.guild_id
+        settings = DEFAULT_SETTINGS if guild_id is None else await bot.store.get(guild_id)
+        request = build_request(settings, bot.engine.model_names, seed=seed, temperature=temp, length=length,
+                                model=model, replaced_logged=bot.replaced_models_logged)
+        await write_reply(interaction, request)
     except Exception:
         # Refused or failed: no text came of it, so they may try again now.
-        interaction.client.cooldown.give_back(interaction)
+        bot.cooldown.give_back(interaction)
         raise
-    reply = generation_reply(request.seed, text, model=request.model, temperature=request.temperature)
-    if interaction.response.is_done():
-        await interaction.followup.send(reply, allowed_mentions=discord.AllowedMentions.none())
-    else:
-        await interaction.response.send_message(reply, allowed_mentions=discord.AllowedMentions.none())
-
-
-async def _generate(interaction: discord.Interaction[ShakespeareBot], seed: str | None, temp: float | None,
-                    length: int | None, model: app_commands.Choice[str] | None,
-                    ) -> tuple[GenerationRequest, str]:
-    bot = interaction.client
-    guild_id = interaction.guild_id
-    settings = DEFAULT_SETTINGS if guild_id is None else await bot.store.get(guild_id)
-    request = build_request(settings, bot.engine.model_names, seed=seed, temperature=temp, length=length,
-                            model=None if model is None else model.value,
-                            replaced_logged=bot.replaced_models_logged)
-    generation = asyncio.ensure_future(bot.engine.generate(request))
-    try:
-        # One step lets the engine take or refuse the request (a full queue, a seed it cannot
-        # use) while the refusal can still be an ephemeral reply. Once a public "thinking..."
-        # is shown, Discord keeps whatever replaces it public.
-        await asyncio.sleep(0)
-        if not generation.done():
-            # Generating can take longer than the 3 s Discord allows before acknowledging.
-            await interaction.response.defer(thinking=True)
-        return request, await generation
-    finally:
-        generation.cancel()  # only has an effect when the interaction failed first

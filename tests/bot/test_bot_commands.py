@@ -245,7 +245,8 @@ async def test_settings_are_hidden_from_members_and_refused_when_forged(tmp_path
     ("/settings length", {"value": 0}, "Length must be a whole number from 1 to 1500."),
     ("/settings length", {"value": 10**9}, "Length must be a whole number from 1 to 1500."),
     ("/settings length", {"value": 2.5}, "Length must be a whole number from 1 to 1500."),
-    ("/settings model", {"name": "gpt"}, errors.BAD_OPTION),
+    # A model typed without picking a suggestion (autocomplete, no fixed choices): named, refused.
+    ("/settings model", {"name": "gpt"}, "The gpt model is not loaded on this bot; choose lstm."),
 ])
 async def test_forged_settings_outside_their_ranges_are_refused_with_one_sentence(tmp_path, command, options,
                                                                                   sentence):
@@ -266,7 +267,8 @@ async def test_forged_settings_outside_their_ranges_are_refused_with_one_sentenc
     ({"seed": "x" * (MAX_SEED_CHARACTERS + 1)}, "The seed must be text of 1 to 500 characters."),
     ({"seed": 12}, "The seed must be text of 1 to 500 characters."),
     ({"seed": "\u2603\u2603"}, "The seed has no characters the model knows, even after normalising."),
-    ({"model": "rnn"}, errors.BAD_OPTION),
+    ({"model": "rnn"}, "The rnn model is not loaded on this bot; choose lstm."),
+    ({"model": "x" * 5000}, f"The {'x' * 29}... model is not loaded on this bot; choose lstm."),
 ])
 async def test_forged_shakespeare_options_are_refused_with_one_sentence(tmp_path, options, sentence):
     async with running_bot(tmp_path) as run:

@@ -97,13 +97,16 @@ async def emu() -> AsyncIterator[Emulator]:
 
 
 @contextlib.asynccontextmanager
-async def connect_bare_client(emu: Emulator) -> AsyncIterator[BareClient]:
-    """A BareClient logged in to `emu` and ready, pointed there the way a bot is configured."""
+async def connect_bare_client(
+    emu: Emulator, client_class: type[BareClient] = BareClient
+) -> AsyncIterator[BareClient]:
+    """A BareClient (or subclass) logged in to `emu` and ready, pointed there the way a bot is
+    configured."""
     # The two switches a bot uses to point discord.py somewhere other than discord.com.
     saved = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
     discord.http.Route.BASE = emu.api_base
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(emu.gateway_url)
-    bot = BareClient(emu.world.guild.id)
+    bot = client_class(emu.world.guild.id)
     try:
         await bot.login(emu.world.token)
         task = asyncio.create_task(bot.connect())

@@ -1,0 +1,89 @@
+"""The message context menu "Continue as Shakespeare": any message's text as the seed.
+
+Right-click a message -> Apps -> Continue as Shakespeare. The message is first turned into plain
+words as a reader sees them: mentions become the names they show, custom emoji their names, links
+the site they point to, and markdown goes; the model then continues it with the server's settings,
+and the reply has the same buttons as /shakespeare's. Nobody is ever pinged (allowed mentions are
+off, and the seed is shown inside a code block).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.utils import remove_markdown
+
+from bot.commands.options import serving_model
+from bot.commands.replies import write_reply
+from bot.commands.shakespeare import cooldown_check
+from bot.errors import UserError
+from bot.store import DEFAULT_SETTINGS
+from charlm.engine import GenerationRequest
+
+if TYPE_CHECKING:
+    from bot.client import ShakespeareBot
+
+MENU_NAME = "Continue as Shakespeare"
+NOTHING_TO_CONTINUE = "That message has no text to continue; pick one with some words in it."
+# The end of a long message is what the model continues from; this much of it primes the model.
+MAX_MENU_SEED = 2000
+
+_USER = re.compile(r"<@!?(\d{1,20})>")
+_ROLE = re.compile(r"<@&(\d{1,20})>")
+_CHANNEL = re.compile(r"<#(\d{1,20})>")
+_EMOJI = re.compile(r"<a?:(\w{1,32}):\d{1,20}>")
+_TIMESTAMP = re.compile(r"<t:(-?\d{1,13})(?::[tTdDfFR])?>")
+_COMMAND = re.compile(r"</([\w -]{1,100}):\d{1,20}>")
+_LINK = re.compile(r"<?(https?://[^\s<>]+)>?")
+_EVERYONE = re.compile(r"@(everyone|here)\b")
+
+
+def plain_words(message: discord.Message) -> str:
+    """The message's text as a reader sees it, as plain words (see the module docstring)."""
+    return plain_text(message.content or "",
+                      users={str(user.id): user.display_name for user in message.mentions},
+                      roles={str(role.id): role.name for role in message.role_mentions},
+                      channels={str(channel.id): getattr(channel, "name", "channel")
+                                for channel in message.channel_mentions})
+
+
+def plain_text(text: str, *, users: dict[str, str], roles: dict[str, str], channels: dict[str, str]) -> str:
+    """`text` with mentions named from the maps (id -> name), emoji, links and markdown made plain."""
+    text = _USER.sub(lambda match: "@" + users.get(match[1], "someone"), text)
+    text = _ROLE.sub(lambda match: "@" + roles.get(match[1], "role"), text)
+    text = _CHANNEL.sub(lambda match: "#" + channels.get(match[1], "channel"), text)
+    text = _EMOJI.sub(lambda match: match[1], text)
+    text = _TIMESTAMP.sub("a moment", text)
+    text = _COMMAND.sub(lambda match: "/" + match[1], text)
+    text = _LINK.sub(lambda match: _site(match[1]), text)
+    text = _EVERYONE.sub(lambda match: match[1], text)
+    text = remove_markdown(text)
+    text = re.sub(r"^\s*(#{1,3}|-#|>>>|>)\s+", "", text, flags=re.MULTILINE)  # headings, quotes
+    return re.sub(r"[ \t]+", " ", text).strip()
+
+
+def _site(url: str) -> str:
+    host = re.sub(r"^https?://", "", url).split("/", 1)[0].split("@")[-1].split(":")[0]
+    return host.removeprefix("www.") or "a link"
+
+
+@app_commands.context_menu(name=MENU_NAME)
+@app_commands.check(cooldown_check)
+async def continue_as_shakespeare(interaction: discord.Interaction[ShakespeareBot],
+                                  message: discord.Message) -> None:
+    bot = interaction.client
+    try:
+        seed = plain_words(message)[-MAX_MENU_SEED:]
+        if not seed:
+            raise UserError(NOTHING_TO_CONTINUE)
+        guild_id = interaction.guild_id
+        settings = DEFAULT_SETTINGS if guild_id is None else await bot.store.get(guild_id)
+        request = GenerationRequest(seed=seed, model=serving_model(settings.model, bot.engine.model_names),
+                                    temperature=settings.temperature, length=settings.length)
+        await write_reply(interaction, request)
+    except Exception:
+        bot.cooldown.give_back(interaction)  # no text came of it: they may try again now
+        raise

@@ -1,0 +1,281 @@
+"""Replies people play with: the Again / Continue / Delete buttons under every generated message.
+
+A button's custom_id carries what cannot go stale - the action, the key of the stored reply and who
+asked for it, `shk:more:0123456789abcdef:123456789` - and the rest (seed, model, temperature,
+length, the text so far) is a `ReplyRecord` in the store, written before the message is sent. So
+no memory of this process is needed to serve a press: buttons work after a restart, on messages
+made before it, and from any shard. `ReplyButton` is a discord.py DynamicItem registered once on
+the client; it turns any such custom_id into a button with a callback.
+
+- Again writes a new text from the same seed, model, temperature and length, as a new message.
+- Continue primes the model with the text so far (seed included, by its end) and writes `length`
+  more characters: the message is edited to hold them while everything fits one message, else the
+  continuation is a new message replying to it. Presses on one message are served one at a time,
+  in order, so two members pressing at once both get text and nothing is lost or written twice.
+- Delete removes the message, for the member who asked or members with Manage Messages.
+
+Again and Continue count against the user's cooldown and the engine's busy rule like /shakespeare;
+a refused press gives its cooldown back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot.commands.options import serving_model
+from bot.errors import INTERNAL, RESTARTING, UserError, reply_privately, sentence_for
+from bot.formatting import continuation_reply, fits_whole, generation_reply
+from bot.store import ReplyRecord
+from charlm.engine import GenerationRequest
+
+if TYPE_CHECKING:
+    from bot.client import ShakespeareBot
+
+log = logging.getLogger(__name__)
+
+BUTTON_ID = re.compile(r"shk:(?P<action>again|more|delete):(?P<key>[0-9a-f]{16}):(?P<owner>[0-9]{1,20})")
+# action -> (label, style); the order is the order of the buttons.
+BUTTONS = {"again": ("Again", discord.ButtonStyle.primary),
+           "more": ("Continue", discord.ButtonStyle.secondary),
+           "delete": ("Delete", discord.ButtonStyle.danger)}
+TOO_OLD = "This reply is too old for its buttons; use /shakespeare for a new one."
+NOT_OURS = "This button no longer works; use /shakespeare for a new reply."
+NOT_YOURS = "Only the member who asked for this text, or members with Manage Messages, can delete it."
+GONE = "That message is already gone."
+
+
+def new_key() -> str:
+    return secrets.token_hex(8)
+
+
+class ReplyButton(discord.ui.DynamicItem[discord.ui.Button], template=BUTTON_ID.pattern):
+    """One of the three buttons; rebuilt from its custom_id for every press (see the module doc)."""
+
+    def __init__(self, action: str, key: str, owner_id: int) -> None:
+        label, style = BUTTONS[action]
+        super().__init__(discord.ui.Button(label=label, style=style,
+                                           custom_id=f"shk:{action}:{key}:{owner_id}"))
+        self.action, self.key, self.owner_id = action, key, owner_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
+                             match: re.Match[str], /) -> ReplyButton:
+        return cls(match["action"], match["key"], int(match["owner"]))
+
+    async def callback(self, interaction: discord.Interaction[ShakespeareBot]) -> None:
+        handler = {"again": press_again, "more": press_continue, "delete": press_delete}[self.action]
+        await answer(interaction, lambda: handler(interaction, self), costs_cooldown=self.action != "delete")
+
+
+def reply_view(key: str, owner_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    for action in BUTTONS:
+        view.add_item(ReplyButton(action, key, owner_id))
+    return view
+
+
+def unserved_press(interaction: discord.Interaction) -> bool:
+    """A button press that ReplyButton will not see: discord.py drops a custom_id that matches no
+    template, and one not found on the message it came with (forged, stale, another bot's)."""
+    if interaction.type is not discord.InteractionType.component:
+        return False
+    custom_id = (interaction.data or {}).get("custom_id")
+    if not isinstance(custom_id, str) or BUTTON_ID.fullmatch(custom_id) is None:
+        return True
+    message = interaction.message
+    if message is None:
+        return True
+    return not any(getattr(child, "custom_id", None) == custom_id
+                   for row in message.components for child in getattr(row, "children", []))
+
+
+async def answer(interaction: discord.Interaction[ShakespeareBot], handler: Callable[[], Awaitable[None]],
+                 *, costs_cooldown: bool) -> None:
+    """Run a press like the tree runs a command: refused while stopping, tracked while running,
+    every error one private sentence (tracebacks to the log), the cooldown given back on failure."""
+    bot = interaction.client
+    if not bot.in_flight.accepting:
+        await reply_privately(interaction, RESTARTING)
+        return
+    task = asyncio.current_task()
+    if task is not None:
+        bot.in_flight.track(task, lambda: reply_privately(interaction, RESTARTING))
+    charged = False
+    try:
+        if costs_cooldown:
+            bot.cooldown.check(interaction)
+            charged = True
+        await handler()
+    except Exception as error:
+        if charged:
+            bot.cooldown.give_back(interaction)
+        sentence = sentence_for(error)
+        if sentence is None:
+            log.error("A button press failed for interaction %s", interaction.id, exc_info=error)
+            sentence = INTERNAL
+        await reply_privately(interaction, sentence)
+
+
+async def generate(interaction: discord.Interaction[ShakespeareBot], request: GenerationRequest,
+                   defer: Callable[[], Awaitable[None]]) -> str:
+    """The engine's text for `request`, calling `defer` first when it takes a while.
+
+    One step of the event loop lets the engine take or refuse the request (a full queue, a seed it
+    cannot use) while the refusal can still be a private reply; after a public deferral Discord
+    keeps whatever replaces it public."""
+    generation = asyncio.ensure_future(interaction.client.engine.generate(request))
+    try:
+        await asyncio.sleep(0)
+        if not generation.done() and not interaction.response.is_done():
+            await defer()
+        return await generation
+    finally:
+        generation.cancel()  # only has an effect when the interaction failed first
+
+
+async def store_buttons(bot: ShakespeareBot, record: ReplyRecord) -> discord.ui.View | None:
+    """The buttons for a reply, once what they need is stored; None (a reply without buttons)
+    when the store cannot take it: the text matters more than the buttons."""
+    try:
+        await bot.store.save_reply(record)
+    except Exception as error:  # the settings database is busy, full or gone
+        log.warning("Reply %s is sent without buttons: storing it failed (%s).", record.key, error)
+        return None
+    return reply_view(record.key, record.requester_id)
+
+
+async def write_reply(interaction: discord.Interaction[ShakespeareBot], request: GenerationRequest,
+                      *, again_seed: str | None = None) -> None:
+    """Generate for `request` and answer with a new message that has the buttons under it.
+
+    `again_seed` is what Again writes from (the request's seed unless given)."""
+    text = await generate(interaction, request, lambda: interaction.response.defer(thinking=True))
+    bot = interaction.client
+    record = ReplyRecord(new_key(), interaction.user.id, seed=again_seed or request.seed, model=request.model,
+                         temperature=request.temperature, length=request.length, body=text,
+                         prompt=request.seed + text)
+    view = await store_buttons(bot, record)
+    content = generation_reply(request.seed, text, model=request.model, temperature=request.temperature)
+    extra = {"view": view} if view is not None else {}
+    none = discord.AllowedMentions.none()
+    if interaction.response.is_done():
+        await interaction.followup.send(content, allowed_mentions=none, **extra)
+    else:
+        await interaction.response.send_message(content, allowed_mentions=none, **extra)
+
+
+async def stored_reply(interaction: discord.Interaction[ShakespeareBot], key: str) -> ReplyRecord:
+    record = await interaction.client.store.get_reply(key)
+    if record is None:
+        raise UserError(TOO_OLD)
+    return record
+
+
+def request_from(record: ReplyRecord, seed: str, loaded: tuple[str, ...]) -> GenerationRequest:
+    # A model no longer loaded here is served by another, as a server's setting would be.
+    return GenerationRequest(seed=seed, model=serving_model(record.model, loaded),
+                             temperature=record.temperature, length=record.length)
+
+
+async def press_again(interaction: discord.Interaction[ShakespeareBot], button: ReplyButton) -> None:
+    record = await stored_reply(interaction, button.key)
+    await write_reply(interaction, request_from(record, record.seed, interaction.client.engine.model_names))
+
+
+async def press_continue(interaction: discord.Interaction[ShakespeareBot], button: ReplyButton) -> None:
+    bot = interaction.client
+    message = interaction.message
+    assert message is not None  # ReplyButton only sees presses that came with their message
+    async with bot.reply_locks.hold(message.id):
+        record = await stored_reply(interaction, button.key)  # read inside: the last press's text
+        request = request_from(record, record.prompt, bot.engine.model_names)
+        text = await generate(interaction, request, interaction.response.defer)
+        if not interaction.response.is_done():
+            await interaction.response.defer()
+        body, prompt = record.body + text, record.prompt + text
+        options = {"model": request.model, "temperature": request.temperature}
+        if fits_whole("" if record.continued else record.seed, body, **options):
+            content = (continuation_reply(body, **options) if record.continued
+                       else generation_reply(record.seed, body, **options))
+            try:
+                await interaction.edit_original_response(
+                    content=content, view=reply_view(record.key, record.requester_id),
+                    allowed_mentions=discord.AllowedMentions.none())
+            except discord.NotFound:
+                raise UserError(GONE) from None
+            await bot.store.update_reply(record.key, body=body, prompt=prompt)
+            return
+        # The message is full: the continuation replies to it, and is a reply of its own.
+        follow = ReplyRecord(new_key(), interaction.user.id, seed=record.seed, model=request.model,
+                             temperature=request.temperature, length=request.length, body=text,
+                             prompt=prompt, continued=True)
+        view = await store_buttons(bot, follow)
+        try:
+            await interaction.channel.send(  # type: ignore[union-attr]  (every press has a channel)
+                continuation_reply(text, **options), reference=message.to_reference(fail_if_not_exists=False),
+                mention_author=False, allowed_mentions=discord.AllowedMentions.none(),
+                **({"view": view} if view is not None else {}))
+        except discord.Forbidden:
+            # Where the bot may not post (a channel it cannot write in): a follow-up still can.
+            await interaction.followup.send(continuation_reply(text, **options),
+                                            allowed_mentions=discord.AllowedMentions.none(),
+                                            **({"view": view} if view is not None else {}))
+        await bot.store.update_reply(record.key, body=record.body, prompt=prompt)
+
+
+async def press_delete(interaction: discord.Interaction[ShakespeareBot], button: ReplyButton) -> None:
+    allowed = interaction.user.id == button.owner_id or interaction.permissions.manage_messages
+    if not allowed:
+        raise UserError(NOT_YOURS)
+    message = interaction.message
+    assert message is not None
+    await interaction.response.defer()
+    try:
+        await message.delete()
+    except discord.NotFound:
+        raise UserError(GONE) from None
+
+
+class KeyedLocks:
+    """One asyncio.Lock per key, alive only while someone holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    def hold(self, key: int) -> _Held:
+        return _Held(self, key)
+
+
+class _Held:
+    def __init__(self, locks: KeyedLocks, key: int) -> None:
+        self.locks, self.key = locks, key
+
+    async def __aenter__(self) -> None:
+        lock, users = self.locks._locks.get(self.key, (asyncio.Lock(), 0))
+        self.locks._locks[self.key] = (lock, users + 1)
+        try:
+            await lock.acquire()
+        except BaseException:
+            self._leave()
+            raise
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.locks._locks[self.key][0].release()
+        self._leave()
+
+    def _leave(self) -> None:
+        lock, users = self.locks._locks[self.key]
+        if users == 1:
+            del self.locks._locks[self.key]
+        else:
+            self.locks._locks[self.key] = (lock, users - 1)
