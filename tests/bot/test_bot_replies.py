@@ -278,7 +278,8 @@ async def test_autocomplete_with_a_huge_forged_value_still_answers_within_discor
         assert choices is not None and len(choices) <= MAX_CHOICES  # nothing known matches: none
         assert all(len(choice["value"]) <= 100 for choice in choices)
         long = run.emu.interaction_payload(
-            {**payload["data"], "options": [{**option, "value": "ROMEO: " + "w" * 200}]}, user="member", kind=4)
+            {**payload["data"], "options": [{**option, "value": "ROMEO: " + "w" * 200}]},
+            user="member", kind=4)
         answered = await run.emu.send_raw_interaction(long)
         assert await answered.wait_ack(10) == 8  # too long to offer as typed, and still answered
         # A focused number sent as a number (not text, as Discord always sends) gets no suggestions.

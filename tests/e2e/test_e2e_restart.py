@@ -1,4 +1,5 @@
-"""Settings survive the bot's restart: after a clean stop, and after kill -9 right after the reply.
+"""Settings and the buttons under replies survive the bot's restart: after a clean stop, and after
+kill -9 right after the reply.
 
 These start their own bot processes (three in all) against their own emulator, one after another
 on the same database, so the shared session bot is not disturbed.
@@ -11,11 +12,25 @@ from pathlib import Path
 import pytest
 
 from bot.playground import BOT_CAST, BOT_COMMAND
-from discord_emulator import Emulator
+from discord_emulator import Emulator, Reply
 from discord_emulator.process import BotProcess
-from tests.e2e.helpers import BOT_START_TIMEOUT, ask, bot_env, fresh_user, generation, refusal, settings_shown
+from tests.e2e.helpers import (
+    BOT_START_TIMEOUT,
+    REPLY_TIMEOUT,
+    ask,
+    bot_env,
+    fresh_user,
+    generation,
+    refusal,
+    settings_shown,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
+
+
+def _button(message: dict, label: str) -> str:
+    return next(button["custom_id"] for row in message["components"] for button in row["components"]
+                if button["label"] == label)
 
 
 async def _start(emu: Emulator, directory: Path, name: str) -> BotProcess:
@@ -31,6 +46,7 @@ async def test_settings_survive_a_clean_restart_and_a_kill_9(tmp_path: Path) -> 
         try:
             await ask(emu, "/settings temperature value:1.3")
             await ask(emu, "/settings length value:42")
+            _, before_restart = await ask(emu, "/shakespeare seed:ROMEO:", user=fresh_user(emu))
         finally:
             assert await first.stop() == 0, first.log_tail()
 
@@ -42,10 +58,16 @@ async def test_settings_survive_a_clean_restart_and_a_kill_9(tmp_path: Path) -> 
                 "length": ("42", "set by an admin"),
                 "model": ("lstm", "default"),
             }
+            # A reply made by the previous process: its buttons work here, with nothing in memory.
+            pressed = await emu.press(before_restart.message["id"], _button(before_restart.message, "Again"),
+                                      user=fresh_user(emu))
+            _, temperature, block = generation(await pressed.wait_reply(REPLY_TIMEOUT))
+            assert (temperature, block[:6], len(block)) == (1.3, "ROMEO:", 6 + 42)
             _, reply = await ask(emu, "/shakespeare seed:x", user=fresh_user(emu))
             model, temperature, block = generation(reply)
             assert (temperature, len(block)) == (1.3, 1 + 42)
 
+            _, before_kill = await ask(emu, "/shakespeare seed:x", user=fresh_user(emu))
             _, reply = await ask(emu, "/settings temperature value:0.5")
             assert refusal(reply) == "Temperature is now 0.5 on this server."
         finally:
@@ -57,6 +79,11 @@ async def test_settings_survive_a_clean_restart_and_a_kill_9(tmp_path: Path) -> 
             _, reply = await ask(emu, "/settings show")
             assert settings_shown(reply)["temperature"] == ("0.5", "set by an admin")
             assert settings_shown(reply)["length"] == ("42", "set by an admin")
+            # The reply sent just before kill -9: Continue extends it.
+            continued = await emu.press(before_kill.message["id"], _button(before_kill.message, "Continue"),
+                                        user=fresh_user(emu))
+            edited = await continued.wait_update(REPLY_TIMEOUT)
+            assert len(generation(Reply([edited]))[2]) == 1 + 42 + 42
         finally:
             assert await third.stop() == 0, third.log_tail()
         assert emu.rejected_calls() == []
