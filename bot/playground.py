@@ -14,14 +14,16 @@ import threading
 from pathlib import Path
 from typing import Any, TextIO
 
-from discord_emulator.errors import CommandHiddenError, CommandInputError, NoResponse
-from discord_emulator.interactions import DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
+from discord_emulator.errors import CommandHiddenError, CommandInputError, NoResponse, UnknownMessage
+from discord_emulator.interactions import DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE, SentInteraction
+from discord_emulator.messages import EPHEMERAL, LOADING
 from discord_emulator.models import MANAGE_GUILD, Cast
 from discord_emulator.process import BotExited, BotProcess
 from discord_emulator.render import render_message
 from discord_emulator.server import Emulator
 
 DEFAULT_DB = Path("data/playground.sqlite3")
+MESSAGE_COMMAND = 3  # the application command type of a message context menu
 # The emulated world as this bot's players meet it; the emulator itself only has neutral names.
 BOT_CAST = Cast(app="Shakespeare", description="A character-level Shakespeare generator.",
                 guild="The Globe", channel="stage", moderators="Stage Managers", admin="Prospero",
@@ -37,6 +39,11 @@ Playground lines:
   /as NAME /command ...  send one command as NAME
   /dm /command ...       send one command in a direct message with the bot
   /users                 who is here, and who may manage the server
+  /say TEXT              post a message of your own (it gets a number too)
+  /press N LABEL         press a button under message #N, e.g. /press 2 continue
+  /apps N [NAME]         right-click message #N -> Apps -> NAME (default: the bot's only one)
+  /complete /COMMAND ... the suggestions Discord shows while you type the last option,
+                         e.g. /complete /shakespeare seed:RO
   /help                  this help and the bot's commands
   /quit                  stop the bot and leave"""
 
@@ -50,6 +57,7 @@ class Playground:
         self.user = "admin"
         self.reply_timeout = reply_timeout
         self._reported_calls = 0
+        self._numbers: dict[str, int] = {}  # message id -> the number shown under it
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -77,6 +85,17 @@ class Playground:
                 self.say(f"You are now {name}.")
         elif word == "/dm":
             return await self.handle(rest, user=user, guild=False)
+        elif word == "/say":
+            posted = self.emu.post_message(rest, user=user or self.user, guild=guild)
+            self.say(self._show(posted))
+        elif word == "/press":
+            number, _, label = rest.strip().partition(" ")
+            await self.press(number, label.strip(), user or self.user)
+        elif word == "/apps":
+            number, _, name = rest.strip().partition(" ")
+            await self.apps(number, name.strip(), user or self.user, guild)
+        elif word == "/complete":
+            await self.complete(rest.strip(), user or self.user, guild)
         else:
             await self.send(line, user or self.user, guild)
         return True
@@ -106,7 +125,113 @@ class Playground:
             self.say(f"\u2716 No reply yet: {waited}")
         else:
             for message in reply.messages:
-                self.say(render_message(message, self.emu.world, invoker, name))
+                self.say(self._show(message, invoker, name))
+        self._report_problems()
+
+    def _show(self, message: dict[str, Any], invoker: str | None = None, command: str | None = None,
+              note: str = "") -> str:
+        """A message as Discord shows it, with the number the playground's lines refer to it by."""
+        number = self._numbers.setdefault(message["id"], len(self._numbers) + 1)
+        return f"{render_message(message, self.emu.world, invoker, command)}\n\u2570 #{number}{note}"
+
+    def _message_id(self, number: str) -> str | None:
+        found = next((key for key, shown in self._numbers.items() if str(shown) == number.lstrip("#")), None)
+        if found is None:
+            self.say(f"No message #{number.lstrip('#')}; the numbers are under each message.")
+        return found
+
+    async def press(self, number: str, label: str, user: str) -> None:
+        message_id = self._message_id(number)
+        if message_id is None:
+            return
+        try:
+            message = self.emu.message(message_id)
+        except UnknownMessage:
+            self.say(f"Message #{number.lstrip('#')} was deleted.")
+            return
+        buttons = {button.get("label", "").casefold(): button.get("custom_id") or button.get("url", "")
+                   for row in message.get("components") or [] for button in row.get("components") or []}
+        if label.casefold() not in buttons:
+            shown = ", ".join(buttons) or "none"
+            self.say(f"Message #{number.lstrip('#')} has no button {label!r} (its buttons: {shown}).")
+            return
+        try:
+            sent = await self.emu.press(message_id, buttons[label.casefold()], user=user)
+        except CommandInputError as refused:
+            self.say(f"Discord: {refused}")
+            return
+        await self._show_outcome(sent, self.emu.world.user(user).display_name, f"pressed {label}")
+
+    async def apps(self, number: str, name: str, user: str, guild: bool) -> None:
+        message_id = self._message_id(number)
+        if message_id is None:
+            return
+        guild_id = self.emu.world.guild.id if guild else None
+        menus = self.emu.commands.names(guild_id, kind=MESSAGE_COMMAND)
+        if not name and len(menus) == 1:
+            name = menus[0]
+        try:
+            sent = await self.emu.send_message_command(name, message_id, user=user, guild=guild)
+        except (CommandInputError, UnknownMessage) as refused:
+            self.say(f"Discord: {refused} (the message commands here: {', '.join(menus) or 'none'})")
+            return
+        await self._show_outcome(sent, self.emu.world.user(user).display_name, f"used {name} on #{number}")
+
+    async def complete(self, line: str, user: str, guild: bool) -> None:
+        try:
+            choices = await self.emu.autocomplete(line, user=user, guild=guild)
+        except CommandInputError as refused:
+            self.say(f"Discord: {refused}")
+            return
+        except (NoResponse, TimeoutError):
+            self.say("\u2716 No suggestions came (the application did not answer in time)")
+            return
+        if not choices:
+            self.say("(no suggestions)")
+        for choice in choices:
+            self.say(f"  {choice['name']}" if choice["name"] == str(choice["value"])
+                     else f"  {choice['name']} = {choice['value']}")
+        self._report_problems()
+
+    async def _show_outcome(self, sent: SentInteraction, invoker: str, action: str) -> None:
+        """What a press or a context menu changed: a new message, an edited or deleted one."""
+        before = {message["id"] for message in self.emu.channel_messages(sent.record.channel_id)}
+        record = sent.record
+        try:
+            acknowledged = await sent.wait_ack(self.emu.rules.ack_window + 1)
+        except NoResponse:
+            self.say("\u2716 The application did not respond")
+            return
+        if acknowledged == DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE:
+            self.say(f"({self.emu.world.bot.display_name} is thinking\u2026)")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.reply_timeout
+        target = record.target_message_id
+        while loop.time() < deadline:
+            new = [message for message in self.emu.channel_messages(record.channel_id)
+                   if message["id"] not in before and not message["flags"] & LOADING
+                   and (not message["flags"] & EPHEMERAL or message in record.visible_messages())]
+            changed = record.updates > 0 or (target is not None and record.store.was_deleted(target))
+            if new or changed or record.answered:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            self.say(f"\u2716 Nothing changed within {self.reply_timeout:g} s")
+            return
+        await asyncio.sleep(0.05)  # an edit and a new message can come together
+        self.say(f"({invoker} {action})")
+        if target is not None and record.store.was_deleted(target):
+            self.say(f"(message #{self._numbers.get(str(target), '?')} was deleted)")
+        elif target is not None and record.updates:
+            self.say(self._show(self.emu.message(target), note=" (edited)"))
+        shown = set()
+        for message in [*record.visible_messages(), *self.emu.channel_messages(record.channel_id)]:
+            if message["id"] in before or message["id"] in shown or message["flags"] & LOADING:
+                continue
+            if message["flags"] & EPHEMERAL and message not in record.visible_messages():
+                continue
+            shown.add(message["id"])
+            self.say(self._show(message))
         self._report_problems()
 
     def _report_problems(self) -> None:
@@ -121,7 +246,11 @@ class Playground:
         self._reported_calls = len(calls)
 
     def _help(self) -> str:
-        lines = [PLAYGROUND_HELP, "The bot's commands:"]
+        lines = [PLAYGROUND_HELP]
+        menus = self.emu.commands.names(self.emu.world.guild.id, kind=MESSAGE_COMMAND)
+        if menus:
+            lines.append(f"The bot's message commands (/apps): {', '.join(menus)}")
+        lines.append("The bot's commands:")
         for name in self.emu.commands.names(self.emu.world.guild.id):
             definition = self.emu.commands.find(name, self.emu.world.guild.id)
             assert definition is not None

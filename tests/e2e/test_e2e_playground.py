@@ -20,6 +20,11 @@ TYPED = """\
 /as member /settings reset
 /settings show
 /shakespeare seed:b temp:9
+/as member /say Hail **Caesar**, see https://example.com
+/as member /apps 6
+/as owner /press 7 continue
+/complete /shakespeare seed:JU
+/as member /press 7 delete
 /quit
 """
 
@@ -49,6 +54,14 @@ async def test_local_playground_answers_typed_commands(tmp_path: Path) -> None:
             "\u2502 Only members with the Manage Server permission") in shown
     assert "\u2502 - temperature: 1.2 (set by an admin)" in shown
     assert "Discord: temp must be between 0.1 and 2.0." in shown
+    # Messages are numbered; buttons, the message command and suggestions work from the prompt.
+    assert "Miranda\n\u2502 Hail Caesar, see https://example.com\n\u2570 #6" in shown
+    assert "(Miranda used Continue as Shakespeare on #6)" in shown
+    assert "\u2502 \u2503 Hail Caesar, see example.com" in shown
+    assert "\u2502 [Again] [Continue] [Delete]\n\u2570 #7\n" in shown
+    assert "(Guild Owner pressed continue)" in shown and "\u2570 #7 (edited)" in shown
+    assert "  JULIET:" in shown
+    assert "(message #7 was deleted)" in shown
     assert "Discord refused" not in shown and "Not in Discord's published API" not in shown
 
 
