@@ -8,7 +8,9 @@ Timeline of a stream admitted at step `t0` with seed ids s[0..S-1] and `length` 
     steps t0 .. t0+S-2    priming: the input is s[i] and the next input is forced to s[i+1]
     steps t0+S-1 .. +L-1  generation: each step samples the next character from its logits
 so each stream primes its own seed, one character per step, inside the batch: seeds of any length
-share a batch without padding, and a long seed never stalls the other streams.
+share a batch without padding. A seed longer than PRIME_AT_ONCE is instead read, all but its last
+character, by one call of the trained module when the stream is admitted (its state then loaded
+into the stream's row), so S above is 1 for it.
 
 Per-stream data that depends on the step (the forced seed ids, the uniform numbers that drive
 sampling, the sampled ids) lives in ring buffers `[ring_length, rows]` indexed by
@@ -19,6 +21,9 @@ work happens inside a step.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+from array import array
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
@@ -26,6 +31,15 @@ import torch
 from charlm.alphabet import Alphabet
 from charlm.engine.steppers import Stepper
 from charlm.sampling import pick
+
+# Seeds longer than this are read in one whole-sequence call of the trained module (Stepper.prime)
+# rather than one batch step per character: a Continue primed with 300 characters of text so far
+# otherwise took twice as long as writing them (bench/replies_speed.py).
+PRIME_AT_ONCE = 16
+# The states finished streams ended in, by the text they had read: a request whose seed is such a
+# text plus one character (what the bot's Continue sends: the text so far) starts from that state
+# with no priming at all. A cache only: a miss primes as above. About 8 KB each for the shipped LSTM.
+KEPT_STATES = 256
 
 
 @dataclass(eq=False)
@@ -74,6 +88,7 @@ class ModelBatch:
         self.clock = 0
         self.priming_until = 0
         self.max_top_k = 0
+        self.kept_states: OrderedDict[bytes, tuple[torch.Tensor, ...]] = OrderedDict()
 
     @property
     def free_rows(self) -> int:
@@ -83,15 +98,27 @@ class ModelBatch:
         return torch.arange(start, start + count, device=self.device) % self.ring_length
 
     def admit(self, job: Job) -> None:
-        """Give `job` the next free row, starting at the all-zero state with its first seed id."""
+        """Give `job` the next free row, starting at the all-zero state with its first seed id; a
+        seed of PRIME_AT_ONCE characters or more is read in one call of the module instead, all
+        but its last character, which the first step then reads."""
         row = len(self.streams)
-        priming = len(job.seed_ids) - 1
         self.stepper.clear_row(row)
-        self.ids[row] = job.seed_ids[0]
+        kept = self.kept_states.get(_text_key(job.seed_ids[:-1])) if len(job.seed_ids) > 1 else None
+        if kept is not None:
+            self.kept_states.move_to_end(_text_key(job.seed_ids[:-1]))
+            self.stepper.load_row(row, kept)
+            seed_ids = job.seed_ids[-1:]
+        elif len(job.seed_ids) > PRIME_AT_ONCE:
+            self.stepper.prime(row, job.seed_ids[:-1])
+            seed_ids = job.seed_ids[-1:]
+        else:
+            seed_ids = job.seed_ids
+        priming = len(seed_ids) - 1
+        self.ids[row] = seed_ids[0]
         self.forced[:, row].fill_(-1)
         if priming:
             self.forced[self._columns(self.clock, priming), row] = torch.tensor(
-                job.seed_ids[1:], dtype=torch.int64, device=self.device)
+                seed_ids[1:], dtype=torch.int64, device=self.device)
             self.priming_until = max(self.priming_until, self.clock + priming)
         # The stream's own generator draws all its uniform numbers up front: its text depends on
         # its rng_seed alone, never on which streams it shares the batch with.
@@ -137,12 +164,25 @@ class ModelBatch:
         self.ids[:rows] = sampled
         self.clock += 1
         finished = [stream for stream in self.finishing.pop(self.clock, ()) if stream.active]
-        results = [(stream.job, self._text(stream)) for stream in finished]
+        results = []
+        for stream in finished:
+            ids = self._produced_ids(stream)
+            results.append((stream.job, self.alphabet.decode(ids)))
+            # The row has read the seed and all but the last character written (that one would be
+            # the next input): keep its state under that text, for a request that continues it.
+            self._keep_state(stream.job.seed_ids + ids[:-1], self.stepper.save_row(stream.row))
         for stream in finished:
             self._release(stream)
         return results
 
-    def _text(self, stream: _Stream) -> str:
+    def _keep_state(self, ids: list[int], state: tuple[torch.Tensor, ...]) -> None:
+        key = _text_key(ids)
+        self.kept_states[key] = state
+        self.kept_states.move_to_end(key)
+        while len(self.kept_states) > KEPT_STATES:
+            self.kept_states.popitem(last=False)
+
+    def _produced_ids(self, stream: _Stream) -> list[int]:
         length = stream.job.length
         start = stream.first_output_step % self.ring_length
         ring = self.produced[:, stream.row]
@@ -150,7 +190,7 @@ class ModelBatch:
             ids = ring[start:start + length]
         else:
             ids = torch.cat([ring[start:], ring[:start + length - self.ring_length]])
-        return self.alphabet.decode(ids.tolist())
+        return ids.tolist()
 
     def _release(self, stream: _Stream) -> None:
         """Free the stream's row by moving the last stream into it, keeping rows packed."""
@@ -185,3 +225,7 @@ class ModelBatch:
         self.top_k_index.zero_()
         self.max_top_k = 0
         return jobs
+
+
+def _text_key(ids: list[int]) -> bytes:
+    return hashlib.blake2b(array("q", ids).tobytes(), digest_size=16).digest()

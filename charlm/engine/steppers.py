@@ -70,6 +70,21 @@ class Stepper:
     def step(self, ids: torch.Tensor, rows: int) -> torch.Tensor:
         raise NotImplementedError
 
+    def prime(self, row: int, ids: list[int]) -> None:
+        """Put row `row` in the state the model reaches after reading `ids` from the zero state,
+        in one whole-sequence call of the trained module (its fused kernel) instead of one step
+        per character: a long seed costs one call, not hundreds of steps of the whole batch."""
+        with torch.inference_mode():
+            _, state = self.module(torch.tensor([ids], dtype=torch.int64, device=self.device), None)
+        self.load_row(row, state if isinstance(state, tuple) else (state,))
+
+    def load_row(self, row: int, state: tuple[torch.Tensor, ...]) -> None:
+        raise NotImplementedError
+
+    def save_row(self, row: int) -> tuple[torch.Tensor, ...]:
+        """Row `row`'s state as the module returns it (`load_row` puts it back exactly)."""
+        raise NotImplementedError
+
 
 def build_stepper(model: CharModel, capacity: int, device: torch.device,
                   weight_dtype: torch.dtype = torch.float32) -> Stepper:
@@ -136,6 +151,7 @@ class _CellStepper(Stepper):
     def __init__(self, model: RecurrentLM, capacity: int, device: torch.device,
                  weight_dtype: torch.dtype, gates: int, tanh_gate: slice) -> None:
         config = model.config
+        self.module = model
         self.capacity = capacity
         self.vocab_size = config.vocab_size
         self.hidden_size = config.hidden_size
@@ -182,6 +198,10 @@ class _CellStepper(Stepper):
     def _product(self, inputs: torch.Tensor, weight) -> torch.Tensor:
         """inputs @ W, in the weights' dtype (not for int8 weights: see _project)."""
         return packed_linear(inputs, weight) if self.packed else torch.mm(inputs, weight)
+
+    def _stored(self, operand: torch.Tensor) -> torch.Tensor:
+        """An operand as the float h that `_store` rounds to it again, exactly."""
+        return operand.float() / H_LEVELS if self.quantized else operand.float()
 
     def _store(self, operand: torch.Tensor, value: torch.Tensor) -> None:
         """operand = value (an h in float32), rounded to the operand's dtype (see H_LEVELS)."""
@@ -261,6 +281,20 @@ class LSTMStepper(_CellStepper):
     def _table_bias(self, model: RecurrentLM) -> torch.Tensor:
         return _rnn_weight(model, "bias_ih", 0) + _rnn_weight(model, "bias_hh", 0)
 
+    def load_row(self, row: int, state: tuple[torch.Tensor, ...]) -> None:
+        hidden, cell = state  # each [layers, 1, hidden], as nn.LSTM returns them
+        for layer in range(self.num_layers):
+            self._store(self.outputs[layer][row:row + 1], hidden[layer].float())
+            if 0 < layer < self.num_layers - 1:
+                self.inputs_above[layer - 1][row:row + 1].copy_(self.outputs[layer][row:row + 1])
+            self.cells[layer][row] = cell[layer, 0].float()
+
+    def save_row(self, row: int) -> tuple[torch.Tensor, ...]:
+        layers = range(self.num_layers)
+        hidden = torch.stack([self._stored(self.outputs[layer][row:row + 1]) for layer in layers])
+        cell = torch.stack([self.cells[layer][row:row + 1].clone() for layer in range(self.num_layers)])
+        return hidden, cell
+
     def step(self, ids: torch.Tensor, rows: int) -> torch.Tensor:
         hidden = self.hidden_size
         top_layer = self.num_layers - 1
@@ -325,6 +359,16 @@ class GRUStepper(_CellStepper):
     def _table_bias(self, model: RecurrentLM) -> torch.Tensor:
         return _rnn_weight(model, "bias_ih", 0)  # b_hn must stay inside r * (...): see step()
 
+    def load_row(self, row: int, state: tuple[torch.Tensor, ...]) -> None:
+        (hidden,) = state  # [layers, 1, hidden]
+        for layer in range(self.num_layers):
+            self.states[layer][row] = hidden[layer, 0].float()
+            if self.operands is not self.states:
+                self._store(self.operands[layer][row:row + 1], hidden[layer].float())
+
+    def save_row(self, row: int) -> tuple[torch.Tensor, ...]:
+        return (torch.stack([self.states[layer][row:row + 1].clone() for layer in range(self.num_layers)]),)
+
     def step(self, ids: torch.Tensor, rows: int) -> torch.Tensor:
         hidden = self.hidden_size
         input_gates, hidden_gates = self.input_gates[:rows], self.hidden_gates[:rows]
@@ -350,7 +394,8 @@ class ModuleStepper(Stepper):
     """Any CharModel, one `model(ids, state)` call per character (the scratch and rnn kinds)."""
 
     def __init__(self, model: CharModel, capacity: int, device: torch.device) -> None:
-        self.model = model
+        self.model = self.module = model
+        self.device = device
         self.capacity = capacity
         self.vocab_size = model.config.vocab_size
         state = model.initial_state(capacity, device)
@@ -365,6 +410,13 @@ class ModuleStepper(Stepper):
     def move_row(self, source: int, target: int) -> None:
         for part in self.parts:
             part.select(self.batch_dim, target).copy_(part.select(self.batch_dim, source))
+
+    def load_row(self, row: int, state: tuple[torch.Tensor, ...]) -> None:
+        for part, value in zip(self.parts, state, strict=True):
+            part.select(self.batch_dim, row).copy_(value.select(self.batch_dim, 0))
+
+    def save_row(self, row: int) -> tuple[torch.Tensor, ...]:
+        return tuple(part.narrow(self.batch_dim, row, 1).clone() for part in self.parts)
 
     def step(self, ids: torch.Tensor, rows: int) -> torch.Tensor:
         views = [part.narrow(self.batch_dim, 0, rows) for part in self.parts]

@@ -89,3 +89,27 @@ def test_stepper_quality_matches_the_module_in_float32_and_refuses_bad_input(tmp
                         "--text", str(tmp_path / "none"))
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
     assert missing.stderr.strip().splitlines()[-1].startswith("stepper_quality.py: error:")
+
+
+def test_replies_speed_reports_every_figure(tmp_path: Path) -> None:
+    from tests.bot.test_bot_commands import make_checkpoints
+
+    checkpoints = make_checkpoints(tmp_path / "checkpoints")
+    result = run_bench("replies_speed.py", "--checkpoint-dir", str(checkpoints), "--presses", "2",
+                       "--burst", "4", "--length", "20", "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(result.stdout)
+    for name in ("shakespeare", "again", "continue"):
+        assert figures[name]["count"] == 2 and 0 < figures[name]["p50_s"] <= figures[name]["p99_s"]
+    for name in ("again", "continue"):
+        ratio = figures[f"{name}_vs_shakespeare_p50"]
+        assert ratio["met"] == (ratio["ratio"] <= ratio["target_at_most"])
+    burst = figures["autocomplete_under_burst"]
+    assert burst["count"] >= 1 and burst["burst"] == 4
+    assert burst["within_ack_window"] == (burst["p99_s"] < 3.0)
+
+
+def test_replies_speed_refuses_bad_options_in_one_line() -> None:
+    result = refuse_bench("replies_speed.py", "--presses", "0")
+    assert result.returncode == 2 and "must be at least 1" in result.stderr
+    assert "Traceback" not in result.stderr

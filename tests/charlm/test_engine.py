@@ -105,6 +105,32 @@ def test_step_path_gives_the_nn_modules_logits(kind: str, num_layers: int, dtype
     torch.testing.assert_close(got, expected, atol=tolerance, rtol=tolerance)
 
 
+@pytest.mark.parametrize("kind", ["scratch", "rnn", "lstm", "gru"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, pytest.param(torch.int8, marks=INT8)])
+def test_priming_a_row_in_one_call_reaches_the_state_stepping_reaches(kind: str, dtype: torch.dtype) -> None:
+    # A long seed is read by one whole-sequence call of the module (Stepper.prime); the next step's
+    # logits must be those of stepping through the seed, within the precision's rounding.
+    model = tiny_model(kind, hidden_size=64, num_layers=1 if kind == "scratch" else 2)
+    ids = torch.randint(0, len(ALPHABET), (40,), generator=torch.Generator().manual_seed(1)).tolist()
+    stepped = build_stepper(model, 8, torch.device("cpu"), dtype)
+    primed = build_stepper(model, 8, torch.device("cpu"), dtype)
+    with torch.inference_mode():
+        for row in (0, 1, 2):
+            stepped.clear_row(row)
+            primed.clear_row(row)
+        for token in ids[:-1]:
+            stepped.step(torch.tensor([token] * 3), 3)
+        primed.prime(1, ids[:-1])  # the middle row: its neighbours stay at the zero state
+        last = torch.tensor([ids[-1]] * 3)
+        expected, got = stepped.step(last, 3)[1], primed.step(last, 3)
+    tolerance = {torch.float32: 1e-5, torch.bfloat16: 2e-2, torch.int8: 2e-2}[dtype]
+    torch.testing.assert_close(got[1], expected, atol=tolerance, rtol=tolerance)
+    zero = build_stepper(model, 8, torch.device("cpu"), dtype)
+    with torch.inference_mode():
+        zero.clear_row(0)
+        torch.testing.assert_close(got[0], zero.step(last[:1], 1)[0])  # neighbours untouched
+
+
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 @pytest.mark.parametrize("dtype", [
     torch.float32,
@@ -208,18 +234,40 @@ async def test_the_same_rng_seed_gives_the_same_text_on_repeated_runs() -> None:
     assert len(unseeded) == 2
 
 
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("precision", ["float32", pytest.param("int8", marks=INT8)])
+async def test_continuing_a_finished_text_resumes_its_exact_state(kind: str, precision: str) -> None:
+    # Greedy decoding, so the text depends on the states alone: 40 characters, then 30 more from
+    # "seed + those 40" (what the bot's Continue sends), must be exactly 70 characters in one go.
+    engine = GenerationEngine({kind: loaded(kind)}, precision=precision if kind != "rnn" else "float32")
+    try:
+        whole = await engine.generate(request(seed="ROMEO:", model=kind, length=70, top_k=1))
+        first = await engine.generate(request(seed="ROMEO:", model=kind, length=40, top_k=1))
+        batch = engine._batches[kind]
+        primes = []
+        original = batch.stepper.prime
+        batch.stepper.prime = lambda row, ids: primes.append(ids) or original(row, ids)
+        rest = await engine.generate(request(seed="ROMEO:" + first, model=kind, length=30, top_k=1))
+    finally:
+        await engine.aclose()
+    assert first + rest == whole
+    assert primes == [], "the kept state was used, nothing was primed"
+
+
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
-async def test_top_k_1_follows_the_models_own_forward_greedily(kind: str) -> None:
+@pytest.mark.parametrize("seed", ["ROMEO:", "ROMEO: " + "But soft, what light through yonder window? " * 3])
+async def test_top_k_1_follows_the_models_own_forward_greedily(kind: str, seed: str) -> None:
     # top-k 1 puts all probability on the best character, so the engine's text is the model's greedy
-    # decode: this checks priming, the step path and the returned continuation end to end. (A tiny
-    # temperature would not do: an untrained model's best logits are nearly tied.)
+    # decode: this checks priming (stepped for a short seed, one call for a long one), the step path
+    # and the returned continuation end to end. (A tiny temperature would not do: an untrained
+    # model's best logits are nearly tied.)
     source = loaded(kind)
     engine = GenerationEngine({kind: source}, precision="float32")
     try:
-        text = await engine.generate(request(seed="ROMEO:", model=kind, length=30, top_k=1))
+        text = await engine.generate(request(seed=seed, model=kind, length=30, top_k=1))
     finally:
         await engine.aclose()
-    ids = ALPHABET.encode("ROMEO:")
+    ids = ALPHABET.encode(seed)
     with torch.inference_mode():
         logits, state = source.model(torch.tensor([ids]), None)
         expected = []

@@ -1,0 +1,169 @@
+"""Press-to-reply of the Again and Continue buttons beside /shakespeare's own, and autocomplete under load.
+
+    .venv/bin/python bench/replies_speed.py                 # the shipped checkpoints, 100 presses each
+    .venv/bin/python bench/replies_speed.py --json
+
+The real bot (`python -m bot`) runs as a child process against the local Discord emulator, as in
+the end-to-end tests; every figure is measured where a user would feel it, from the interaction
+being dispatched on the gateway to the reply (or the edited message) arriving back at the emulator.
+
+1. In turns, `--presses` times: a /shakespeare, then Again on its reply, then Continue on it. Each
+   by a fresh member, so no cooldown is in the way. p50/p99 of each, and the buttons' p50 as a
+   ratio of /shakespeare's (target: within 1.2x).
+2. `--burst` /shakespeare requests sent at once, and while they are in flight one autocomplete of
+   the seed option every 50 ms: each answered within Discord's 3 s (p99 stated), since suggestions
+   never wait behind generation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.playground import BOT_CAST, BOT_COMMAND  # noqa: E402
+from discord_emulator import Emulator, SentInteraction  # noqa: E402
+from discord_emulator.process import BotProcess  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+TARGET_RATIO = 1.2
+ACK_WINDOW_S = 3.0
+_users = itertools.count()
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def summary(values: list[float]) -> dict:
+    return {"p50_s": round(percentile(values, 0.5), 4), "p99_s": round(percentile(values, 0.99), 4),
+            "count": len(values)}
+
+
+def fresh(emu: Emulator) -> str:
+    name = f"bench-{next(_users)}"
+    emu.world.add_member(name)
+    return name
+
+
+def button(message: dict, label: str) -> str:
+    return next(item["custom_id"] for row in message["components"] for item in row["components"]
+                if item["label"] == label)
+
+
+async def timed(start: float, waiting) -> tuple[float, object]:
+    result = await waiting
+    return time.perf_counter() - start, result
+
+
+async def turns(emu: Emulator, presses: int, length: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {"shakespeare": [], "again": [], "continue": []}
+    for _ in range(presses):
+        start = time.perf_counter()
+        sent = await emu.send_command(f"/shakespeare seed:ROMEO: length:{length}", user=fresh(emu))
+        seconds, reply = await timed(start, sent.wait_reply(120))
+        times["shakespeare"].append(seconds)
+        message = reply.message
+        start = time.perf_counter()
+        pressed = await emu.press(message["id"], button(message, "Again"), user=fresh(emu))
+        seconds, _ = await timed(start, pressed.wait_reply(120))
+        times["again"].append(seconds)
+        start = time.perf_counter()
+        pressed = await emu.press(message["id"], button(message, "Continue"), user=fresh(emu))
+        seconds, _ = await timed(start, pressed.wait_update(120))
+        times["continue"].append(seconds)
+    return times
+
+
+async def autocomplete_under_burst(emu: Emulator, burst: int, length: int) -> tuple[list[float], float]:
+    command = f"/shakespeare seed:JULIET: length:{length}"
+    sent: list[SentInteraction] = await asyncio.gather(*(
+        emu.send_command(command, user=fresh(emu)) for _ in range(burst)))
+    started = time.perf_counter()
+    latencies = []
+    while not latencies or not all(item.record.answered for item in sent):  # at least one
+        typed = "ROMEO"[: 1 + len(latencies) % 5]
+        start = time.perf_counter()
+        choices = await emu.autocomplete(f"/shakespeare seed:{typed}", user=fresh(emu), timeout=ACK_WINDOW_S)
+        latencies.append(time.perf_counter() - start)
+        assert choices, "no suggestions"
+        await asyncio.sleep(0.05)
+        if time.perf_counter() - started > 600:
+            raise TimeoutError("the burst did not finish within 10 minutes")
+    await asyncio.gather(*(item.wait_reply(120) for item in sent))
+    return latencies, time.perf_counter() - started
+
+
+async def measure(args: argparse.Namespace) -> dict:
+    with tempfile.TemporaryDirectory() as folder:
+        async with Emulator(cast=BOT_CAST, validate=False) as emu:
+            env = {**os.environ, **{"BOT_DB_PATH": str(Path(folder) / "bench.sqlite3"),
+                                    "CHECKPOINT_DIR": str(args.checkpoint_dir), "DEVICE": "cpu",
+                                    "LOG_LEVEL": "WARNING"}}
+            for key in ("DEV_GUILD_ID", "SHARD_COUNT", "SHARD_IDS", "BOT_HEARTBEAT_PATH"):
+                env.pop(key, None)
+            bot = BotProcess(emu, BOT_COMMAND, env, Path(folder) / "bot.log")
+            await bot.start()
+            try:
+                await bot.wait_ready(300)
+                await turns(emu, 2, args.length)  # warm-up: first calls of each path
+                times = await turns(emu, args.presses, args.length)
+                lags, burst_seconds = await autocomplete_under_burst(emu, args.burst, args.length)
+            finally:
+                await bot.stop()
+    shakespeare = statistics.median(times["shakespeare"])
+    result = {"checkpoint_dir": str(args.checkpoint_dir), "length": args.length,
+              **{name: summary(values) for name, values in times.items()}}
+    for name in ("again", "continue"):
+        ratio = statistics.median(times[name]) / shakespeare
+        result[f"{name}_vs_shakespeare_p50"] = {"ratio": round(ratio, 3), "target_at_most": TARGET_RATIO,
+                                                "met": ratio <= TARGET_RATIO}
+    result["autocomplete_under_burst"] = {
+        **summary(lags), "burst": args.burst, "burst_seconds": round(burst_seconds, 2),
+        "within_ack_window": percentile(lags, 0.99) < ACK_WINDOW_S}
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint-dir", type=Path, default=REPO / "checkpoints")
+    parser.add_argument("--presses", type=int, default=100, help="turns of /shakespeare, Again, Continue")
+    parser.add_argument("--burst", type=int, default=200, help="/shakespeare requests in flight at once")
+    parser.add_argument("--length", type=int, default=300, help="characters each request writes")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    if min(args.presses, args.burst, args.length) < 1:
+        parser.error("--presses, --burst and --length must be at least 1")
+    if not args.checkpoint_dir.is_dir():
+        parser.error(f"{args.checkpoint_dir} is not a folder of checkpoints")
+    result = asyncio.run(measure(args))
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{args.presses} turns, {args.length} characters each:")
+    for name in ("shakespeare", "again", "continue"):
+        figures = result[name]
+        print(f"  {name:<12} p50 {figures['p50_s'] * 1000:7.1f} ms   p99 {figures['p99_s'] * 1000:7.1f} ms")
+    for name in ("again", "continue"):
+        ratio = result[f"{name}_vs_shakespeare_p50"]
+        print(f"  {name} p50 / /shakespeare p50 = {ratio['ratio']:.2f}x (target <= {TARGET_RATIO}x: "
+              f"{'met' if ratio['met'] else 'MISSED'})")
+    burst = result["autocomplete_under_burst"]
+    print(f"autocomplete during a burst of {burst['burst']} /shakespeare ({burst['burst_seconds']} s): "
+          f"p50 {burst['p50_s'] * 1000:.1f} ms, p99 {burst['p99_s'] * 1000:.1f} ms over {burst['count']} "
+          f"({'within' if burst['within_ack_window'] else 'NOT within'} Discord's 3 s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
