@@ -21,7 +21,15 @@ from bot.commands.options import check_command_data
 from bot.commands.replies import NOT_OURS, KeyedLocks, ReplyButton, unserved_press
 from bot.commands.shakespeare import COOLDOWN_RATE, COOLDOWN_SECONDS, UserCooldown
 from bot.config import BotConfig
-from bot.errors import INTERNAL, RESTARTING, UserError, reply_privately, user_message
+from bot.errors import (
+    INTERNAL,
+    RESTARTING,
+    UserError,
+    expired_interaction,
+    log_expired,
+    reply_privately,
+    user_message,
+)
 from bot.lifecycle import InFlight
 from bot.store import SettingsStore, SettingsStoreError
 from charlm.engine import GenerationEngine
@@ -61,6 +69,9 @@ class ShakespeareTree(app_commands.CommandTree["ShakespeareBot"]):
 
     async def on_error(self, interaction: discord.Interaction[ShakespeareBot],
                        error: app_commands.AppCommandError, /) -> None:
+        if expired_interaction(error):  # answering again would only fail again
+            log_expired(interaction)
+            return
         sentence = user_message(error)
         if sentence is None:
             command = interaction.command.qualified_name if interaction.command else "(unknown)"

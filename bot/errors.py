@@ -13,6 +13,7 @@ import math
 import discord
 from discord import app_commands
 
+from bot.storage_faults import SettingsUnavailableError
 from bot.store import SettingsBusyError, SettingsError
 from charlm.engine import EngineBusyError, EngineClosedError, InvalidRequestError
 
@@ -31,6 +32,21 @@ class UserError(app_commands.AppCommandError):
     """A refusal caused by what the user asked; str(error) is the one sentence they are shown."""
 
 
+UNKNOWN_INTERACTION = 10062  # Discord's code for an interaction whose 3 s (or 15 min) are over
+
+
+def expired_interaction(error: BaseException) -> bool:
+    """Discord no longer knows the interaction (it reached us too late): nobody can be answered."""
+    if isinstance(error, app_commands.CommandInvokeError):
+        error = error.original
+    return isinstance(error, discord.NotFound) and error.code == UNKNOWN_INTERACTION
+
+
+def log_expired(interaction: discord.Interaction) -> None:
+    log.warning("Interaction %s had expired before the bot answered it (Discord delivered it late); "
+                "not answered.", interaction.id)
+
+
 def user_message(error: app_commands.AppCommandError) -> str | None:
     """The sentence for an error the user caused, or None for a fault of ours (to be logged)."""
     if isinstance(error, app_commands.CommandInvokeError):
@@ -44,7 +60,7 @@ def sentence_for(error: BaseException) -> str | None:
         return BUSY
     if isinstance(error, EngineClosedError):
         return RESTARTING
-    if isinstance(error, (InvalidRequestError, SettingsError, SettingsBusyError)):
+    if isinstance(error, (InvalidRequestError, SettingsError, SettingsBusyError, SettingsUnavailableError)):
         return str(error)
     if isinstance(error, app_commands.CommandInvokeError):
         return sentence_for(error.original)

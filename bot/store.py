@@ -21,6 +21,7 @@ from typing import Literal, Protocol, get_args
 
 import aiosqlite
 
+from bot.storage_faults import StorageGuard, damaged_on_open, is_damage
 from charlm.sampling import DEFAULT_LENGTH, DEFAULT_TEMPERATURE
 
 log = logging.getLogger(__name__)
@@ -231,6 +232,7 @@ class SqliteSettingsStore:
         # change waiting for a lock never holds up a /shakespeare reply (REPLY_BUSY_TIMEOUT_MS).
         self._reply_writer = reply_writer
         self._reply_lock = asyncio.Lock()
+        self.guard = StorageGuard(path)  # damage, a full disk, the file replaced: bot/storage_faults.py
         self.path = path
         self._cache: dict[int, GuildSettings] = {}
         self._data_version: int | None = None
@@ -250,6 +252,7 @@ class SqliteSettingsStore:
             opened.append(await aiosqlite.connect(path, isolation_level=None))
             await opened[0].execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             await _set_up(opened[0], path, busy_timeout_ms)
+            await _quick_check(opened[0], path)
             opened.append(await aiosqlite.connect(path, isolation_level=None))
             await opened[1].execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             await opened[1].execute("PRAGMA query_only = ON")  # this one never writes
@@ -259,6 +262,8 @@ class SqliteSettingsStore:
             await opened[2].execute("PRAGMA synchronous = FULL")
         except (OSError, sqlite3.Error) as error:
             await _close_all(opened)
+            if is_damage(error):
+                raise SettingsStoreError(damaged_on_open(path, str(error))) from None
             verb = "use" if opened else "open"
             raise SettingsStoreError(f"Cannot {verb} the settings database {path} ({error}).") from None
         except BaseException:
@@ -267,6 +272,15 @@ class SqliteSettingsStore:
         return cls(opened[0], opened[1], opened[2], path)
 
     async def get(self, guild_id: int) -> GuildSettings:
+        try:
+            return await self._get(guild_id)
+        except sqlite3.DatabaseError as error:
+            if not is_damage(error):
+                raise
+            self.guard.note_damage(error)  # serve the defaults; changes are refused meanwhile
+            return DEFAULT_SETTINGS
+
+    async def _get(self, guild_id: int) -> GuildSettings:
         await self._drop_cache_if_others_wrote()
         cached = self._cache.get(guild_id)
         if cached is not None:
@@ -333,6 +347,15 @@ class SqliteSettingsStore:
                 raise
 
     async def get_reply(self, key: str) -> ReplyRecord | None:
+        try:
+            return await self._get_reply(key)
+        except sqlite3.DatabaseError as error:
+            if not is_damage(error):
+                raise
+            self.guard.note_damage(error)
+            return None
+
+    async def _get_reply(self, key: str) -> ReplyRecord | None:
         async with self._reader.execute(
             "SELECT key, requester_id, seed, model, temperature, length, body, prompt, continued, created_at "
             "FROM replies WHERE key = ? AND created_at >= ?", (key, time.time() - REPLY_TTL_SECONDS),
@@ -349,6 +372,9 @@ class SqliteSettingsStore:
                                              (body[:MAX_REPLY_BODY], prompt[-MAX_REPLY_PROMPT:], key))
 
     async def check(self) -> None:
+        problem = self.guard.problem()
+        if problem is not None:
+            raise SettingsStoreError(problem)
         try:
             async with self._reader.execute("SELECT count(*) FROM guild_settings") as cursor:
                 await cursor.fetchone()
@@ -363,12 +389,16 @@ class SqliteSettingsStore:
         """One reply write of ours at a time; one that waited out its busy timeout is
         SettingsBusyError (nothing written), which the caller turns into a reply without buttons."""
         async with self._reply_lock:
+            self.guard.before_write()
             try:
                 yield
             except sqlite3.OperationalError as error:
-                if "locked" not in str(error) and "busy" not in str(error):
-                    raise
-                raise SettingsBusyError() from None
+                if "locked" in str(error) or "busy" in str(error):
+                    raise SettingsBusyError() from None
+                raise self.guard.translate(error) from None
+            except sqlite3.DatabaseError as error:
+                raise self.guard.translate(error) from None
+            self.guard.after_write()
 
     @contextlib.asynccontextmanager
     async def _writing(self, guild_id: int):
@@ -378,8 +408,13 @@ class SqliteSettingsStore:
         busy timeout becomes SettingsBusyError (SQLite wrote nothing)."""
         async with self._write_lock:
             try:
+                self.guard.before_write()
                 yield
-            except sqlite3.OperationalError as error:
+                self.guard.after_write()
+            except sqlite3.DatabaseError as error:
+                translated = self.guard.translate(error)
+                if translated is not error:
+                    raise translated from None
                 if "locked" not in str(error) and "busy" not in str(error):
                     raise
                 log.warning("A settings change for guild %s gave up waiting for the database lock on "
@@ -452,6 +487,15 @@ async def _migrate(connection: aiosqlite.Connection, path: Path) -> None:
     except BaseException:
         await connection.execute("ROLLBACK")
         raise
+
+
+async def _quick_check(connection: aiosqlite.Connection, path: Path) -> None:
+    """SQLite's own structural check of every page (not of index contents: that is integrity_check,
+    too slow for every start), so a damaged file is refused at start rather than at the first read."""
+    async with connection.execute("PRAGMA quick_check(1)") as cursor:
+        (verdict,) = await cursor.fetchone()
+    if verdict != "ok":
+        raise SettingsStoreError(damaged_on_open(path, verdict))
 
 
 def _statements(script: str) -> list[str]:

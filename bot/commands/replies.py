@@ -30,8 +30,17 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.commands.options import serving_model
-from bot.errors import INTERNAL, RESTARTING, UserError, reply_privately, sentence_for
+from bot.errors import (
+    INTERNAL,
+    RESTARTING,
+    UserError,
+    expired_interaction,
+    log_expired,
+    reply_privately,
+    sentence_for,
+)
 from bot.formatting import continuation_reply, fits_whole, generation_reply
+from bot.storage_faults import SettingsUnavailableError
 from bot.store import ReplyRecord
 from charlm.engine import GenerationRequest
 
@@ -116,6 +125,9 @@ async def answer(interaction: discord.Interaction[ShakespeareBot], handler: Call
     except Exception as error:
         if charged:
             bot.cooldown.give_back(interaction)
+        if expired_interaction(error):
+            log_expired(interaction)
+            return
         sentence = sentence_for(error)
         if sentence is None:
             log.error("A button press failed for interaction %s", interaction.id, exc_info=error)
@@ -145,7 +157,10 @@ async def store_buttons(bot: ShakespeareBot, record: ReplyRecord) -> discord.ui.
     when the store cannot take it: the text matters more than the buttons."""
     try:
         await bot.store.save_reply(record)
-    except Exception as error:  # the settings database is busy, full or gone
+    except SettingsUnavailableError as error:  # damaged, full or replaced: the store logged it once
+        log.debug("Reply %s is sent without buttons: %s", record.key, error)
+        return None
+    except Exception as error:  # the settings database is busy, or something else went wrong
         log.warning("Reply %s is sent without buttons: storing it failed (%s).", record.key, error)
         return None
     return reply_view(record.key, record.requester_id)
