@@ -8,9 +8,11 @@ handed in, so tests, the self-test and the playground can run the same bot in pr
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 
 import discord
 from discord import app_commands
@@ -116,6 +118,27 @@ async def sync_commands(tree: app_commands.CommandTree, store: SettingsStore, gu
     return True
 
 
+def _tolerate_unreadable_events(parsers: dict[str, Callable[[dict], None]]) -> None:
+    """Make one gateway event that discord.py cannot parse cost that event only.
+
+    discord.py calls its parser for each event inside the gateway's read loop, unguarded: one
+    payload with a field it does not expect (Discord adds fields and types over time) raises out
+    of the loop and stops the client. Each parser of this client's connection state (this bot's
+    only, nothing global) is wrapped to log the event and go on. A broken connection is not a
+    parser's error, so it still closes and reconnects as before."""
+    for event, parse in list(parsers.items()):
+        parsers[event] = functools.partial(_parse_or_skip, event, parse)
+
+
+def _parse_or_skip(event: str, parse: Callable[[dict], None], data: dict) -> None:
+    try:
+        parse(data)
+    except Exception as error:
+        log.warning("Skipped a %s gateway event that could not be read (%s: %s).", event,
+                    type(error).__name__, str(error)[:200])
+        log.debug("The unreadable %s event", event, exc_info=error)
+
+
 class ShakespeareBot(discord.AutoShardedClient):
     def __init__(self, config: BotConfig, *, engine: GenerationEngine, store: SettingsStore) -> None:
         super().__init__(
@@ -126,6 +149,7 @@ class ShakespeareBot(discord.AutoShardedClient):
             shard_count=config.effective_shard_count,
             shard_ids=list(config.shard_ids) if config.shard_ids is not None else None,
         )
+        _tolerate_unreadable_events(self._connection.parsers)
         self.config = config
         self.engine = engine
         self.store = store

@@ -197,3 +197,20 @@ async def test_an_interaction_discord_already_expired_gets_one_warning_and_no_se
         assert [record.levelname for record in bot_records] == ["WARNING"], bot_records
         assert "had expired" in bot_records[0].getMessage() and bot_records[0].exc_info is None
         poem(await run.ask("/shakespeare", seed="a", length=5))  # no cooldown was used up
+
+
+@pytest.mark.parametrize("event, data", [
+    ("GUILD_ROLE_CREATE", {}),                                   # the role is missing
+    ("GUILD_UPDATE", {"id": "not-a-number"}),
+    ("GUILD_ROLE_UPDATE", {"role": "not a role"}),
+])
+async def test_a_gateway_event_discord_py_cannot_read_costs_that_event_only(tmp_path, caplog, event, data):
+    async with running_bot(tmp_path) as run:
+        guild = run.emu.world.guild.id
+        with caplog.at_level(logging.WARNING):
+            await run.emu.gateway.dispatch_for_guild(guild, event, {"guild_id": str(guild), **data})
+            poem(await run.ask("/shakespeare", seed="still here", length=5))  # the connection is fine
+        assert not run.task.done()
+        skipped = [record for record in caplog.records if "could not be read" in record.getMessage()]
+        assert len(skipped) == 1 and event in skipped[0].getMessage() and skipped[0].exc_info is None
+        assert run.emu.gateway.identifies == 1  # it did not have to reconnect either
