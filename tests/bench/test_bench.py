@@ -113,3 +113,17 @@ def test_replies_speed_refuses_bad_options_in_one_line() -> None:
     result = refuse_bench("replies_speed.py", "--presses", "0")
     assert result.returncode == 2 and "must be at least 1" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_shard_capacity_reports_every_rate_and_the_burst(tmp_path: Path) -> None:
+    from tests.bot.test_bot_commands import make_checkpoints
+
+    checkpoints = make_checkpoints(tmp_path / "checkpoints")
+    result = run_bench("shard_capacity.py", "--checkpoint-dir", str(checkpoints), "--rates", "20", "40",
+                       "--seconds", "0.25", "--burst", "5", "--length", "10", "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = json.loads(result.stdout)
+    assert [row["label"] for row in rows] == ["20.0/s", "40.0/s", "5 at once"]
+    for row in rows:
+        assert row["sent"] == row["acked"] == row["answered"] > 0
+        assert row["within_window"] == (row["late"] == 0) and 0 <= row["ack_p50_s"] <= row["ack_max_s"]
