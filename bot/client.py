@@ -38,6 +38,8 @@ from charlm.engine import GenerationEngine
 
 log = logging.getLogger(__name__)
 
+# See ShakespeareBot._close_unacknowledged.
+HEARTBEAT_TIMEOUT_INTERVALS = 1.5
 # A text-only bot: discord.py's warnings that voice libraries are missing would only alarm operators.
 discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
 
@@ -172,6 +174,28 @@ class ShakespeareBot(discord.AutoShardedClient):
             # Serving with the commands Discord already has beats not serving at all.
             log.error("Could not sync commands (%s); serving the ones Discord has.", error)
         self._heartbeat = asyncio.create_task(self._beat(), name="heartbeat")
+
+    async def on_shard_connect(self, shard_id: int) -> None:
+        self._close_unacknowledged(shard_id)
+
+    async def on_shard_resumed(self, shard_id: int) -> None:
+        self._close_unacknowledged(shard_id)
+
+    def _close_unacknowledged(self, shard_id: int) -> None:
+        """Follow Discord's rule for a dead ("zombie") connection: a heartbeat not acknowledged by
+        the time the next one is due means close and resume. discord.py instead waits for a fixed
+        silence (60 s, whatever interval Discord asked for); it checks at each heartbeat, so a
+        timeout of 1.5 intervals closes the connection at the first heartbeat after one that got
+        no ACK, and its read gives up after 1.5 intervals of silence. Set per connection, on
+        discord.py's own objects (private names: a library upgrade that moves them only loses this)."""
+        try:
+            socket = self._get_websocket(shard_id=shard_id)
+            keep_alive = socket._keep_alive
+            timeout = keep_alive.interval * HEARTBEAT_TIMEOUT_INTERVALS
+        except (AttributeError, KeyError, TypeError):
+            log.debug("Shard %s: no heartbeat handler to tune; keeping discord.py's timeout.", shard_id)
+            return
+        keep_alive.heartbeat_timeout = socket._max_heartbeat_timeout = timeout
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         """Answer the button presses discord.py would drop without a word (see unserved_press)."""

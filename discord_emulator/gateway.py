@@ -90,6 +90,7 @@ class Gateway:
     def __init__(self, world: World, *, heartbeat_interval_ms: int) -> None:
         self._world = world
         self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.ack_heartbeats = True
         self.url = ""
         self.sessions: dict[str, Session] = {}
         self.identifies = 0
@@ -186,7 +187,8 @@ class Gateway:
         if op == HEARTBEAT:
             connection.last_heartbeat = asyncio.get_running_loop().time()
             self.heartbeats += 1
-            await connection.send({"op": HEARTBEAT_ACK})
+            if self.ack_heartbeats:  # off: a "zombie" connection, as a test may ask for
+                await connection.send({"op": HEARTBEAT_ACK})
         elif op == IDENTIFY:
             if session is not None:
                 await connection.close(ALREADY_AUTHENTICATED)

@@ -65,12 +65,12 @@ class Running:
 @asynccontextmanager
 async def running_bot(tmp_path: Path, kinds: tuple[str, ...] = ("lstm",), hidden_size: int = 32,
                       drain_seconds: float = 10, busy_timeout_ms: int = BUSY_TIMEOUT_MS,
-                      refused_calls: int = 0, **engine_options: int):
+                      refused_calls: int = 0, heartbeat_interval_ms: int = 41_250, **engine_options: int):
     engine = GenerationEngine.from_directory(make_checkpoints(tmp_path / "checkpoints", kinds, hidden_size),
                                              device="cpu", **engine_options)
     store = await SqliteSettingsStore.open(tmp_path / "bot.sqlite3", busy_timeout_ms)
     try:
-        async with Emulator() as emu:
+        async with Emulator(heartbeat_interval_ms=heartbeat_interval_ms) as emu:
             config = BotConfig(token=emu.world.token, api_base=emu.api_base, gateway_url=emu.gateway_url,
                                db_path=store.path, heartbeat_path=tmp_path / "heartbeat",
                                drain_seconds=drain_seconds)

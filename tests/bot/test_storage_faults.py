@@ -214,3 +214,23 @@ async def test_a_gateway_event_discord_py_cannot_read_costs_that_event_only(tmp_
         skipped = [record for record in caplog.records if "could not be read" in record.getMessage()]
         assert len(skipped) == 1 and event in skipped[0].getMessage() and skipped[0].exc_info is None
         assert run.emu.gateway.identifies == 1  # it did not have to reconnect either
+
+
+async def test_a_connection_whose_heartbeats_go_unacknowledged_is_resumed_within_two_intervals(tmp_path):
+    # Discord: no ACK between two heartbeats means a dead connection; close it and resume. With
+    # discord.py's fixed 60 s this took a minute whatever the interval; here the interval is 0.5 s.
+    async with running_bot(tmp_path, heartbeat_interval_ms=500) as run:
+        gateway = run.emu.gateway
+        resumes, identifies = gateway.resumes, gateway.identifies
+        await asyncio.sleep(1.2)  # heartbeats flow and are acknowledged: nothing happens
+        assert (gateway.resumes, gateway.identifies) == (resumes, identifies)
+        gateway.ack_heartbeats = False
+        started = asyncio.get_running_loop().time()
+        while gateway.resumes == resumes and gateway.identifies == identifies:
+            assert asyncio.get_running_loop().time() - started < 10, "the dead connection was kept"
+            await asyncio.sleep(0.02)
+        noticed = asyncio.get_running_loop().time() - started
+        gateway.ack_heartbeats = True
+        await gateway.wait_connected(10)
+        assert noticed < 2.5  # at most the heartbeat due after the missed ACK, plus one interval
+        poem(await run.ask("/shakespeare", seed="back", length=5))
