@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m bot",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
-            "The Shakespeare Discord bot: /shakespeare, /settings and /about over character-level models.\n\n"
+            "The Shakespeare Discord bot: /shakespeare (with Again, Continue and Delete buttons under\n"
+            "each reply), 'Continue as Shakespeare' on any message, /settings and /about.\n\n"
             "commands:\n"
             "  run          connect to Discord and serve until SIGTERM or SIGINT (the default)\n"
             "  sync         write the slash commands to Discord now; with --guild, to one server only\n"
