@@ -1,4 +1,5 @@
-"""What can go wrong with the settings file under a running bot, and what each becomes.
+"""What can go wrong with the settings file under a running bot, and what each becomes (and the
+store's errors themselves, which bot/store.py and bot/replies_store.py both raise).
 
 An operator's mistakes and bad luck, each turned into one sentence for the admin who asked, one
 log line for the operator (not a traceback per attempt), and a failing health check where the bot
@@ -26,6 +27,17 @@ DAMAGED = "The bot's settings storage is damaged, so nothing was changed; please
 FULL = "The bot's storage is full, so nothing was changed; please tell the bot's operator."
 MOVED = ("The bot's settings storage was moved or deleted while the bot runs, so nothing was changed; "
          "please tell the bot's operator.")
+
+
+class SettingsStoreError(Exception):
+    """The store cannot be opened or used (unwritable path, newer schema...); one sentence."""
+
+
+class SettingsBusyError(SettingsStoreError):
+    """A change waited the whole busy timeout for another process's lock and was not made."""
+
+    def __init__(self) -> None:
+        super().__init__("The settings database is busy, so nothing was changed; try again in a moment.")
 
 
 class SettingsUnavailableError(Exception):

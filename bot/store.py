@@ -21,7 +21,14 @@ from typing import Literal, Protocol, get_args
 
 import aiosqlite
 
-from bot.storage_faults import StorageGuard, damaged_on_open, is_damage
+from bot.replies_store import REPLY_BUSY_TIMEOUT_MS, RepliesTable, ReplyRecord
+from bot.storage_faults import (
+    SettingsBusyError,
+    SettingsStoreError,
+    StorageGuard,
+    damaged_on_open,
+    is_damage,
+)
 from charlm.sampling import DEFAULT_LENGTH, DEFAULT_TEMPERATURE
 
 log = logging.getLogger(__name__)
@@ -34,14 +41,6 @@ MAX_TEMPERATURE = 2.0
 MIN_LENGTH = 1
 MAX_LENGTH = 1500
 MAX_MODEL_NAME_LENGTH = 32
-
-# What the buttons under a reply need to serve a press, kept per reply (not in memory, so they
-# survive restarts and kill -9), bounded in number, size and age.
-REPLY_TTL_SECONDS = 14 * 24 * 3600
-MAX_REPLIES = 20_000
-MAX_REPLY_SEED = 2000  # a context-menu seed is a whole message; /shakespeare's at most 500
-MAX_REPLY_PROMPT = 2000  # the text so far, by its end: what Continue primes the model with
-MAX_REPLY_BODY = 2000  # the text one message shows; never more than a message holds
 
 SettingName = Literal["temperature", "length", "model"]
 SETTING_NAMES: tuple[SettingName, ...] = get_args(SettingName)
@@ -61,45 +60,10 @@ class GuildSettings:
 DEFAULT_SETTINGS = GuildSettings()
 
 
-@dataclass(frozen=True)
-class ReplyRecord:
-    """One generated message the bot posted, as its Again / Continue / Delete buttons need it.
-
-    `seed` is what the user asked with (Again writes from it again); `body` the generated text this
-    message shows; `prompt` the whole text so far, seed included, by its end (Continue primes the
-    model with it); `continued`: the message holds a continuation (no seed shown)."""
-
-    key: str
-    requester_id: int
-    seed: str
-    model: str
-    temperature: float
-    length: int
-    body: str
-    prompt: str
-    continued: bool = False
-    created_at: float = 0.0
-
-    def __post_init__(self) -> None:
-        # Bounded whatever a caller passes: the seed and the prompt keep their ends.
-        object.__setattr__(self, "seed", self.seed[-MAX_REPLY_SEED:])
-        object.__setattr__(self, "prompt", self.prompt[-MAX_REPLY_PROMPT:])
-        object.__setattr__(self, "body", self.body[:MAX_REPLY_BODY])
-
-
 class SettingsError(ValueError):
     """A value outside its range; the message is one sentence for the user."""
 
 
-class SettingsStoreError(Exception):
-    """The store cannot be opened or used (unwritable path, newer schema...); one sentence."""
-
-
-class SettingsBusyError(SettingsStoreError):
-    """A change waited the whole busy timeout for another process's lock and was not made."""
-
-    def __init__(self) -> None:
-        super().__init__("The settings database is busy, so nothing was changed; try again in a moment.")
 
 
 def check_temperature(value: object) -> float:
@@ -205,9 +169,6 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 # Several bot processes (shards) may share one file: a writer waits this long for another's lock.
 BUSY_TIMEOUT_MS = 10_000
-# A reply's buttons are stored before the reply is sent, so that write waits far less: past this,
-# the reply goes out without buttons rather than late (another process held the lock that long).
-REPLY_BUSY_TIMEOUT_MS = 500
 
 
 class SqliteSettingsStore:
@@ -230,9 +191,8 @@ class SqliteSettingsStore:
         self._reader = reader
         # Replies are written through their own connection with a short busy timeout, so a settings
         # change waiting for a lock never holds up a /shakespeare reply (REPLY_BUSY_TIMEOUT_MS).
-        self._reply_writer = reply_writer
-        self._reply_lock = asyncio.Lock()
         self.guard = StorageGuard(path)  # damage, a full disk, the file replaced: bot/storage_faults.py
+        self.replies = RepliesTable(reply_writer, reader, self.guard)  # bot/replies_store.py
         self.path = path
         self._cache: dict[int, GuildSettings] = {}
         self._data_version: int | None = None
@@ -326,50 +286,13 @@ class SqliteSettingsStore:
         )
 
     async def save_reply(self, reply: ReplyRecord) -> None:
-        now = time.time()
-        async with self._replies_writing():
-            await self._reply_writer.execute("BEGIN IMMEDIATE")
-            try:
-                await self._reply_writer.execute(
-                    "INSERT INTO replies (key, requester_id, seed, model, temperature, length, body, prompt, "
-                    "continued, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (reply.key, reply.requester_id, reply.seed, reply.model, reply.temperature, reply.length,
-                     reply.body, reply.prompt, int(reply.continued), now))
-                await self._reply_writer.execute("DELETE FROM replies WHERE created_at < ?",
-                                                 (now - REPLY_TTL_SECONDS,))
-                await self._reply_writer.execute(
-                    "DELETE FROM replies WHERE key IN "
-                    "(SELECT key FROM replies ORDER BY created_at DESC LIMIT -1 OFFSET ?)", (MAX_REPLIES,))
-                await self._reply_writer.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    await self._reply_writer.execute("ROLLBACK")
-                raise
+        await self.replies.save(reply)
 
     async def get_reply(self, key: str) -> ReplyRecord | None:
-        try:
-            return await self._get_reply(key)
-        except sqlite3.DatabaseError as error:
-            if not is_damage(error):
-                raise
-            self.guard.note_damage(error)
-            return None
-
-    async def _get_reply(self, key: str) -> ReplyRecord | None:
-        async with self._reader.execute(
-            "SELECT key, requester_id, seed, model, temperature, length, body, prompt, continued, created_at "
-            "FROM replies WHERE key = ? AND created_at >= ?", (key, time.time() - REPLY_TTL_SECONDS),
-        ) as cursor:
-            row = await cursor.fetchone()
-        if row is None:
-            return None
-        *fields, continued, created_at = row
-        return ReplyRecord(*fields, continued=bool(continued), created_at=created_at)
+        return await self.replies.get(key)
 
     async def update_reply(self, key: str, *, body: str, prompt: str) -> None:
-        async with self._replies_writing():
-            await self._reply_writer.execute("UPDATE replies SET body = ?, prompt = ? WHERE key = ?",
-                                             (body[:MAX_REPLY_BODY], prompt[-MAX_REPLY_PROMPT:], key))
+        await self.replies.update(key, body=body, prompt=prompt)
 
     async def check(self) -> None:
         problem = self.guard.problem()
@@ -382,23 +305,7 @@ class SqliteSettingsStore:
             raise SettingsStoreError(f"The settings database {self.path} cannot be read ({error}).") from None
 
     async def close(self) -> None:
-        await _close_all([self._writer, self._reader, self._reply_writer])
-
-    @contextlib.asynccontextmanager
-    async def _replies_writing(self):
-        """One reply write of ours at a time; one that waited out its busy timeout is
-        SettingsBusyError (nothing written), which the caller turns into a reply without buttons."""
-        async with self._reply_lock:
-            self.guard.before_write()
-            try:
-                yield
-            except sqlite3.OperationalError as error:
-                if "locked" in str(error) or "busy" in str(error):
-                    raise SettingsBusyError() from None
-                raise self.guard.translate(error) from None
-            except sqlite3.DatabaseError as error:
-                raise self.guard.translate(error) from None
-            self.guard.after_write()
+        await _close_all([self._writer, self._reader, self.replies.writer])
 
     @contextlib.asynccontextmanager
     async def _writing(self, guild_id: int):

@@ -6,8 +6,9 @@ import sqlite3
 
 import pytest
 
-from bot import store as store_module
-from bot.store import MAX_REPLY_BODY, MAX_REPLY_PROMPT, MAX_REPLY_SEED, ReplyRecord, SqliteSettingsStore
+from bot import replies_store as store_module
+from bot.replies_store import MAX_REPLY_BODY, MAX_REPLY_PROMPT, MAX_REPLY_SEED, ReplyRecord
+from bot.store import SqliteSettingsStore
 from tests.bot.test_store import run_python
 
 
