@@ -30,8 +30,10 @@ from bot.errors import (
     expired_interaction,
     log_expired,
     reply_privately,
+    sentence_of,
     user_message,
 )
+from bot.i18n import BotTranslator
 from bot.lifecycle import InFlight
 from bot.store import SettingsStore, SettingsStoreError
 from charlm.engine import GenerationEngine
@@ -62,7 +64,7 @@ class ShakespeareTree(app_commands.CommandTree["ShakespeareBot"]):
                 if autocomplete:
                     await _no_suggestions(interaction)
                 else:
-                    await reply_privately(interaction, str(refusal))
+                    await reply_privately(interaction, sentence_of(refusal))
                 return False
         # This runs inside the task discord.py made for the interaction, which also runs on_error:
         # when the task ends, the user has had their reply. Should stopping cut it, they are told.
@@ -93,9 +95,15 @@ async def _no_suggestions(interaction: discord.Interaction) -> None:
         log.warning("Could not answer autocomplete %s: %s", interaction.id, error)
 
 
-def command_set_hash(tree: app_commands.CommandTree, guild: discord.abc.Snowflake | None) -> str:
-    """A digest of exactly what a sync would send Discord for this scope."""
-    payload = [command.to_dict(tree) for command in tree.get_commands(guild=guild)]
+async def command_set_hash(tree: app_commands.CommandTree, guild: discord.abc.Snowflake | None) -> str:
+    """A digest of exactly what a sync would send Discord for this scope, translations included
+    (the same payload discord.py's CommandTree.sync builds)."""
+    commands = tree.get_commands(guild=guild)  # every type, as sync sends them
+    translator = tree.translator
+    if translator is not None:
+        payload = [await command.get_translated_payload(tree, translator) for command in commands]
+    else:
+        payload = [command.to_dict(tree) for command in commands]
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -109,7 +117,7 @@ async def sync_commands(tree: app_commands.CommandTree, store: SettingsStore, gu
     guild = discord.Object(guild_id) if guild_id is not None else None
     if guild is not None:
         tree.copy_global_to(guild=guild)
-    digest = command_set_hash(tree, guild)
+    digest = await command_set_hash(tree, guild)
     key = f"synced-commands:{tree.client.application_id}:{guild_id or 'global'}"
     if not force and await store.get_state(key) == digest:
         log.info("Commands unchanged since the last sync (%s); not syncing.", guild_id or "global")
@@ -168,6 +176,7 @@ class ShakespeareBot(discord.AutoShardedClient):
     async def setup_hook(self) -> None:
         # The buttons under replies: any custom_id of theirs, on any message, old ones included.
         self.add_dynamic_items(ReplyButton)
+        await self.tree.set_translator(BotTranslator())  # Korean names and descriptions
         try:
             await sync_commands(self.tree, self.store, self.config.dev_guild_id, force=False)
         except discord.HTTPException as error:

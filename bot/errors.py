@@ -13,19 +13,21 @@ import math
 import discord
 from discord import app_commands
 
+from bot.i18n import Phrase, localize
 from bot.storage_faults import SettingsUnavailableError
 from bot.store import SettingsBusyError, SettingsError
 from charlm.engine import EngineBusyError, EngineClosedError, InvalidRequestError
 
 log = logging.getLogger(__name__)
 
-BUSY = "The bot is busy writing for others; try again in a moment."
-RESTARTING = "The bot is restarting; try again in a moment."
-NEEDS_SERVER = "Settings belong to a server; use /settings in one, where its admins can change them."
-NEEDS_MANAGE_SERVER = "Only members with the Manage Server permission can change this server's settings."
-OUTDATED_COMMAND = "This command has changed; wait a minute for Discord to update it, then try again."
-BAD_OPTION = "One of the options has a value this command does not accept."
-INTERNAL = "Something went wrong on our side; it has been logged, so please try again later."
+BUSY = Phrase("The bot is busy writing for others; try again in a moment.")
+RESTARTING = Phrase("The bot is restarting; try again in a moment.")
+NEEDS_SERVER = Phrase("Settings belong to a server; use /settings in one, where its admins can change them.")
+NEEDS_MANAGE_SERVER = Phrase(
+    "Only members with the Manage Server permission can change this server's settings.")
+OUTDATED_COMMAND = Phrase("This command has changed; wait a minute for Discord to update it, then try again.")
+BAD_OPTION = Phrase("One of the options has a value this command does not accept.")
+INTERNAL = Phrase("Something went wrong on our side; it has been logged, so please try again later.")
 
 
 class UserError(app_commands.AppCommandError):
@@ -61,24 +63,30 @@ def sentence_for(error: BaseException) -> str | None:
     if isinstance(error, EngineClosedError):
         return RESTARTING
     if isinstance(error, (InvalidRequestError, SettingsError, SettingsBusyError, SettingsUnavailableError)):
-        return str(error)
+        return sentence_of(error)
     if isinstance(error, app_commands.CommandInvokeError):
         return sentence_for(error.original)
     if not isinstance(error, app_commands.AppCommandError):
         return None
     if isinstance(error, app_commands.CommandOnCooldown):
-        return f"You're writing too fast; try again in {math.ceil(error.retry_after)} s."
+        return Phrase("You're writing too fast; try again in {seconds} s.",
+                      seconds=math.ceil(error.retry_after))
     if isinstance(error, app_commands.NoPrivateMessage):
         return NEEDS_SERVER
     if isinstance(error, app_commands.MissingPermissions):
         return NEEDS_MANAGE_SERVER
     if isinstance(error, UserError):
-        return str(error)
+        return sentence_of(error)
     if isinstance(error, app_commands.TransformerError):
         return BAD_OPTION
     if isinstance(error, (app_commands.CommandNotFound, app_commands.CommandSignatureMismatch)):
         return OUTDATED_COMMAND
     return None
+
+
+def sentence_of(error: BaseException) -> str:
+    """The sentence an error carries, as given (a Phrase stays one, so it can be said in Korean)."""
+    return error.args[0] if error.args and isinstance(error.args[0], str) else str(error)
 
 
 async def reply_privately(interaction: discord.Interaction, sentence: str) -> None:
@@ -88,6 +96,7 @@ async def reply_privately(interaction: discord.Interaction, sentence: str) -> No
     visibility, so an error that late is shown there; /shakespeare therefore lets the engine
     refuse a request before it defers.
     """
+    sentence = localize(sentence, interaction.locale)
     try:
         if interaction.response.is_done():
             await interaction.followup.send(sentence, ephemeral=True)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from discord.utils import escape_markdown
 
+from bot.i18n import Phrase, localize
+
 MESSAGE_LIMIT = 2000  # Discord's limit on a message's content
 ZERO_WIDTH_SPACE = "\u200b"
 ELLIPSIS = "\u2026"
@@ -17,6 +19,7 @@ _OPEN = "```\n"  # the newline keeps the seed's first word from being read as a 
 _CLOSE = "\n```"
 # However short the room, this much of a long seed stays visible before the text is cut instead.
 SEED_SHOWN_AT_LEAST = 200
+SHORTENED, CUT = Phrase("seed shortened"), Phrase("text cut to fit")
 
 
 def discord_length(text: str) -> int:
@@ -43,15 +46,17 @@ def _tail(text: str, room: int) -> str:
     return _head(text[::-1], room)[::-1]
 
 
-def fits_whole(seed: str, text: str, *, model: str, temperature: float) -> bool:
+def fits_whole(seed: str, text: str, *, model: str, temperature: float, locale: object = "en") -> bool:
     """Whether `generation_reply` would show all of `text` (the seed may still be shortened)."""
-    return "text cut to fit" not in generation_reply(seed, text, model=model, temperature=temperature)
+    reply = generation_reply(seed, text, model=model, temperature=temperature, locale=locale)
+    header = reply.split("\n", 1)[0]
+    return localize(CUT, locale) not in header
 
 
-def continuation_reply(text: str, *, model: str, temperature: float) -> str:
+def continuation_reply(text: str, *, model: str, temperature: float, locale: object = "en") -> str:
     """A message that goes on from the one it replies to: the header says so, the text is cut at
     its end if it does not fit (it never does not: a continuation is at most MAX_LENGTH)."""
-    header = _header(model, temperature, ["continued"])
+    header = _header(model, temperature, [Phrase("continued")], locale)
     room = MESSAGE_LIMIT - discord_length(header) - len("\n") - len(_OPEN) - len(_CLOSE)
     shown = neutralise_code(text)
     if discord_length(shown) > room:
@@ -59,7 +64,7 @@ def continuation_reply(text: str, *, model: str, temperature: float) -> str:
     return f"{header}\n{_OPEN}{shown}{_CLOSE}"
 
 
-def generation_reply(seed: str, text: str, *, model: str, temperature: float) -> str:
+def generation_reply(seed: str, text: str, *, model: str, temperature: float, locale: object = "en") -> str:
     """The message for one generation: a small header, then seed and text in a code block.
 
     When the whole does not fit in MESSAGE_LIMIT, the seed is shown by its end (what the model continued
@@ -68,21 +73,23 @@ def generation_reply(seed: str, text: str, *, model: str, temperature: float) ->
     shown_seed, shown_text = neutralise_code(seed), neutralise_code(text)
     notes: list[str] = []
     # The longest header this reply can have, so the room below holds whatever notes are added.
-    room = MESSAGE_LIMIT - discord_length(_header(model, temperature, ["seed shortened", "text cut to fit"]))
+    room = MESSAGE_LIMIT - discord_length(_header(model, temperature, [SHORTENED, CUT], locale))
     room -= len("\n") + len(_OPEN) + len(_CLOSE)
     if discord_length(shown_seed) + discord_length(shown_text) > room:
         seed_floor = min(SEED_SHOWN_AT_LEAST, room // 2)
         seed_room = max(seed_floor, room - discord_length(shown_text)) - len(ELLIPSIS)
         if discord_length(shown_seed) > seed_room:
             shown_seed = ELLIPSIS + _tail(shown_seed, seed_room)
-            notes.append("seed shortened")
+            notes.append(SHORTENED)
         text_room = room - discord_length(shown_seed)
         if discord_length(shown_text) > text_room:
             shown_text = _head(shown_text, text_room - len(ELLIPSIS)) + ELLIPSIS
-            notes.append("text cut to fit")
-    return f"{_header(model, temperature, notes)}\n{_OPEN}{shown_seed}{shown_text}{_CLOSE}"
+            notes.append(CUT)
+    return f"{_header(model, temperature, notes, locale)}\n{_OPEN}{shown_seed}{shown_text}{_CLOSE}"
 
 
-def _header(model: str, temperature: float, notes: list[str]) -> str:
-    details = ", ".join([escape_markdown(model), f"temperature {temperature:g}", *notes])
+def _header(model: str, temperature: float, notes: list[str], locale: object) -> str:
+    said = [localize(Phrase("temperature {value}", value=f"{temperature:g}"), locale),
+            *(localize(note, locale) for note in notes)]
+    details = ", ".join([escape_markdown(model), *said])
     return f"*{details}*"

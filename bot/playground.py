@@ -42,6 +42,7 @@ Playground lines:
   /say TEXT              post a message of your own (it gets a number too)
   /press N LABEL         press a button under message #N, e.g. /press 2 continue
   /apps N [NAME]         right-click message #N -> Apps -> NAME (default: the bot's only one)
+  /locale ko|en          your Discord client's language (the bot answers in Korean or English)
   /complete /COMMAND ... the suggestions Discord shows while you type the last option,
                          e.g. /complete /shakespeare seed:RO
   /help                  this help and the bot's commands
@@ -94,6 +95,14 @@ class Playground:
         elif word == "/apps":
             number, _, name = rest.strip().partition(" ")
             await self.apps(number, name.strip(), user or self.user, guild)
+        elif word == "/locale":
+            chosen = {"ko": "ko", "en": "en-US"}.get(rest.strip().lower())
+            if chosen is None:
+                self.say("Say /locale ko or /locale en.")
+            else:
+                person = self.emu.world.user(user or self.user)
+                person.locale = chosen
+                self.say(f"{person.display_name}'s Discord now speaks {chosen}.")
         elif word == "/complete":
             await self.complete(rest.strip(), user or self.user, guild)
         else:

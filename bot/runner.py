@@ -22,6 +22,7 @@ from discord import app_commands
 from bot.client import ShakespeareBot, sync_commands
 from bot.commands import add_commands
 from bot.config import EXIT_CONFIG, BotConfig, ConfigError
+from bot.i18n import BotTranslator
 from bot.lifecycle import install_stop_signals
 from bot.store import SettingsStoreError, SqliteSettingsStore
 from charlm.engine import EngineError, GenerationEngine
@@ -144,6 +145,7 @@ async def sync_command_set(config: BotConfig, guild_id: int | None) -> int:
                 async with discord.Client(intents=discord.Intents.none()) as client:
                     tree = app_commands.CommandTree(client)
                     add_commands(tree)
+                    await tree.set_translator(BotTranslator())  # the same set the bot syncs
                     with login_errors():
                         await client.login(token)
                     await sync_commands(tree, store, guild_id, force=True)

@@ -21,12 +21,15 @@ import os
 import sqlite3
 from pathlib import Path
 
+from bot.i18n import Phrase
+
 log = logging.getLogger(__name__)
 
-DAMAGED = "The bot's settings storage is damaged, so nothing was changed; please tell the bot's operator."
-FULL = "The bot's storage is full, so nothing was changed; please tell the bot's operator."
-MOVED = ("The bot's settings storage was moved or deleted while the bot runs, so nothing was changed; "
-         "please tell the bot's operator.")
+DAMAGED = Phrase(
+    "The bot's settings storage is damaged, so nothing was changed; please tell the bot's operator.")
+FULL = Phrase("The bot's storage is full, so nothing was changed; please tell the bot's operator.")
+MOVED = Phrase("The bot's settings storage was moved or deleted while the bot runs, so nothing was changed; "
+               "please tell the bot's operator.")
 
 
 class SettingsStoreError(Exception):
@@ -37,7 +40,8 @@ class SettingsBusyError(SettingsStoreError):
     """A change waited the whole busy timeout for another process's lock and was not made."""
 
     def __init__(self) -> None:
-        super().__init__("The settings database is busy, so nothing was changed; try again in a moment.")
+        super().__init__(
+            Phrase("The settings database is busy, so nothing was changed; try again in a moment."))
 
 
 class SettingsUnavailableError(Exception):

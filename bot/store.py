@@ -21,6 +21,7 @@ from typing import Literal, Protocol, get_args
 
 import aiosqlite
 
+from bot.i18n import Phrase
 from bot.replies_store import REPLY_BUSY_TIMEOUT_MS, RepliesTable, ReplyRecord
 from bot.storage_faults import (
     SettingsBusyError,
@@ -72,14 +73,16 @@ def check_temperature(value: object) -> float:
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if number and MIN_TEMPERATURE <= value <= MAX_TEMPERATURE:
         return float(value)
-    raise SettingsError(f"Temperature must be a number from {MIN_TEMPERATURE} to {MAX_TEMPERATURE}.")
+    raise SettingsError(Phrase("Temperature must be a number from {low} to {high}.", low=MIN_TEMPERATURE,
+                               high=MAX_TEMPERATURE))
 
 
 def check_length(value: object) -> int:
     # A float such as 300.0 is refused too: Discord sends integers for an integer option.
     if isinstance(value, int) and not isinstance(value, bool) and MIN_LENGTH <= value <= MAX_LENGTH:
         return value
-    raise SettingsError(f"Length must be a whole number from {MIN_LENGTH} to {MAX_LENGTH}.")
+    raise SettingsError(Phrase("Length must be a whole number from {low} to {high}.", low=MIN_LENGTH,
+                               high=MAX_LENGTH))
 
 
 def check_model_name(value: object) -> str:
@@ -87,7 +90,7 @@ def check_model_name(value: object) -> str:
     if (isinstance(value, str) and 0 < len(value) <= MAX_MODEL_NAME_LENGTH
             and value.replace("-", "").replace("_", "").isalnum() and value.isascii()):
         return value
-    raise SettingsError("Model must be the name of one of the bot's models, such as lstm.")
+    raise SettingsError(Phrase("Model must be the name of one of the bot's models, such as lstm."))
 
 
 _CHECKS = {"temperature": check_temperature, "length": check_length, "model": check_model_name}
@@ -95,7 +98,7 @@ _CHECKS = {"temperature": check_temperature, "length": check_length, "model": ch
 
 def check_setting(name: str, value: object) -> float | int | str:
     if name not in _CHECKS:
-        raise SettingsError(f"There is no setting called {name[:40]!r}.")
+        raise SettingsError(Phrase("There is no setting called {name}.", name=repr(name[:40])))
     return _CHECKS[name](value)
 
 

@@ -411,7 +411,7 @@ def interaction_payload(
         "data": data,
         "token": f"aW50ZXJhY3Rpb246{interaction_id}:{secrets.token_urlsafe(96)}",
         "version": 1,
-        "locale": "en-US",
+        "locale": user.locale,  # the language the user's Discord client is set to
         "entitlements": [],
         "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
     }

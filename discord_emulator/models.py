@@ -117,6 +117,7 @@ class User:
     username: str
     global_name: str | None = None
     bot: bool = False
+    locale: str = "en-US"  # their Discord client's language, sent with each interaction
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {

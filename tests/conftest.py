@@ -9,6 +9,8 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+# Every sentence the bot shows must exist in English and Korean: a missing one raises (bot/i18n.py).
+os.environ.setdefault("BOT_STRICT_I18N", "1")
 
 import torch  # noqa: E402  (the environment must be set before torch starts its thread pool)
 

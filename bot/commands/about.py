@@ -9,29 +9,34 @@ from discord import app_commands
 from discord.utils import escape_markdown
 
 from bot import __version__
+from bot.i18n import Phrase, localize
 from charlm.engine import ModelInfo
 
 if TYPE_CHECKING:
     from bot.client import ShakespeareBot
 
 
-def describe_model(info: ModelInfo) -> str:
+def describe_model(info: ModelInfo) -> Phrase:
     if info.val_bits_per_char is None:
-        loss = "validation loss not recorded"
+        loss = Phrase("validation loss not recorded")
     else:
-        loss = f"validation loss {info.val_bits_per_char:.3f} bits/char ({info.val_nats_per_char:.3f} nats)"
-    trained = "" if info.training_minutes is None else f", trained {info.training_minutes:.0f} min"
-    size = f"{info.kind.upper()}, {info.num_layers} x {info.hidden_size}, {info.parameters:,} parameters"
-    return f"- **{escape_markdown(info.name)}**: {size}, {loss}{trained}"
+        loss = Phrase("validation loss {bits} bits/char ({nats} nats)", bits=f"{info.val_bits_per_char:.3f}",
+                      nats=f"{info.val_nats_per_char:.3f}")
+    trained = ("" if info.training_minutes is None
+               else Phrase(", trained {minutes} min", minutes=f"{info.training_minutes:.0f}"))
+    return Phrase("- **{name}**: {kind}, {layers} x {hidden}, {parameters} parameters, {loss}{trained}",
+                  name=escape_markdown(info.name), kind=info.kind.upper(), layers=info.num_layers,
+                  hidden=info.hidden_size, parameters=f"{info.parameters:,}", loss=loss, trained=trained)
 
 
-def about_text(models: list[ModelInfo]) -> str:
-    lines = [f"**Shakespeare bot {__version__}**: character-level models trained on tinyshakespeare."]
+def about_text(models: list[ModelInfo], locale: object = "en") -> str:
+    lines = [Phrase("**Shakespeare bot {version}**: character-level models trained on tinyshakespeare.",
+                    version=__version__)]
     lines += [describe_model(info) for info in models]
-    return "\n".join(lines)
+    return "\n".join(localize(line, locale) for line in lines)
 
 
 @app_commands.command(name="about", description="Which models this bot runs, how big and how good.")
 async def about(interaction: discord.Interaction[ShakespeareBot]) -> None:
-    text = about_text(interaction.client.engine.model_info())
+    text = about_text(interaction.client.engine.model_info(), interaction.locale)
     await interaction.response.send_message(text, ephemeral=True)

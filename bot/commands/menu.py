@@ -20,6 +20,7 @@ from bot.commands.options import serving_model
 from bot.commands.replies import write_reply
 from bot.commands.shakespeare import cooldown_check
 from bot.errors import UserError
+from bot.i18n import Phrase
 from bot.store import DEFAULT_SETTINGS
 from charlm.engine import GenerationRequest
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from bot.client import ShakespeareBot
 
 MENU_NAME = "Continue as Shakespeare"
-NOTHING_TO_CONTINUE = "That message has no text to continue; pick one with some words in it."
+NOTHING_TO_CONTINUE = Phrase("That message has no text to continue; pick one with some words in it.")
 # The end of a long message is what the model continues from; this much of it primes the model.
 MAX_MENU_SEED = 2000
 

@@ -10,6 +10,7 @@ import discord
 from discord import app_commands
 
 from bot.errors import BAD_OPTION, UserError
+from bot.i18n import Phrase
 from bot.store import DEFAULT_SETTINGS
 
 if TYPE_CHECKING:
@@ -67,7 +68,8 @@ def require_loaded(model: object, loaded: Sequence[str]) -> str:
     model = by_name.get(model.strip().casefold(), model)
     if model not in loaded:
         shown = model if len(model) <= 32 else model[:29] + "..."
-        raise UserError(f"The {shown} model is not loaded on this bot; choose {' or '.join(loaded)}.")
+        raise UserError(Phrase("The {model} model is not loaded on this bot; choose {choices}.", model=shown,
+                               choices=tuple(loaded)))
     return model
 
 

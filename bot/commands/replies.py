@@ -40,6 +40,7 @@ from bot.errors import (
     sentence_for,
 )
 from bot.formatting import continuation_reply, fits_whole, generation_reply
+from bot.i18n import Phrase
 from bot.storage_faults import SettingsUnavailableError
 from bot.store import ReplyRecord
 from charlm.engine import GenerationRequest
@@ -54,10 +55,10 @@ BUTTON_ID = re.compile(r"shk:(?P<action>again|more|delete):(?P<key>[0-9a-f]{16})
 BUTTONS = {"again": ("Again", discord.ButtonStyle.primary),
            "more": ("Continue", discord.ButtonStyle.secondary),
            "delete": ("Delete", discord.ButtonStyle.danger)}
-TOO_OLD = "This reply is too old for its buttons; use /shakespeare for a new one."
-NOT_OURS = "This button no longer works; use /shakespeare for a new reply."
-NOT_YOURS = "Only the member who asked for this text, or members with Manage Messages, can delete it."
-GONE = "That message is already gone."
+TOO_OLD = Phrase("This reply is too old for its buttons; use /shakespeare for a new one.")
+NOT_OURS = Phrase("This button no longer works; use /shakespeare for a new reply.")
+NOT_YOURS = Phrase("Only the member who asked for this text, or members with Manage Messages, can delete it.")
+GONE = Phrase("That message is already gone.")
 
 
 def new_key() -> str:
@@ -177,7 +178,8 @@ async def write_reply(interaction: discord.Interaction[ShakespeareBot], request:
                          temperature=request.temperature, length=request.length, body=text,
                          prompt=request.seed + text)
     view = await store_buttons(bot, record)
-    content = generation_reply(request.seed, text, model=request.model, temperature=request.temperature)
+    content = generation_reply(request.seed, text, model=request.model, temperature=request.temperature,
+                               locale=interaction.locale)
     extra = {"view": view} if view is not None else {}
     none = discord.AllowedMentions.none()
     if interaction.response.is_done():
@@ -215,7 +217,7 @@ async def press_continue(interaction: discord.Interaction[ShakespeareBot], butto
         if not interaction.response.is_done():
             await interaction.response.defer()
         body, prompt = record.body + text, record.prompt + text
-        options = {"model": request.model, "temperature": request.temperature}
+        options = {"model": request.model, "temperature": request.temperature, "locale": interaction.locale}
         if fits_whole("" if record.continued else record.seed, body, **options):
             content = (continuation_reply(body, **options) if record.continued
                        else generation_reply(record.seed, body, **options))

@@ -12,6 +12,7 @@ from discord import app_commands
 
 from bot.commands.options import model_autocomplete, require_loaded, serving_model
 from bot.errors import reply_privately
+from bot.i18n import Phrase, localize
 from bot.store import (
     MAX_LENGTH,
     MAX_MODEL_NAME_LENGTH,
@@ -33,14 +34,18 @@ log = logging.getLogger(__name__)
 SLOW_WRITE_SECONDS = 1.0
 
 
-def describe_settings(settings: GuildSettings, loaded: Sequence[str]) -> str:
-    """One line per setting, marking the ones still at their default, and a model not loaded here."""
+def describe_settings(settings: GuildSettings, loaded: Sequence[str], locale: object = "en") -> str:
+    """One line per setting, marking the ones still at their default, and a model not loaded here,
+    in the reader's language."""
     lines = []
     for name in SETTING_NAMES:
-        origin = "set by an admin" if name in settings.changed else "default"
+        origin = Phrase("set by an admin") if name in settings.changed else Phrase("default")
         if name == "model" and settings.model not in loaded:
-            origin += f"; not loaded on this bot, so {serving_model(settings.model, loaded)} writes instead"
-        lines.append(f"- {name}: **{getattr(settings, name)}** ({origin})")
+            origin = Phrase("{origin}; not loaded on this bot, so {model} writes instead", origin=origin,
+                            model=serving_model(settings.model, loaded))
+        line = Phrase("- {name}: **{value}** ({origin})", name=Phrase(name), value=getattr(settings, name),
+                      origin=origin)
+        lines.append(localize(line, locale))
     return "\n".join(lines)
 
 
@@ -63,9 +68,10 @@ class SettingsGroup(
     async def show(self, interaction: discord.Interaction[ShakespeareBot]) -> None:
         bot = interaction.client
         settings = await bot.store.get(_guild(interaction))
+        shown = describe_settings(settings, bot.engine.model_names, interaction.locale)
         await interaction.response.send_message(
-            f"This server's settings:\n{describe_settings(settings, bot.engine.model_names)}", ephemeral=True
-        )
+            localize(Phrase("This server's settings:\n{settings}", settings=shown), interaction.locale),
+            ephemeral=True)
 
     @app_commands.command(name="temperature", description="Set the default temperature.")
     @app_commands.describe(value=f"From {MIN_TEMPERATURE} (careful) to {MAX_TEMPERATURE} (wild)")
@@ -74,7 +80,8 @@ class SettingsGroup(
         # set_value checks the range again: Discord only enforces Range in its own client.
         await _write_then_confirm(
             interaction, interaction.client.store.set_value(_guild(interaction), "temperature", value),
-            lambda settings: f"Temperature is now {settings.temperature:g} on this server.")
+            lambda settings: Phrase("Temperature is now {value} on this server.",
+                                    value=f"{settings.temperature:g}"))
 
     @app_commands.command(name="length", description="Set how many characters /shakespeare writes.")
     @app_commands.describe(value=f"From {MIN_LENGTH} to {MAX_LENGTH} characters")
@@ -82,7 +89,8 @@ class SettingsGroup(
                      value: app_commands.Range[int, MIN_LENGTH, MAX_LENGTH]) -> None:
         await _write_then_confirm(
             interaction, interaction.client.store.set_value(_guild(interaction), "length", value),
-            lambda settings: f"Length is now {settings.length} characters on this server.")
+            lambda settings: Phrase("Length is now {value} characters on this server.",
+                                    value=settings.length))
 
     @app_commands.command(name="model", description="Set which model writes by default.")
     @app_commands.describe(name="One of the models this bot has loaded")
@@ -93,7 +101,7 @@ class SettingsGroup(
         chosen = require_loaded(name, bot.engine.model_names)
         await _write_then_confirm(
             interaction, bot.store.set_value(_guild(interaction), "model", chosen),
-            lambda settings: f"The model is now {settings.model} on this server.")
+            lambda settings: Phrase("The model is now {value} on this server.", value=settings.model))
 
     @app_commands.command(name="reset", description="Put every setting back to its default.")
     async def reset(self, interaction: discord.Interaction[ShakespeareBot]) -> None:
@@ -105,8 +113,9 @@ class SettingsGroup(
 
         await _write_then_confirm(
             interaction, reset_then_read(),
-            lambda settings: "Settings are back to their defaults:\n"
-                             f"{describe_settings(settings, bot.engine.model_names)}")
+            lambda settings: Phrase("Settings are back to their defaults:\n{settings}",
+                                    settings=describe_settings(settings, bot.engine.model_names,
+                                                               interaction.locale)))
 
 
 def _guild(interaction: discord.Interaction) -> int:

@@ -19,6 +19,7 @@ from bot.commands.options import (
 )
 from bot.commands.replies import write_reply
 from bot.errors import UserError
+from bot.i18n import Phrase
 from bot.store import (
     DEFAULT_SETTINGS,
     MAX_LENGTH,
@@ -87,7 +88,7 @@ def build_request(settings: GuildSettings, loaded: Sequence[str], *, seed: objec
     if seed is None:
         seed = random.choice(SPEAKERS)
     elif not isinstance(seed, str) or not 0 < len(seed) <= MAX_SEED_CHARACTERS:
-        raise UserError(f"The seed must be text of 1 to {MAX_SEED_CHARACTERS} characters.")
+        raise UserError(Phrase("The seed must be text of 1 to {most} characters.", most=MAX_SEED_CHARACTERS))
     if model is not None:
         chosen = require_loaded(model, loaded)
     else:

@@ -25,6 +25,8 @@ TYPED = """\
 /as owner /press 7 continue
 /complete /shakespeare seed:JU
 /as member /press 7 delete
+/locale ko
+/settings show
 /quit
 """
 
@@ -62,6 +64,7 @@ async def test_local_playground_answers_typed_commands(tmp_path: Path) -> None:
     assert "(Guild Owner pressed continue)" in shown and "\u2570 #7 (edited)" in shown
     assert "  JULIET:" in shown
     assert "(message #7 was deleted)" in shown
+    assert "Prospero's Discord now speaks ko." in shown and "\u2502 이 서버의 설정:" in shown
     assert "Discord refused" not in shown and "Not in Discord's published API" not in shown
 
 

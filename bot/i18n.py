@@ -1,0 +1,206 @@
+"""English and Korean: every sentence the bot says, and the names and descriptions of its commands.
+
+A user whose Discord client speaks Korean (`interaction.locale` ko) reads Korean; everyone else
+reads English. The models still write English. A sentence is a `Phrase`: a `str` holding the
+English text (so code and logs that treat it as text keep working), plus its template and values,
+from which `localize` builds the Korean. Every template has its Korean beside it in `KOREAN`
+(tests/bot/test_i18n.py fails for one that has not, and for a command string without Korean);
+with BOT_STRICT_I18N=1 (the test suite sets it) showing a sentence missing from the catalog raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+
+import discord
+from discord import app_commands
+
+log = logging.getLogger(__name__)
+
+STRICT_ENV = "BOT_STRICT_I18N"
+JOINERS = {"en": " or ", "ko": " 또는 "}
+
+# English template -> Korean template (the same {placeholders}).
+KOREAN: dict[str, str] = {
+    # bot/errors.py
+    "The bot is busy writing for others; try again in a moment.":
+        "다른 분들의 글을 쓰느라 바빠요. 잠시 후 다시 시도해 주세요.",
+    "The bot is restarting; try again in a moment.":
+        "봇이 다시 시작하는 중이에요. 잠시 후 다시 시도해 주세요.",
+    "Settings belong to a server; use /settings in one, where its admins can change them.":
+        "설정은 서버마다 따로 있어요. 서버 안에서 /settings를 쓰면 그 서버의 관리자가 바꿀 수 있어요.",
+    "Only members with the Manage Server permission can change this server's settings.":
+        "이 서버의 설정은 '서버 관리' 권한이 있는 멤버만 바꿀 수 있어요.",
+    "This command has changed; wait a minute for Discord to update it, then try again.":
+        "이 명령어가 바뀌었어요. Discord가 새로 고칠 때까지 1분쯤 기다렸다가 다시 시도해 주세요.",
+    "One of the options has a value this command does not accept.":
+        "옵션 중 하나에 이 명령어가 받을 수 없는 값이 들어 있어요.",
+    "Something went wrong on our side; it has been logged, so please try again later.":
+        "저희 쪽에서 문제가 생겼어요. 기록해 두었으니 나중에 다시 시도해 주세요.",
+    "You're writing too fast; try again in {seconds} s.":
+        "너무 빨리 쓰고 있어요. {seconds}초 뒤에 다시 시도해 주세요.",
+    # bot/commands/replies.py and menu.py
+    "This reply is too old for its buttons; use /shakespeare for a new one.":
+        "이 답글은 오래되어 버튼을 쓸 수 없어요. /shakespeare로 새 글을 받아 보세요.",
+    "This button no longer works; use /shakespeare for a new reply.":
+        "이 버튼은 더 이상 작동하지 않아요. /shakespeare로 새 글을 받아 보세요.",
+    "Only the member who asked for this text, or members with Manage Messages, can delete it.":
+        "이 글은 요청한 멤버나 '메시지 관리' 권한이 있는 멤버만 지울 수 있어요.",
+    "That message is already gone.": "그 메시지는 이미 사라졌어요.",
+    "That message has no text to continue; pick one with some words in it.":
+        "그 메시지에는 이어 쓸 글이 없어요. 글이 들어 있는 메시지를 골라 주세요.",
+    # bot/storage_faults.py
+    "The bot's settings storage is damaged, so nothing was changed; please tell the bot's operator.":
+        "봇의 설정 저장소가 손상되어 아무것도 바뀌지 않았어요. 봇 운영자에게 알려 주세요.",
+    "The bot's storage is full, so nothing was changed; please tell the bot's operator.":
+        "봇의 저장 공간이 가득 차서 아무것도 바뀌지 않았어요. 봇 운영자에게 알려 주세요.",
+    "The bot's settings storage was moved or deleted while the bot runs, so nothing was changed; "
+    "please tell the bot's operator.":
+        "봇이 실행되는 동안 설정 저장소가 옮겨지거나 지워져서 아무것도 바뀌지 않았어요. "
+        "봇 운영자에게 알려 주세요.",
+    "The settings database is busy, so nothing was changed; try again in a moment.":
+        "설정 데이터베이스가 바빠서 아무것도 바뀌지 않았어요. 잠시 후 다시 시도해 주세요.",
+    # bot/store.py
+    "Temperature must be a number from {low} to {high}.": "온도는 {low}에서 {high} 사이의 숫자여야 해요.",
+    "Length must be a whole number from {low} to {high}.": "길이는 {low}에서 {high} 사이의 정수여야 해요.",
+    "Model must be the name of one of the bot's models, such as lstm.":
+        "모델에는 봇이 가진 모델의 이름을 넣어 주세요(예: lstm).",
+    "There is no setting called {name}.": "{name}(이)라는 설정은 없어요.",
+    # bot/commands/settings.py
+    "Temperature is now {value} on this server.": "이제 이 서버의 온도는 {value}예요.",
+    "Length is now {value} characters on this server.": "이제 이 서버에서는 {value}자를 써요.",
+    "The model is now {value} on this server.": "이제 이 서버의 모델은 {value}예요.",
+    "Settings are back to their defaults:\n{settings}": "설정을 기본값으로 되돌렸어요.\n{settings}",
+    "This server's settings:\n{settings}": "이 서버의 설정:\n{settings}",
+    "- {name}: **{value}** ({origin})": "- {name}: **{value}** ({origin})",
+    "set by an admin": "관리자가 정함",
+    "default": "기본값",
+    "{origin}; not loaded on this bot, so {model} writes instead":
+        "{origin}; 이 봇에 없는 모델이라 {model} 모델이 대신 써요",
+    "temperature": "온도",
+    "length": "길이",
+    "model": "모델",
+    # bot/commands/shakespeare.py and options.py
+    "The seed must be text of 1 to {most} characters.": "시작 글은 1자에서 {most}자 사이여야 해요.",
+    "The {model} model is not loaded on this bot; choose {choices}.":
+        "{model} 모델은 이 봇에 없어요. {choices} 중에서 골라 주세요.",
+    # charlm's refusals the bot passes on (charlm/sampling.py)
+    "The seed has no characters the model knows, even after normalising.":
+        "시작 글에 모델이 아는 글자가 하나도 없어요(정리한 뒤에도요).",
+    # bot/commands/about.py
+    "**Shakespeare bot {version}**: character-level models trained on tinyshakespeare.":
+        "**셰익스피어 봇 {version}**: tinyshakespeare로 학습한 글자 단위 모델이에요.",
+    "- **{name}**: {kind}, {layers} x {hidden}, {parameters} parameters, {loss}{trained}":
+        "- **{name}**: {kind}, {layers} x {hidden}, 매개변수 {parameters}개, {loss}{trained}",
+    "validation loss not recorded": "검증 손실 기록 없음",
+    "validation loss {bits} bits/char ({nats} nats)": "검증 손실 {bits} bits/char ({nats} nats)",
+    ", trained {minutes} min": ", {minutes}분 학습",
+    # bot/formatting.py (the header above generated text)
+    "temperature {value}": "온도 {value}",
+    "seed shortened": "시작 글 줄임",
+    "text cut to fit": "글을 잘라 맞춤",
+    "continued": "이어 씀",
+}
+
+# The commands' names, descriptions and option names, for discord.py's Translator. Slash command
+# and option names must be lower case (Hangul has no case); a context menu's name may have spaces.
+COMMAND_KOREAN: dict[str, str] = {
+    "shakespeare": "셰익스피어",
+    "Write Shakespeare with a character-level model.": "글자 단위 모델로 셰익스피어풍 글을 써요.",
+    "seed": "시작",
+    "How the text begins (default: a speaker's name, such as ROMEO:)":
+        "글의 시작 (기본값: ROMEO: 같은 등장인물 이름)",
+    "temp": "온도",
+    "Temperature from 0.1 (careful) to 2.0 (wild); default: the server's":
+        "온도 0.1(신중하게)부터 2.0(자유분방하게)까지; 기본값: 서버 설정",
+    "length": "길이",
+    "Characters to write, 1 to 1500; default: the server's": "쓸 글자 수, 1부터 1500까지; 기본값: 서버 설정",
+    "model": "모델",
+    "Which model writes; default: the server's": "글을 쓸 모델; 기본값: 서버 설정",
+    "settings": "설정",
+    "Show or change this server's defaults for /shakespeare (Manage Server only).":
+        "이 서버의 /shakespeare 기본값을 보거나 바꿔요 (서버 관리 권한 필요).",
+    "show": "보기",
+    "Show this server's settings.": "이 서버의 설정을 보여 줘요.",
+    "temperature": "온도",
+    "Set the default temperature.": "기본 온도를 정해요.",
+    "value": "값",
+    "From 0.1 (careful) to 2.0 (wild)": "0.1(신중하게)부터 2.0(자유분방하게)까지",
+    "Set how many characters /shakespeare writes.": "/shakespeare가 쓸 글자 수를 정해요.",
+    "From 1 to 1500 characters": "1자부터 1500자까지",
+    "Set which model writes by default.": "기본으로 글을 쓸 모델을 정해요.",
+    "name": "이름",
+    "One of the models this bot has loaded": "이 봇이 가진 모델 중 하나",
+    "reset": "초기화",
+    "Put every setting back to its default.": "모든 설정을 기본값으로 되돌려요.",
+    "about": "소개",
+    "Which models this bot runs, how big and how good.": "이 봇이 쓰는 모델과 그 크기, 성능을 보여 줘요.",
+    "Continue as Shakespeare": "셰익스피어로 이어 쓰기",
+}
+
+
+class Phrase(str):
+    """A sentence for people: its English text, with the template and values to say it in Korean."""
+
+    template: str
+    values: dict[str, object]
+
+    def __new__(cls, template: str, **values: object) -> Phrase:
+        english = {name: _shown(value, "en") for name, value in values.items()}
+        phrase = super().__new__(cls, template.format(**english) if values else template)
+        phrase.template, phrase.values = template, values
+        if template not in KOREAN:
+            _missing(template)
+        return phrase
+
+
+def language(locale: object) -> str:
+    """"ko" for a Korean Discord client, else "en"."""
+    return "ko" if str(getattr(locale, "value", locale) or "").startswith("ko") else "en"
+
+
+def localize(text: str, locale: object) -> str:
+    """`text` as the user with `locale` should read it (plain English text is looked up as is)."""
+    if language(locale) == "en":
+        return str(text)
+    if isinstance(text, Phrase):
+        korean = KOREAN.get(text.template)
+        if korean is None:
+            return str(text)
+        return korean.format(**{name: _shown(value, "ko") for name, value in text.values.items()})
+    korean = KOREAN.get(str(text))
+    if korean is None:
+        _missing(str(text))
+        return str(text)
+    return korean
+
+
+def _shown(value: object, lang: str) -> str:
+    if isinstance(value, Phrase):
+        return localize(value, lang)
+    if isinstance(value, (list, tuple)):
+        return JOINERS[lang].join(_shown(item, lang) for item in value)
+    return str(value)
+
+
+def _missing(text: str) -> None:
+    if os.environ.get(STRICT_ENV) == "1":
+        raise KeyError(f"no Korean for {text!r}: add it to bot/i18n.py's KOREAN")
+    log.debug("No Korean for %r; shown in English.", text)
+
+
+class BotTranslator(app_commands.Translator):
+    """Korean names and descriptions for the commands (discord.py sends them when syncing)."""
+
+    async def translate(self, string: app_commands.locale_str, locale: discord.Locale,
+                        context: app_commands.TranslationContextTypes) -> str | None:
+        if locale is not discord.Locale.korean:
+            return None
+        return COMMAND_KOREAN.get(string.message)
+
+
+def choices(options: Sequence[str]) -> tuple[str, ...]:
+    """Alternatives shown joined by "or" in the reader's language."""
+    return tuple(options)
