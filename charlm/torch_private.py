@@ -77,7 +77,9 @@ def layer_kernels_work() -> bool:
     """True where running a 2-layer LSTM and GRU one layer at a time through `recurrent_kernel` and
     `flat_weight_names` gives what the modules give; training then falls back to the modules."""
     try:
-        with torch.no_grad():
+        # fork_rng: the probe's modules draw their weights from the global generator, which must
+        # not move (a seeded training run that probes first would otherwise differ from the next).
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
             generator = torch.Generator().manual_seed(0)
             inputs = torch.randn(2, 3, 4, generator=generator)
             for module in (nn.LSTM(4, 4, num_layers=2, batch_first=True),

@@ -15,18 +15,3 @@ os.environ.setdefault("BOT_STRICT_I18N", "1")
 import torch  # noqa: E402  (the environment must be set before torch starts its thread pool)
 
 torch.set_num_threads(1)
-
-from pathlib import Path  # noqa: E402
-
-import pytest  # noqa: E402
-
-E2E = Path(__file__).parent / "e2e"
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`scripts/check` runs two workers) every end-to-end test goes to the same
-    worker, in file order: they share one emulator and one bot process per session, as in a serial
-    run, and the unit tests share the other worker."""
-    for item in items:
-        if E2E in item.path.parents:
-            item.add_marker(pytest.mark.xdist_group("e2e"))

@@ -41,3 +41,12 @@ def test_a_probe_that_finds_the_kernels_broken_sends_training_through_the_module
                         or (inputs.new_zeros(2, 5, 8), state))
     model(torch.zeros(2, 5, dtype=torch.long))
     assert called == [1]
+
+
+def test_the_probes_leave_the_global_random_generator_where_it_was() -> None:
+    torch_private.layer_kernels_work.cache_clear()
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    assert torch_private.layer_kernels_work()
+    assert torch.equal(torch.rand(3), expected)

@@ -20,7 +20,7 @@ from tests.e2e.helpers import BOT_START_TIMEOUT, bot_env
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def emulator() -> AsyncIterator[Emulator]:
+async def bare_emulator() -> AsyncIterator[Emulator]:
     async with Emulator(cast=BOT_CAST) as emu:
         yield emu
     # Over the whole session: nothing outside what the emulator knows of Discord's API, and
@@ -30,10 +30,11 @@ async def emulator() -> AsyncIterator[Emulator]:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def bot(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[BotProcess]:
+async def bot(bare_emulator: Emulator,
+              tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[BotProcess]:
     """The shared bot; at the end it must stop cleanly on SIGTERM, as `docker stop` asks."""
     directory: Path = tmp_path_factory.mktemp("bot")
-    process = BotProcess(emulator, BOT_COMMAND, bot_env(directory / "settings.sqlite3"),
+    process = BotProcess(bare_emulator, BOT_COMMAND, bot_env(directory / "settings.sqlite3"),
                          directory / "bot.log")
     await process.start()
     try:
@@ -42,3 +43,10 @@ async def bot(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> A
     finally:
         exit_code = await process.stop()
     assert exit_code == 0, f"the bot stopped with status {exit_code}:\n{process.log_tail()}"
+
+
+@pytest.fixture(scope="session")
+def emulator(bare_emulator: Emulator, bot: BotProcess) -> Emulator:
+    """The session's emulator with the shared bot connected to it: a test that talks to the bot
+    asks for this, so the bot is there whichever worker and order the test runs in."""
+    return bare_emulator
