@@ -20,6 +20,7 @@ _CLOSE = "\n```"
 # However short the room, this much of a long seed stays visible before the text is cut instead.
 SEED_SHOWN_AT_LEAST = 200
 SHORTENED, CUT = Phrase("seed shortened"), Phrase("text cut to fit")
+ATTACHED = Phrase("the whole text is in shakespeare.txt")
 
 
 def discord_length(text: str) -> int:
@@ -53,10 +54,11 @@ def fits_whole(seed: str, text: str, *, model: str, temperature: float, locale: 
     return localize(CUT, locale) not in header
 
 
-def continuation_reply(text: str, *, model: str, temperature: float, locale: object = "en") -> str:
+def continuation_reply(text: str, *, model: str, temperature: float, locale: object = "en",
+                       attached: bool = False) -> str:
     """A message that goes on from the one it replies to: the header says so, the text is cut at
     its end if it does not fit (it never does not: a continuation is at most MAX_LENGTH)."""
-    header = _header(model, temperature, [Phrase("continued")], locale)
+    header = _header(model, temperature, [Phrase("continued"), *([ATTACHED] if attached else [])], locale)
     room = MESSAGE_LIMIT - discord_length(header) - len("\n") - len(_OPEN) - len(_CLOSE)
     shown = neutralise_code(text)
     if discord_length(shown) > room:
@@ -64,7 +66,8 @@ def continuation_reply(text: str, *, model: str, temperature: float, locale: obj
     return f"{header}\n{_OPEN}{shown}{_CLOSE}"
 
 
-def generation_reply(seed: str, text: str, *, model: str, temperature: float, locale: object = "en") -> str:
+def generation_reply(seed: str, text: str, *, model: str, temperature: float, locale: object = "en",
+                     attached: bool = False) -> str:
     """The message for one generation: a small header, then seed and text in a code block.
 
     When the whole does not fit in MESSAGE_LIMIT, the seed is shown by its end (what the model continued
@@ -73,7 +76,7 @@ def generation_reply(seed: str, text: str, *, model: str, temperature: float, lo
     shown_seed, shown_text = neutralise_code(seed), neutralise_code(text)
     notes: list[str] = []
     # The longest header this reply can have, so the room below holds whatever notes are added.
-    room = MESSAGE_LIMIT - discord_length(_header(model, temperature, [SHORTENED, CUT], locale))
+    room = MESSAGE_LIMIT - discord_length(_header(model, temperature, [SHORTENED, CUT, ATTACHED], locale))
     room -= len("\n") + len(_OPEN) + len(_CLOSE)
     if discord_length(shown_seed) + discord_length(shown_text) > room:
         seed_floor = min(SEED_SHOWN_AT_LEAST, room // 2)
@@ -84,7 +87,7 @@ def generation_reply(seed: str, text: str, *, model: str, temperature: float, lo
         text_room = room - discord_length(shown_seed)
         if discord_length(shown_text) > text_room:
             shown_text = _head(shown_text, text_room - len(ELLIPSIS)) + ELLIPSIS
-            notes.append(CUT)
+            notes.append(ATTACHED if attached else CUT)
     return f"{_header(model, temperature, notes, locale)}\n{_OPEN}{shown_seed}{shown_text}{_CLOSE}"
 
 

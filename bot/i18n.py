@@ -102,6 +102,7 @@ KOREAN: dict[str, str] = {
     "seed shortened": "시작 글 줄임",
     "text cut to fit": "글을 잘라 맞춤",
     "continued": "이어 씀",
+    "the whole text is in shakespeare.txt": "전체 글은 shakespeare.txt에 있음",
 }
 
 # The commands' names, descriptions and option names, for discord.py's Translator. Slash command
@@ -116,7 +117,8 @@ COMMAND_KOREAN: dict[str, str] = {
     "Temperature from 0.1 (careful) to 2.0 (wild); default: the server's":
         "온도 0.1(신중하게)부터 2.0(자유분방하게)까지; 기본값: 서버 설정",
     "length": "길이",
-    "Characters to write, 1 to 1500; default: the server's": "쓸 글자 수, 1부터 1500까지; 기본값: 서버 설정",
+    "Characters to write, 1 to 10000; default: the server's":
+        "쓸 글자 수, 1부터 10000까지; 기본값: 서버 설정",
     "model": "모델",
     "Which model writes; default: the server's": "글을 쓸 모델; 기본값: 서버 설정",
     "settings": "설정",

@@ -23,6 +23,7 @@ from discord_emulator.render import render_message
 from discord_emulator.server import Emulator
 
 DEFAULT_DB = Path("data/playground.sqlite3")
+DEFAULT_FILES = DEFAULT_DB.with_name("playground-files")  # attachments the bot sent, to open
 MESSAGE_COMMAND = 3  # the application command type of a message context menu
 # The emulated world as this bot's players meet it; the emulator itself only has neutral names.
 BOT_CAST = Cast(app="Shakespeare", description="A character-level Shakespeare generator.",
@@ -52,13 +53,15 @@ Playground lines:
 class Playground:
     """Turns typed lines into interactions and prints what Discord would show."""
 
-    def __init__(self, emulator: Emulator, out: TextIO, reply_timeout: float = REPLY_TIMEOUT) -> None:
+    def __init__(self, emulator: Emulator, out: TextIO, reply_timeout: float = REPLY_TIMEOUT,
+                 files_dir: Path = DEFAULT_FILES) -> None:
         self.emu = emulator
         self.out = out
         self.user = "admin"
         self.reply_timeout = reply_timeout
         self._reported_calls = 0
         self._numbers: dict[str, int] = {}  # message id -> the number shown under it
+        self.files_dir = files_dir  # where attachments the bot sends are written, to be opened
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -141,7 +144,21 @@ class Playground:
               note: str = "") -> str:
         """A message as Discord shows it, with the number the playground's lines refer to it by."""
         number = self._numbers.setdefault(message["id"], len(self._numbers) + 1)
-        return f"{render_message(message, self.emu.world, invoker, command)}\n\u2570 #{number}{note}"
+        saved = "".join(f"\n\u2502 (saved to {path})" for path in self._save_files(message))
+        return f"{render_message(message, self.emu.world, invoker, command)}{saved}\n\u2570 #{number}{note}"
+
+    def _save_files(self, message: dict[str, Any]) -> list[Path]:
+        paths = []
+        for attachment in message.get("attachments") or []:
+            try:
+                data = self.emu.attachment_data(attachment)
+            except UnknownMessage:  # a file someone else's client had, not one the bot uploaded
+                continue
+            self.files_dir.mkdir(parents=True, exist_ok=True)
+            path = self.files_dir / f"{attachment['id']}-{Path(attachment['filename']).name}"
+            path.write_bytes(data)
+            paths.append(path)
+        return paths
 
     def _message_id(self, number: str) -> str | None:
         found = next((key for key, shown in self._numbers.items() if str(shown) == number.lstrip("#")), None)
@@ -345,7 +362,7 @@ async def run_playground(out: TextIO = sys.stdout) -> int:
     try:
         await bot.start()
         await bot.wait_ready(READY_TIMEOUT)
-        playground = Playground(emulator, out)
+        playground = Playground(emulator, out, files_dir=db_path.with_name("playground-files"))
         guild = emulator.world.guild
         print(
             f"Connected. Server {guild.name!r}, channel #{emulator.world.channel.name}; you are "

@@ -41,6 +41,9 @@ MIN_TEMPERATURE = 0.1
 MAX_TEMPERATURE = 2.0
 MIN_LENGTH = 1
 MAX_LENGTH = 1500
+# One /shakespeare may ask for more than a server's default: past one message, the whole text comes
+# as a file (bot/commands/replies.py). The engine's own limit, charlm.engine.MAX_GENERATE_LENGTH.
+MAX_REQUEST_LENGTH = 10_000
 MAX_MODEL_NAME_LENGTH = 32
 
 SettingName = Literal["temperature", "length", "model"]
@@ -77,12 +80,13 @@ def check_temperature(value: object) -> float:
                                high=MAX_TEMPERATURE))
 
 
-def check_length(value: object) -> int:
+def check_length(value: object, most: int = MAX_LENGTH) -> int:
+    """A setting's length (at most MAX_LENGTH), or one request's (`most`=MAX_REQUEST_LENGTH)."""
     # A float such as 300.0 is refused too: Discord sends integers for an integer option.
-    if isinstance(value, int) and not isinstance(value, bool) and MIN_LENGTH <= value <= MAX_LENGTH:
+    if isinstance(value, int) and not isinstance(value, bool) and MIN_LENGTH <= value <= most:
         return value
     raise SettingsError(Phrase("Length must be a whole number from {low} to {high}.", low=MIN_LENGTH,
-                               high=MAX_LENGTH))
+                               high=most))
 
 
 def check_model_name(value: object) -> str:
@@ -165,6 +169,26 @@ MIGRATIONS: tuple[str, ...] = (
         continued    INTEGER NOT NULL CHECK (continued IN (0, 1)),
         created_at   REAL NOT NULL
     ) STRICT;
+    CREATE INDEX replies_by_age ON replies (created_at);
+    """,
+    # A request's length may be up to MAX_REQUEST_LENGTH (10,000): SQLite cannot change a CHECK, so
+    # the table is rebuilt with the new one and the rows kept.
+    """
+    CREATE TABLE replies_new (
+        key          TEXT PRIMARY KEY CHECK (length(key) = 16),
+        requester_id INTEGER NOT NULL CHECK (requester_id > 0),
+        seed         TEXT NOT NULL CHECK (length(seed) <= 2000),
+        model        TEXT NOT NULL CHECK (length(model) BETWEEN 1 AND 32),
+        temperature  REAL NOT NULL CHECK (temperature BETWEEN 0.1 AND 2.0),
+        length       INTEGER NOT NULL CHECK (length BETWEEN 1 AND 10000),
+        body         TEXT NOT NULL CHECK (length(body) <= 2000),
+        prompt       TEXT NOT NULL CHECK (length(prompt) BETWEEN 1 AND 2000),
+        continued    INTEGER NOT NULL CHECK (continued IN (0, 1)),
+        created_at   REAL NOT NULL
+    ) STRICT;
+    INSERT INTO replies_new SELECT * FROM replies;
+    DROP TABLE replies;
+    ALTER TABLE replies_new RENAME TO replies;
     CREATE INDEX replies_by_age ON replies (created_at);
     """,
 )

@@ -9,6 +9,8 @@ would, in a burst, eat into the bot's 3 s to acknowledge.
 from __future__ import annotations
 
 import contextlib
+import email.parser
+import email.policy
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator
@@ -20,6 +22,7 @@ from . import errors, messages
 from .channels import ChannelMessages
 from .contract import SpecRequest
 from .errors import DiscordError
+from .interactions import ATTACHMENT_SIZE_LIMIT
 from .recorder import RecordedCall
 
 if TYPE_CHECKING:
@@ -40,6 +43,21 @@ def _json(status: int, data: Any, headers: dict[str, str] | None = None) -> web.
     return web.Response(
         status=status, body=body, headers={**(headers or {}), "Content-Type": "application/json"}
     )
+
+
+def _form_parts(content_type: str, raw: bytes) -> dict[str, tuple[str | None, bytes, str | None]]:
+    """A multipart/form-data body (already read) as name -> (filename, bytes, content type)."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+    parts = {}
+    if not message.is_multipart():
+        raise DiscordError(400, 50109, "The request body contains invalid JSON.")
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if name:
+            parts[str(name)] = (part.get_filename(), part.get_payload(decode=True) or b"",
+                                part.get_content_type() if part.get("Content-Type") else None)
+    return parts
 
 
 def _truthy(request: web.Request, name: str) -> bool:
@@ -134,20 +152,51 @@ class RestApi:
 
         return endpoint
 
-    @staticmethod
-    async def _body(request: web.Request, raw: bytes, spec_request: SpecRequest) -> Any:
+    async def _body(self, request: web.Request, raw: bytes, spec_request: SpecRequest) -> Any:
         if not raw:
             return None
+        files: dict[str, tuple[str, bytes, str | None]] = {}
         if request.content_type == "multipart/form-data":
-            # discord.py sends the JSON part of a file upload as the `payload_json` field; files
-            # are not kept, and the JSON part is what gets checked against the description.
-            form = await request.post()
-            raw = str(form.get("payload_json", "")).encode()
+            # A file upload: the JSON part is the `payload_json` field (what gets checked against
+            # the description), each file a `files[N]` part that the JSON's attachments[] entry
+            # with id N describes. The files are kept (Emulator.attachment_data) under the ids their
+            # attachments get, as Discord's CDN would serve them.
+            parts = _form_parts(request.headers.get("Content-Type", ""), raw)
+            payload = parts.pop("payload_json", None)
+            raw = payload[1] if payload is not None else b""
             spec_request.body, spec_request.content_type = raw, "application/json"
+            for name, (filename, data, content_type) in parts.items():
+                if name.startswith("files[") and name.endswith("]"):
+                    files[name[len("files["):-1]] = (filename or "unknown", data, content_type)
+            if sum(len(data) for _, data, _ in files.values()) > ATTACHMENT_SIZE_LIMIT:
+                raise DiscordError(413, 40005, "Request entity too large")
         try:
-            return json.loads(raw)
+            body = json.loads(raw)
         except ValueError:
             raise DiscordError(400, 50109, "The request body contains invalid JSON.") from None
+        if files and isinstance(body, dict):
+            self._attach(body, files)
+        return body
+
+    def _attach(self, body: dict[str, Any], files: dict[str, tuple[str, bytes, str | None]]) -> None:
+        described = body.get("attachments")
+        if not isinstance(described, list):
+            described = [{"id": key, "filename": name} for key, (name, _, _) in files.items()]
+            body["attachments"] = described
+        for attachment in described:
+            key = str(attachment.get("id")) if isinstance(attachment, dict) else ""
+            if key not in files:
+                continue
+            filename, data, content_type = files.pop(key)
+            attachment["id"] = str(self._emu.world.snowflakes.next())
+            attachment.setdefault("filename", filename)
+            attachment["size"] = len(data)
+            if content_type and content_type != "application/octet-stream":
+                attachment.setdefault("content_type", content_type)
+            self._emu.files[attachment["id"]] = data
+        if files:
+            raise errors.invalid_form_body(["attachments"], "ATTACHMENT_NOT_FOUND",
+                                           "A file has no attachment entry describing it.")
 
     # -- identity and gateway discovery --
 

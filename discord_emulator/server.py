@@ -77,6 +77,7 @@ class Emulator:
         self.gateway = Gateway(self.world, heartbeat_interval_ms=heartbeat_interval_ms)
         self.interactions: dict[int, InteractionRecord] = {}
         self.interactions_by_token: dict[str, InteractionRecord] = {}
+        self.files: dict[str, bytes] = {}  # uploaded attachments' contents, by attachment id
         self._runner: web.AppRunner | None = None
         self.api_base = ""
 
@@ -537,6 +538,13 @@ class Emulator:
                 f"interaction {record.id}: Discord refused the bot's choices: {record.refused[-1]}"
             )
         return copy.deepcopy(record.autocomplete_choices or [])
+
+    def attachment_data(self, attachment: dict[str, Any]) -> bytes:
+        """The bytes of a file the bot uploaded, as Discord's CDN would serve them at its url."""
+        try:
+            return self.files[str(attachment["id"])]
+        except KeyError:
+            raise UnknownMessage(f"no uploaded file behind attachment {attachment.get('id')!r}") from None
 
     # -- faults --
 

@@ -21,6 +21,7 @@ a refused press gives its cooldown back.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import re
 import secrets
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+TEXT_FILE = "shakespeare.txt"  # a text too long for one message comes whole as this attachment
 BUTTON_ID = re.compile(r"shk:(?P<action>again|more|delete):(?P<key>[0-9a-f]{16}):(?P<owner>[0-9]{1,20})")
 # action -> (label, style); the order is the order of the buttons.
 BUTTONS = {"again": ("Again", discord.ButtonStyle.primary),
@@ -143,6 +145,7 @@ async def generate(interaction: discord.Interaction[ShakespeareBot], request: Ge
     One step of the event loop lets the engine take or refuse the request (a full queue, a seed it
     cannot use) while the refusal can still be a private reply; after a public deferral Discord
     keeps whatever replaces it public."""
+    interaction.client.cooldown.charge(interaction, request.length)  # long texts wait longer
     generation = asyncio.ensure_future(interaction.client.engine.generate(request))
     try:
         await asyncio.sleep(0)
@@ -178,14 +181,21 @@ async def write_reply(interaction: discord.Interaction[ShakespeareBot], request:
                          temperature=request.temperature, length=request.length, body=text,
                          prompt=request.seed + text)
     view = await store_buttons(bot, record)
-    content = generation_reply(request.seed, text, model=request.model, temperature=request.temperature,
-                               locale=interaction.locale)
-    extra = {"view": view} if view is not None else {}
+    options = {"model": request.model, "temperature": request.temperature, "locale": interaction.locale}
+    whole = fits_whole(request.seed, text, **options)
+    content = generation_reply(request.seed, text, attached=not whole, **options)
+    extra: dict = {"view": view} if view is not None else {}
+    if not whole:  # what fits is shown, the whole text comes as a file
+        extra["file"] = text_file(request.seed + text)
     none = discord.AllowedMentions.none()
     if interaction.response.is_done():
         await interaction.followup.send(content, allowed_mentions=none, **extra)
     else:
         await interaction.response.send_message(content, allowed_mentions=none, **extra)
+
+
+def text_file(text: str) -> discord.File:
+    return discord.File(io.BytesIO(text.encode("utf-8")), filename=TEXT_FILE)
 
 
 async def stored_reply(interaction: discord.Interaction[ShakespeareBot], key: str) -> ReplyRecord:
@@ -234,16 +244,20 @@ async def press_continue(interaction: discord.Interaction[ShakespeareBot], butto
                              temperature=request.temperature, length=request.length, body=text,
                              prompt=prompt, continued=True)
         view = await store_buttons(bot, follow)
+        extra: dict = {"view": view} if view is not None else {}
+        attached = not fits_whole("", text, **options)
+        content = continuation_reply(text, attached=attached, **options)
         try:
+            if attached:
+                extra["file"] = text_file(text)
             await interaction.channel.send(  # type: ignore[union-attr]  (every press has a channel)
-                continuation_reply(text, **options), reference=message.to_reference(fail_if_not_exists=False),
-                mention_author=False, allowed_mentions=discord.AllowedMentions.none(),
-                **({"view": view} if view is not None else {}))
+                content, reference=message.to_reference(fail_if_not_exists=False),
+                mention_author=False, allowed_mentions=discord.AllowedMentions.none(), **extra)
         except discord.Forbidden:
             # Where the bot may not post (a channel it cannot write in): a follow-up still can.
-            await interaction.followup.send(continuation_reply(text, **options),
-                                            allowed_mentions=discord.AllowedMentions.none(),
-                                            **({"view": view} if view is not None else {}))
+            if attached:
+                extra["file"] = text_file(text)  # a fresh one: the first was read by the failed send
+            await interaction.followup.send(content, allowed_mentions=discord.AllowedMentions.none(), **extra)
         await bot.store.update_reply(record.key, body=record.body, prompt=prompt)
 
 

@@ -22,8 +22,8 @@ from bot.errors import UserError
 from bot.i18n import Phrase
 from bot.store import (
     DEFAULT_SETTINGS,
-    MAX_LENGTH,
     MAX_MODEL_NAME_LENGTH,
+    MAX_REQUEST_LENGTH,
     MAX_TEMPERATURE,
     MIN_LENGTH,
     MIN_TEMPERATURE,
@@ -42,32 +42,37 @@ MAX_SEED_CHARACTERS = 500
 # Per user: generating holds a slot in the engine's shared queue for seconds at a time.
 COOLDOWN_RATE = 1
 COOLDOWN_SECONDS = 5.0
+LENGTH_PER_COOLDOWN = 1500  # a 10,000-character text waits 33 s
 
 
 class UserCooldown:
-    """A per-user cooldown (app_commands.checks.cooldown's rule) that a request which produced no
-    text gives back: a user told the bot is busy, or that their seed cannot be used, may try again
-    at once instead of being told next that they are writing too fast."""
+    """Per user, one generation every `per` seconds, and longer after a long text: `charge` sets
+    the wait for the length asked for (`per` for every LENGTH_PER_COOLDOWN characters), so long
+    texts cannot starve others. A request that produced no text gives it back: a user told the
+    bot is busy, or that their seed cannot be used, may try again at once."""
 
     def __init__(self, rate: int, per: float) -> None:
         self.rate, self.per = rate, per
-        self._buckets: dict[int, app_commands.Cooldown] = {}
+        self._ready_at: dict[int, float] = {}
 
     def check(self, interaction: discord.Interaction) -> bool:
         now = interaction.created_at.timestamp()
-        for user, bucket in list(self._buckets.items()):
-            if bucket.get_tokens(now) >= self.rate:  # a full bucket is a fresh one: forget it
-                del self._buckets[user]
-        bucket = self._buckets.setdefault(interaction.user.id, app_commands.Cooldown(self.rate, self.per))
-        retry_after = bucket.update_rate_limit(now)
-        if retry_after is not None:
-            raise app_commands.CommandOnCooldown(bucket, retry_after)
+        for user, ready in list(self._ready_at.items()):
+            if ready <= now:  # a wait that is over: forget it
+                del self._ready_at[user]
+        ready = self._ready_at.get(interaction.user.id)
+        if ready is not None:
+            raise app_commands.CommandOnCooldown(app_commands.Cooldown(self.rate, self.per), ready - now)
+        self._ready_at[interaction.user.id] = now + self.per
         return True
 
+    def charge(self, interaction: discord.Interaction, length: int) -> None:
+        """The user's wait, once the length of what they asked for is known."""
+        wait = self.per * max(1.0, length / LENGTH_PER_COOLDOWN)
+        self._ready_at[interaction.user.id] = interaction.created_at.timestamp() + wait
+
     def give_back(self, interaction: discord.Interaction) -> None:
-        bucket = self._buckets.get(interaction.user.id)
-        if bucket is not None:
-            bucket.reset()
+        self._ready_at.pop(interaction.user.id, None)
 
 
 def cooldown_check(interaction: discord.Interaction[ShakespeareBot]) -> bool:
@@ -103,7 +108,7 @@ def build_request(settings: GuildSettings, loaded: Sequence[str], *, seed: objec
         seed=seed,
         model=chosen,
         temperature=settings.temperature if temperature is None else check_temperature(temperature),
-        length=settings.length if length is None else check_length(length),
+        length=settings.length if length is None else check_length(length, MAX_REQUEST_LENGTH),
     )
 
 
@@ -111,7 +116,7 @@ def build_request(settings: GuildSettings, loaded: Sequence[str], *, seed: objec
 @app_commands.describe(
     seed="How the text begins (default: a speaker's name, such as ROMEO:)",
     temp=f"Temperature from {MIN_TEMPERATURE} (careful) to {MAX_TEMPERATURE} (wild); default: the server's",
-    length=f"Characters to write, {MIN_LENGTH} to {MAX_LENGTH}; default: the server's",
+    length=f"Characters to write, {MIN_LENGTH} to {MAX_REQUEST_LENGTH}; default: the server's",
     model="Which model writes; default: the server's",
 )
 @app_commands.autocomplete(seed=seed_autocomplete, model=model_autocomplete)
@@ -120,7 +125,7 @@ async def shakespeare(
     interaction: discord.Interaction[ShakespeareBot],
     seed: app_commands.Range[str, 1, MAX_SEED_CHARACTERS] | None = None,
     temp: app_commands.Range[float, MIN_TEMPERATURE, MAX_TEMPERATURE] | None = None,
-    length: app_commands.Range[int, MIN_LENGTH, MAX_LENGTH] | None = None,
+    length: app_commands.Range[int, MIN_LENGTH, MAX_REQUEST_LENGTH] | None = None,
     model: app_commands.Range[str, 1, MAX_MODEL_NAME_LENGTH] | None = None,
 ) -> None:
     bot = interaction.client

@@ -41,7 +41,7 @@ from charlm.torch_private import int8_works
 
 logger = logging.getLogger(__name__)
 
-MAX_GENERATE_LENGTH = 2000
+MAX_GENERATE_LENGTH = 10_000
 MAX_SEED_LENGTH = 10_000  # raw characters, before normalising; also the most that prime a stream
 MAX_WAITING = 256  # requests that may wait for a batch row before generate() says busy
 MAX_BATCH = 64  # streams a model's batch runs at once

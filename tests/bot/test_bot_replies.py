@@ -288,3 +288,36 @@ async def test_autocomplete_with_a_huge_forged_value_still_answers_within_discor
             {**payload["data"], "options": [{**option, "value": 12}]}, user="member", kind=4)
         none = await run.emu.send_raw_interaction(bad)
         assert await none.wait_ack(10) == 8 and none.record.autocomplete_choices == []
+
+
+async def test_a_text_longer_than_a_message_comes_whole_as_a_file(tmp_path):
+    async with running_bot(tmp_path) as run:
+        reply = (await run.ask("/shakespeare", seed="ROMEO:", length=5000)).message
+        assert len(reply["content"]) <= 2000
+        assert reply["content"].startswith("*lstm, temperature 0.8, the whole text is in shakespeare.txt*")
+        [attachment] = reply["attachments"]
+        assert attachment["filename"] == "shakespeare.txt"
+        whole = run.emu.attachment_data(attachment).decode("utf-8")
+        assert whole.startswith("ROMEO:") and len(whole) == len("ROMEO:") + 5000
+        shown = poem(Reply([reply]))[3]
+        assert whole.startswith(shown.rstrip("\u2026"))  # what fits is the start of the file
+        assert list(buttons(reply)) == ["Again", "Continue", "Delete"]
+
+
+async def test_the_cooldown_grows_with_the_length_asked_for(tmp_path):
+    async with running_bot(tmp_path) as run:
+        poem(await run.ask("/shakespeare", seed="a", length=4500))  # 3 x 1500: a 15 s wait
+        run.emu.clock.advance(6)
+        refused = refusal(await run.ask("/shakespeare", seed="a", length=5))
+        assert refused.startswith("You're writing too fast; try again in ")
+        assert 8 <= int(refused.rsplit(" ", 2)[1]) <= 10
+        run.emu.clock.advance(10)
+        poem(await run.ask("/shakespeare", seed="a", length=5))
+
+
+async def test_a_length_past_what_one_request_may_ask_is_one_sentence(tmp_path):
+    async with running_bot(tmp_path) as run:
+        for value in (10_001, 0, 2.5, True):
+            sentence = refusal(await run.ask("/shakespeare", forge=True, seed="a", length=value))
+            assert sentence in ("Length must be a whole number from 1 to 10000.", errors.BAD_OPTION), value
+        poem(await run.ask("/shakespeare", seed="a", length=10_000 // 100))  # no cooldown was used up

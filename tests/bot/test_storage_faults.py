@@ -140,9 +140,9 @@ async def test_a_full_disk_reaches_the_admin_as_one_sentence(tmp_path):
         await run.store._writer.execute(f"PRAGMA max_page_count = {pages}")
         guild = run.emu.world.guild.id
         reply = None
-        for guild_id in range(1, 400):  # fill the last page, then the admin's change finds no room
+        for guild_id in range(10**17, 10**17 + 4000):  # rows as large as the admin's, until no room
             try:
-                await run.store.set_value(guild_id, "model", "m" * 32)
+                await run.store.set_value(guild_id, "length", 7)
             except SettingsUnavailableError:
                 reply = await run.ask("/settings length", user="admin", value=12)
                 break
