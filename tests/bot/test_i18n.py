@@ -66,7 +66,8 @@ async def test_a_korean_client_reads_korean_from_the_bot_and_the_commands(tmp_pa
 
         reply = await run.ask("/shakespeare", seed="ROMEO:", length=10)
         assert not reply.ephemeral and reply.content.startswith("*lstm, 온도 0.8*\n```\nROMEO:")
-        assert len(reply.content.split("```\n")[1].rstrip("`\n")) == len("ROMEO:") + 10  # English text
+        block = reply.content.split("```\n", 1)[1].rsplit("\n```", 1)[0].replace("\u200b", "")
+        assert len(block) == len("ROMEO:") + 10  # the model's text, untranslated
         again = await run.ask("/shakespeare", seed="again", length=5)
         assert refusal(again).startswith("너무 빨리 쓰고 있어요.")
         assert refusal(await run.ask("/settings show", forge=True)) == KOREAN[str(errors.NEEDS_MANAGE_SERVER)]
