@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
 
 import discord
 from discord import app_commands
@@ -202,7 +201,3 @@ class BotTranslator(app_commands.Translator):
             return None
         return COMMAND_KOREAN.get(string.message)
 
-
-def choices(options: Sequence[str]) -> tuple[str, ...]:
-    """Alternatives shown joined by "or" in the reader's language."""
-    return tuple(options)

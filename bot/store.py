@@ -163,32 +163,12 @@ MIGRATIONS: tuple[str, ...] = (
         seed         TEXT NOT NULL CHECK (length(seed) <= 2000),
         model        TEXT NOT NULL CHECK (length(model) BETWEEN 1 AND 32),
         temperature  REAL NOT NULL CHECK (temperature BETWEEN 0.1 AND 2.0),
-        length       INTEGER NOT NULL CHECK (length BETWEEN 1 AND 1500),
-        body         TEXT NOT NULL CHECK (length(body) <= 2000),
-        prompt       TEXT NOT NULL CHECK (length(prompt) BETWEEN 1 AND 2000),
-        continued    INTEGER NOT NULL CHECK (continued IN (0, 1)),
-        created_at   REAL NOT NULL
-    ) STRICT;
-    CREATE INDEX replies_by_age ON replies (created_at);
-    """,
-    # A request's length may be up to MAX_REQUEST_LENGTH (10,000): SQLite cannot change a CHECK, so
-    # the table is rebuilt with the new one and the rows kept.
-    """
-    CREATE TABLE replies_new (
-        key          TEXT PRIMARY KEY CHECK (length(key) = 16),
-        requester_id INTEGER NOT NULL CHECK (requester_id > 0),
-        seed         TEXT NOT NULL CHECK (length(seed) <= 2000),
-        model        TEXT NOT NULL CHECK (length(model) BETWEEN 1 AND 32),
-        temperature  REAL NOT NULL CHECK (temperature BETWEEN 0.1 AND 2.0),
         length       INTEGER NOT NULL CHECK (length BETWEEN 1 AND 10000),
         body         TEXT NOT NULL CHECK (length(body) <= 2000),
         prompt       TEXT NOT NULL CHECK (length(prompt) BETWEEN 1 AND 2000),
         continued    INTEGER NOT NULL CHECK (continued IN (0, 1)),
         created_at   REAL NOT NULL
     ) STRICT;
-    INSERT INTO replies_new SELECT * FROM replies;
-    DROP TABLE replies;
-    ALTER TABLE replies_new RENAME TO replies;
     CREATE INDEX replies_by_age ON replies (created_at);
     """,
 )
