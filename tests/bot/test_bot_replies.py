@@ -307,10 +307,10 @@ async def test_a_text_longer_than_a_message_comes_whole_as_a_file(tmp_path):
 async def test_the_cooldown_grows_with_the_length_asked_for(tmp_path):
     async with running_bot(tmp_path) as run:
         poem(await run.ask("/shakespeare", seed="a", length=4500))  # 3 x 1500: a 15 s wait
-        run.emu.clock.advance(6)
+        run.emu.clock.advance(6)  # past the flat 5 s, still within 15 s (less the real time generating)
         refused = refusal(await run.ask("/shakespeare", seed="a", length=5))
         assert refused.startswith("You're writing too fast; try again in ")
-        assert 8 <= int(refused.rsplit(" ", 2)[1]) <= 10
+        assert 1 <= int(refused.rsplit(" ", 2)[1]) <= 9
         run.emu.clock.advance(10)
         poem(await run.ask("/shakespeare", seed="a", length=5))
 
