@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import itertools
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -30,9 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.playground import BOT_CAST, BOT_COMMAND  # noqa: E402
+from bot.playground import emulated_bot  # noqa: E402
 from discord_emulator import Emulator, SentInteraction  # noqa: E402
-from discord_emulator.process import BotProcess  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 1.2
@@ -106,21 +104,10 @@ async def autocomplete_under_burst(emu: Emulator, burst: int, length: int) -> tu
 
 async def measure(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as folder:
-        async with Emulator(cast=BOT_CAST, validate=False) as emu:
-            env = {**os.environ, **{"BOT_DB_PATH": str(Path(folder) / "bench.sqlite3"),
-                                    "CHECKPOINT_DIR": str(args.checkpoint_dir), "DEVICE": "cpu",
-                                    "LOG_LEVEL": "WARNING"}}
-            for key in ("DEV_GUILD_ID", "SHARD_COUNT", "SHARD_IDS", "BOT_HEARTBEAT_PATH"):
-                env.pop(key, None)
-            bot = BotProcess(emu, BOT_COMMAND, env, Path(folder) / "bot.log")
-            await bot.start()
-            try:
-                await bot.wait_ready(300)
-                await turns(emu, 2, args.length)  # warm-up: first calls of each path
-                times = await turns(emu, args.presses, args.length)
-                lags, burst_seconds = await autocomplete_under_burst(emu, args.burst, args.length)
-            finally:
-                await bot.stop()
+        async with emulated_bot(args.checkpoint_dir, Path(folder)) as emu:
+            await turns(emu, 2, args.length)  # warm-up: first calls of each path
+            times = await turns(emu, args.presses, args.length)
+            lags, burst_seconds = await autocomplete_under_burst(emu, args.burst, args.length)
     shakespeare = statistics.median(times["shakespeare"])
     result = {"checkpoint_dir": str(args.checkpoint_dir), "length": args.length,
               **{name: summary(values) for name, values in times.items()}}

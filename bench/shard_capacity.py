@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import itertools
 import json
-import os
 import sys
 import tempfile
 import time
@@ -25,9 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.playground import BOT_CAST, BOT_COMMAND  # noqa: E402
+from bot.playground import emulated_bot  # noqa: E402
 from discord_emulator import Emulator, SentInteraction  # noqa: E402
-from discord_emulator.process import BotProcess  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 ACK_WINDOW_S = 3.0
@@ -69,26 +67,16 @@ async def outcome(sent: list[SentInteraction], label: str) -> dict:
 async def measure(args: argparse.Namespace) -> list[dict]:
     results = []
     with tempfile.TemporaryDirectory() as folder:
-        async with Emulator(cast=BOT_CAST, validate=False) as emu:
-            env = {**os.environ, "BOT_DB_PATH": str(Path(folder) / "bench.sqlite3"),
-                   "CHECKPOINT_DIR": str(args.checkpoint_dir), "DEVICE": "cpu", "LOG_LEVEL": "WARNING"}
-            for key in ("DEV_GUILD_ID", "SHARD_COUNT", "SHARD_IDS", "BOT_HEARTBEAT_PATH"):
-                env.pop(key, None)
-            bot = BotProcess(emu, BOT_COMMAND, env, Path(folder) / "bot.log")
-            await bot.start()
-            try:
-                await bot.wait_ready(300)
-                await outcome(await send_at_rate(emu, 10, 5, args.length), "warm-up")
-                for rate in args.rates:
-                    sent = await send_at_rate(emu, rate, max(1, round(rate * args.seconds)), args.length)
-                    results.append({"rate_per_s": rate, **await outcome(sent, f"{rate}/s")})
-                if args.burst:
-                    sent = list(await asyncio.gather(*(send_at_rate(emu, 1e9, 1, args.length)
-                                                       for _ in range(args.burst))))
-                    results.append({"rate_per_s": None, **await outcome(
-                        [item for batch in sent for item in batch], f"{args.burst} at once")})
-            finally:
-                await bot.stop()
+        async with emulated_bot(args.checkpoint_dir, Path(folder)) as emu:
+            await outcome(await send_at_rate(emu, 10, 5, args.length), "warm-up")
+            for rate in args.rates:
+                sent = await send_at_rate(emu, rate, max(1, round(rate * args.seconds)), args.length)
+                results.append({"rate_per_s": rate, **await outcome(sent, f"{rate}/s")})
+            if args.burst:
+                sent = list(await asyncio.gather(*(send_at_rate(emu, 1e9, 1, args.length)
+                                                   for _ in range(args.burst))))
+                results.append({"rate_per_s": None, **await outcome(
+                    [item for batch in sent for item in batch], f"{args.burst} at once")})
     return results
 
 

@@ -8,6 +8,7 @@ so a pipe works too: `printf '/about\\n' | python -m bot --local`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import threading
@@ -31,6 +32,32 @@ BOT_CAST = Cast(app="Shakespeare", description="A character-level Shakespeare ge
                 member="Miranda")
 # The bot's own command line, run as a child process against the emulator.
 BOT_COMMAND = (sys.executable, "-m", "bot")
+# Set for a real deployment; a bot driven against the emulator runs one shard of its own.
+DEPLOYMENT_ONLY = ("DEV_GUILD_ID", "SHARD_COUNT", "SHARD_IDS", "BOT_HEARTBEAT_PATH")
+
+
+def emulated_bot_env(db_path: Path, checkpoint_dir: Path, log_level: str = "INFO") -> dict[str, str]:
+    """The environment of a bot process run against the emulator (tests, benches): its own
+    database, the given checkpoints, the CPU; BotProcess adds the emulator's address and token."""
+    env = {key: value for key, value in os.environ.items() if key not in DEPLOYMENT_ONLY}
+    env.update(BOT_DB_PATH=str(db_path), CHECKPOINT_DIR=str(checkpoint_dir), DEVICE="cpu",
+               LOG_LEVEL=log_level)
+    return env
+
+
+@contextlib.asynccontextmanager
+async def emulated_bot(checkpoint_dir: Path, folder: Path, ready_timeout: float = 300):
+    """An emulator (no contract checks: benches measure the bot) with the bot connected to it as a
+    child process; stopped with SIGTERM at the end. Yields the emulator."""
+    async with Emulator(cast=BOT_CAST, validate=False) as emu:
+        env = emulated_bot_env(folder / "bot.sqlite3", checkpoint_dir, "WARNING")
+        bot = BotProcess(emu, BOT_COMMAND, env, folder / "bot.log")
+        await bot.start()
+        try:
+            await bot.wait_ready(ready_timeout)
+            yield emu
+        finally:
+            await bot.stop()
 READY_TIMEOUT = 180.0
 REPLY_TIMEOUT = 300.0
 PLAYGROUND_HELP = """\

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import itertools
-import os
 import re
 from pathlib import Path
 from typing import Any
 
+from bot.playground import emulated_bot_env
 from discord_emulator import Emulator, Reply, SentInteraction
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,15 +23,7 @@ _users = itertools.count()
 
 def bot_env(db_path: Path) -> dict[str, str]:
     """The bot's configuration for a test: its own database, the shipped checkpoints, one CPU."""
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("DEV_GUILD_ID", "SHARD_COUNT", "SHARD_IDS", "BOT_HEARTBEAT_PATH")}
-    env.update(
-        BOT_DB_PATH=str(db_path),
-        CHECKPOINT_DIR=str(REPO / "checkpoints"),
-        DEVICE="cpu",
-        LOG_LEVEL="INFO",
-    )
-    return env
+    return emulated_bot_env(db_path, REPO / "checkpoints")
 
 
 def fresh_user(emu: Emulator, *, admin: bool = False) -> str:

@@ -88,14 +88,6 @@ class BareClient(discord.Client):
         """discord.py waits 5 s before every IDENTIFY but the first; no need with one client."""
 
 
-@pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    emulator = Emulator()
-    await emulator.start()
-    yield emulator
-    await emulator.stop()
-
-
 @contextlib.asynccontextmanager
 async def connect_bare_client(
     emu: Emulator, client_class: type[BareClient] = BareClient

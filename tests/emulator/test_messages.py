@@ -140,13 +140,6 @@ async def client(emu: Emulator) -> AsyncIterator[ButtonsClient]:
         yield bot  # type: ignore[misc]
 
 
-@pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    emulator = Emulator()
-    await emulator.start()
-    yield emulator
-    await emulator.stop()
-
 
 def assert_only_refused_requests_break_the_contract(emu: Emulator) -> None:
     """Bodies Discord refuses also break its published description; nothing else may, and no
