@@ -39,13 +39,17 @@ def build_parser() -> argparse.ArgumentParser:
             "  sync         write the slash commands to Discord now; with --guild, to one server only\n"
             "               (at start the bot syncs by itself, and only when its commands changed)\n"
             "  healthcheck  exit 0 only if a running bot's heartbeat is fresh: it is connected and\n"
-            "               can read its database (the container's HEALTHCHECK)"
+            "               can read its database (the container's HEALTHCHECK)\n"
+            "  invite       print the links that add the bot to a server and to your own account\n"
+            "               (the application ID comes from DISCORD_TOKEN, or give --client-id)"
         ),
         epilog=f"environment variables (configuration comes only from these):\n{variables}\n\n"
                "exit codes: 0 success, 1 unhealthy or self-test failed, 2 configuration to fix.",
     )
-    parser.add_argument("command", nargs="?", choices=("run", "sync", "healthcheck"), default="run",
+    parser.add_argument("command", nargs="?", choices=("run", "sync", "healthcheck", "invite"), default="run",
                         help="what to do (default: run)")
+    parser.add_argument("--client-id", type=int, metavar="ID",
+                        help="with invite: the application ID from the developer portal")
     parser.add_argument("--guild", type=int, metavar="ID",
                         help="with sync: sync to this server only, where commands appear at once")
     mode = parser.add_mutually_exclusive_group()
@@ -66,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--guild only applies to `sync`.")
     if args.guild is not None and not 0 < args.guild < 2**64:
         parser.error("--guild must be a server ID, a whole number above 0.")
+    if args.client_id is not None and (args.command != "invite" or not 0 < args.client_id < 2**64):
+        parser.error("--client-id only applies to `invite`, and must be an application ID above 0.")
     if (args.local or args.self_test) and args.command != "run":
         parser.error("--local and --self-test cannot be combined with a command.")
     if args.local:
@@ -79,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"bot: {error}", file=sys.stderr)
         return EXIT_CONFIG
+    if args.command == "invite":
+        return print_invite(args.client_id, config.token)
     if args.command == "healthcheck":
         from bot.health import check_heartbeat
 
@@ -99,6 +107,22 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run_bot(config))
     except KeyboardInterrupt:  # Ctrl+C before the bot's own signal handling was installed
         return 130
+
+
+def print_invite(client_id: int | None, token: str | None) -> int:
+    from bot.invite import InviteError, application_id_from_token, invite_text
+
+    try:
+        if client_id is None:
+            if not token:
+                raise InviteError("Give --client-id with the application ID from the developer portal, "
+                                  "or set DISCORD_TOKEN to read it from the token.")
+            client_id = application_id_from_token(token)
+    except InviteError as error:
+        print(f"bot: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(invite_text(client_id))
+    return 0
 
 
 if __name__ == "__main__":

@@ -22,7 +22,9 @@ log = logging.getLogger(__name__)
 
 BUSY = Phrase("The bot is busy writing for others; try again in a moment.")
 RESTARTING = Phrase("The bot is restarting; try again in a moment.")
-NEEDS_SERVER = Phrase("Settings belong to a server; use /settings in one, where its admins can change them.")
+NEEDS_SERVER = Phrase("Server settings belong to a server; for your own defaults use /preferences.")
+NOT_INSTALLED_HERE = Phrase(
+    "This server has not added the bot, so it has no settings; for your own defaults use /preferences.")
 NEEDS_MANAGE_SERVER = Phrase(
     "Only members with the Manage Server permission can change this server's settings.")
 OUTDATED_COMMAND = Phrase("This command has changed; wait a minute for Discord to update it, then try again.")

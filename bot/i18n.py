@@ -28,8 +28,10 @@ KOREAN: dict[str, str] = {
         "다른 분들의 글을 쓰느라 바빠요. 잠시 후 다시 시도해 주세요.",
     "The bot is restarting; try again in a moment.":
         "봇이 다시 시작하는 중이에요. 잠시 후 다시 시도해 주세요.",
-    "Settings belong to a server; use /settings in one, where its admins can change them.":
-        "설정은 서버마다 따로 있어요. 서버 안에서 /settings를 쓰면 그 서버의 관리자가 바꿀 수 있어요.",
+    "Server settings belong to a server; for your own defaults use /preferences.":
+        "서버 설정은 서버 안에서만 쓸 수 있어요. 나만의 기본값은 /preferences로 정해 주세요.",
+    "This server has not added the bot, so it has no settings; for your own defaults use /preferences.":
+        "이 서버에는 봇이 추가되지 않아서 서버 설정이 없어요. 나만의 기본값은 /preferences로 정해 주세요.",
     "Only members with the Manage Server permission can change this server's settings.":
         "이 서버의 설정은 '서버 관리' 권한이 있는 멤버만 바꿀 수 있어요.",
     "This command has changed; wait a minute for Discord to update it, then try again.":
@@ -75,6 +77,13 @@ KOREAN: dict[str, str] = {
     "This server's settings:\n{settings}": "이 서버의 설정:\n{settings}",
     "- {name}: **{value}** ({origin})": "- {name}: **{value}** ({origin})",
     "set by an admin": "관리자가 정함",
+    "set by you": "내가 정함",
+    "Your own defaults (used in DMs and in servers without the bot):\n{settings}":
+        "나만의 기본값 (DM과 봇이 없는 서버에서 써요):\n{settings}",
+    "Your temperature is now {value}.": "이제 내 온도는 {value}예요.",
+    "You now get {value} characters.": "이제 {value}자를 받아요.",
+    "Your model is now {value}.": "이제 내 모델은 {value}예요.",
+    "Your defaults are back to the bot's:\n{settings}": "내 기본값을 봇의 기본값으로 되돌렸어요.\n{settings}",
     "default": "기본값",
     "{origin}; not loaded on this bot, so {model} writes instead":
         "{origin}; 이 봇에 없는 모델이라 {model} 모델이 대신 써요",
@@ -113,18 +122,21 @@ COMMAND_KOREAN: dict[str, str] = {
     "How the text begins (default: a speaker's name, such as ROMEO:)":
         "글의 시작 (기본값: ROMEO: 같은 등장인물 이름)",
     "temp": "온도",
-    "Temperature from 0.1 (careful) to 2.0 (wild); default: the server's":
-        "온도 0.1(신중하게)부터 2.0(자유분방하게)까지; 기본값: 서버 설정",
+    "Temperature from 0.1 (careful) to 2.0 (wild); default: the server's or yours":
+        "온도 0.1(신중하게)부터 2.0(자유분방하게)까지; 기본값: 서버 설정 또는 내 설정",
     "length": "길이",
-    "Characters to write, 1 to 10000; default: the server's":
-        "쓸 글자 수, 1부터 10000까지; 기본값: 서버 설정",
+    "Characters to write, 1 to 10000; default: the server's or yours":
+        "쓸 글자 수, 1부터 10000까지; 기본값: 서버 설정 또는 내 설정",
     "model": "모델",
-    "Which model writes; default: the server's": "글을 쓸 모델; 기본값: 서버 설정",
+    "Which model writes; default: the server's or yours": "글을 쓸 모델; 기본값: 서버 설정 또는 내 설정",
     "settings": "설정",
     "Show or change this server's defaults for /shakespeare (Manage Server only).":
         "이 서버의 /shakespeare 기본값을 보거나 바꿔요 (서버 관리 권한 필요).",
     "show": "보기",
-    "Show this server's settings.": "이 서버의 설정을 보여 줘요.",
+    "Show the defaults /shakespeare writes with.": "/shakespeare가 쓰는 기본값을 보여 줘요.",
+    "preferences": "내설정",
+    "Your own defaults for /shakespeare in DMs and in servers without the bot.":
+        "DM과 봇이 없는 서버에서 쓸 나만의 /shakespeare 기본값이에요.",
     "temperature": "온도",
     "Set the default temperature.": "기본 온도를 정해요.",
     "value": "값",

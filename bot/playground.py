@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from discord_emulator.errors import CommandHiddenError, CommandInputError, NoResponse, UnknownMessage
 from discord_emulator.interactions import DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE, SentInteraction
 from discord_emulator.messages import EPHEMERAL, LOADING
-from discord_emulator.models import MANAGE_GUILD, Cast
+from discord_emulator.models import MANAGE_GUILD, Cast, Channel, Guild
 from discord_emulator.process import BotExited, BotProcess
 from discord_emulator.render import render_message
 from discord_emulator.server import Emulator
@@ -58,6 +58,7 @@ async def emulated_bot(checkpoint_dir: Path, folder: Path, ready_timeout: float 
             yield emu
         finally:
             await bot.stop()
+AWAY_GUILD = "The Rose"  # the playground's server without the bot, for user installs
 READY_TIMEOUT = 180.0
 REPLY_TIMEOUT = 300.0
 PLAYGROUND_HELP = """\
@@ -66,6 +67,10 @@ Playground lines:
   /as NAME               be NAME from now on (admin, member, owner)
   /as NAME /command ...  send one command as NAME
   /dm /command ...       send one command in a direct message with the bot
+  /install [off]         add the bot to your own account (a user install), or remove it
+  /away /command ...     send one command in The Rose, a server that never added the bot
+                         (only your own install of it reaches there)
+  /group /command ...    send one command in a group DM of yours (your own install again)
   /users                 who is here, and who may manage the server
   /say TEXT              post a message of your own (it gets a number too)
   /press N LABEL         press a button under message #N, e.g. /press 2 continue
@@ -89,12 +94,30 @@ class Playground:
         self._reported_calls = 0
         self._numbers: dict[str, int] = {}  # message id -> the number shown under it
         self.files_dir = files_dir  # where attachments the bot sends are written, to be opened
+        self._away: Guild | None = None
+        self._group: Channel | None = None
+
+    @property
+    def away(self) -> Guild:
+        """The server that never added the bot, made when first visited (everyone is in it)."""
+        if self._away is None:
+            self._away = self.emu.world.add_guild(AWAY_GUILD, with_bot=False)
+        return self._away
+
+    @property
+    def group(self) -> Channel:
+        if self._group is None:
+            world = self.emu.world
+            self._group = world.group_dm(*[name for name in world.users if name != "owner"], name="the cast")
+        return self._group
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
 
-    async def handle(self, line: str, *, user: str | None = None, guild: bool = True) -> bool:
-        """Act on one line; False once the person asked to leave."""
+    async def handle(self, line: str, *, user: str | None = None, guild: bool = True,
+                     where: str | None = None) -> bool:
+        """Act on one line; False once the person asked to leave. `where` is "away" (the server
+        without the bot) or "group" (a group DM) for lines sent through /away and /group."""
         line = line.strip()
         word, _, rest = line.partition(" ")
         if not line:
@@ -110,14 +133,22 @@ class Playground:
             if name not in self.emu.world.users:
                 self.say(f"No user {name!r}; try one of: {', '.join(self.emu.world.users)}.")
             elif command.strip():
-                return await self.handle(command, user=name, guild=guild)
+                return await self.handle(command, user=name, guild=guild, where=where)
             else:
                 self.user = name
                 self.say(f"You are now {name}.")
         elif word == "/dm":
             return await self.handle(rest, user=user, guild=False)
+        elif word in ("/away", "/group"):
+            return await self.handle(rest, user=user, guild=word == "/away", where=word[1:])
+        elif word == "/install":
+            person = self.emu.world.install_for(user or self.user, installed=rest.strip().lower() != "off")
+            added = person.id in self.emu.world.user_installs
+            self.say(f"{person.display_name} {'added the bot to' if added else 'removed the bot from'} "
+                     "their own account." + (" Try /away /shakespeare." if added else ""))
         elif word == "/say":
-            posted = self.emu.post_message(rest, user=user or self.user, guild=guild)
+            posted = self.emu.post_message(rest, user=user or self.user, guild=guild,
+                                           guild_id=self.away.id if where == "away" else None)
             self.say(self._show(posted))
         elif word == "/press":
             number, _, label = rest.strip().partition(" ")
@@ -136,18 +167,23 @@ class Playground:
         elif word == "/complete":
             await self.complete(rest.strip(), user or self.user, guild)
         else:
-            await self.send(line, user or self.user, guild)
+            await self.send(line, user or self.user, guild, where)
         return True
 
-    async def send(self, command: str, user: str, guild: bool) -> None:
+    async def send(self, command: str, user: str, guild: bool, where: str | None = None) -> None:
+        place: dict[str, Any] = {"guild": guild}
+        if where == "away":
+            place["guild_id"] = self.away.id
+        elif where == "group":
+            place.update(guild=False, channel=self.group)
         try:
-            sent = await self.emu.send_command(command, user=user, guild=guild)
+            sent = await self.emu.send_command(command, user=user, **place)
         except CommandHiddenError as hidden:
             self.say(
                 f"(Discord: {hidden} A server admin can allow it in Integrations; sending it anyway, "
                 "so you see what the bot does.)"
             )
-            sent = await self.emu.send_command(command, user=user, guild=guild, forge=True)
+            sent = await self.emu.send_command(command, user=user, forge=True, **place)
         except CommandInputError as refused:
             self.say(f"Discord: {refused}")
             return

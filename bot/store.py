@@ -52,7 +52,8 @@ SETTING_NAMES: tuple[SettingName, ...] = get_args(SettingName)
 
 @dataclass(frozen=True)
 class GuildSettings:
-    """The settings one guild (or a DM, which always has the defaults) generates with."""
+    """The settings /shakespeare generates with: a server's, or a person's own where the server's
+    do not apply (DMs, group DMs, servers that only their own install of the bot reaches)."""
 
     temperature: float = DEFAULT_TEMPERATURE
     length: int = DEFAULT_LENGTH
@@ -118,6 +119,15 @@ class SettingsStore(Protocol):
     async def reset(self, guild_id: int) -> None:
         """Forget every change the guild's admins made."""
 
+    async def get_user(self, user_id: int) -> GuildSettings:
+        """A person's own defaults, used where no server's settings apply."""
+
+    async def set_user_value(self, user_id: int, name: SettingName, value: object) -> GuildSettings:
+        """Check and store one of a person's own defaults durably; return their new settings."""
+
+    async def reset_user(self, user_id: int) -> None:
+        """Forget every default the person chose."""
+
     async def get_state(self, key: str) -> str | None:
         """A bot-wide value, such as the hash of the last command set synced to Discord."""
 
@@ -171,7 +181,20 @@ MIGRATIONS: tuple[str, ...] = (
     ) STRICT;
     CREATE INDEX replies_by_age ON replies (created_at);
     """,
+    """
+    CREATE TABLE user_settings (
+        user_id     INTEGER PRIMARY KEY CHECK (user_id > 0),
+        temperature REAL CHECK (temperature IS NULL OR temperature BETWEEN 0.1 AND 2.0),
+        length      INTEGER CHECK (length IS NULL OR length BETWEEN 1 AND 1500),
+        model       TEXT CHECK (model IS NULL OR length(model) BETWEEN 1 AND 32),
+        updated_at  TEXT NOT NULL DEFAULT (datetime('now'))
+    ) STRICT;
+    """,
 )
+# Whose settings: a server's (its admins choose) or a person's own; table and key column of each.
+Scope = Literal["guild", "user"]
+SCOPES: dict[str, tuple[str, str]] = {"guild": ("guild_settings", "guild_id"),
+                                      "user": ("user_settings", "user_id")}
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Several bot processes (shards) may share one file: a writer waits this long for another's lock.
@@ -201,7 +224,7 @@ class SqliteSettingsStore:
         self.guard = StorageGuard(path)  # damage, a full disk, the file replaced: bot/storage_faults.py
         self.replies = RepliesTable(reply_writer, reader, self.guard)  # bot/replies_store.py
         self.path = path
-        self._cache: dict[int, GuildSettings] = {}
+        self._cache: dict[tuple[str, int], GuildSettings] = {}
         self._data_version: int | None = None
         # Bumped each time a write of ours ends (see get).
         self._writes_seen = 0
@@ -239,46 +262,67 @@ class SqliteSettingsStore:
         return cls(opened[0], opened[1], opened[2], path)
 
     async def get(self, guild_id: int) -> GuildSettings:
+        return await self._read("guild", guild_id)
+
+    async def set_value(self, guild_id: int, name: SettingName, value: object) -> GuildSettings:
+        return await self._write("guild", guild_id, name, value)
+
+    async def reset(self, guild_id: int) -> None:
+        await self._delete("guild", guild_id)
+
+    async def get_user(self, user_id: int) -> GuildSettings:
+        return await self._read("user", user_id)
+
+    async def set_user_value(self, user_id: int, name: SettingName, value: object) -> GuildSettings:
+        return await self._write("user", user_id, name, value)
+
+    async def reset_user(self, user_id: int) -> None:
+        await self._delete("user", user_id)
+
+    async def _read(self, scope: Scope, owner: int) -> GuildSettings:
         try:
-            return await self._get(guild_id)
+            return await self._read_cached(scope, owner)
         except sqlite3.DatabaseError as error:
             if not is_damage(error):
                 raise
             self.guard.note_damage(error)  # serve the defaults; changes are refused meanwhile
             return DEFAULT_SETTINGS
 
-    async def _get(self, guild_id: int) -> GuildSettings:
+    async def _read_cached(self, scope: Scope, owner: int) -> GuildSettings:
         await self._drop_cache_if_others_wrote()
-        cached = self._cache.get(guild_id)
+        cached = self._cache.get((scope, owner))
         if cached is not None:
             return cached
         writes_seen = self._writes_seen
+        table, key = SCOPES[scope]
         async with self._reader.execute(
-            "SELECT temperature, length, model FROM guild_settings WHERE guild_id = ?", (guild_id,)
+            f"SELECT temperature, length, model FROM {table} WHERE {key} = ?", (owner,)
         ) as cursor:
             row = await cursor.fetchone()
         settings = _merge(row)
         if writes_seen == self._writes_seen:
-            self._cache[guild_id] = settings
+            self._cache[(scope, owner)] = settings
         return settings
 
-    async def set_value(self, guild_id: int, name: SettingName, value: object) -> GuildSettings:
+    async def _write(self, scope: Scope, owner: int, name: SettingName, value: object) -> GuildSettings:
         checked = check_setting(name, value)
-        # `name` is one of three known column names (check_setting refused anything else).
-        # RETURNING hands back the row this very statement wrote, so the reply states the value
-        # this admin chose even when other changes are queued right behind it.
-        async with self._writing(guild_id), self._writer.execute(
-            f"INSERT INTO guild_settings (guild_id, {name}) VALUES (?, ?) "
-            f"ON CONFLICT (guild_id) DO UPDATE SET {name} = excluded.{name}, "
+        table, key = SCOPES[scope]
+        # `name` is one of three known column names (check_setting refused anything else); table
+        # and key come from SCOPES. RETURNING hands back the row this very statement wrote, so the
+        # reply states the value this person chose even when other changes queue right behind it.
+        async with self._writing(scope, owner), self._writer.execute(
+            f"INSERT INTO {table} ({key}, {name}) VALUES (?, ?) "
+            f"ON CONFLICT ({key}) DO UPDATE SET {name} = excluded.{name}, "
             "updated_at = datetime('now') RETURNING temperature, length, model",
-            (guild_id, checked),
+            (owner, checked),
         ) as cursor:
             row = await cursor.fetchone()
         return _merge(row)
 
-    async def reset(self, guild_id: int) -> None:
-        async with self._writing(guild_id):
-            await self._writer.execute("DELETE FROM guild_settings WHERE guild_id = ?", (guild_id,))
+    async def _delete(self, scope: Scope, owner: int) -> None:
+        table, key = SCOPES[scope]
+        async with self._writing(scope, owner):
+            await self._writer.execute(f"DELETE FROM {table} WHERE {key} = ?", (owner,))
 
     async def get_state(self, key: str) -> str | None:
         async with self._reader.execute("SELECT value FROM bot_state WHERE key = ?", (key,)) as cursor:
@@ -315,8 +359,8 @@ class SqliteSettingsStore:
         await _close_all([self._writer, self._reader, self.replies.writer])
 
     @contextlib.asynccontextmanager
-    async def _writing(self, guild_id: int):
-        """One write of ours at a time. When it ends the guild's cached row is dropped, and a read
+    async def _writing(self, scope: Scope, owner: int):
+        """One write of ours at a time. When it ends the owner's cached row is dropped, and a read
         that was still running does not cache what it read, so the next read fetches the new row.
         (Until the write commits, the cached row is the committed one.) A write that waited out the
         busy timeout becomes SettingsBusyError (SQLite wrote nothing)."""
@@ -331,13 +375,13 @@ class SqliteSettingsStore:
                     raise translated from None
                 if "locked" not in str(error) and "busy" not in str(error):
                     raise
-                log.warning("A settings change for guild %s gave up waiting for the database lock on "
+                log.warning("A settings change for %s %s gave up waiting for the database lock on "
                             "%s (%s); another process held it the whole busy timeout.",
-                            guild_id, self.path, error)
+                            scope, owner, self.path, error)
                 raise SettingsBusyError() from None
             finally:
                 self._writes_seen += 1
-                self._cache.pop(guild_id, None)
+                self._cache.pop((scope, owner), None)
 
     async def _drop_cache_if_others_wrote(self) -> None:
         async with self._reader.execute("PRAGMA data_version") as cursor:

@@ -22,6 +22,7 @@ from .errors import (
 )
 from .models import (
     DM,
+    GROUP_DM,
     MANAGE_MESSAGES,
     READ_MESSAGE_HISTORY,
     SEND_MESSAGES,
@@ -43,8 +44,12 @@ class ChannelMessages:
         channel = world.channel_by_id(int(channel_id)) if channel_id.isdigit() else None
         if channel is None:
             raise unknown_channel()
+        if channel.type == GROUP_DM:
+            raise missing_access()  # a group DM between people: the bot is not in it
         guild = world.guild_of(channel)
         if guild is not None:
+            if not guild.has_member(world.bot.id):
+                raise missing_access()  # a server that never added the bot (a user's install)
             held = guild.permissions_of(world.bot.id)
             if not held & VIEW_CHANNEL:
                 raise missing_access()

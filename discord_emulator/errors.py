@@ -88,6 +88,10 @@ def missing_access() -> DiscordError:
     return DiscordError(403, 50001, "Missing Access")
 
 
+def too_many_followups() -> DiscordError:
+    return DiscordError(400, 40094, "This interaction has hit the maximum number of follow up messages")
+
+
 class CommandInputError(ValueError):
     """What Discord's own client refuses to send; the sentence is what its UI would say."""
 

@@ -225,7 +225,7 @@ class Gateway:
         self.identifies += 1
         await session.dispatch("READY", self._ready(session, "shard" in data))
         if intents & GUILDS_INTENT:
-            for guild in self._world.guilds.values():
+            for guild in self._world.bot_guilds():  # a guild that never added the bot: not a word
                 if session.handles_guild(guild.id):
                     await session.dispatch("GUILD_CREATE", guild.to_dict(self._world.started_at))
         await self._changed_now()
@@ -237,7 +237,7 @@ class Gateway:
             "v": 10,
             "user": {**world.bot.to_dict(), "verified": True, "mfa_enabled": False},
             "guilds": [{"id": str(guild.id), "unavailable": True}
-                       for guild in world.guilds.values() if session.handles_guild(guild.id)],
+                       for guild in world.bot_guilds() if session.handles_guild(guild.id)],
             "session_id": session.id,
             "session_type": "normal",
             "resume_gateway_url": self.url,
@@ -266,8 +266,8 @@ class Gateway:
     async def _send_members(self, session: Session, data: dict[str, Any]) -> None:
         requested = str(data.get("guild_id", ""))
         guild = self._world.guilds.get(int(requested)) if requested.isdigit() else None
-        if guild is None or not session.handles_guild(guild.id):
-            return  # no members to send: not a guild of this shard
+        if guild is None or not session.handles_guild(guild.id) or not guild.has_member(self._world.bot.id):
+            return  # no members to send: not a guild of this shard, or not one the bot is in
         members = [member.to_dict() for member in guild.members.values()]
         await session.dispatch(
             "GUILD_MEMBERS_CHUNK",

@@ -20,6 +20,7 @@ from .errors import (
     already_acknowledged,
     invalid_form_body,
     invalid_webhook_token,
+    too_many_followups,
     unknown_interaction,
     unknown_message,
     unknown_webhook,
@@ -27,7 +28,13 @@ from .errors import (
 from .models import (
     CONTEXT_BOT_DM,
     CONTEXT_GUILD,
+    CONTEXT_PRIVATE_CHANNEL,
     DM_PERMISSIONS,
+    GROUP_DM,
+    GUILD_INSTALL,
+    PRIVATE_CHANNEL_PERMISSIONS,
+    USE_EXTERNAL_APPS,
+    USER_INSTALL,
     Channel,
     Guild,
     MessageStore,
@@ -72,6 +79,9 @@ MAX_CHOICE_NAME = 100
 MAX_CHOICE_STRING = 100
 MAX_SAFE_INTEGER = 2**53
 ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
+# Follow-ups one interaction may create where only a user's install of the app authorized it
+# (the app is not in that server): Discord's limit, error 40094 past it.
+USER_INSTALL_FOLLOWUPS = 5
 
 
 @dataclass(frozen=True)
@@ -227,6 +237,8 @@ class InteractionRecord:
         kind = body.get("type")
         data = body.get("data") or {}
         flags = (data.get("flags") or 0) & messages.SETTABLE_FLAGS
+        if forced_ephemeral(self.payload):
+            flags |= messages.EPHEMERAL
         if kind not in ALLOWED_CALLBACKS.get(self.kind, set()):
             what = INTERACTION_NAMES.get(self.kind, "this interaction")
             raise invalid_form_body(
@@ -351,7 +363,12 @@ class InteractionRecord:
             world.messages.changed(message["id"])
             message = self.original
         else:
+            if (user_install_only(self.payload.get("authorizing_integration_owners") or {})
+                    and len(self.followups) >= USER_INSTALL_FOLLOWUPS):
+                raise too_many_followups()
             flags = (body.get("flags") or 0) & messages.SETTABLE_FLAGS
+            if forced_ephemeral(self.payload):
+                flags |= messages.EPHEMERAL
             message = self._new_message(world, body, flags, followup=True)
             messages.require_not_empty(message)
             self.followups.append(world.messages.add(message))
@@ -390,6 +407,38 @@ class InteractionRecord:
         self._notify()
 
 
+def context_of(guild: Guild | None, channel: Channel | None) -> int:
+    """The interaction context type of a place: a server, the DM with the bot, or a private
+    channel (a group DM, or a DM between people) where only a user's install reaches."""
+    if guild is not None:
+        return CONTEXT_GUILD
+    return CONTEXT_PRIVATE_CHANNEL if channel is not None and channel.type == GROUP_DM else CONTEXT_BOT_DM
+
+
+def authorizing_owners(
+    world: World, user: User, guild: Guild | None, channel: Channel | None, integration_types: Any,
+) -> dict[str, str]:
+    """authorizing_integration_owners: which installs of the app, among those a command supports
+    (`integration_types`), let `user` use it there. The server's install counts in a server the
+    bot is in ("0": the guild id) and in the DM with the bot ("0": "0"); the user's own install
+    counts everywhere ("1": their id)."""
+    types = integration_types if isinstance(integration_types, list) else [GUILD_INSTALL]
+    owners: dict[str, str] = {}
+    if GUILD_INSTALL in types:
+        if guild is not None and guild.has_member(world.bot.id):
+            owners[str(GUILD_INSTALL)] = str(guild.id)
+        elif context_of(guild, channel) == CONTEXT_BOT_DM:
+            owners[str(GUILD_INSTALL)] = "0"
+    if USER_INSTALL in types and user.id in world.user_installs:
+        owners[str(USER_INSTALL)] = str(user.id)
+    return owners
+
+
+def user_install_only(owners: dict[str, Any]) -> bool:
+    """Only the user's own install authorized it: the app is not a member where it was used."""
+    return str(USER_INSTALL) in owners and str(GUILD_INSTALL) not in owners
+
+
 def interaction_payload(
     world: World,
     *,
@@ -400,10 +449,14 @@ def interaction_payload(
     kind: int = APPLICATION_COMMAND,
     channel: Channel | None = None,
     message: dict[str, Any] | None = None,
+    owners: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The INTERACTION_CREATE body Discord sends for an interaction of type `kind` by `user` in
-    `channel` (by default `guild`'s first channel, or their DM with the bot when `guild` is None);
-    `message` is the message a component is on."""
+    `channel` (by default `guild`'s first channel, or their DM with the bot when `guild` is None;
+    a group DM when `channel` is one); `message` is the message a component is on. `owners` is
+    its authorizing_integration_owners (by default: the server's install, where there is one)."""
+    if owners is None:
+        owners = authorizing_owners(world, user, guild, channel, [GUILD_INSTALL])
     payload: dict[str, Any] = {
         "id": str(interaction_id),
         "application_id": str(world.application_id),
@@ -414,9 +467,13 @@ def interaction_payload(
         "locale": user.locale,  # the language the user's Discord client is set to
         "entitlements": [],
         "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
+        "authorizing_integration_owners": owners,
+        "context": context_of(guild, channel),
     }
     if guild is not None:
         channel = channel or guild.default_channel
+        # Where the bot is not a member, a user's install acts with that user's permissions.
+        acting = world.bot.id if guild.has_member(world.bot.id) else user.id
         payload.update(
             guild_id=str(guild.id),
             guild={"id": str(guild.id), "locale": "en-US", "features": []},
@@ -424,23 +481,30 @@ def interaction_payload(
             channel=channel.to_dict(),
             channel_id=str(channel.id),
             member=guild.members[user.id].to_dict(guild.permissions_of(user.id)),
-            app_permissions=str(guild.permissions_of(world.bot.id)),
-            authorizing_integration_owners={"0": str(guild.id)},
-            context=CONTEXT_GUILD,
+            app_permissions=str(guild.permissions_of(acting)),
         )
     else:
         channel = channel or world.dm_channel(user)
+        private = channel.type == GROUP_DM
         payload.update(
             channel=channel.to_dict(),
             channel_id=str(channel.id),
             user=user.to_dict(),
-            app_permissions=str(DM_PERMISSIONS),
-            authorizing_integration_owners={"0": "0"},
-            context=CONTEXT_BOT_DM,
+            app_permissions=str(PRIVATE_CHANNEL_PERMISSIONS if private else DM_PERMISSIONS),
         )
     if message is not None:
         payload["message"] = message
     return payload
+
+
+def forced_ephemeral(payload: dict[str, Any]) -> bool:
+    """A server that turned off Use External Apps for a member sees only ephemeral answers from
+    apps that are not in the server (USE_EXTERNAL_APPS in Discord's permissions)."""
+    owners = payload.get("authorizing_integration_owners") or {}
+    member = payload.get("member")
+    if not user_install_only(owners) or not isinstance(member, dict):
+        return False
+    return not int(member.get("permissions") or 0) & USE_EXTERNAL_APPS
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ CONNECT = 1 << 20
 SPEAK = 1 << 21
 CHANGE_NICKNAME = 1 << 26
 USE_APPLICATION_COMMANDS = 1 << 31
+USE_EXTERNAL_APPS = 1 << 50
 
 PERMISSION_NAMES = {
     CREATE_INSTANT_INVITE: "Create Invite", MANAGE_GUILD: "Manage Server", ADD_REACTIONS: "Add Reactions",
@@ -40,6 +41,7 @@ PERMISSION_NAMES = {
     EMBED_LINKS: "Embed Links", ATTACH_FILES: "Attach Files", READ_MESSAGE_HISTORY: "Read Message History",
     MENTION_EVERYONE: "Mention Everyone", USE_EXTERNAL_EMOJIS: "Use External Emoji", CONNECT: "Connect",
     SPEAK: "Speak", CHANGE_NICKNAME: "Change Nickname", USE_APPLICATION_COMMANDS: "Use Application Commands",
+    USE_EXTERNAL_APPS: "Use External Apps",
 }
 
 
@@ -53,7 +55,7 @@ def permission_names(bits: int) -> str:
 EVERYONE_PERMISSIONS = (
     CREATE_INSTANT_INVITE | ADD_REACTIONS | VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS
     | ATTACH_FILES | READ_MESSAGE_HISTORY | USE_EXTERNAL_EMOJIS | CONNECT | SPEAK
-    | CHANGE_NICKNAME | USE_APPLICATION_COMMANDS
+    | CHANGE_NICKNAME | USE_APPLICATION_COMMANDS | USE_EXTERNAL_APPS
 )
 MODERATOR_PERMISSIONS = MANAGE_GUILD | MANAGE_MESSAGES | MENTION_EVERYONE
 BOT_ROLE_PERMISSIONS = EVERYONE_PERMISSIONS | MENTION_EVERYONE
@@ -64,11 +66,20 @@ DM_PERMISSIONS = (
     | USE_EXTERNAL_EMOJIS
 )
 
+# What an app gets in a DM or group DM between people (not with its bot user), where only a
+# user's install of it can be used.
+PRIVATE_CHANNEL_PERMISSIONS = ATTACH_FILES | EMBED_LINKS | MENTION_EVERYONE
+
 # Channel types and interaction context types used here.
 GUILD_TEXT = 0
 DM = 1
+GROUP_DM = 3
 CONTEXT_GUILD = 0
 CONTEXT_BOT_DM = 1
+CONTEXT_PRIVATE_CHANNEL = 2
+# Installation contexts (application integration types), as authorizing_integration_owners' keys.
+GUILD_INSTALL = 0
+USER_INSTALL = 1
 
 
 class Clock:
@@ -198,12 +209,18 @@ class Channel:
     guild_id: int | None = None
     position: int = 0
     recipient: User | None = None
+    # A group DM's people (the bot is never one: only a user's install of the app reaches there).
+    members: list[User] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": str(self.id), "type": self.type, "flags": 0}
         if self.type == DM:
             data["recipients"] = [self.recipient.to_dict()] if self.recipient else []
             data["last_message_id"] = None
+            return data
+        if self.type == GROUP_DM:
+            data.update(name=self.name, icon=None, owner_id=str(self.members[0].id),
+                        recipients=[member.to_dict() for member in self.members], last_message_id=None)
             return data
         data.update(
             name=self.name,
@@ -232,6 +249,9 @@ class Guild:
     def default_channel(self) -> Channel:
         """The channel commands are typed in: the first one (each guild here has one text channel)."""
         return next(iter(self.channels.values()))
+
+    def has_member(self, user_id: int) -> bool:
+        return user_id in self.members
 
     def permissions_of(self, user_id: int) -> int:
         """Guild-level permissions as Discord computes them (no channel overwrites exist here)."""
@@ -417,6 +437,10 @@ class World:
         self.guilds: dict[int, Guild] = {}
         self._moderator_roles: dict[int, Role] = {}
         self._dm_channels: dict[int, Channel] = {}
+        self.group_dms: dict[int, Channel] = {}
+        # The people who added the app to their own account (a user install): its commands that
+        # allow it follow them to servers without the bot, their DMs and group DMs.
+        self.user_installs: set[int] = set()
         self.messages = MessageStore()
 
         self._new_user("owner", cast.owner)
@@ -425,9 +449,9 @@ class World:
         self.add_member("admin", cast.admin, manage_guild=True)
         self.add_member("member", cast.member)
 
-    def _new_guild(self, name: str, guild_id: int) -> Guild:
+    def _new_guild(self, name: str, guild_id: int, *, with_bot: bool = True) -> Guild:
         """A guild with @everyone, a role with Manage Server, the bot's role, one text channel, the
-        owner and the bot."""
+        owner and (unless `with_bot` is False: a server that never added the app) the bot."""
         owner = self.users["owner"]
         guild = Guild(guild_id, name, owner_id=owner.id)
         guild.roles[guild_id] = Role(guild_id, "@everyone", EVERYONE_PERMISSIONS)
@@ -440,16 +464,19 @@ class World:
         self.guilds[guild_id] = guild
         self._moderator_roles[guild_id] = moderator_role
         self._join(guild, owner, [])
-        self._join(guild, self.bot, [bot_role.id])
+        if with_bot:
+            self._join(guild, self.bot, [bot_role.id])
         return guild
 
-    def add_guild(self, name: str, *, shard: tuple[int, int] | None = None) -> Guild:
+    def add_guild(self, name: str, *, shard: tuple[int, int] | None = None, with_bot: bool = True) -> Guild:
         """Another guild, with the same owner, admin (Manage Server) and member as the first.
 
         `shard` = (shard_id, shard_count) gives it an id that Discord routes to that shard. Add
-        guilds before the bot connects: no GUILD_CREATE is sent for one added later."""
+        guilds before the bot connects: no GUILD_CREATE is sent for one added later. With
+        `with_bot=False` the app was never added there: the bot hears nothing of it, and only
+        people's own installs of the app can be used in it."""
         guild_id = self.snowflakes.next() if shard is None else self.snowflakes.next_on_shard(*shard)
-        guild = self._new_guild(name, guild_id)
+        guild = self._new_guild(name, guild_id, with_bot=with_bot)
         self._join(guild, self.user("admin"), [self._moderator_roles[guild_id].id])
         self._join(guild, self.user("member"), [])
         return guild
@@ -469,15 +496,34 @@ class World:
         guild.members[user.id] = Member(user, role_ids, self.started_at)
 
     def add_member(
-        self, username: str, global_name: str | None = None, *, manage_guild: bool = False
+        self, username: str, global_name: str | None = None, *, manage_guild: bool = False,
+        guild: Guild | None = None,
     ) -> User:
-        """A new member of the first guild; with manage_guild it holds the role granting Manage
-        Server."""
+        """A new member of the first guild (or of `guild`); with manage_guild it holds the role
+        granting Manage Server."""
         if username in self.users:
             raise ValueError(f"user {username!r} already exists")
         user = self._new_user(username, global_name)
-        self._join(self.guild, user, [self._moderator_roles[self.guild.id].id] if manage_guild else [])
+        guild = guild or self.guild
+        self._join(guild, user, [self._moderator_roles[guild.id].id] if manage_guild else [])
         return user
+
+    def bot_guilds(self) -> list[Guild]:
+        """The guilds the bot is a member of: the only ones its gateway connection hears of."""
+        return [guild for guild in self.guilds.values() if guild.has_member(self.bot.id)]
+
+    def install_for(self, username: str, installed: bool = True) -> User:
+        """`username` adds the app to (or, with installed=False, removes it from) their account."""
+        user = self.user(username)
+        (self.user_installs.add if installed else self.user_installs.discard)(user.id)
+        return user
+
+    def group_dm(self, *usernames: str, name: str | None = None) -> Channel:
+        """A new group DM between these people (the first owns it); the bot is not in it."""
+        people = [self.user(username) for username in usernames]
+        channel = Channel(self.snowflakes.next(), GROUP_DM, name, members=people)
+        self.group_dms[channel.id] = channel
+        return channel
 
     def user(self, username: str) -> User:
         try:
@@ -499,10 +545,12 @@ class World:
         return self.channel_by_id(channel_id) is not None
 
     def channel_by_id(self, channel_id: int) -> Channel | None:
-        """A guild text channel or an (already opened) DM channel with the bot."""
+        """A guild text channel, an (already opened) DM channel with the bot, or a group DM."""
         for guild in self.guilds.values():
             if channel_id in guild.channels:
                 return guild.channels[channel_id]
+        if channel_id in self.group_dms:
+            return self.group_dms[channel_id]
         return next((channel for channel in self._dm_channels.values() if channel.id == channel_id), None)
 
     def guild_of(self, channel: Channel) -> Guild | None:
@@ -527,8 +575,8 @@ class World:
             "interactions_endpoint_url": None,
             "role_connections_verification_url": None,
             "owner": owner.to_dict(),
-            "approximate_guild_count": len(self.guilds),
-            "approximate_user_install_count": 0,
+            "approximate_guild_count": len(self.bot_guilds()),
+            "approximate_user_install_count": len(self.user_installs),
             "approximate_user_authorization_count": 0,
             "explicit_content_filter": 0,
             "team": None,

@@ -41,10 +41,15 @@ from .interactions import (
     InteractionRecord,
     Rules,
     SentInteraction,
+    authorizing_owners,
+    context_of,
     interaction_payload,
 )
 from .models import (
+    CONTEXT_BOT_DM,
     CONTEXT_GUILD,
+    CONTEXT_PRIVATE_CHANNEL,
+    GROUP_DM,
     SEND_MESSAGES,
     VIEW_CHANNEL,
     Cast,
@@ -158,13 +163,16 @@ class Emulator:
         options: dict[str, Any] | None = None,
         forge: bool = False,
         guild_id: int | None = None,
+        channel: Channel | None = None,
     ) -> SentInteraction:
         """Type `command` (e.g. "/settings temperature value:1.2") as `user`, in a guild (the first
-        one, or the one with `guild_id`) or, with `guild=False`, in a DM.
+        one, or the one with `guild_id`) or, with `guild=False`, in a DM with the bot (or in
+        `channel`, a group DM from world.group_dm).
 
         Raises CommandInputError where Discord's client would refuse: unknown command, bad value,
-        missing option, a command hidden from this user. `forge=True` sends it anyway, typed as
-        best it can be, as a hand-made request to the bot would.
+        missing option, a command hidden from this user or not usable there (no install of the app
+        reaches that place, or the command's contexts leave it out). `forge=True` sends it anyway,
+        typed as best it can be, as a hand-made request to the bot would.
         """
         sender = self.world.user(user)
         target = self._target(guild, guild_id)
@@ -173,28 +181,49 @@ class Emulator:
             options=options, forge=forge,
         )
         if not forge:
-            self._check_visible(parsed.definition, sender, target)
-        return await self.send_interaction_data(parsed.data, user=user, guild=guild, guild_id=guild_id)
+            self._check_visible(parsed.definition, sender, target, channel)
+        return await self.send_interaction_data(
+            parsed.data, user=user, guild=guild, guild_id=guild_id, channel=channel,
+            integration_types=parsed.definition.get("integration_types") if parsed.definition else None,
+        )
 
     def _target(self, guild: bool, guild_id: int | None) -> Guild | None:
         if not guild:
             return None
         return self.world.guild if guild_id is None else self.world.guild_by_id(guild_id)
 
-    def _check_visible(self, definition: dict[str, Any], user: User, guild: Guild | None) -> None:
-        """Discord's client hides commands a user may not run; it never sends them."""
+    def _check_visible(
+        self, definition: dict[str, Any], user: User, guild: Guild | None, channel: Channel | None = None,
+    ) -> None:
+        """Discord's client offers a command only where one of the app's installs that the command
+        supports reaches (the server's, the user's own), in the contexts the command allows, and
+        hides it from members without its default permissions; it never sends the others."""
         if definition.get("type", CHAT_INPUT) == CHAT_INPUT:
             name = f"/{definition['name']}"
         else:
             name = f"The app command {definition['name']!r}"
-        if guild is None:
-            contexts = definition.get("contexts")
-            guild_only = "guild_id" in definition or definition.get("dm_permission") is False
-            if guild_only or (contexts is not None and contexts == [CONTEXT_GUILD]):
-                raise CommandInputError(f"{name} is not available in direct messages.")
-            return
+        context = context_of(guild, channel)
+        if guild is None and context == CONTEXT_BOT_DM and definition.get("dm_permission") is False:
+            raise CommandInputError(f"{name} is not available in direct messages.")
+        if guild is None and "guild_id" in definition:
+            raise CommandInputError(f"{name} is not available in direct messages.")
+        contexts = definition.get("contexts")
+        if contexts is not None and context not in contexts:
+            place = {CONTEXT_GUILD: "in servers", CONTEXT_BOT_DM: "in direct messages",
+                     CONTEXT_PRIVATE_CHANNEL: "in group DMs"}[context]
+            raise CommandInputError(f"{name} is not available {place}.")
+        owners = authorizing_owners(self.world, user, guild, channel, definition.get("integration_types"))
+        if not owners:
+            if guild is not None and not guild.has_member(self.world.bot.id):
+                where = f"{guild.name}, a server without the app,"
+            else:
+                where = "a group DM," if context == CONTEXT_PRIVATE_CHANNEL else "there"
+            raise CommandInputError(
+                f"{name} cannot be used in {where} unless {user.username} adds the app to their account "
+                "and the command allows that."
+            )
         required = definition.get("default_member_permissions")
-        if required is not None:
+        if guild is not None and required is not None:
             missing = int(required) & ~guild.permissions_of(user.id)
             if missing:
                 raise CommandHiddenError(
@@ -203,29 +232,34 @@ class Emulator:
 
     async def send_interaction_data(
         self, data: dict[str, Any], *, user: str = "admin", guild: bool = True,
-        guild_id: int | None = None,
+        guild_id: int | None = None, channel: Channel | None = None, integration_types: Any = None,
     ) -> SentInteraction:
         """Send an application command whose `data` (name, options...) is given verbatim."""
-        payload = self.interaction_payload(data, user=user, guild=guild, guild_id=guild_id)
+        payload = self.interaction_payload(data, user=user, guild=guild, guild_id=guild_id, channel=channel,
+                                           integration_types=integration_types)
         return await self.send_raw_interaction(payload)
 
     def interaction_payload(
         self, data: dict[str, Any], *, user: str = "admin", guild: bool = True,
         guild_id: int | None = None, kind: int = APPLICATION_COMMAND, channel: Channel | None = None,
-        message: dict[str, Any] | None = None,
+        message: dict[str, Any] | None = None, integration_types: Any = None,
     ) -> dict[str, Any]:
         """A complete INTERACTION_CREATE body, for tests that then tamper with it: an application
         command by default, or another `kind` (3 component, with the `message` it is on; 4
-        autocomplete), from the guild's first channel or the user's DM unless `channel` says."""
+        autocomplete), from the guild's first channel or the user's DM unless `channel` says.
+        `integration_types` are the command's (who may have authorized it); by default the
+        server's install only."""
+        sender, target = self.world.user(user), self._target(guild, guild_id)
         return interaction_payload(
             self.world,
             interaction_id=self.world.snowflakes.next(),
             data=data,
-            user=self.world.user(user),
-            guild=self._target(guild, guild_id),
+            user=sender,
+            guild=target,
             kind=kind,
             channel=channel,
             message=message,
+            owners=authorizing_owners(self.world, sender, target, channel, integration_types),
         )
 
     async def send_raw_interaction(self, payload: dict[str, Any]) -> SentInteraction:
@@ -326,6 +360,8 @@ class Emulator:
         channel, guild = self._located(message)
         if guild is not None and sender.id not in guild.members:
             raise CommandInputError(f"{sender.username} is not in the guild of message {message['id']}.")
+        if channel.type == GROUP_DM and all(person.id != sender.id for person in channel.members):
+            raise CommandInputError(f"{sender.username} is not in the group DM of message {message['id']}.")
         if guild is None and channel.recipient is not None and channel.recipient.id != sender.id:
             raise CommandInputError(f"Message {message['id']} is in another person's DM with the bot.")
         if message["flags"] & messages.EPHEMERAL:
@@ -371,15 +407,21 @@ class Emulator:
         data: dict[str, Any] = {"custom_id": custom_id, "component_type": messages.BUTTON}
         if button is not None and "id" in button:
             data["id"] = button["id"]
+        place = guild if guild is None or sender.id in guild.members else None
+        # A press is authorized by the installs that authorized the message's own interaction
+        # (a user's install: that user's id, whoever presses); a message the bot posted in a
+        # channel, by the server's install.
+        made_by = (message.get("interaction_metadata") or {}).get("authorizing_integration_owners")
         return interaction_payload(
             self.world,
             interaction_id=self.world.snowflakes.next(),
             data=data,
             user=sender,
-            guild=guild if guild is None or sender.id in guild.members else None,
+            guild=place,
             kind=MESSAGE_COMPONENT,
             channel=channel,
             message=messages.seen_by_bot(self.world, message),
+            owners=dict(made_by) if isinstance(made_by, dict) else None,
         )
 
     @staticmethod
@@ -461,7 +503,7 @@ class Emulator:
             known = ", ".join(repr(each) for each in self.commands.names(scope, MESSAGE_COMMAND)) or "none"
             raise CommandInputError(f"No message command {name!r} here. Message commands: {known}.")
         if definition is not None and not forge:
-            self._check_visible(definition, sender, target_guild)
+            self._check_visible(definition, sender, target_guild, channel)
         data: dict[str, Any] = {
             "id": definition["id"] if definition else str(self.world.snowflakes.next()),
             "name": name,
@@ -471,10 +513,11 @@ class Emulator:
         }
         if definition is not None and "guild_id" in definition:
             data["guild_id"] = definition["guild_id"]
+        place = target_guild if target_guild is None or sender.id in target_guild.members else None
+        types = definition.get("integration_types") if definition else None
         payload = interaction_payload(
-            self.world, interaction_id=self.world.snowflakes.next(), data=data, user=sender,
-            guild=target_guild if target_guild is None or sender.id in target_guild.members else None,
-            channel=channel,
+            self.world, interaction_id=self.world.snowflakes.next(), data=data, user=sender, guild=place,
+            channel=channel, owners=authorizing_owners(self.world, sender, place, channel, types),
         )
         return await self.send_raw_interaction(payload)
 
@@ -501,7 +544,8 @@ class Emulator:
         }
         if "guild_id" in definition:
             data["guild_id"] = definition["guild_id"]
-        return await self.send_interaction_data(data, user=user, guild=guild, guild_id=guild_id)
+        return await self.send_interaction_data(data, user=user, guild=guild, guild_id=guild_id,
+                                                integration_types=definition.get("integration_types"))
 
     async def autocomplete_interaction(
         self, command: str, *, user: str = "member", guild: bool = True, guild_id: int | None = None,
@@ -515,7 +559,8 @@ class Emulator:
         )
         self._check_visible(parsed.definition, sender, target)
         payload = self.interaction_payload(
-            parsed.data, user=user, guild=guild, guild_id=guild_id, kind=APPLICATION_COMMAND_AUTOCOMPLETE
+            parsed.data, user=user, guild=guild, guild_id=guild_id, kind=APPLICATION_COMMAND_AUTOCOMPLETE,
+            integration_types=parsed.definition.get("integration_types"),
         )
         return await self.send_raw_interaction(payload)
 

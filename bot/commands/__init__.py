@@ -11,5 +11,6 @@ from bot.commands import about, menu, settings, shakespeare
 def add_commands(tree: app_commands.CommandTree) -> None:
     tree.add_command(shakespeare.shakespeare)
     tree.add_command(settings.SettingsGroup())
+    tree.add_command(settings.PreferencesGroup())
     tree.add_command(about.about)
     tree.add_command(menu.continue_as_shakespeare)

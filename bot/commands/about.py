@@ -37,6 +37,8 @@ def about_text(models: list[ModelInfo], locale: object = "en") -> str:
 
 
 @app_commands.command(name="about", description="Which models this bot runs, how big and how good.")
+@app_commands.allowed_installs(guilds=True, users=True)
+@app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
 async def about(interaction: discord.Interaction[ShakespeareBot]) -> None:
     text = about_text(interaction.client.engine.model_info(), interaction.locale)
     await interaction.response.send_message(text, ephemeral=True)

@@ -18,10 +18,10 @@ from discord.utils import remove_markdown
 
 from bot.commands.options import serving_model
 from bot.commands.replies import write_reply
+from bot.commands.settings import settings_for
 from bot.commands.shakespeare import cooldown_check
 from bot.errors import UserError
 from bot.i18n import Phrase
-from bot.store import DEFAULT_SETTINGS
 from charlm.engine import GenerationRequest
 
 if TYPE_CHECKING:
@@ -72,6 +72,8 @@ def _site(url: str) -> str:
 
 
 @app_commands.context_menu(name=MENU_NAME)
+@app_commands.allowed_installs(guilds=True, users=True)
+@app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
 @app_commands.check(cooldown_check)
 async def continue_as_shakespeare(interaction: discord.Interaction[ShakespeareBot],
                                   message: discord.Message) -> None:
@@ -80,8 +82,7 @@ async def continue_as_shakespeare(interaction: discord.Interaction[ShakespeareBo
         seed = plain_words(message)[-MAX_MENU_SEED:]
         if not seed:
             raise UserError(NOTHING_TO_CONTINUE)
-        guild_id = interaction.guild_id
-        settings = DEFAULT_SETTINGS if guild_id is None else await bot.store.get(guild_id)
+        settings = await settings_for(interaction)
         request = GenerationRequest(seed=seed, model=serving_model(settings.model, bot.engine.model_names),
                                     temperature=settings.temperature, length=settings.length)
         await write_reply(interaction, request)

@@ -10,8 +10,9 @@ the client; it turns any such custom_id into a button with a callback.
 - Again writes a new text from the same seed, model, temperature and length, as a new message.
 - Continue primes the model with the text so far (seed included, by its end) and writes `length`
   more characters: the message is edited to hold them while everything fits one message, else the
-  continuation is a new message replying to it. Presses on one message are served one at a time,
-  in order, so two members pressing at once both get text and nothing is lost or written twice.
+  continuation is a new message (a follow-up, shown as a reply to it). Presses on one message are
+  served one at a time, in order, so two members pressing at once both get text and nothing is
+  lost or written twice.
 - Delete removes the message, for the member who asked or members with Manage Messages.
 
 Again and Continue count against the user's cooldown and the engine's busy rule like /shakespeare;
@@ -182,16 +183,23 @@ async def write_reply(interaction: discord.Interaction[ShakespeareBot], request:
                          prompt=request.seed + text)
     view = await store_buttons(bot, record)
     options = {"model": request.model, "temperature": request.temperature, "locale": interaction.locale}
-    whole = fits_whole(request.seed, text, **options)
-    content = generation_reply(request.seed, text, attached=not whole, **options)
+    attached = not fits_whole(request.seed, text, **options) and may_attach(interaction)
+    content = generation_reply(request.seed, text, attached=attached, **options)
     extra: dict = {"view": view} if view is not None else {}
-    if not whole:  # what fits is shown, the whole text comes as a file
+    if attached:  # what fits is shown, the whole text comes as a file
         extra["file"] = text_file(request.seed + text)
     none = discord.AllowedMentions.none()
     if interaction.response.is_done():
         await interaction.followup.send(content, allowed_mentions=none, **extra)
     else:
         await interaction.response.send_message(content, allowed_mentions=none, **extra)
+
+
+def may_attach(interaction: discord.Interaction) -> bool:
+    """Whether a reply here may carry a file: the app's permissions where it was used (the bot's
+    in a server that added it; the user's own where only their install reaches). Without Attach
+    Files the reply shows what fits and says the text was cut."""
+    return interaction.app_permissions.attach_files
 
 
 def text_file(text: str) -> discord.File:
@@ -239,25 +247,20 @@ async def press_continue(interaction: discord.Interaction[ShakespeareBot], butto
                 raise UserError(GONE) from None
             await bot.store.update_reply(record.key, body=body, prompt=prompt)
             return
-        # The message is full: the continuation replies to it, and is a reply of its own.
+        # The message is full: the continuation is a follow-up of the press, which Discord shows as
+        # a reply to the message pressed, with buttons of its own. A follow-up, not a channel
+        # message: it needs no permission in the channel, and works where the bot is not a member
+        # (a user's install), which is the same for every install.
         follow = ReplyRecord(new_key(), interaction.user.id, seed=record.seed, model=request.model,
                              temperature=request.temperature, length=request.length, body=text,
                              prompt=prompt, continued=True)
         view = await store_buttons(bot, follow)
         extra: dict = {"view": view} if view is not None else {}
-        attached = not fits_whole("", text, **options)
+        attached = not fits_whole("", text, **options) and may_attach(interaction)
         content = continuation_reply(text, attached=attached, **options)
-        try:
-            if attached:
-                extra["file"] = text_file(text)
-            await interaction.channel.send(  # type: ignore[union-attr]  (every press has a channel)
-                content, reference=message.to_reference(fail_if_not_exists=False),
-                mention_author=False, allowed_mentions=discord.AllowedMentions.none(), **extra)
-        except discord.Forbidden:
-            # Where the bot may not post (a channel it cannot write in): a follow-up still can.
-            if attached:
-                extra["file"] = text_file(text)  # a fresh one: the first was read by the failed send
-            await interaction.followup.send(content, allowed_mentions=discord.AllowedMentions.none(), **extra)
+        if attached:
+            extra["file"] = text_file(text)
+        await interaction.followup.send(content, allowed_mentions=discord.AllowedMentions.none(), **extra)
         await bot.store.update_reply(record.key, body=record.body, prompt=prompt)
 
 
@@ -265,11 +268,11 @@ async def press_delete(interaction: discord.Interaction[ShakespeareBot], button:
     allowed = interaction.user.id == button.owner_id or interaction.permissions.manage_messages
     if not allowed:
         raise UserError(NOT_YOURS)
-    message = interaction.message
-    assert message is not None
     await interaction.response.defer()
     try:
-        await message.delete()
+        # Through the press's own token (@original of a button press is the message it is on), not
+        # the channel: that needs no permission and works where the bot is not a member.
+        await interaction.delete_original_response()
     except discord.NotFound:
         raise UserError(GONE) from None
 

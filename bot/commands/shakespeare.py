@@ -18,10 +18,10 @@ from bot.commands.options import (
     serving_model,
 )
 from bot.commands.replies import write_reply
+from bot.commands.settings import settings_for
 from bot.errors import UserError
 from bot.i18n import Phrase
 from bot.store import (
-    DEFAULT_SETTINGS,
     MAX_MODEL_NAME_LENGTH,
     MAX_REQUEST_LENGTH,
     MAX_TEMPERATURE,
@@ -113,11 +113,14 @@ def build_request(settings: GuildSettings, loaded: Sequence[str], *, seed: objec
 
 
 @app_commands.command(name="shakespeare", description="Write Shakespeare with a character-level model.")
+@app_commands.allowed_installs(guilds=True, users=True)
+@app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
 @app_commands.describe(
     seed="How the text begins (default: a speaker's name, such as ROMEO:)",
-    temp=f"Temperature from {MIN_TEMPERATURE} (careful) to {MAX_TEMPERATURE} (wild); default: the server's",
-    length=f"Characters to write, {MIN_LENGTH} to {MAX_REQUEST_LENGTH}; default: the server's",
-    model="Which model writes; default: the server's",
+    temp=f"Temperature from {MIN_TEMPERATURE} (careful) to {MAX_TEMPERATURE} (wild); "
+         "default: the server's or yours",
+    length=f"Characters to write, {MIN_LENGTH} to {MAX_REQUEST_LENGTH}; default: the server's or yours",
+    model="Which model writes; default: the server's or yours",
 )
 @app_commands.autocomplete(seed=seed_autocomplete, model=model_autocomplete)
 @app_commands.check(cooldown_check)
@@ -130,8 +133,7 @@ async def shakespeare(
 ) -> None:
     bot = interaction.client
     try:
-        guild_id = interaction.guild_id
-        settings = DEFAULT_SETTINGS if guild_id is None else await bot.store.get(guild_id)
+        settings = await settings_for(interaction)  # the server's, or the user's own where none apply
         request = build_request(settings, bot.engine.model_names, seed=seed, temperature=temp, length=length,
                                 model=model, replaced_logged=bot.replaced_models_logged)
         await write_reply(interaction, request)

@@ -98,3 +98,28 @@ def test_the_self_test_fails_without_models(tmp_path):
     assert "self-test: FAILED: the bot stopped before it connected" in result.stdout
     assert "self-test: FAILED: the bot ended with 2 (its log is above)" in result.stdout
     assert "Cannot load the models from CHECKPOINT_DIR=" in result.stderr
+
+
+def test_invite_prints_both_install_links_with_only_the_permission_the_bot_uses():
+    result = run("invite", "--client-id", "123")
+    assert result.returncode == 0 and result.stderr == ""
+    links = [line.strip() for line in result.stdout.splitlines() if line.startswith("  https://")]
+    assert links == [
+        "https://discord.com/oauth2/authorize?client_id=123&scope=bot+applications.commands"
+        "&permissions=32768&integration_type=0",  # 32768: Attach Files, and nothing else
+        "https://discord.com/oauth2/authorize?client_id=123&scope=applications.commands&integration_type=1",
+    ]
+
+
+def test_invite_reads_the_application_id_from_the_token_or_says_what_to_give():
+    from bot.invite import application_id_from_token
+    from discord_emulator.models import make_token
+
+    assert application_id_from_token(make_token(987654321)) == 987654321
+    assert "client_id=42&" in run("invite", DISCORD_TOKEN=make_token(42)).stdout
+    for env, expected in ({}, "Give --client-id"), ({"DISCORD_TOKEN": "not-a-token"}, "does not look like"):
+        result = run("invite", **env)
+        assert result.returncode == 2 and result.stdout == "" and expected in result.stderr
+        assert result.stderr.count("\n") == 1
+    refused = run("run", "--client-id", "1")
+    assert refused.returncode == 2 and "--client-id only applies to `invite`" in refused.stderr

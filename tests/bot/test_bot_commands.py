@@ -31,7 +31,7 @@ from charlm.alphabet import Alphabet
 from charlm.checkpoint import save_checkpoint
 from charlm.engine import EngineBusyError, GenerationEngine, GenerationRequest
 from charlm.models import ModelConfig, build_model
-from discord_emulator import CommandHiddenError, Emulator, Reply
+from discord_emulator import CommandHiddenError, CommandInputError, Emulator, Reply
 from tests.helpers import held_write_lock
 
 HEADER = re.compile(r"\*(?P<model>\w+), temperature (?P<temperature>[\d.]+)(?P<notes>[^*]*)\*\n```\n")
@@ -150,13 +150,23 @@ async def test_the_longest_seed_and_length_still_fit_one_message_and_say_so(tmp_
         assert block.startswith("\u2026`")  # the end of the seed, which the model continued from
 
 
-async def test_in_a_dm_shakespeare_uses_the_defaults_and_settings_need_a_server(tmp_path):
+async def test_in_a_dm_shakespeare_uses_the_users_own_defaults_and_settings_need_a_server(tmp_path):
     async with running_bot(tmp_path) as run:
         await run.store.set_value(run.emu.world.guild.id, "length", 5)  # a server's, not the DM's
         _, temperature, _, block = poem(await run.ask("/shakespeare", guild=False, seed="A"))
         assert (temperature, len(block)) == (DEFAULT_SETTINGS.temperature, 1 + DEFAULT_SETTINGS.length)
-        assert refusal(await run.ask("/settings show", user="admin", guild=False)) == errors.NEEDS_SERVER
-        assert refusal(await run.ask("/settings reset", user="admin", guild=False)) == errors.NEEDS_SERVER
+        changed = await run.ask("/preferences length", guild=False, value=7)
+        assert refusal(changed) == "You now get 7 characters."
+        run.emu.clock.advance(COOLDOWN_SECONDS)
+        _, _, _, block = poem(await run.ask("/shakespeare", guild=False, seed="A"))
+        assert len(block) == 1 + 7
+        # Discord's client does not offer /settings in a DM (its contexts say servers only); a
+        # forged one is refused with one sentence.
+        with pytest.raises(CommandInputError, match="not available in direct messages"):
+            await run.ask("/settings show", user="admin", guild=False)
+        for command in ("/settings show", "/settings reset"):
+            forged = await run.ask(command, user="admin", guild=False, forge=True)
+            assert refusal(forged) == errors.NEEDS_SERVER
 
 
 async def test_admins_show_change_and_reset_the_settings(tmp_path):
@@ -216,9 +226,9 @@ async def test_a_change_that_fails_after_discord_gave_up_on_its_answer_is_logged
             run.emu.clock.advance(run.emu.rules.ack_window + 0.5)  # Discord stops waiting
             for _ in range(100):
                 await asyncio.sleep(0.05)
-                if "whose admin could not be answered failed" in caplog.text:
+                if "whose sender could not be answered failed" in caplog.text:
                     break
-        assert "whose admin could not be answered failed: The settings database is busy" in caplog.text
+        assert "whose sender could not be answered failed: The settings database is busy" in caplog.text
         assert change.record.rejected_late >= 1 and not change.record.answers
         assert await run.store.get(run.emu.world.guild.id) == DEFAULT_SETTINGS
 

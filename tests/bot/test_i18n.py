@@ -78,10 +78,10 @@ async def test_a_korean_client_reads_korean_from_the_bot_and_the_commands(tmp_pa
         about = refusal(await run.ask("/about", user="admin"))
         assert about.startswith("**셰익스피어 봇 ") and "매개변수" in about
         # Another member's client is English: the same bot answers them in English.
-        english = await run.ask("/settings show", user="member", guild=False)
-        assert refusal(english).startswith("설정은 서버마다")  # member is still Korean here
+        korean = await run.ask("/settings show", user="member", guild=False, forge=True)
+        assert refusal(korean).startswith("서버 설정은 서버 안에서만")  # member is still Korean here
         run.emu.world.user("member").locale = "en-US"
-        assert refusal(await run.ask("/settings show", guild=False)) == str(errors.NEEDS_SERVER)
+        assert refusal(await run.ask("/settings show", guild=False, forge=True)) == str(errors.NEEDS_SERVER)
 
 
 async def test_a_changed_translation_changes_the_synced_command_set(monkeypatch) -> None:

@@ -65,3 +65,23 @@ def test_a_seed_of_backticks_and_markdown_renders_inside_the_code_block_as_disco
                "flags": 0, "embeds": [], "mentions": [], "mention_everyone": False}
     shown = render_message(message, World(Clock(), cast=BOT_CAST), "Prospero", "shakespeare").split("\n")
     assert shown[2:] == ["\u2502 lstm, temperature 0.8", f"\u2502 \u2503 {seed}", "\u2502 \u2503 more"]
+
+
+async def test_a_user_install_reaches_a_server_without_the_bot_and_group_dms() -> None:
+    from tests.emulator.test_installs import InstallsClient
+
+    async with Emulator(cast=BOT_CAST) as emu, connect_bare_client(emu, InstallsClient):
+        out = io.StringIO()
+        playground = Playground(emu, out, reply_timeout=5)
+        for line in ["/away /anywhere", "/install", "/away /anywhere", "/group /anywhere",
+                     "/away /echo text:hi", "/install off", "/group /anywhere"]:
+            assert await playground.handle(line)
+        shown = out.getvalue()
+    refused = "Discord: /anywhere cannot be used in The Rose, a server without the app, unless admin"
+    assert shown.count(refused) == 1
+    assert "Prospero added the bot to their own account. Try /away /shakespeare." in shown
+    assert shown.count("\u2502 owners=True") == 2  # in The Rose and in the group DM
+    assert "Discord: /echo cannot be used in The Rose" in shown
+    assert "Prospero removed the bot from their own account." in shown
+    assert "Discord: /anywhere cannot be used in a group DM" in shown
+    assert "Discord refused" not in shown and "Not in Discord's published API" not in shown

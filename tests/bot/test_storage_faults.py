@@ -91,7 +91,7 @@ async def test_damage_found_while_running_serves_defaults_refuses_changes_and_fa
         async def malformed(*args, **kwargs):
             raise sqlite3.DatabaseError("database disk image is malformed")
 
-        monkeypatch.setattr(store, "_get", malformed)
+        monkeypatch.setattr(store, "_read_cached", malformed)
         with caplog.at_level(logging.WARNING):
             assert await store.get(GUILD) == DEFAULT_SETTINGS
             assert await store.get(GUILD) == DEFAULT_SETTINGS

@@ -292,3 +292,18 @@ async def test_check_reports_a_closed_store(tmp_path):
     await store.close()
     with pytest.raises(SettingsStoreError):
         await store.check()
+
+
+async def test_a_persons_own_defaults_are_kept_apart_from_any_servers(store):
+    # The same number as a guild id and a user id: two different owners, never mixed up.
+    await store.set_value(GUILD, "length", 50)
+    assert (await store.get_user(GUILD)) == DEFAULT_SETTINGS
+    chosen = await store.set_user_value(GUILD, "temperature", 1.5)
+    assert (chosen.temperature, chosen.changed) == (1.5, frozenset({"temperature"}))
+    assert (await store.get(GUILD)).temperature == DEFAULT_SETTINGS.temperature
+    with pytest.raises(SettingsError):
+        await store.set_user_value(GUILD, "length", 0)
+    with sqlite3.connect(store.path) as connection, pytest.raises(sqlite3.IntegrityError):
+        connection.execute("INSERT INTO user_settings (user_id, length) VALUES (5, 99999)")
+    await store.reset_user(GUILD)
+    assert (await store.get_user(GUILD)) == DEFAULT_SETTINGS and (await store.get(GUILD)).length == 50

@@ -25,7 +25,7 @@ LENGTH_RANGE = "Length must be a whole number from 1 to 1500."
 REQUEST_LENGTH_RANGE = "Length must be a whole number from 1 to 10000."
 SEED_SIZE = "The seed must be text of 1 to 500 characters."
 BAD_OPTION = "One of the options has a value this command does not accept."
-NEEDS_SERVER = "Settings belong to a server; use /settings in one, where its admins can change them."
+NEEDS_SERVER = "Server settings belong to a server; for your own defaults use /preferences."
 OUTDATED = "This command has changed; wait a minute for Discord to update it, then try again."
 
 

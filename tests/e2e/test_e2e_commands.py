@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import pytest_asyncio
 
-from discord_emulator import CommandHiddenError, Emulator
+from discord_emulator import CommandHiddenError, CommandInputError, Emulator
 from discord_emulator.process import BotProcess
-from tests.e2e.helpers import ask, fresh_user, generation, refusal, settings_shown
+from tests.e2e.helpers import REPLY_TIMEOUT, ask, fresh_user, generation, refusal, settings_shown
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
 NEEDS_MANAGE_SERVER = "Only members with the Manage Server permission can change this server's settings."
-NEEDS_SERVER = "Settings belong to a server; use /settings in one, where its admins can change them."
+NEEDS_SERVER = "Server settings belong to a server; for your own defaults use /preferences."
+_places = itertools.count()
 DEFAULTS = {"temperature": ("0.8", "default"), "length": ("400", "default"), "model": ("lstm", "default")}
 
 
@@ -102,9 +105,30 @@ async def test_a_member_without_manage_server_is_refused_even_when_forged(
     assert settings_shown(reply) == DEFAULTS
 
 
-async def test_settings_in_a_direct_message_are_refused(emulator: Emulator) -> None:
-    _, reply = await ask(emulator, "/settings temperature value:1.5", guild=False)
+async def test_settings_in_a_dm_are_not_offered_and_refused_when_forged(emulator: Emulator) -> None:
+    with pytest.raises(CommandInputError, match="not available in direct messages"):
+        await emulator.send_command("/settings temperature value:1.5", guild=False)
+    _, reply = await ask(emulator, "/settings temperature value:1.5", guild=False, forge=True)
     assert refusal(reply) == NEEDS_SERVER
+
+
+async def test_a_user_installed_shakespeare_writes_in_a_server_without_the_bot(emulator: Emulator) -> None:
+    world = emulator.world
+    guild = world.add_guild(f"Elsewhere {next(_places)}", with_bot=False)
+    user = f"traveller-{next(_places)}"
+    world.add_member(user, guild=guild)
+    with pytest.raises(CommandInputError, match="a server without the app"):
+        await emulator.send_command("/shakespeare seed:b length:5", user=user, guild_id=guild.id)
+    world.install_for(user)
+    sent = await emulator.send_command("/preferences length value:30", user=user, guild_id=guild.id)
+    assert refusal(await sent.wait_reply(REPLY_TIMEOUT)) == "You now get 30 characters."
+    sent = await emulator.send_command("/shakespeare seed:ROMEO:", user=user, guild_id=guild.id)
+    reply = await sent.wait_reply(REPLY_TIMEOUT)
+    model, temperature, block = generation(reply)
+    assert (model, temperature, block[:6], len(block)) == ("lstm", 0.8, "ROMEO:", 6 + 30)  # their length
+    assert reply.message["interaction_metadata"]["authorizing_integration_owners"] == {
+        "1": str(world.user(user).id)}
+    assert not [call for call in emulator.calls if call.path.startswith("/channels")]
 
 
 async def test_shakespeare_and_about_work_in_a_direct_message(emulator: Emulator) -> None:

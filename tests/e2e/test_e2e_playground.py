@@ -25,6 +25,10 @@ TYPED = """\
 /as owner /press 7 continue
 /complete /shakespeare seed:JU
 /as member /press 7 delete
+/away /about
+/install
+/away /preferences length value:20
+/group /preferences show
 /locale ko
 /settings show
 /quit
@@ -64,6 +68,11 @@ async def test_local_playground_answers_typed_commands(tmp_path: Path) -> None:
     assert "(Guild Owner pressed continue)" in shown and "\u2570 #7 (edited)" in shown
     assert "  JULIET:" in shown
     assert "(message #7 was deleted)" in shown
+    # The bot installed to Prospero's own account: it follows him to a server without it.
+    assert "Discord: /about cannot be used in The Rose, a server without the app, unless admin" in shown
+    assert "Prospero added the bot to their own account." in shown
+    assert "\u2502 You now get 20 characters.\n\u2502 Only you can see this" in shown
+    assert "\u2502 - length: 20 (set by you)" in shown
     assert "Prospero's Discord now speaks ko." in shown and "\u2502 이 서버의 설정:" in shown
     assert "Discord refused" not in shown and "Not in Discord's published API" not in shown
 
