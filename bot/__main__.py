@@ -40,14 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
             "               (at start the bot syncs by itself, and only when its commands changed)\n"
             "  healthcheck  exit 0 only if a running bot's heartbeat is fresh: it is connected and\n"
             "               can read its database (the container's HEALTHCHECK)\n"
+            "  trainer      train server voices queued in the database (the bot starts one itself\n"
+            "               unless VOICE_TRAINER=off; run this on another host instead)\n"
             "  invite       print the links that add the bot to a server and to your own account\n"
             "               (the application ID comes from DISCORD_TOKEN, or give --client-id)"
         ),
         epilog=f"environment variables (configuration comes only from these):\n{variables}\n\n"
                "exit codes: 0 success, 1 unhealthy or self-test failed, 2 configuration to fix.",
     )
-    parser.add_argument("command", nargs="?", choices=("run", "sync", "healthcheck", "invite"), default="run",
-                        help="what to do (default: run)")
+    parser.add_argument("command", nargs="?", choices=("run", "sync", "healthcheck", "trainer", "invite"),
+                        default="run", help="what to do (default: run)")
     parser.add_argument("--client-id", type=int, metavar="ID",
                         help="with invite: the application ID from the developer portal")
     parser.add_argument("--guild", type=int, metavar="ID",
@@ -94,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
         print(problem or "healthy: the bot is connected and its heartbeat is fresh.")
         return 1 if problem else 0
     discord.utils.setup_logging(level=config.log_level_number)
+    if args.command == "trainer":
+        from bot.voices.trainer import run_trainer
+
+        return run_trainer(config)
     # Imported here: loading torch takes seconds that healthcheck and --help should not pay.
     from bot.runner import run_bot, sync_command_set
 

@@ -12,7 +12,7 @@ import functools
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 
 import discord
 from discord import app_commands
@@ -36,6 +36,9 @@ from bot.errors import (
 from bot.i18n import BotTranslator
 from bot.lifecycle import InFlight
 from bot.store import SettingsStore, SettingsStoreError
+from bot.voices.cache import VoiceCache
+from bot.voices.jobs import VoiceBook
+from bot.voices.trainer import LocalTrainer, trainer_env
 from charlm.engine import GenerationEngine
 
 log = logging.getLogger(__name__)
@@ -168,6 +171,11 @@ class ShakespeareBot(discord.AutoShardedClient):
         self.cooldown = UserCooldown(COOLDOWN_RATE, COOLDOWN_SECONDS)
         self.replaced_models_logged: set[str] = set()  # settings' models not loaded here, warned of
         self.reply_locks = KeyedLocks()  # Continue presses on one message, one at a time
+        # Server voices: their jobs and files, the loaded ones, the trainer this process may run.
+        self.voices = VoiceBook(config.db_path, config.voices_folder)
+        self.voice_cache = VoiceCache(engine, self.voices, config.voice_cache_mb)
+        self.trainer = LocalTrainer(trainer_env(config)) if config.voice_trainer == "local" else None
+        self._followers: set[asyncio.Task] = set()  # the tasks editing admins' voice progress replies
         self.tree = ShakespeareTree(self)
         add_commands(self.tree)
         self._heartbeat: asyncio.Task | None = None
@@ -183,6 +191,20 @@ class ShakespeareBot(discord.AutoShardedClient):
             # Serving with the commands Discord already has beats not serving at all.
             log.error("Could not sync commands (%s); serving the ones Discord has.", error)
         self._heartbeat = asyncio.create_task(self._beat(), name="heartbeat")
+        # Jobs queued before a restart go on at once; otherwise the trainer starts with the first job.
+        if self.trainer is not None and await asyncio.to_thread(self.voices.any_live):
+            await self.start_trainer()
+
+    async def start_trainer(self) -> None:
+        """Make sure a trainer will take queued jobs: this process's own (VOICE_TRAINER=local),
+        started again if it died; with VOICE_TRAINER=off another host's."""
+        if self.trainer is not None:
+            await self.trainer.ensure_running()
+
+    def follow_job(self, follower: Coroutine[object, object, None]) -> None:
+        task = asyncio.create_task(follower, name="voice-progress")
+        self._followers.add(task)
+        task.add_done_callback(self._followers.discard)
 
     async def on_shard_connect(self, shard_id: int) -> None:
         self._close_unacknowledged(shard_id)
@@ -241,6 +263,10 @@ class ShakespeareBot(discord.AutoShardedClient):
         await self.close()
 
     async def close(self) -> None:
+        for task in list(self._followers):
+            task.cancel()
+        if self.trainer is not None:
+            await self.trainer.stop()  # a job it was training goes back in the queue
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             self._heartbeat = None

@@ -31,6 +31,14 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
     ("SHARD_COUNT", "(Discord's advice)", "the total number of shards across all processes"),
     ("SHARD_IDS", "(all)", "comma-separated shards this process runs, e.g. 0,1; needs SHARD_COUNT"),
     ("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
+    ("DISCORD_CDN_URL", "https://cdn.discordapp.com",
+     "the only place the bot downloads uploaded files from (voices' texts)"),
+    ("VOICES_DIR", "<BOT_DB_PATH folder>/voices", "where trained server voices and uploaded texts are kept"),
+    ("VOICE_TRAINER", "local",
+     "local: the bot starts the trainer process itself; off: a `trainer` runs elsewhere"),
+    ("VOICE_TRAIN_SECONDS", "300", "how long one voice trains"),
+    ("VOICE_TRAIN_THREADS", "1", "CPU threads the trainer uses (at the lowest priority)"),
+    ("VOICE_CACHE_MB", "200", "memory for loaded voices; the least recently used are dropped past it"),
 )
 
 
@@ -71,6 +79,12 @@ class BotConfig:
     shard_ids: tuple[int, ...] | None = None
     log_level: str = "INFO"
     drain_seconds: float = DEFAULT_DRAIN_SECONDS
+    cdn_url: str = "https://cdn.discordapp.com"
+    voices_dir: Path | None = None
+    voice_trainer: str = "local"
+    voice_train_seconds: float = 300.0
+    voice_train_threads: int = 1
+    voice_cache_mb: int = 200
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> BotConfig:
@@ -89,6 +103,11 @@ class BotConfig:
             raise ConfigError("DEVICE must be auto, cpu, cuda, cuda:N or mps.")
         db_path = Path(get("BOT_DB_PATH") or cls.db_path)
         heartbeat = get("BOT_HEARTBEAT_PATH")
+        voices = get("VOICES_DIR")
+        trainer = (get("VOICE_TRAINER") or "local").lower()
+        if trainer not in ("local", "off"):
+            raise ConfigError("VOICE_TRAINER must be local or off.")
+        seconds = _positive_int("VOICE_TRAIN_SECONDS", get("VOICE_TRAIN_SECONDS"))
         return cls(
             token=get("DISCORD_TOKEN"),
             # Route.BASE has no trailing slash: routes are appended as "/users/@me".
@@ -102,6 +121,14 @@ class BotConfig:
             shard_count=shard_count,
             shard_ids=shard_ids,
             log_level=log_level,
+            cdn_url=_url("DISCORD_CDN_URL", get("DISCORD_CDN_URL"), ("http", "https"), strip_slash=True)
+            or cls.cdn_url,
+            voices_dir=Path(voices) if voices else None,
+            voice_trainer=trainer,
+            voice_train_seconds=float(seconds) if seconds else cls.voice_train_seconds,
+            voice_train_threads=_positive_int("VOICE_TRAIN_THREADS", get("VOICE_TRAIN_THREADS"))
+            or cls.voice_train_threads,
+            voice_cache_mb=_positive_int("VOICE_CACHE_MB", get("VOICE_CACHE_MB")) or cls.voice_cache_mb,
         )
 
     def require_token(self) -> str:
@@ -111,6 +138,10 @@ class BotConfig:
                 "the environment, or run `python -m bot --local` to play offline."
             )
         return self.token
+
+    @property
+    def voices_folder(self) -> Path:
+        return self.voices_dir if self.voices_dir is not None else self.db_path.with_name("voices")
 
     @property
     def log_level_number(self) -> int:

@@ -16,6 +16,7 @@ from discord import app_commands
 from bot.i18n import Phrase, localize
 from bot.storage_faults import SettingsUnavailableError
 from bot.store import SettingsBusyError, SettingsError
+from bot.voices.jobs import VoiceError
 from charlm.engine import EngineBusyError, EngineClosedError, InvalidRequestError
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,8 @@ def sentence_for(error: BaseException) -> str | None:
         return BUSY
     if isinstance(error, EngineClosedError):
         return RESTARTING
-    if isinstance(error, (InvalidRequestError, SettingsError, SettingsBusyError, SettingsUnavailableError)):
+    if isinstance(error, (InvalidRequestError, SettingsError, SettingsBusyError, SettingsUnavailableError,
+                          VoiceError)):
         return sentence_of(error)
     if isinstance(error, app_commands.CommandInvokeError):
         return sentence_for(error.original)

@@ -111,6 +111,67 @@ KOREAN: dict[str, str] = {
     "text cut to fit": "글을 잘라 맞춤",
     "continued": "이어 씀",
     "the whole text is in shakespeare.txt": "전체 글은 shakespeare.txt에 있음",
+    # bot/commands/voice.py and bot/voices/
+    "- **{name}** (from {base}): {before} -> {after} bits/char on its text":
+        "- **{name}** ({base}에서 시작): 이 서버 글에서 {before} -> {after} bits/char",
+    "; held-out loss {before} -> {now} bits/char so far": "; 지금까지 검증 손실 {before} -> {now} bits/char",
+    "No voice has been trained on this server yet.": "이 서버에서는 아직 목소리를 학습한 적이 없어요.",
+    "No voice is training on this server.": "이 서버에서 학습 중인 목소리가 없어요.",
+    "Only members with the Manage Server permission can manage this server's voices.":
+        "이 서버의 목소리는 '서버 관리' 권한이 있는 멤버만 관리할 수 있어요.",
+    "The {model} model is not loaded on this bot and this server has no voice of that name; choose {choices} "
+    "or a voice from /voice list.":
+        "{model} 모델은 이 봇에 없고, 이 서버에도 그런 이름의 목소리가 없어요. {choices} 중 하나나 "
+        "/voice list의 목소리를 골라 주세요.",
+    "This server has no voice named {name}; /voice list shows its voices.":
+        "이 서버에는 {name}(이)라는 목소리가 없어요. /voice list에서 목소리를 확인해 주세요.",
+    "This server has no voices yet; /voice train makes one.":
+        "이 서버에는 아직 목소리가 없어요. /voice train으로 만들 수 있어요.",
+    "This server's voices ({count} of {most}):": "이 서버의 목소리 ({most}개 중 {count}개):",
+    "Training voice {name}: {percent}% done, about {seconds} s left{so_far}.":
+        "목소리 {name} 학습 중: {percent}% 완료, 약 {seconds}초 남음{so_far}.",
+    "Voice {name} is deleted.": "목소리 {name}을(를) 지웠어요.",
+    "Voice {name} is queued: number {position} in line.":
+        "목소리 {name}이(가) 대기열 {position}번째에 있어요.",
+    "Voice {name} is ready: your text's validation loss went from {before} to {after} bits/char. "
+    "Write with it: /shakespeare model:{name}.":
+        "목소리 {name} 준비 완료: 올린 글의 검증 손실이 {before}에서 {after} bits/char로 줄었어요. "
+        "/shakespeare model:{name}으로 써 보세요.",
+    "Voice {name} now writes by default on this server.":
+        "이제 이 서버에서는 목소리 {name}이(가) 기본으로 써요.",
+    "Voice {name} was cancelled.": "목소리 {name} 학습을 취소했어요.",
+    "Voice {name} was not made: {reason}.": "목소리 {name}을(를) 만들지 못했어요: {reason}.",
+    "voice {name}": "목소리 {name}",
+    "A voice is already training for this server; wait for it or /voice cancel it.":
+        "이 서버의 목소리가 이미 학습 중이에요. 끝날 때까지 기다리거나 /voice cancel로 취소해 주세요.",
+    "A voice's name must be 1 to {most} letters, digits, - or _, starting with a letter or digit.":
+        "목소리 이름은 영문 소문자, 숫자, - 또는 _로 된 1~{most}자여야 하고, 글자나 숫자로 시작해야 해요.",
+    "The bot is training {count} voices already, the most it queues; try again later.":
+        "봇이 이미 목소리 {count}개를 학습하고 있어서 더 받을 수 없어요. 나중에 다시 시도해 주세요.",
+    "The name {name} is taken; choose another.":
+        "{name}(이)라는 이름은 이미 있어요. 다른 이름을 골라 주세요.",
+    "This server has {count} voices, the most it may keep; delete one with /voice delete first.":
+        "이 서버에는 이미 목소리가 {count}개로 최대예요. 먼저 /voice delete로 하나를 지워 주세요.",
+    "Discord did not hand over the file (HTTP {status}); attach it again.":
+        "Discord에서 파일을 받지 못했어요(HTTP {status}). 다시 첨부해 주세요.",
+    "Most of the text is in characters the models cannot write, even transliterated; a voice needs text "
+    "mostly in Latin letters.":
+        "글 대부분이 모델이 쓸 수 없는 글자예요(로마자로 바꿔도요). "
+        "목소리에는 주로 라틴 문자로 된 글이 필요해요.",
+    "That file is not an attachment Discord sent; attach the text to the command.":
+        "그 파일은 Discord가 보낸 첨부 파일이 아니에요. 명령어에 글 파일을 첨부해 주세요.",
+    "That file is not text (it holds binary data); upload a .txt file.":
+        "그 파일은 글이 아니에요(바이너리 데이터가 있어요). .txt 파일을 올려 주세요.",
+    "The file could not be fetched from Discord ({error}); try again.":
+        "Discord에서 파일을 가져오지 못했어요({error}). 다시 시도해 주세요.",
+    "The file is larger than {most} MB, the most a voice learns from.":
+        "파일이 {most}MB보다 커요. 목소리는 그보다 큰 파일로 배울 수 없어요.",
+    "The file is not UTF-8 (or UTF-16 with a BOM); save it as UTF-8 and upload it again.":
+        "파일이 UTF-8(또는 BOM이 있는 UTF-16)이 아니에요. UTF-8로 저장해서 다시 올려 주세요.",
+    "The file starts like UTF-16 but is not; save it as UTF-8.":
+        "파일이 UTF-16처럼 시작하지만 UTF-16이 아니에요. UTF-8로 저장해 주세요.",
+    "The text is too short to learn from: a voice needs at least {least} characters.":
+        "글이 너무 짧아서 배울 수 없어요. 목소리에는 적어도 {least}자가 필요해요.",
 }
 
 # The commands' names, descriptions and option names, for discord.py's Translator. Slash command
@@ -128,7 +189,8 @@ COMMAND_KOREAN: dict[str, str] = {
     "Characters to write, 1 to 10000; default: the server's or yours":
         "쓸 글자 수, 1부터 10000까지; 기본값: 서버 설정 또는 내 설정",
     "model": "모델",
-    "Which model writes; default: the server's or yours": "글을 쓸 모델; 기본값: 서버 설정 또는 내 설정",
+    "Which model or server voice writes; default: the server's or yours":
+        "글을 쓸 모델이나 서버 목소리; 기본값: 서버 설정 또는 내 설정",
     "settings": "설정",
     "Show or change this server's defaults for /shakespeare (Manage Server only).":
         "이 서버의 /shakespeare 기본값을 보거나 바꿔요 (서버 관리 권한 필요).",
@@ -151,6 +213,29 @@ COMMAND_KOREAN: dict[str, str] = {
     "about": "소개",
     "Which models this bot runs, how big and how good.": "이 봇이 쓰는 모델과 그 크기, 성능을 보여 줘요.",
     "Continue as Shakespeare": "셰익스피어로 이어 쓰기",
+    "voice": "목소리",
+    "This server's own voices: train one on a text, list, cancel, delete.":
+        "이 서버만의 목소리: 글로 학습하고, 보고, 취소하고, 지워요.",
+    "train": "학습",
+    "Teach the bot this server's style from a text file.": "글 파일로 이 서버의 문체를 봇에게 가르쳐요.",
+    "file": "파일",
+    "A UTF-8 text file, at least 10,000 characters, at most 2 MB": "UTF-8 글 파일, 10,000자 이상, 2MB 이하",
+    "What to call the voice (letters, digits, - or _)": "목소리 이름 (영문, 숫자, - 또는 _)",
+    "base": "기반",
+    "The model it starts from (default lstm)": "시작할 모델 (기본값 lstm)",
+    "list": "목록",
+    "This server's voices and how well each learned.":
+        "이 서버의 목소리와 각각 얼마나 잘 배웠는지 보여 줘요.",
+    "status": "상태",
+    "How this server's latest voice training is going.":
+        "이 서버의 최근 목소리 학습이 어떻게 되어 가는지 보여 줘요.",
+    "cancel": "취소",
+    "Stop this server's voice training.": "이 서버의 목소리 학습을 멈춰요.",
+    "delete": "삭제",
+    "Delete one of this server's voices.": "이 서버의 목소리 하나를 지워요.",
+    "The voice to delete": "지울 목소리",
+    "Make one of this server's voices its default.": "이 서버의 목소리 하나를 기본으로 정해요.",
+    "A voice from /voice list": "/voice list에 있는 목소리",
 }
 
 

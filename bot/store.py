@@ -91,9 +91,11 @@ def check_length(value: object, most: int = MAX_LENGTH) -> int:
 
 
 def check_model_name(value: object) -> str:
-    """A plausible model name; whether that model is loaded is the caller's question."""
-    if (isinstance(value, str) and 0 < len(value) <= MAX_MODEL_NAME_LENGTH
-            and value.replace("-", "").replace("_", "").isalnum() and value.isascii()):
+    """A plausible model name, or a server voice's ("voice:lore"); whether that model is loaded, or
+    the voice exists, is the caller's question."""
+    name = value.removeprefix("voice:") if isinstance(value, str) else None
+    if (name and isinstance(value, str) and len(value) <= MAX_MODEL_NAME_LENGTH
+            and name.replace("-", "").replace("_", "").isalnum() and name.isascii()):
         return value
     raise SettingsError(Phrase("Model must be the name of one of the bot's models, such as lstm."))
 
@@ -189,6 +191,39 @@ MIGRATIONS: tuple[str, ...] = (
         model       TEXT CHECK (model IS NULL OR length(model) BETWEEN 1 AND 32),
         updated_at  TEXT NOT NULL DEFAULT (datetime('now'))
     ) STRICT;
+    """,
+    # Server voices (bot/voices/): the trained ones, and the jobs that train them. At most one job
+    # per server is queued or running (the partial unique index), whichever process adds it.
+    """
+    CREATE TABLE voices (
+        guild_id    INTEGER NOT NULL CHECK (guild_id > 0),
+        name        TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 20),
+        base        TEXT NOT NULL CHECK (length(base) BETWEEN 1 AND 32),
+        file        TEXT NOT NULL,
+        bits_before REAL NOT NULL,
+        bits_after  REAL NOT NULL,
+        created_at  REAL NOT NULL,
+        PRIMARY KEY (guild_id, name)
+    ) STRICT;
+    CREATE TABLE voice_jobs (
+        id           INTEGER PRIMARY KEY,
+        guild_id     INTEGER NOT NULL CHECK (guild_id > 0),
+        name         TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 20),
+        base         TEXT NOT NULL CHECK (length(base) BETWEEN 1 AND 32),
+        requester_id INTEGER NOT NULL CHECK (requester_id > 0),
+        text_file    TEXT NOT NULL,
+        state        TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        progress     REAL NOT NULL DEFAULT 0 CHECK (progress BETWEEN 0 AND 1),
+        bits_before  REAL,
+        bits_now     REAL,
+        seconds_left REAL,
+        reason       TEXT,
+        created_at   REAL NOT NULL,
+        updated_at   REAL NOT NULL,
+        heartbeat_at REAL
+    ) STRICT;
+    CREATE UNIQUE INDEX one_live_job_per_guild ON voice_jobs (guild_id) WHERE state IN ('queued', 'running');
     """,
 )
 # Whose settings: a server's (its admins choose) or a person's own; table and key column of each.

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from discord import app_commands
 
-from bot.commands import about, menu, settings, shakespeare
+from bot.commands import about, menu, settings, shakespeare, voice
 
 
 def add_commands(tree: app_commands.CommandTree) -> None:
     tree.add_command(shakespeare.shakespeare)
-    tree.add_command(settings.SettingsGroup())
+    server_settings = settings.SettingsGroup()
+    server_settings.add_command(voice.settings_voice)  # a server's only: people have no voices
+    tree.add_command(server_settings)
     tree.add_command(settings.PreferencesGroup())
+    tree.add_command(voice.VoiceGroup())
     tree.add_command(about.about)
     tree.add_command(menu.continue_as_shakespeare)

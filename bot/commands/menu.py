@@ -16,10 +16,10 @@ import discord
 from discord import app_commands
 from discord.utils import remove_markdown
 
-from bot.commands.options import serving_model
 from bot.commands.replies import write_reply
 from bot.commands.settings import settings_for
 from bot.commands.shakespeare import cooldown_check
+from bot.commands.voice import choose_model
 from bot.errors import UserError
 from bot.i18n import Phrase
 from charlm.engine import GenerationRequest
@@ -83,9 +83,10 @@ async def continue_as_shakespeare(interaction: discord.Interaction[ShakespeareBo
         if not seed:
             raise UserError(NOTHING_TO_CONTINUE)
         settings = await settings_for(interaction)
-        request = GenerationRequest(seed=seed, model=serving_model(settings.model, bot.engine.model_names),
-                                    temperature=settings.temperature, length=settings.length)
-        await write_reply(interaction, request)
+        chosen = await choose_model(interaction, setting=settings.model)
+        request = GenerationRequest(seed=seed, model=chosen.engine_key, temperature=settings.temperature,
+                                    length=settings.length)
+        await write_reply(interaction, request, chosen=chosen)
     except Exception:
         bot.cooldown.give_back(interaction)  # no text came of it: they may try again now
         raise

@@ -20,8 +20,9 @@ CHAT_INPUT = 1  # application command types: slash commands, and the message con
 MESSAGE_COMMAND = 3
 SUB_COMMAND_TYPES = (1, 2)
 NUMBER_TYPE = 10
-# String, integer, boolean and number: the only value options our commands declare.
-VALUE_TYPES = (3, 4, NUMBER_TYPE, 5)
+ATTACHMENT_TYPE = 11
+# String, integer, boolean, number and attachment: the only value options our commands declare.
+VALUE_TYPES = (3, 4, NUMBER_TYPE, 5, ATTACHMENT_TYPE)
 MAX_CHOICES = 25  # Discord's limits on autocomplete answers
 MAX_CHOICE_LENGTH = 100
 
@@ -57,6 +58,13 @@ async def model_autocomplete(interaction: discord.Interaction[ShakespeareBot],
     needle = current[:MAX_CHOICE_LENGTH].strip().casefold()
     names = [name for name in interaction.client.engine.model_names if needle in name.casefold()]
     return [app_commands.Choice(name=name, value=name) for name in names[:MAX_CHOICES]]
+
+
+def in_server_with_bot(interaction: discord.Interaction) -> bool:
+    """The interaction comes from a server that added the bot, so that server's settings (and
+    voices) apply. False in DMs and group DMs, and in a server that only the user's own install of
+    the bot reaches (authorizing_integration_owners without the server's install)."""
+    return interaction.guild_id is not None and interaction.is_guild_integration()
 
 
 def require_loaded(model: object, loaded: Sequence[str]) -> str:
@@ -104,10 +112,30 @@ def check_command_data(data: object, *, autocomplete: bool = False) -> None:
     if kind == MESSAGE_COMMAND:
         check_message_target(data)
         return
-    if data.get("resolved"):
-        # No option of ours names a user, channel, role or attachment, so Discord never sends these.
+    attachments = check_resolved_attachments(data.get("resolved"))
+    check_option_shapes(data.get("options", []), autocomplete=autocomplete, attachments=attachments)
+
+
+# What discord.py reads, unguarded, from an attachment in resolved data (discord.Attachment).
+_ATTACHMENT_FIELDS = {"filename": str, "url": str, "proxy_url": str, "size": int}
+
+
+def check_resolved_attachments(resolved: object) -> set[str]:
+    """The ids of the attachments in `resolved` (the only resolved data an option of ours brings:
+    /voice train's file), each shaped as discord.py reads it; anything else is refused."""
+    if not resolved:
+        return set()
+    if not isinstance(resolved, dict) or set(resolved) != {"attachments"}:
         raise UserError(BAD_OPTION)
-    check_option_shapes(data.get("options", []), autocomplete=autocomplete)
+    attachments = resolved["attachments"]
+    if not isinstance(attachments, dict) or len(attachments) > 10:
+        raise UserError(BAD_OPTION)
+    for key, attachment in attachments.items():
+        if not isinstance(attachment, dict) or attachment.get("id") != key or not _is_snowflake(key):
+            raise UserError(BAD_OPTION)
+        if any(type(attachment.get(name)) is not kind for name, kind in _ATTACHMENT_FIELDS.items()):
+            raise UserError(BAD_OPTION)
+    return set(attachments)
 
 
 def _is_snowflake(value: object) -> bool:
@@ -141,7 +169,8 @@ def check_message_target(data: dict) -> None:
         raise UserError(BAD_OPTION)
 
 
-def check_option_shapes(options: object, *, autocomplete: bool = False) -> None:
+def check_option_shapes(options: object, *, autocomplete: bool = False,
+                        attachments: set[str] = frozenset()) -> None:
     if not isinstance(options, list):
         raise UserError(BAD_OPTION)
     for option in options:
@@ -151,13 +180,15 @@ def check_option_shapes(options: object, *, autocomplete: bool = False) -> None:
         if type(kind) is not int:
             raise UserError(BAD_OPTION)
         if kind in SUB_COMMAND_TYPES:
-            check_option_shapes(option.get("options", []), autocomplete=autocomplete)
+            check_option_shapes(option.get("options", []), autocomplete=autocomplete, attachments=attachments)
         elif kind not in VALUE_TYPES or "value" not in option:
             raise UserError(BAD_OPTION)
         elif autocomplete and option.get("focused") is True:
             # What is being typed comes as a string whatever the option's type.
             if not isinstance(option["value"], str):
                 raise UserError(BAD_OPTION)
+        elif kind == ATTACHMENT_TYPE and not autocomplete and option["value"] not in attachments:
+            raise UserError(BAD_OPTION)  # discord.py would look it up in resolved and fail
         elif kind == NUMBER_TYPE and not _is_float_number(option["value"]):
             # Discord's client only ever sends a JSON number that fits a double here; float() would
             # also turn true into 1.0 and "2" into 2.0, so anything else is refused before it can.

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.commands.options import serving_model
+from bot.commands.voice import choose_stored
 from bot.errors import (
     INTERNAL,
     RESTARTING,
@@ -45,6 +45,7 @@ from bot.formatting import continuation_reply, fits_whole, generation_reply
 from bot.i18n import Phrase
 from bot.storage_faults import SettingsUnavailableError
 from bot.store import ReplyRecord
+from bot.voices.cache import Chosen, shipped
 from charlm.engine import GenerationRequest
 
 if TYPE_CHECKING:
@@ -172,17 +173,19 @@ async def store_buttons(bot: ShakespeareBot, record: ReplyRecord) -> discord.ui.
 
 
 async def write_reply(interaction: discord.Interaction[ShakespeareBot], request: GenerationRequest,
-                      *, again_seed: str | None = None) -> None:
+                      *, chosen: Chosen | None = None, again_seed: str | None = None) -> None:
     """Generate for `request` and answer with a new message that has the buttons under it.
 
-    `again_seed` is what Again writes from (the request's seed unless given)."""
+    `chosen` names the model as the reply shows and stores it (a server voice's engine key is
+    neither); `again_seed` is what Again writes from (the request's seed unless given)."""
+    chosen = chosen or shipped(request.model)
     text = await generate(interaction, request, lambda: interaction.response.defer(thinking=True))
     bot = interaction.client
-    record = ReplyRecord(new_key(), interaction.user.id, seed=again_seed or request.seed, model=request.model,
+    record = ReplyRecord(new_key(), interaction.user.id, seed=again_seed or request.seed, model=chosen.stored,
                          temperature=request.temperature, length=request.length, body=text,
                          prompt=request.seed + text)
     view = await store_buttons(bot, record)
-    options = {"model": request.model, "temperature": request.temperature, "locale": interaction.locale}
+    options = {"model": chosen.shown, "temperature": request.temperature, "locale": interaction.locale}
     attached = not fits_whole(request.seed, text, **options) and may_attach(interaction)
     content = generation_reply(request.seed, text, attached=attached, **options)
     extra: dict = {"view": view} if view is not None else {}
@@ -213,15 +216,16 @@ async def stored_reply(interaction: discord.Interaction[ShakespeareBot], key: st
     return record
 
 
-def request_from(record: ReplyRecord, seed: str, loaded: tuple[str, ...]) -> GenerationRequest:
-    # A model no longer loaded here is served by another, as a server's setting would be.
-    return GenerationRequest(seed=seed, model=serving_model(record.model, loaded),
-                             temperature=record.temperature, length=record.length)
+def request_from(record: ReplyRecord, seed: str, chosen: Chosen) -> GenerationRequest:
+    return GenerationRequest(seed=seed, model=chosen.engine_key, temperature=record.temperature,
+                             length=record.length)
 
 
 async def press_again(interaction: discord.Interaction[ShakespeareBot], button: ReplyButton) -> None:
     record = await stored_reply(interaction, button.key)
-    await write_reply(interaction, request_from(record, record.seed, interaction.client.engine.model_names))
+    # A model no longer loaded here is served by another; a voice since deleted is one sentence.
+    chosen = await choose_stored(interaction, record.model)
+    await write_reply(interaction, request_from(record, record.seed, chosen), chosen=chosen)
 
 
 async def press_continue(interaction: discord.Interaction[ShakespeareBot], button: ReplyButton) -> None:
@@ -230,12 +234,13 @@ async def press_continue(interaction: discord.Interaction[ShakespeareBot], butto
     assert message is not None  # ReplyButton only sees presses that came with their message
     async with bot.reply_locks.hold(message.id):
         record = await stored_reply(interaction, button.key)  # read inside: the last press's text
-        request = request_from(record, record.prompt, bot.engine.model_names)
+        chosen = await choose_stored(interaction, record.model)
+        request = request_from(record, record.prompt, chosen)
         text = await generate(interaction, request, interaction.response.defer)
         if not interaction.response.is_done():
             await interaction.response.defer()
         body, prompt = record.body + text, record.prompt + text
-        options = {"model": request.model, "temperature": request.temperature, "locale": interaction.locale}
+        options = {"model": chosen.shown, "temperature": request.temperature, "locale": interaction.locale}
         if fits_whole("" if record.continued else record.seed, body, **options):
             content = (continuation_reply(body, **options) if record.continued
                        else generation_reply(record.seed, body, **options))
@@ -251,7 +256,7 @@ async def press_continue(interaction: discord.Interaction[ShakespeareBot], butto
         # a reply to the message pressed, with buttons of its own. A follow-up, not a channel
         # message: it needs no permission in the channel, and works where the bot is not a member
         # (a user's install), which is the same for every install.
-        follow = ReplyRecord(new_key(), interaction.user.id, seed=record.seed, model=request.model,
+        follow = ReplyRecord(new_key(), interaction.user.id, seed=record.seed, model=chosen.stored,
                              temperature=request.temperature, length=request.length, body=text,
                              prompt=prompt, continued=True)
         view = await store_buttons(bot, follow)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, ClassVar
 import discord
 from discord import app_commands
 
-from bot.commands.options import model_autocomplete, require_loaded, serving_model
+from bot.commands.options import in_server_with_bot, model_autocomplete, require_loaded, serving_model
 from bot.errors import NOT_INSTALLED_HERE, UserError, reply_privately
 from bot.i18n import Phrase, localize
 from bot.store import (
@@ -58,14 +58,6 @@ def describe_settings(settings: GuildSettings, loaded: Sequence[str], locale: ob
     return "\n".join(lines)
 
 
-def in_server_with_bot(interaction: discord.Interaction) -> bool:
-    """The interaction comes from a server that added the bot, so that server's settings apply.
-
-    False in DMs and group DMs, and in a server that only the user's own install of the bot reaches
-    (authorizing_integration_owners without the server's install): that server never chose settings."""
-    return interaction.guild_id is not None and interaction.is_guild_integration()
-
-
 async def settings_for(interaction: discord.Interaction[ShakespeareBot]) -> GuildSettings:
     """The defaults a request here is filled in with: the server's, or the person's own."""
     store = interaction.client.store
@@ -103,7 +95,7 @@ class DefaultsGroup(app_commands.Group):
                      value: object) -> None:
         store = interaction.client.store
         write = store.set_value if self.scope == "guild" else store.set_user_value
-        await _write_then_confirm(interaction, write(self.owner(interaction), name, value),
+        await write_then_confirm(interaction, write(self.owner(interaction), name, value),
                                   lambda settings: Phrase(self.now[name], value=_shown(settings, name)))
 
     @app_commands.command(name="show", description="Show the defaults /shakespeare writes with.")
@@ -140,7 +132,7 @@ class DefaultsGroup(app_commands.Group):
             await (store.reset if self.scope == "guild" else store.reset_user)(self.owner(interaction))
             return await self.read(interaction)
 
-        await _write_then_confirm(
+        await write_then_confirm(
             interaction, reset_then_read(),
             lambda settings: Phrase(self.back_to_defaults, settings=self.describe(interaction, settings)))
 
@@ -194,7 +186,7 @@ def _shown(settings: GuildSettings, name: SettingName) -> object:
     return f"{value:g}" if name == "temperature" else value
 
 
-async def _write_then_confirm(interaction: discord.Interaction, write: Awaitable[GuildSettings],
+async def write_then_confirm(interaction: discord.Interaction, write: Awaitable[GuildSettings],
                               sentence: Callable[[GuildSettings], str]) -> None:
     """Await the store's write, deferring privately if it is slow, then say what it did.
 

@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 
-from bot.commands.options import (
-    SPEAKERS,
-    model_autocomplete,
-    require_loaded,
-    seed_autocomplete,
-    serving_model,
-)
+from bot.commands.options import SPEAKERS, seed_autocomplete
 from bot.commands.replies import write_reply
 from bot.commands.settings import settings_for
+from bot.commands.voice import choose_model, model_or_voice_autocomplete
 from bot.errors import UserError
 from bot.i18n import Phrase
 from bot.store import (
@@ -31,6 +25,7 @@ from bot.store import (
     check_length,
     check_temperature,
 )
+from bot.voices.cache import Chosen
 from charlm.engine import GenerationRequest
 
 if TYPE_CHECKING:
@@ -79,13 +74,10 @@ def cooldown_check(interaction: discord.Interaction[ShakespeareBot]) -> bool:
     return interaction.client.cooldown.check(interaction)
 
 
-def build_request(settings: GuildSettings, loaded: Sequence[str], *, seed: object = None,
-                  temperature: object = None, length: object = None, model: str | None = None,
-                  replaced_logged: set[str] | None = None) -> GenerationRequest:
-    """The engine request for these options, the guild's settings filling in what is missing.
-
-    `replaced_logged` holds the models from settings this process does not load and has already
-    logged as replaced (the bot keeps one set), so the warning comes once, not on every request.
+def build_request(settings: GuildSettings, chosen: Chosen, *, seed: object = None,
+                  temperature: object = None, length: object = None) -> GenerationRequest:
+    """The engine request for these options and the chosen model, the settings filling in what is
+    missing.
 
     Every value is checked again here: Discord enforces the options' ranges in its own client
     only, and a forged interaction can carry NaN, 1e9 or a string where a number belongs.
@@ -94,19 +86,9 @@ def build_request(settings: GuildSettings, loaded: Sequence[str], *, seed: objec
         seed = random.choice(SPEAKERS)
     elif not isinstance(seed, str) or not 0 < len(seed) <= MAX_SEED_CHARACTERS:
         raise UserError(Phrase("The seed must be text of 1 to {most} characters.", most=MAX_SEED_CHARACTERS))
-    if model is not None:
-        chosen = require_loaded(model, loaded)
-    else:
-        # A server's model that this host does not load is served by another rather than refused
-        # (/settings show says which); logged once per process, not on every request.
-        chosen = serving_model(settings.model, loaded)
-        logged = replaced_logged if replaced_logged is not None else set()
-        if chosen != settings.model and settings.model not in logged:
-            logged.add(settings.model)
-            log.warning("Model %r from settings is not loaded; %r writes instead.", settings.model, chosen)
     return GenerationRequest(
         seed=seed,
-        model=chosen,
+        model=chosen.engine_key,
         temperature=settings.temperature if temperature is None else check_temperature(temperature),
         length=settings.length if length is None else check_length(length, MAX_REQUEST_LENGTH),
     )
@@ -120,9 +102,9 @@ def build_request(settings: GuildSettings, loaded: Sequence[str], *, seed: objec
     temp=f"Temperature from {MIN_TEMPERATURE} (careful) to {MAX_TEMPERATURE} (wild); "
          "default: the server's or yours",
     length=f"Characters to write, {MIN_LENGTH} to {MAX_REQUEST_LENGTH}; default: the server's or yours",
-    model="Which model writes; default: the server's or yours",
+    model="Which model or server voice writes; default: the server's or yours",
 )
-@app_commands.autocomplete(seed=seed_autocomplete, model=model_autocomplete)
+@app_commands.autocomplete(seed=seed_autocomplete, model=model_or_voice_autocomplete)
 @app_commands.check(cooldown_check)
 async def shakespeare(
     interaction: discord.Interaction[ShakespeareBot],
@@ -134,9 +116,9 @@ async def shakespeare(
     bot = interaction.client
     try:
         settings = await settings_for(interaction)  # the server's, or the user's own where none apply
-        request = build_request(settings, bot.engine.model_names, seed=seed, temperature=temp, length=length,
-                                model=model, replaced_logged=bot.replaced_models_logged)
-        await write_reply(interaction, request)
+        chosen = await choose_model(interaction, asked=model, setting=settings.model)
+        request = build_request(settings, chosen, seed=seed, temperature=temp, length=length)
+        await write_reply(interaction, request, chosen=chosen)
     except Exception:
         # Refused or failed: no text came of it, so they may try again now.
         bot.cooldown.give_back(interaction)

@@ -157,17 +157,13 @@ class GenerationEngine:
         self._precision = next(name for name, dtype in WEIGHT_DTYPES.items() if dtype == weight_dtype)
         self._max_waiting = max_waiting
         self._threads = threads if threads is not None else min(2, os.cpu_count() or 1)
+        self._weight_dtype, self._max_batch = weight_dtype, max_batch
         self._loaded: dict[str, LoadedModel] = {}
         self._batches: dict[str, ModelBatch] = {}
-        with torch.no_grad():
-            for name, source in models.items():
-                loaded = source if isinstance(source, LoadedModel) else load_checkpoint(source)
-                # A private copy: the generic stepper moves it to the device and puts it in eval mode.
-                model = copy.deepcopy(loaded.model).to(self._device).eval()
-                stepper = build_stepper(model, max(max_batch, Stepper.min_rows), self._device, weight_dtype)
-                self._loaded[name] = loaded
-                self._batches[name] = ModelBatch(stepper, loaded.alphabet, max_batch,
-                                                 MAX_SEED_LENGTH + MAX_GENERATE_LENGTH, self._device)
+        self._static = tuple(models)  # the models given at start; add_model's come and go
+        for name, source in models.items():
+            self._loaded[name], self._batches[name] = self._prepare(source)
+        self._unloading: set[str] = set()
         self._lock = threading.Lock()
         self._wakeup = threading.Condition(self._lock)
         self._waiting: dict[str, deque[Job]] = {name: deque() for name in self._batches}
@@ -176,6 +172,46 @@ class GenerationEngine:
         self._closing = False
         self._thread = threading.Thread(target=self._work, name="charlm-engine", daemon=True)
         self._thread.start()
+
+    def _prepare(self, source: LoadedModel | str | os.PathLike) -> tuple[LoadedModel, ModelBatch]:
+        with torch.no_grad():
+            loaded = source if isinstance(source, LoadedModel) else load_checkpoint(source)
+            # A private copy: the generic stepper moves it to the device and puts it in eval mode.
+            model = copy.deepcopy(loaded.model).to(self._device).eval()
+            stepper = build_stepper(model, max(self._max_batch, Stepper.min_rows), self._device,
+                                    self._weight_dtype)
+            return loaded, ModelBatch(stepper, loaded.alphabet, self._max_batch,
+                                      MAX_SEED_LENGTH + MAX_GENERATE_LENGTH, self._device)
+
+    def add_model(self, name: str, source: LoadedModel | str | os.PathLike) -> None:
+        """Serve one more model (a server's voice) under `name`, from now on; a model being unloaded
+        under that name is simply kept. Blocking (it reads and prepares the weights): call it from a
+        thread other than the event loop's."""
+        with self._lock:
+            if name in self._loaded:
+                self._unloading.discard(name)
+                return
+        loaded, batch = self._prepare(source)
+        with self._lock:
+            if name not in self._loaded:
+                self._loaded[name], self._batches[name] = loaded, batch
+                self._waiting[name] = deque()
+
+    def unload_model(self, name: str) -> None:
+        """Stop serving a model added with add_model once nothing waits for it or runs on it (the
+        worker drops it between steps); its memory goes with it. The start's models stay."""
+        with self._lock:
+            if name in self._loaded and name not in self._static:
+                self._unloading.add(name)
+                self._wakeup.notify()
+
+    def model_bytes(self, name: str) -> int:
+        """About what a model costs in memory: its parameters, as loaded and as the worker runs them."""
+        loaded = self._loaded.get(name)
+        if loaded is None:
+            return 0
+        size = sum(parameter.numel() * parameter.element_size() for parameter in loaded.model.parameters())
+        return 2 * size
 
     @classmethod
     def from_directory(cls, directory: str | os.PathLike, device: str | torch.device = "auto",
@@ -193,7 +229,11 @@ class GenerationEngine:
 
     @property
     def model_names(self) -> tuple[str, ...]:
-        return tuple(self._loaded)
+        """The models given at start (the shipped ones); add_model's are not listed."""
+        return self._static
+
+    def serves(self, name: str) -> bool:
+        return name in self._loaded
 
     @property
     def precision(self) -> str:
@@ -202,7 +242,8 @@ class GenerationEngine:
 
     def model_info(self) -> list[ModelInfo]:
         infos = []
-        for name, loaded in self._loaded.items():
+        for name in self._static:
+            loaded = self._loaded[name]
             nats = _optional_float(loaded.training.get("val_nats_per_char"))
             infos.append(ModelInfo(
                 name=name, kind=loaded.config.kind, parameters=loaded.model.parameter_count(),
@@ -218,6 +259,8 @@ class GenerationEngine:
         with self._lock:
             if self._closing:
                 raise EngineClosedError("The generation engine is closed.")
+            if job.model not in self._waiting:  # unloaded since the request was checked
+                raise InvalidRequestError(f"Unknown model {job.model!r}.")
             if self._waiting_count >= self._max_waiting:
                 raise EngineBusyError(
                     f"The generation engine is busy ({self._waiting_count} requests waiting); "
@@ -237,7 +280,7 @@ class GenerationEngine:
             raise InvalidRequestError("generate() takes a GenerationRequest.")
         if not isinstance(request.model, str) or request.model not in self._loaded:
             raise InvalidRequestError(
-                f"Unknown model {request.model!r}; choose one of: {', '.join(self._loaded)}.")
+                f"Unknown model {request.model!r}; choose one of: {', '.join(self._static)}.")
         try:
             check_sampling_options(request.temperature, request.length, request.top_k,
                                    max_length=MAX_GENERATE_LENGTH, rng_seed=request.rng_seed)
@@ -313,11 +356,17 @@ class GenerationEngine:
     def _serve_once(self) -> bool:
         """Admit, cancel, then advance every model's batch by one step; False once closing."""
         with self._wakeup:
-            while not (self._closing or self._waiting_count or self._cancelled
+            while not (self._closing or self._waiting_count or self._cancelled or self._unloading
                        or any(batch.streams for batch in self._batches.values())):
                 self._wakeup.wait()
             if self._closing:
                 return False
+            for name in list(self._unloading):
+                if not self._waiting[name] and not self._batches[name].streams and not any(
+                        job.model == name for job in self._cancelled):
+                    del self._loaded[name], self._batches[name], self._waiting[name]
+                    self._unloading.discard(name)
+            batches = list(self._batches.values())
             cancelled, self._cancelled = self._cancelled, []
             admitted = []
             for name, batch in self._batches.items():
@@ -334,7 +383,7 @@ class GenerationEngine:
                 logger.exception("Admitting a request failed.")
                 _resolve(job, error=EngineError(
                     "The engine could not start this request; the error is in the log."))
-        for batch in self._batches.values():
+        for batch in batches:
             if not batch.streams:
                 continue
             try:

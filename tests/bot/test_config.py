@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 
 import pytest
@@ -41,9 +43,24 @@ def test_every_variable_is_read():
 
 def test_the_help_lists_exactly_the_variables_the_config_reads():
     documented = {name for name, _, _ in ENVIRONMENT}
-    assert documented == {"DISCORD_TOKEN", "DISCORD_API_BASE", "DISCORD_GATEWAY_URL", "BOT_DB_PATH",
-                          "BOT_HEARTBEAT_PATH", "CHECKPOINT_DIR", "DEVICE", "DEV_GUILD_ID", "SHARD_COUNT",
-                          "SHARD_IDS", "LOG_LEVEL"}
+    source = (Path(__file__).resolve().parents[2] / "bot" / "config.py").read_text()
+    read = set(re.findall(r'get\("([A-Z_]+)"\)', source))
+    assert documented == read and len(read) == 17
+
+
+def test_voice_variables_are_read_and_checked():
+    config = BotConfig.from_env({"BOT_DB_PATH": "/data/bot.sqlite3", "VOICE_TRAIN_SECONDS": "60",
+                                 "VOICE_TRAIN_THREADS": "2", "VOICE_TRAINER": "OFF", "VOICE_CACHE_MB": "50",
+                                 "DISCORD_CDN_URL": "http://127.0.0.1:9/cdn/"})
+    assert (config.voice_train_seconds, config.voice_train_threads, config.voice_trainer) == (60, 2, "off")
+    assert config.voices_folder == Path("/data/voices") and config.voice_cache_mb == 50
+    assert config.cdn_url == "http://127.0.0.1:9/cdn"
+    assert BotConfig.from_env({}).cdn_url == "https://cdn.discordapp.com"
+    for name, value, sentence in [("VOICE_TRAINER", "remote", "VOICE_TRAINER must be local or off."),
+                                  ("VOICE_TRAIN_SECONDS", "0", "VOICE_TRAIN_SECONDS must be a whole number"),
+                                  ("DISCORD_CDN_URL", "ftp://x", "DISCORD_CDN_URL must be a http or https")]:
+        with pytest.raises(ConfigError, match=re.escape(sentence)):
+            BotConfig.from_env({name: value})
 
 
 def test_shard_processes_sharing_a_volume_get_their_own_heartbeat():

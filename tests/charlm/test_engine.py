@@ -491,3 +491,31 @@ def test_from_directory_refuses_an_empty_folder_and_names_a_broken_file(tmp_path
     with pytest.raises(CheckpointError, match="broken.safetensors"):
         GenerationEngine.from_directory(tmp_path)
     assert not engine_threads()
+
+
+async def test_models_added_while_serving_are_served_then_unloaded_once_idle(tmp_path) -> None:
+    tiny_checkpoint(tmp_path / "lstm.safetensors", "lstm")
+    (tmp_path / "voices").mkdir()
+    voice = tiny_checkpoint(tmp_path / "voices" / "lore.safetensors", "gru")
+    engine = GenerationEngine.from_directory(tmp_path, device="cpu")
+    try:
+        await asyncio.to_thread(engine.add_model, "voice:lore", voice)
+        voice.unlink()  # the engine keeps what it loaded
+        assert engine.serves("voice:lore") and "voice:lore" not in engine.model_names
+        assert engine.model_bytes("voice:lore") > 0
+        # A long request is running when the unload comes: it finishes, then the model goes.
+        running = asyncio.ensure_future(engine.generate(request(model="voice:lore", length=3000)))
+        await asyncio.sleep(0.05)
+        engine.unload_model("voice:lore")
+        engine.unload_model("lstm")  # a model of the start is never unloaded
+        assert len(await running) == 3000
+        for _ in range(200):
+            if not engine.serves("voice:lore"):
+                break
+            await asyncio.sleep(0.01)
+        assert not engine.serves("voice:lore") and engine.serves("lstm")
+        with pytest.raises(InvalidRequestError, match="Unknown model"):
+            await engine.generate(request(model="voice:lore", length=3))
+        assert await engine.generate(request(model="lstm", length=3))
+    finally:
+        await engine.aclose()

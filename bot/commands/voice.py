@@ -1,0 +1,260 @@
+"""/voice: a server's own voices. An admin uploads a text, the trainer process learns it in the
+background, and the server's members write with it through /shakespeare model:<name>.
+
+The admin's private reply follows the job: queued (place in line), training (percent, loss so far,
+time left), then ready (the held-out loss before and after) or why not. It is edited every
+PROGRESS_SECONDS while Discord's token for it lives (15 minutes); /voice status shows the same later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+
+from bot.commands.options import (
+    MAX_CHOICE_LENGTH,
+    MAX_CHOICES,
+    in_server_with_bot,
+    model_autocomplete,
+    require_loaded,
+    serving_model,
+)
+from bot.errors import BAD_OPTION, NOT_INSTALLED_HERE, UserError, reply_privately
+from bot.i18n import Phrase, localize
+from bot.store import DEFAULT_SETTINGS
+from bot.voices.cache import Chosen, shipped, voice_name
+from bot.voices.jobs import MAX_NAME_LENGTH, MAX_VOICES_PER_SERVER, NAME, Job, Voice, VoiceError, check_name
+from bot.voices.upload import check_source, check_text, decode_text, download
+
+if TYPE_CHECKING:
+    from bot.client import ShakespeareBot
+
+log = logging.getLogger(__name__)
+
+PROGRESS_SECONDS = 5.0
+MANAGERS_ONLY = Phrase("Only members with the Manage Server permission can manage this server's voices.")
+TOKEN_SECONDS = 14 * 60  # Discord's interaction token lasts 15 minutes; stop editing before
+
+
+def describe_job(job: Job, position: int | None = None) -> Phrase:
+    if job.state == "queued":
+        return Phrase("Voice {name} is queued: number {position} in line.", name=job.name,
+                      position=position or 1)
+    if job.state == "running":
+        so_far = ("" if job.bits_now is None or job.bits_before is None
+                  else Phrase("; held-out loss {before} -> {now} bits/char so far",
+                              before=f"{job.bits_before:.3f}", now=f"{job.bits_now:.3f}"))
+        return Phrase("Training voice {name}: {percent}% done, about {seconds} s left{so_far}.",
+                      name=job.name, percent=int(job.progress * 100), seconds=int(job.seconds_left or 0),
+                      so_far=so_far)
+    if job.state == "done":
+        return Phrase("Voice {name} is ready: your text's validation loss went from {before} to {after} "
+                      "bits/char. Write with it: /shakespeare model:{name}.", name=job.name,
+                      before=f"{job.bits_before:.3f}", after=f"{job.bits_now:.3f}")
+    if job.state == "cancelled":
+        return Phrase("Voice {name} was cancelled.", name=job.name)
+    return Phrase("Voice {name} was not made: {reason}.", name=job.name, reason=job.reason or "unknown")
+
+
+def describe_voice(voice: Voice) -> Phrase:
+    return Phrase("- **{name}** (from {base}): {before} -> {after} bits/char on its text", name=voice.name,
+                  base=voice.base, before=f"{voice.bits_before:.3f}", after=f"{voice.bits_after:.3f}")
+
+
+@app_commands.allowed_installs(guilds=True, users=False)
+@app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
+class VoiceGroup(app_commands.Group, name="voice",
+                 description="This server's own voices: train one on a text, list, cancel, delete.",
+                 default_permissions=discord.Permissions(manage_guild=True)):
+    async def interaction_check(self, interaction: discord.Interaction[ShakespeareBot], /) -> bool:
+        if interaction.guild_id is None:
+            raise app_commands.NoPrivateMessage()
+        if not in_server_with_bot(interaction):
+            raise UserError(NOT_INSTALLED_HERE)
+        if not interaction.permissions.manage_guild:
+            raise UserError(MANAGERS_ONLY)
+        return True
+
+    @app_commands.command(name="train", description="Teach the bot this server's style from a text file.")
+    @app_commands.describe(file="A UTF-8 text file, at least 10,000 characters, at most 2 MB",
+                           name="What to call the voice (letters, digits, - or _)",
+                           base="The model it starts from (default lstm)")
+    @app_commands.autocomplete(base=model_autocomplete)
+    async def train(self, interaction: discord.Interaction[ShakespeareBot], file: discord.Attachment,
+                    name: app_commands.Range[str, 1, MAX_NAME_LENGTH],
+                    base: app_commands.Range[str, 1, 32] = "lstm") -> None:
+        bot = interaction.client
+        shipped = bot.engine.model_names
+        chosen_base = require_loaded(base, shipped)
+        voice = check_name(name, set(shipped))
+        source = check_source(file.url, bot.config.cdn_url)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        text = check_text(decode_text(await download(source, file.size)))
+        job = await asyncio.to_thread(bot.voices.enqueue, interaction.guild_id, voice, chosen_base,
+                                      interaction.user.id, text, set(shipped))
+        await bot.start_trainer()
+        position = await asyncio.to_thread(bot.voices.position, job)
+        await reply_privately(interaction, describe_job(job, position))
+        bot.follow_job(follow_progress(interaction, job.id))
+
+    @app_commands.command(name="list", description="This server's voices and how well each learned.")
+    async def list(self, interaction: discord.Interaction[ShakespeareBot]) -> None:
+        bot = interaction.client
+        voices = await asyncio.to_thread(bot.voices.voices, interaction.guild_id)
+        if not voices:
+            await reply_privately(interaction,
+                                  Phrase("This server has no voices yet; /voice train makes one."))
+            return
+        lines = [localize(Phrase("This server's voices ({count} of {most}):", count=len(voices),
+                                 most=MAX_VOICES_PER_SERVER), interaction.locale)]
+        lines += [localize(describe_voice(voice), interaction.locale) for voice in voices]
+        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+
+    @app_commands.command(name="status", description="How this server's latest voice training is going.")
+    async def status(self, interaction: discord.Interaction[ShakespeareBot]) -> None:
+        bot = interaction.client
+        job = await asyncio.to_thread(bot.voices.latest_job, interaction.guild_id)
+        if job is None:
+            await reply_privately(interaction, Phrase("No voice has been trained on this server yet."))
+            return
+        position = await asyncio.to_thread(bot.voices.position, job) if job.state == "queued" else None
+        await reply_privately(interaction, describe_job(job, position))
+
+    @app_commands.command(name="cancel", description="Stop this server's voice training.")
+    async def cancel(self, interaction: discord.Interaction[ShakespeareBot]) -> None:
+        job = await asyncio.to_thread(interaction.client.voices.cancel, interaction.guild_id)
+        if job is None:
+            raise UserError(Phrase("No voice is training on this server."))
+        await reply_privately(interaction, Phrase("Voice {name} was cancelled.", name=job.name))
+
+    @app_commands.command(name="delete", description="Delete one of this server's voices.")
+    @app_commands.describe(name="The voice to delete")
+    async def delete(self, interaction: discord.Interaction[ShakespeareBot],
+                     name: app_commands.Range[str, 1, MAX_NAME_LENGTH]) -> None:
+        bot = interaction.client
+        voice = name.strip().lower()
+        if not await asyncio.to_thread(bot.voices.delete_voice, interaction.guild_id, voice):
+            raise UserError(Phrase("This server has no voice named {name}; /voice list shows its voices.",
+                                   name=voice[:MAX_NAME_LENGTH]))
+        bot.voice_cache.forget(interaction.guild_id, voice)
+        await reply_privately(interaction, Phrase("Voice {name} is deleted.", name=voice))
+
+
+async def follow_progress(interaction: discord.Interaction[ShakespeareBot], job_id: int) -> None:
+    """Edit the admin's private reply as the job goes, until it ends or the token is about to."""
+    bot = interaction.client
+    shown = None
+    while (discord.utils.utcnow() - interaction.created_at).total_seconds() < TOKEN_SECONDS:
+        await asyncio.sleep(PROGRESS_SECONDS)
+        job = await asyncio.to_thread(bot.voices.job, job_id)
+        if job is None:
+            return
+        position = await asyncio.to_thread(bot.voices.position, job) if job.state == "queued" else None
+        text = localize(describe_job(job, position), interaction.locale)
+        if text != shown:
+            try:
+                await interaction.edit_original_response(content=text)
+            except discord.HTTPException as error:
+                log.info("Stopped following voice job %s: %s", job_id, error)
+                return
+            shown = text
+        if not job.live:
+            return
+
+
+
+async def choose_model(interaction: discord.Interaction[ShakespeareBot], asked: object = None,
+                       setting: str | None = None) -> Chosen:
+    """The model a request names (`asked`: a shipped model or one of the server's voices, typed in
+    any case), else the one its settings name (`setting`; a voice since deleted, or a model this
+    host does not load, is replaced by the default model, with one log line)."""
+    bot = interaction.client
+    loaded = bot.engine.model_names
+    if asked is not None:
+        if not isinstance(asked, str):  # only a forged interaction sends anything else
+            raise UserError(BAD_OPTION)
+        typed = asked.strip()
+        if typed.casefold() in {name.casefold() for name in loaded}:
+            return shipped(require_loaded(typed, loaded))
+        voice = voice_name(typed.lower()) or typed.lower()
+        if in_server_with_bot(interaction) and NAME.fullmatch(voice):
+            try:
+                return await bot.voice_cache.choose(interaction.guild_id, voice)
+            except VoiceError:
+                if not await server_voices(interaction):
+                    require_loaded(typed, loaded)  # no voices here: the sentence names the models
+                shown = typed if len(typed) <= 32 else typed[:29] + "..."
+                raise UserError(Phrase("The {model} model is not loaded on this bot and this server has no "
+                                       "voice of that name; choose {choices} or a voice from /voice list.",
+                                       model=shown, choices=tuple(loaded))) from None
+        require_loaded(typed, loaded)  # raises: the sentence names the models to choose from
+    wanted = setting or DEFAULT_SETTINGS.model
+    voice = voice_name(wanted)
+    if voice is not None and in_server_with_bot(interaction):
+        try:
+            return await bot.voice_cache.choose(interaction.guild_id, voice)
+        except VoiceError:
+            pass
+    chosen = serving_model(wanted, loaded)
+    if chosen != wanted and wanted not in bot.replaced_models_logged:
+        bot.replaced_models_logged.add(wanted)
+        log.warning("Model %r from settings is not loaded here; %r writes instead.", wanted, chosen)
+    return shipped(chosen)
+
+
+async def choose_stored(interaction: discord.Interaction[ShakespeareBot], stored: str) -> Chosen:
+    """The model a reply's buttons write with: its own voice (one sentence if since deleted), or
+    its shipped model (another when this host does not load it)."""
+    voice = voice_name(stored)
+    if voice is None:
+        return shipped(serving_model(stored, interaction.client.engine.model_names))
+    if not in_server_with_bot(interaction):
+        raise VoiceError(Phrase("This server has no voice named {name}; /voice list shows its voices.",
+                                name=voice))
+    return await interaction.client.voice_cache.choose(interaction.guild_id, voice)
+
+
+async def server_voices(interaction: discord.Interaction[ShakespeareBot]) -> list[str]:
+    if not in_server_with_bot(interaction):
+        return []
+    voices = await asyncio.to_thread(interaction.client.voices.voices, interaction.guild_id)
+    return [voice.name for voice in voices]
+
+
+async def voice_autocomplete(interaction: discord.Interaction[ShakespeareBot],
+                             current: str) -> list[app_commands.Choice[str]]:
+    needle = current[:MAX_CHOICE_LENGTH].strip().casefold()
+    names = [name for name in await server_voices(interaction) if needle in name]
+    return [app_commands.Choice(name=name, value=name) for name in names[:MAX_CHOICES]]
+
+
+async def model_or_voice_autocomplete(interaction: discord.Interaction[ShakespeareBot],
+                                      current: str) -> list[app_commands.Choice[str]]:
+    """The loaded models, then this server's voices (no command sync: both change while running)."""
+    shipped_choices = await model_autocomplete(interaction, current)
+    voices = await voice_autocomplete(interaction, current)
+    return [*shipped_choices, *(app_commands.Choice(name=localize(Phrase("voice {name}", name=choice.value),
+                                                                  interaction.locale), value=choice.value)
+                                for choice in voices)][:MAX_CHOICES]
+
+
+@app_commands.command(name="voice", description="Make one of this server's voices its default.")
+@app_commands.describe(name="A voice from /voice list")
+@app_commands.autocomplete(name=voice_autocomplete)
+async def settings_voice(interaction: discord.Interaction[ShakespeareBot],
+                         name: app_commands.Range[str, 1, MAX_NAME_LENGTH]) -> None:
+    """/settings voice: added to /settings (whose check guards it) by bot/commands/__init__.py."""
+    from bot.commands.settings import write_then_confirm
+
+    bot = interaction.client
+    voice = name.strip().lower()
+    if await asyncio.to_thread(bot.voices.voice, interaction.guild_id, voice) is None:
+        raise UserError(Phrase("This server has no voice named {name}; /voice list shows its voices.",
+                               name=voice[:MAX_NAME_LENGTH]))
+    change = bot.store.set_value(interaction.guild_id, "model", f"voice:{voice}")
+    said = Phrase("Voice {name} now writes by default on this server.", name=voice)
+    await write_then_confirm(interaction, change, lambda _: said)

@@ -1,0 +1,106 @@
+"""Which model writes a request: a shipped one, or one of the server's voices, loaded on first use.
+
+A voice is named within its server ("lore"), stored in replies and settings as "voice:lore", and
+served by the engine under a key of its own that holds the server's id and when it was trained
+("voice:<guild>:lore:<time>"), so two servers' voices of one name never meet and a voice trained
+again is a new model. `VoiceCache` keeps the loaded voices under VOICE_CACHE_MB: past it, the
+least recently used that has not been used for IDLE_SECONDS is unloaded (the engine finishes what
+runs on it first), so a request never finds its voice gone between choosing and writing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from bot.i18n import Phrase
+from bot.voices.jobs import Voice, VoiceBook, VoiceError
+from charlm.engine import GenerationEngine
+from charlm.errors import CharLMError
+
+log = logging.getLogger(__name__)
+
+VOICE_PREFIX = "voice:"
+IDLE_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """A model for one request: the engine's key, the name a reply shows, the name a reply stores."""
+
+    engine_key: str
+    shown: str
+    stored: str
+
+
+def shipped(name: str) -> Chosen:
+    return Chosen(name, name, name)
+
+
+def voice_name(stored: str) -> str | None:
+    """"lore" for "voice:lore"; None for a shipped model's name."""
+    return stored[len(VOICE_PREFIX):] if stored.startswith(VOICE_PREFIX) else None
+
+
+class VoiceCache:
+    def __init__(self, engine: GenerationEngine, book: VoiceBook, budget_mb: int,
+                 idle_seconds: float = IDLE_SECONDS) -> None:
+        self.engine, self.book = engine, book
+        self.budget = budget_mb * 1024 * 1024
+        self.idle_seconds = idle_seconds
+        self._used: OrderedDict[str, float] = OrderedDict()  # engine key -> last use, oldest first
+        self._loading: dict[str, asyncio.Future] = {}
+
+    @property
+    def loaded(self) -> list[str]:
+        return list(self._used)
+
+    async def choose(self, guild_id: int | None, name: str) -> Chosen:
+        """The server's voice `name`, loaded; VoiceError (one sentence) when it has none by that name."""
+        voice = None if guild_id is None else await asyncio.to_thread(self.book.voice, guild_id, name)
+        if voice is None:
+            raise VoiceError(Phrase("This server has no voice named {name}; /voice list shows its voices.",
+                                    name=name[:20]))
+        key = f"{VOICE_PREFIX}{guild_id}:{voice.name}:{voice.created_at:.0f}"
+        await self._load(key, voice)
+        return Chosen(key, Phrase("voice {name}", name=voice.name), voice.model_key)
+
+    async def _load(self, key: str, voice: Voice) -> None:
+        if key not in self._used or not self.engine.serves(key):
+            loading = self._loading.get(key)
+            if loading is None:
+                loading = self._loading[key] = asyncio.ensure_future(
+                    asyncio.to_thread(self.engine.add_model, key, voice.file))
+                loading.add_done_callback(lambda _: self._loading.pop(key, None))
+            try:
+                await asyncio.shield(loading)
+            except (CharLMError, OSError) as error:  # deleted meanwhile, or its file is unreadable
+                log.warning("Voice %s could not be loaded: %s", key, error)
+                raise VoiceError(Phrase("This server has no voice named {name}; /voice list shows its "
+                                        "voices.", name=voice.name)) from None
+        self._used[key] = time.monotonic()
+        self._used.move_to_end(key)
+        self._evict(keep=key)
+
+    def _evict(self, keep: str) -> None:
+        now = time.monotonic()
+        total = sum(self.engine.model_bytes(key) for key in self._used)
+        for key in list(self._used):
+            if total <= self.budget:
+                break
+            if key == keep or now - self._used[key] < self.idle_seconds:
+                continue
+            total -= self.engine.model_bytes(key)
+            self.engine.unload_model(key)
+            del self._used[key]
+            log.info("Unloaded voice %s (voices take more than VOICE_CACHE_MB).", key)
+
+    def forget(self, guild_id: int, name: str) -> None:
+        """A voice was deleted: unload it once idle (a request writing with it finishes)."""
+        prefix = f"{VOICE_PREFIX}{guild_id}:{name}:"
+        for key in [key for key in self._used if key.startswith(prefix)]:
+            self.engine.unload_model(key)
+            del self._used[key]

@@ -1,0 +1,175 @@
+"""`python -m bot trainer`: the process that trains server voices, one job at a time.
+
+Never the bot's event loop or its engine thread: a process of its own, at the lowest CPU priority
+and VOICE_TRAIN_THREADS threads, so the bot keeps answering while a voice trains. The bot starts
+one itself (VOICE_TRAINER=local, `LocalTrainer`); on several hosts a `trainer` role runs this same
+command against the same database and voices folder, and the bot sets VOICE_TRAINER=off.
+
+A job survives restarts: it is a row (bot/voices/jobs.py). A trainer killed mid-job leaves the
+row `running` with a heartbeat that stops; the next trainer to look queues it again (once), then
+marks it failed with the reason. A voice is kept only if it reads the server's held-out text
+better than its base model did, and is written atomically (safetensors) before its row exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from bot.config import BotConfig
+from bot.voices.jobs import Job, VoiceBook, remove_text
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 2.0
+
+
+def lowest_priority() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(19 - os.nice(0))
+
+
+def train_one(book: VoiceBook, job: Job, config: BotConfig, stop: threading.Event | None = None) -> None:
+    """Train `job` to its end: a voice, or failed with a reason, or cancelled; a trainer told to
+    stop (`stop`) puts the job back in the queue for the next one."""
+    from charlm.errors import CharLMError
+    from charlm.training.finetune import FineTuneProgress, fine_tune
+
+    state = {"cancelled": False}
+
+    def progress(report: FineTuneProgress) -> None:
+        try:
+            now = book.report(job.id, progress=report.fraction, bits_before=report.held_out_bits_per_char
+                              if report.step == 0 else None, bits_now=report.held_out_bits_per_char,
+                              seconds_left=report.seconds_left)
+        except Exception as error:  # a busy database must not kill the training; the next report retries
+            log.warning("Could not record the progress of voice job %s: %s", job.id, error)
+            return
+        state["cancelled"] = now == "cancelled"
+
+    out = book.voice_path(job.guild_id, job.name)
+    try:
+        text = Path(job.text_file).read_text(encoding="utf-8")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        result = fine_tune(config.checkpoint_dir / f"{job.base}.safetensors", text,
+                           budget_seconds=config.voice_train_seconds, threads=config.voice_train_threads,
+                           progress=progress, out_path=out,
+                           should_stop=lambda: state["cancelled"] or (stop is not None and stop.is_set()))
+    except OSError as error:
+        full = error.errno == errno.ENOSPC
+        log.error("Voice job %s failed: %s", job.id, error)
+        book.end(job, "failed", "the bot's disk is full" if full else f"the trainer could not read or write "
+                 f"a file ({error.strerror or error})")
+        return
+    except CharLMError as error:
+        book.end(job, "failed", str(error))
+        return
+    if result.cancelled:
+        if state["cancelled"]:
+            book.end(job, "cancelled", "cancelled by an admin")
+        else:
+            book.requeue(job)  # the trainer is stopping: the next one starts this job again
+        return
+    after = result.after_bits_per_char
+    if result.written is None:
+        book.end(job, "failed", f"the trained model read {after:.3f} bits/char on your held-out text, no "
+                 f"better than the base model's {result.before_bits_per_char:.3f}; nothing was kept",
+                 bits_before=result.before_bits_per_char)
+        return
+    assert after is not None
+    if book.finish(job, result.written, result.before_bits_per_char, after):
+        log.info("Voice %r of guild %s is ready: %.3f -> %.3f bits/char in %.0f s.", job.name, job.guild_id,
+                 result.before_bits_per_char, after, result.seconds)
+
+
+def serve_jobs(config: BotConfig, stop: threading.Event, *, poll_seconds: float = POLL_SECONDS) -> None:
+    book = VoiceBook(config.db_path, config.voices_folder)
+    while not stop.is_set():
+        for job in book.recover_stale():
+            log.warning("Voice job %s had stopped (its trainer died); %s.", job.id,
+                        "queued again" if job.attempts < 2 else "marked failed")
+        job = book.claim()
+        if job is None:
+            stop.wait(poll_seconds)
+            continue
+        log.info("Training voice %r for guild %s (job %s).", job.name, job.guild_id, job.id)
+        try:
+            train_one(book, job, config, stop)
+        except Exception as error:  # a bug: the job fails with the reason, the trainer goes on
+            log.exception("Voice job %s failed", job.id)
+            book.end(job, "failed", f"training failed ({type(error).__name__})")
+        finished = book.job(job.id)
+        if finished is None or not finished.live:
+            remove_text(job)
+
+
+def run_trainer(config: BotConfig) -> int:
+    """The `trainer` command: migrate the database if needed, then serve jobs until SIGTERM/SIGINT."""
+    from bot.runner import StartupError, open_store
+
+    lowest_priority()
+    import torch
+
+    torch.set_num_threads(config.voice_train_threads)
+
+    async def migrate() -> None:
+        store = await open_store(config)
+        await store.close()
+
+    try:
+        asyncio.run(migrate())
+    except StartupError as error:
+        log.error("%s", error)
+        return 2
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    log.info("Trainer ready: voices in %s, %g s per voice, %d thread(s).", config.voices_folder,
+             config.voice_train_seconds, config.voice_train_threads)
+    serve_jobs(config, stop)
+    return 0
+
+
+def trainer_env(config: BotConfig) -> dict[str, str]:
+    """The environment of a trainer child process: the bot's, with the bot's configuration spelled
+    out (a bot configured in code, as tests do, has no environment to pass on)."""
+    env = dict(os.environ)
+    env.update(BOT_DB_PATH=str(config.db_path), VOICES_DIR=str(config.voices_folder),
+               CHECKPOINT_DIR=str(config.checkpoint_dir),
+               VOICE_TRAIN_SECONDS=str(max(1, round(config.voice_train_seconds))),
+               VOICE_TRAIN_THREADS=str(config.voice_train_threads), LOG_LEVEL=config.log_level)
+    return env
+
+
+class LocalTrainer:
+    """The trainer as a child process of the bot (VOICE_TRAINER=local): started with the bot,
+    started again if it died, stopped with it."""
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        self.env = env
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def ensure_running(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            return
+        self.process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "trainer",
+                                                            env=self.env)
+        log.info("Started the voice trainer (pid %s).", self.process.pid)
+
+    async def stop(self, grace: float = 5.0) -> None:
+        process = self.process
+        if process is None or process.returncode is not None:
+            return
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), grace)
+        except TimeoutError:
+            process.kill()
+            await process.wait()

@@ -1,0 +1,306 @@
+"""Server voices below the commands: the job queue in the settings database, the checks on an
+uploaded text, the download, and the trainer's handling of a job (tiny models, small budgets)."""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import errno
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yarl
+from aiohttp import web
+
+import bot.voices.jobs as jobs_module
+import bot.voices.trainer as trainer_module
+from bot.config import BotConfig
+from bot.store import SqliteSettingsStore
+from bot.voices.jobs import MAX_VOICES_PER_SERVER, VoiceBook, VoiceError, check_name
+from bot.voices.trainer import serve_jobs, train_one
+from bot.voices.upload import MAX_UPLOAD_BYTES, check_source, check_text, decode_text, download
+from charlm.checkpoint import load_checkpoint
+from charlm.training.finetune import MIN_CHARACTERS
+from tests.helpers import TINY_TEXT, tiny_checkpoint
+
+GUILD = 4321
+TEXT = TINY_TEXT * (MIN_CHARACTERS // len(TINY_TEXT) + 2)
+CDN = "https://cdn.discordapp.com"
+
+
+@pytest.fixture
+async def book(tmp_path: Path) -> VoiceBook:
+    store = await SqliteSettingsStore.open(tmp_path / "bot.sqlite3")  # the migrations make the tables
+    await store.close()
+    return VoiceBook(tmp_path / "bot.sqlite3", tmp_path / "voices")
+
+
+def uploads(book: VoiceBook) -> list[str]:
+    return sorted(path.name for path in book.uploads.glob("*")) if book.uploads.exists() else []
+
+
+# The queue ---------------------------------------------------------------------------------------
+
+
+def test_a_job_is_queued_with_its_text_and_one_per_server_at_a_time(book: VoiceBook) -> None:
+    job = book.enqueue(GUILD, "Lore", "lstm", 7, TEXT)
+    assert (job.name, job.state, job.base, book.position(job)) == ("lore", "queued", "lstm", 1)
+    assert Path(job.text_file).read_text() == TEXT
+    with pytest.raises(VoiceError, match="already training for this server"):
+        book.enqueue(GUILD, "other", "lstm", 7, TEXT)
+    assert len(uploads(book)) == 1  # the refused job's text was removed again
+    other = book.enqueue(GUILD + 1, "lore", "gru", 8, TEXT)  # names are per server
+    assert book.position(other) == 2
+
+
+def test_names_are_checked_and_taken_ones_refused(book: VoiceBook) -> None:
+    for bad in ("", "-lead", "with space", "x" * 21, "ünï", None):
+        with pytest.raises(VoiceError, match="must be 1 to 20 letters"):
+            check_name(bad)
+    with pytest.raises(VoiceError, match="The name lstm is taken"):
+        book.enqueue(GUILD, "LSTM", "lstm", 7, TEXT, reserved={"lstm", "gru"})
+    assert uploads(book) == []
+
+
+def test_a_server_keeps_at_most_its_voices_and_the_queue_is_bounded(book: VoiceBook, monkeypatch) -> None:
+    for number in range(MAX_VOICES_PER_SERVER):
+        job = book.enqueue(GUILD, f"v{number}", "lstm", 7, TEXT)
+        claimed = book.claim()
+        assert claimed is not None and claimed.id == job.id
+        path = book.voice_path(GUILD, job.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+        assert book.finish(claimed, path, 3.0, 2.0)
+    with pytest.raises(VoiceError, match=f"has {MAX_VOICES_PER_SERVER} voices, the most it may keep"):
+        book.enqueue(GUILD, "one-more", "lstm", 7, TEXT)
+    with pytest.raises(VoiceError, match="The name v0 is taken"):
+        book.enqueue(GUILD, "v0", "lstm", 7, TEXT)
+    monkeypatch.setattr(jobs_module, "MAX_QUEUED_JOBS", 2)
+    book.enqueue(1, "a", "lstm", 7, TEXT)
+    book.enqueue(2, "a", "lstm", 7, TEXT)
+    with pytest.raises(VoiceError, match="training 2 voices already"):
+        book.enqueue(3, "a", "lstm", 7, TEXT)
+    assert [name.split("-")[0] for name in uploads(book) if not name.startswith(f"{GUILD}-")] == ["1", "2"]
+
+
+def test_cancel_and_delete_leave_nothing_behind(book: VoiceBook) -> None:
+    job = book.enqueue(GUILD, "lore", "lstm", 7, TEXT)
+    cancelled = book.cancel(GUILD)
+    assert cancelled is not None and cancelled.id == job.id and uploads(book) == []
+    assert book.latest_job(GUILD).state == "cancelled" and book.cancel(GUILD) is None
+    assert book.claim() is None  # a cancelled job is never trained
+    job = book.enqueue(GUILD, "lore", "lstm", 7, TEXT)
+    claimed = book.claim()
+    path = book.voice_path(GUILD, "lore")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"weights")
+    assert book.finish(claimed, path, 3.0, 2.0)
+    assert [voice.name for voice in book.voices(GUILD)] == ["lore"] and book.voices(GUILD + 1) == []
+    assert book.delete_voice(GUILD, "lore") and not path.exists() and book.voice(GUILD, "lore") is None
+    assert not book.delete_voice(GUILD, "lore")
+
+
+def test_a_job_whose_trainer_died_is_retried_once_then_failed_with_the_reason(book: VoiceBook) -> None:
+    book.enqueue(GUILD, "lore", "lstm", 7, TEXT)
+    first = book.claim()
+    assert book.recover_stale(time.time()) == []  # reported just now: alive
+    [stale] = book.recover_stale(time.time() + jobs_module.STALE_SECONDS + 1)
+    assert stale.id == first.id and book.job(first.id).state == "queued"
+    second = book.claim()
+    assert second.attempts == 2
+    book.recover_stale(time.time() + jobs_module.STALE_SECONDS + 1)
+    failed = book.job(first.id)
+    assert failed.state == "failed" and "trainer stopped 2 times" in failed.reason
+
+
+# The upload --------------------------------------------------------------------------------------
+
+
+def test_only_discords_attachment_host_is_fetched_from() -> None:
+    assert check_source(f"{CDN}/attachments/1/2/lore.txt?ex=1", CDN).host == "cdn.discordapp.com"
+    for url in ("https://evil.example/attachments/1/2/a.txt", "http://cdn.discordapp.com/attachments/1/2/a",
+                f"{CDN}/avatars/1/2.png", "https://user@cdn.discordapp.com/attachments/1/2/a.txt",
+                "https://cdn.discordapp.com.evil.example/attachments/1/2/a.txt", "not a url", 5):
+        with pytest.raises(VoiceError, match="not an attachment Discord sent"):
+            check_source(url, CDN)
+
+
+def test_only_text_in_utf8_or_utf16_with_a_bom_is_read() -> None:
+    assert decode_text("héllo".encode()) == "héllo"
+    assert decode_text(codecs.BOM_UTF8 + "héllo".encode()) == "héllo"
+    assert decode_text(codecs.BOM_UTF16_LE + "héllo".encode("utf-16-le")) == "héllo"
+    assert decode_text(codecs.BOM_UTF16_BE + "héllo".encode("utf-16-be")) == "héllo"
+    with pytest.raises(VoiceError, match="not UTF-8"):
+        decode_text("héllo wörld".encode("latin-1"))
+    with pytest.raises(VoiceError, match="not text"):
+        decode_text(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")  # an image renamed .txt
+    with pytest.raises(VoiceError, match="not text"):
+        decode_text(b"\x01\x02\x03\x04" * 100)
+    with pytest.raises(VoiceError, match="starts like UTF-16"):
+        decode_text(codecs.BOM_UTF16_LE + b"\x00\xd8")
+
+
+def test_a_text_must_be_long_enough_and_mostly_writable() -> None:
+    assert check_text(TEXT) == TEXT
+    with pytest.raises(VoiceError, match=f"at least {MIN_CHARACTERS:,} characters"):
+        check_text(TEXT[: MIN_CHARACTERS - 1])
+    with pytest.raises(VoiceError, match="characters the models cannot write"):
+        check_text("\U0001f3ad\U0001f480\u2603 " * MIN_CHARACTERS)
+
+
+async def test_the_download_stops_at_the_limit_while_reading() -> None:
+    async def endless(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for _ in range(100):
+            await response.write(b"x" * 65536)  # no Content-Length: the size shows only as it comes
+        return response
+
+    app = web.Application()
+    app.router.add_get("/attachments/1/2/big.txt", endless)
+    async def fine(request: web.Request) -> web.Response:
+        return web.Response(body=b"fine")
+
+    app.router.add_get("/attachments/1/2/ok.txt", fine)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    base = yarl.URL(f"http://127.0.0.1:{runner.addresses[0][1]}")
+    try:
+        assert await download(base / "attachments/1/2/ok.txt", 4) == b"fine"
+        with pytest.raises(VoiceError, match="larger than 2 MB"):
+            await download(base / "attachments/1/2/big.txt", 10)  # Discord's stated size is not trusted
+        with pytest.raises(VoiceError, match="larger than 2 MB"):
+            await download(base / "attachments/1/2/ok.txt", MAX_UPLOAD_BYTES + 1)  # refused before fetching
+        with pytest.raises(VoiceError, match=r"HTTP 404"):
+            await download(base / "attachments/1/2/gone.txt", 4)
+    finally:
+        await runner.cleanup()
+
+
+# The trainer -------------------------------------------------------------------------------------
+
+
+def trainer_config(tmp_path: Path, seconds: float = 5.0) -> BotConfig:
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir(exist_ok=True)
+    tiny_checkpoint(checkpoints / "lstm.safetensors", "lstm", hidden_size=32)
+    return BotConfig(db_path=tmp_path / "bot.sqlite3", checkpoint_dir=checkpoints,
+                     voices_dir=tmp_path / "voices", voice_train_seconds=seconds, voice_train_threads=1)
+
+
+def test_the_trainer_makes_a_voice_that_loads_and_deletes_the_text(book: VoiceBook, tmp_path: Path) -> None:
+    config = trainer_config(tmp_path)
+    job = book.enqueue(GUILD, "lore", "lstm", 7, TEXT)
+    stop = threading.Event()
+    worker = threading.Thread(target=serve_jobs, args=(config, stop), kwargs={"poll_seconds": 0.05})
+    worker.start()
+    try:
+        deadline = time.monotonic() + 60
+        while book.job(job.id).live and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        worker.join(30)
+    done = book.job(job.id)
+    assert done.state == "done" and done.bits_now < done.bits_before, done.reason
+    voice = book.voice(GUILD, "lore")
+    assert voice is not None and (voice.bits_before, voice.bits_after) == (done.bits_before, done.bits_now)
+    assert load_checkpoint(voice.file).config.kind == "lstm"
+    assert uploads(book) == []  # the uploaded text goes once the voice is trained
+
+
+def test_a_voice_no_better_than_its_base_is_not_kept(book: VoiceBook, tmp_path: Path, monkeypatch) -> None:
+    config = trainer_config(tmp_path)
+    from charlm.training import finetune
+
+    real = finetune.fine_tune
+
+    def untrained(*args, **kwargs):
+        kwargs["out_path"] = None  # as if the tuned model read the held-out text worse
+        return real(*args, **{**kwargs, "budget_seconds": 0.5})
+
+    monkeypatch.setattr(finetune, "fine_tune", untrained)
+    book.enqueue(GUILD, "lore", "lstm", 7, TEXT)
+    train_one(book, book.claim(), config)
+    failed = book.latest_job(GUILD)
+    assert failed.state == "failed" and "no better than the base model's" in failed.reason
+    assert book.voices(GUILD) == [] and not book.voice_path(GUILD, "lore").exists()
+
+
+def test_a_full_disk_or_a_cancel_ends_the_job_with_its_reason(book: VoiceBook, tmp_path: Path,
+                                                              monkeypatch) -> None:
+    config = trainer_config(tmp_path)
+    from charlm.training import finetune
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(finetune, "fine_tune", full)
+    book.enqueue(GUILD, "lore", "lstm", 7, TEXT)
+    train_one(book, book.claim(), config)
+    assert book.latest_job(GUILD).reason == "the bot's disk is full"
+    monkeypatch.undo()
+    book.enqueue(GUILD, "lore", "lstm", 7, TEXT)
+    job = book.claim()
+    book.cancel(GUILD)  # an admin cancels while it runs: the trainer stops at its next report
+    started = time.monotonic()
+    train_one(book, job, trainer_config(tmp_path, seconds=30))
+    assert time.monotonic() - started < 15
+    assert book.job(job.id).state == "cancelled" and book.voices(GUILD) == []
+
+
+def test_a_trainer_told_to_stop_puts_its_job_back(book: VoiceBook, tmp_path: Path) -> None:
+    book.enqueue(GUILD, "lore", "lstm", 7, TEXT * 30)  # long enough not to finish its epochs first
+    job = book.claim()
+    stop = threading.Event()
+    threading.Timer(1.0, stop.set).start()
+    train_one(book, job, trainer_config(tmp_path, seconds=30), stop)
+    again = book.job(job.id)
+    assert (again.state, again.attempts) == ("queued", 0) and Path(again.text_file).exists()
+
+
+def test_the_local_trainer_gets_the_bots_configuration(tmp_path: Path) -> None:
+    env = trainer_module.trainer_env(trainer_config(tmp_path, seconds=7))
+    assert env["BOT_DB_PATH"] == str(tmp_path / "bot.sqlite3") and env["VOICE_TRAIN_SECONDS"] == "7"
+    assert BotConfig.from_env(env).voices_folder == tmp_path / "voices"
+
+
+async def test_loaded_voices_stay_within_the_cache_bound(tmp_path: Path, book: VoiceBook) -> None:
+    from bot.voices.cache import VoiceCache
+    from charlm.engine import GenerationEngine, GenerationRequest
+
+    tiny_checkpoint(tmp_path / "lstm.safetensors", "lstm", hidden_size=32)
+    engine = GenerationEngine({"lstm": tmp_path / "lstm.safetensors"}, device="cpu")
+    try:
+        for number in range(4):
+            job = book.enqueue(GUILD, f"v{number}", "lstm", 7, TEXT)
+            book.voice_path(GUILD, job.name).parent.mkdir(parents=True, exist_ok=True)
+            path = tiny_checkpoint(book.voice_path(GUILD, job.name), "lstm", hidden_size=32)
+            book.finish(book.claim(), path, 3.0, 2.0)
+        cache = VoiceCache(engine, book, budget_mb=1, idle_seconds=0)
+        first = await cache.choose(GUILD, "v0")
+        cache.budget = int(2.5 * engine.model_bytes(first.engine_key))  # room for two voices
+        for number in range(4):
+            chosen = await cache.choose(GUILD, f"v{number}")
+            assert await engine.generate(GenerationRequest(seed="a", model=chosen.engine_key, length=3))
+            assert sum(engine.model_bytes(key) for key in cache.loaded) <= cache.budget
+        assert len(cache.loaded) == 2
+        await asyncio.sleep(0.2)  # the worker unloads the others between steps
+        assert [key for key in cache.loaded if engine.serves(key)] == cache.loaded
+        assert not engine.serves(first.engine_key)
+        assert cache.loaded[-1].startswith(f"voice:{GUILD}:v3:")
+        with pytest.raises(VoiceError, match="no voice named nope"):
+            await cache.choose(GUILD, "nope")
+        with pytest.raises(VoiceError, match="no voice named v0"):
+            await cache.choose(GUILD + 1, "v0")  # another server's voice is not there
+        book.delete_voice(GUILD, "v3")
+        cache.forget(GUILD, "v3")
+        await asyncio.sleep(0.2)
+        with pytest.raises(VoiceError):
+            await cache.choose(GUILD, "v3")
+    finally:
+        await engine.aclose()
