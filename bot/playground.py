@@ -378,7 +378,7 @@ def _describe_option(option: dict[str, Any]) -> str:
     return shown if option.get("required") else f"[{shown}]"
 
 
-_KINDS = {3: "text", 4: "integer", 5: "true/false", 6: "user", 7: "channel", 10: "number"}
+_KINDS = {3: "text", 4: "integer", 5: "true/false", 6: "user", 7: "channel", 10: "number", 11: "file"}
 
 
 class _StdinLines:

@@ -8,21 +8,24 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from .cdn import guess_content_type
 from .errors import CommandInputError, invalid_form_body
+from .messages import attachment_objects
 from .models import Guild, World
 
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
-STRING, INTEGER, BOOLEAN, USER, CHANNEL, NUMBER = 3, 4, 5, 6, 7, 10
+STRING, INTEGER, BOOLEAN, USER, CHANNEL, NUMBER, ATTACHMENT = 3, 4, 5, 6, 7, 10, 11
 # Command types: slash commands, and the context menus of a user and of a message.
 CHAT_INPUT, USER_COMMAND, MESSAGE_COMMAND = 1, 2, 3
 AUTOCOMPLETE_TYPES = (STRING, INTEGER, NUMBER)
 MAX_NAME = 32
 MAX_SAFE_INTEGER = 2**53
 TYPE_NAMES = {STRING: "text", INTEGER: "a whole number", BOOLEAN: "true or false",
-              USER: "a user", CHANNEL: "a channel", NUMBER: "a number"}
+              USER: "a user", CHANNEL: "a channel", NUMBER: "a number", ATTACHMENT: "a file"}
 NAME_PATTERN = re.compile(r"^[-_'\w]{1,32}$")
 
 
@@ -175,9 +178,21 @@ def _stored_option(option: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class Upload:
+    """A file a person attaches to a command option (type 11), before Discord's client sends it."""
+
+    filename: str
+    data: bytes
+    content_type: str | None = None
+
+
+@dataclass(frozen=True)
 class ParsedCommand:
     definition: dict[str, Any]
     data: dict[str, Any]
+    uploads: dict[str, Upload] = field(default_factory=dict)
+    """The files the command carries, by the attachment id its option's value names; the
+    attachment objects are in data["resolved"]["attachments"]. Stored on the CDN once sent."""
 
 
 def _split_words(text: str) -> tuple[str, str]:
@@ -213,10 +228,11 @@ def _pairs(text: str, options: list[dict[str, Any]]) -> dict[str, str]:
 class OptionReader:
     """Turns typed text into option values the way Discord's client does, and checks them."""
 
-    def __init__(self, world: World, guild: Guild, *, forge: bool) -> None:
+    def __init__(self, world: World, guild: Guild, *, forge: bool, size_limit: int = 0) -> None:
         self._world = world
         self._guild = guild
         self._forge = forge
+        self._size_limit = size_limit
         self.resolved: dict[str, dict[str, Any]] = {}
 
     def from_text(self, option: dict[str, Any], raw: str) -> Any:
@@ -224,6 +240,8 @@ class OptionReader:
         for choice in option.get("choices") or []:
             if raw.lower() == choice["name"].lower():
                 return choice["value"]
+        if kind == ATTACHMENT:
+            return self._read_file(option["name"], raw)
         try:
             if kind == INTEGER:
                 # A float here is refused by check() unless forged (NaN, inf, 1e9 as an "integer").
@@ -248,6 +266,9 @@ class OptionReader:
         if self._forge:
             return
         name, kind = option["name"], option["type"]
+        if kind == ATTACHMENT:
+            self._check_upload(name, value)
+            return
         expected = {STRING: str, INTEGER: int, NUMBER: (int, float), BOOLEAN: bool}.get(kind, str)
         if not isinstance(value, expected) or (isinstance(value, bool) and kind != BOOLEAN):
             raise CommandInputError(f"{name} must be {TYPE_NAMES.get(kind, 'valid')}.")
@@ -265,6 +286,46 @@ class OptionReader:
         if choices and value not in [choice["value"] for choice in choices]:
             listed = ", ".join(str(choice["name"]) for choice in choices)
             raise CommandInputError(f"{name} must be one of: {listed}.")
+
+    def _read_file(self, name: str, raw: str) -> Upload | str:
+        """`file:path/to/lore.txt`: the local file, as the person picks it in the client. Forged,
+        a name that is no file is sent as the value itself (an attachment id, say)."""
+        path = Path(raw).expanduser()
+        if not path.is_file():
+            if self._forge:
+                return raw
+            raise CommandInputError(f"{name}: there is no file {raw!r} to attach.")
+        size = path.stat().st_size
+        if self._size_limit and size > self._size_limit and not self._forge:
+            raise CommandInputError(self._too_large(path.name, size))
+        return Upload(path.name, path.read_bytes())
+
+    def _too_large(self, filename: str, size: int) -> str:
+        return (f"{filename} is too large to attach: {size} bytes, and files may be at most "
+                f"{self._size_limit / 1024 / 1024:g} MiB ({self._size_limit} bytes) here "
+                "(the interaction's attachment_size_limit).")
+
+    def _check_upload(self, name: str, value: Any) -> None:
+        if not isinstance(value, Upload):
+            raise CommandInputError(
+                f"{name} must be a file: give it with files={{{name!r}: (filename, bytes)}} or type "
+                f"{name}:path/to/file (forge=True sends any value)."
+            )
+        if self._size_limit and len(value.data) > self._size_limit:
+            raise CommandInputError(self._too_large(value.filename, len(value.data)))
+
+    def attach(self, upload: Upload, channel_id: int) -> str:
+        """The attachment a file becomes once the client has uploaded it: a new id, its object in
+        resolved.attachments (ephemeral, served at .../ephemeral-attachments/...)."""
+        attachment_id = str(self._world.snowflakes.next())
+        given = {"id": attachment_id, "filename": upload.filename, "size": len(upload.data),
+                 "ephemeral": True}
+        content_type = upload.content_type or guess_content_type(upload.filename, upload.data)
+        if content_type:
+            given["content_type"] = content_type
+        self.resolved.setdefault("attachments", {})[attachment_id] = attachment_objects(
+            self._world, [given], str(channel_id))[0]
+        return attachment_id
 
     def _resolve_user(self, raw: str) -> str:
         match = re.fullmatch(r"<@!?(\d+)>|(\d{15,20})", raw)
@@ -353,14 +414,21 @@ def parse_command(
     guild_id: int | None,
     options: dict[str, Any] | None = None,
     forge: bool = False,
+    files: dict[str, Upload] | None = None,
+    channel_id: int | None = None,
+    size_limit: int = 0,
+    resolved: dict[str, dict[str, Any]] | None = None,
 ) -> ParsedCommand:
     """The `data` of an APPLICATION_COMMAND interaction for a typed line like `/settings reset`.
 
     `options` adds values as exact JSON (seeds with newlines, NaN, strings where numbers belong).
+    `files` attaches files to attachment options (type 11), as does typing `name:path/to/file`;
+    each becomes an attachment in channel `channel_id` (refused above `size_limit` bytes), its
+    id the option's value. `resolved` (forged commands) is merged into data["resolved"].
     """
     typed = _typed(world, registry, text, guild_id)
     node = typed.node
-    reader = OptionReader(world, typed.guild, forge=forge)
+    reader = OptionReader(world, typed.guild, forge=forge, size_limit=size_limit)
     by_name = {option["name"]: option for option in node["options"]}
     values = {
         key: reader.from_text(by_name[key], raw) for key, raw in _pairs(typed.rest, node["options"]).items()
@@ -369,17 +437,32 @@ def parse_command(
         if key not in by_name and not forge:
             raise CommandInputError(f"{key} is not an option of this command.")
         values[key] = value
+    for key, upload in (files or {}).items():
+        if not forge and by_name.get(key, {}).get("type") != ATTACHMENT:
+            what = "an option of this command" if key not in by_name else "a file option (type 11)"
+            raise CommandInputError(f"{key} is not {what}.")
+        if key in values and not forge:
+            raise CommandInputError(f"Option {key} is given twice.")
+        values[key] = upload
     for option in node["options"]:
         if option["name"] in values:
             reader.check(option, values[option["name"]])
         elif option.get("required") and not forge:
             raise CommandInputError(f"{option['name']} is required.")
 
-    leaf = [
-        {"name": key, "type": by_name[key]["type"] if key in by_name else STRING, "value": value}
-        for key, value in values.items()
-    ]
-    return ParsedCommand(typed.definition, _command_data(typed, leaf, reader))
+    uploads: dict[str, Upload] = {}
+    leaf = []
+    for key, value in values.items():
+        kind = by_name[key]["type"] if key in by_name else STRING
+        if isinstance(value, Upload):
+            value = reader.attach(value, world.channel.id if channel_id is None else channel_id)
+            uploads[value] = values[key]
+            kind = ATTACHMENT if key not in by_name else kind
+        leaf.append({"name": key, "type": kind, "value": value})
+    data = _command_data(typed, leaf, reader)
+    for key, entries in (resolved or {}).items():
+        data.setdefault("resolved", {}).setdefault(key, {}).update(entries)
+    return ParsedCommand(typed.definition, data, uploads)
 
 
 def parse_autocomplete(
@@ -406,6 +489,8 @@ def parse_autocomplete(
     leaf: list[dict[str, Any]] = []
     for key, raw in pairs.items():
         option = by_name[key]
+        if option["type"] == ATTACHMENT and key != focused:
+            continue  # what the client sends for a file while autocompleting is unconfirmed: nothing here
         if key == focused:
             leaf.append({"name": key, "type": option["type"], "value": raw, "focused": True})
             continue

@@ -7,10 +7,10 @@ breaks one gets the same 400 Discord would send, so a test catches what Discord 
 from __future__ import annotations
 
 import copy
-import mimetypes
 import re
 from typing import Any
 
+from .cdn import guess_content_type
 from .errors import empty_message, invalid_form_body
 from .models import DM, MENTION_EVERYONE, Channel, User, World, iso
 
@@ -361,23 +361,42 @@ def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def attachment_objects(
-    world: World, attachments: list[dict[str, Any]], channel_id: str
+    world: World, attachments: list[dict[str, Any]], channel_id: str,
+    kept: dict[str, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Attachment objects for attachment metadata (at least a filename), as a CDN would serve them."""
+    """Attachment objects for attachment metadata (at least a filename), with urls where the CDN
+    serves them (world.cdn). An entry may carry the file's `data` (bytes: stored on the CDN) and
+    `ephemeral: true` (a file attached to a command). `kept`: a message's current attachments by
+    id; an edit naming one of them keeps it as it is (its description may change)."""
     objects = []
     for given in attachments:
         attachment_id = str(given.get("id") or world.snowflakes.next())
+        if kept and attachment_id in kept:
+            attachment = dict(kept[attachment_id])
+            if given.get("description") is not None:
+                attachment["description"] = given["description"]
+            objects.append(attachment)
+            continue
         if not attachment_id.isdigit() or len(attachment_id) < 15:  # a request's placeholder id, e.g. 0
             attachment_id = str(world.snowflakes.next())
         filename = str(given.get("filename") or "unknown")
-        url = f"https://cdn.discordapp.com/attachments/{channel_id}/{attachment_id}/{filename}"
-        content_type = given.get("content_type") or mimetypes.guess_type(filename)[0]
+        data = given.get("data")
+        if isinstance(data, bytes):
+            world.cdn.store(attachment_id, data, given.get("content_type"))
+        else:
+            data = world.cdn.files.get(attachment_id)
+        content_type = (given.get("content_type") or world.cdn.content_types.get(attachment_id)
+                        or guess_content_type(filename, data))
+        if content_type:
+            world.cdn.content_types.setdefault(attachment_id, content_type)
+        ephemeral = bool(given.get("ephemeral"))
+        url, proxy_url = world.cdn.urls(attachment_id, channel_id, filename, ephemeral=ephemeral)
         attachment: dict[str, Any] = {
             "id": attachment_id,
             "filename": filename,
-            "size": int(given.get("size") or 0),
+            "size": len(data) if isinstance(data, bytes) else int(given.get("size") or 0),
             "url": url,
-            "proxy_url": url.replace("cdn.discordapp.com", "media.discordapp.net"),
+            "proxy_url": proxy_url,
         }
         if content_type:
             attachment["content_type"] = content_type
@@ -387,6 +406,8 @@ def attachment_objects(
         if content_type and content_type.startswith("image/"):
             attachment.setdefault("width", 512)
             attachment.setdefault("height", 512)
+        if ephemeral:
+            attachment["ephemeral"] = True
         objects.append(attachment)
     return objects
 
@@ -401,7 +422,8 @@ def apply_body(
     if body.get("components") is not None:
         message["components"] = with_component_ids(body["components"])
     if body.get("attachments") is not None:
-        message["attachments"] = attachment_objects(world, body["attachments"], message["channel_id"])
+        kept = {each["id"]: each for each in message.get("attachments") or []}
+        message["attachments"] = attachment_objects(world, body["attachments"], message["channel_id"], kept)
     message["tts"] = body.get("tts") is True
     users, roles, everyone = mentions(
         world, message["content"], body.get("allowed_mentions"), in_guild

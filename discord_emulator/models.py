@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from .cdn import Cdn
+
 DISCORD_EPOCH_MS = 1420070400000
 
 # Permission bits (https://discord.com/developers/docs/topics/permissions).
@@ -442,6 +444,8 @@ class World:
         # allow it follow them to servers without the bot, their DMs and group DMs.
         self.user_installs: set[int] = set()
         self.messages = MessageStore()
+        # Files behind attachments (uploaded by the bot or attached by people), served over HTTP.
+        self.cdn = Cdn(clock)
 
         self._new_user("owner", cast.owner)
         self.guild = self._new_guild(cast.guild, self.snowflakes.next())

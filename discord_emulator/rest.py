@@ -159,8 +159,8 @@ class RestApi:
         if request.content_type == "multipart/form-data":
             # A file upload: the JSON part is the `payload_json` field (what gets checked against
             # the description), each file a `files[N]` part that the JSON's attachments[] entry
-            # with id N describes. The files are kept (Emulator.attachment_data) under the ids their
-            # attachments get, as Discord's CDN would serve them.
+            # with id N describes. The files are kept (Emulator.files, attachment_data) under the ids
+            # their attachments get, and served at their urls (cdn.py), as Discord's CDN serves them.
             parts = _form_parts(request.headers.get("Content-Type", ""), raw)
             payload = parts.pop("payload_json", None)
             raw = payload[1] if payload is not None else b""
@@ -179,10 +179,12 @@ class RestApi:
         return body
 
     def _attach(self, body: dict[str, Any], files: dict[str, tuple[str, bytes, str | None]]) -> None:
-        described = body.get("attachments")
+        # An interaction callback ({"type": 4, "data": {...}}) describes its files in its data.
+        message = body["data"] if "type" in body and isinstance(body.get("data"), dict) else body
+        described = message.get("attachments")
         if not isinstance(described, list):
             described = [{"id": key, "filename": name} for key, (name, _, _) in files.items()]
-            body["attachments"] = described
+            message["attachments"] = described
         for attachment in described:
             key = str(attachment.get("id")) if isinstance(attachment, dict) else ""
             if key not in files:
@@ -193,7 +195,7 @@ class RestApi:
             attachment["size"] = len(data)
             if content_type and content_type != "application/octet-stream":
                 attachment.setdefault("content_type", content_type)
-            self._emu.files[attachment["id"]] = data
+            self._emu.world.cdn.store(attachment["id"], data, attachment.get("content_type"))
         if files:
             raise errors.invalid_form_body(["attachments"], "ATTACHMENT_NOT_FOUND",
                                            "A file has no attachment entry describing it.")

@@ -28,6 +28,7 @@ from .commands import (
     MESSAGE_COMMAND,
     USER_COMMAND,
     CommandRegistry,
+    Upload,
     parse_autocomplete,
     parse_command,
 )
@@ -37,6 +38,7 @@ from .gateway import Gateway
 from .interactions import (
     APPLICATION_COMMAND,
     APPLICATION_COMMAND_AUTOCOMPLETE,
+    ATTACHMENT_SIZE_LIMIT,
     MESSAGE_COMPONENT,
     InteractionRecord,
     Rules,
@@ -82,17 +84,21 @@ class Emulator:
         self.gateway = Gateway(self.world, heartbeat_interval_ms=heartbeat_interval_ms)
         self.interactions: dict[int, InteractionRecord] = {}
         self.interactions_by_token: dict[str, InteractionRecord] = {}
-        self.files: dict[str, bytes] = {}  # uploaded attachments' contents, by attachment id
+        # The bytes behind attachments, by attachment id: the bot's uploads and files attached to
+        # commands; served at their urls (`cdn_base`; world.cdn serves them and logs `requests`).
+        self.files: dict[str, bytes] = self.world.cdn.files
         self._runner: web.AppRunner | None = None
         self.api_base = ""
+        self.cdn_base = ""
 
     # -- life cycle --
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, str]:
         """Listen on host:port (0 picks a free port); returns (api_base, gateway_url)."""
         app = web.Application(client_max_size=64 * 1024 * 1024)
-        # The gateway comes first: the REST table ends with a catch-all for unknown endpoints.
+        # The gateway and the CDN come first: the REST table ends with a catch-all for unknown endpoints.
         app.router.add_get("/gateway", self.gateway.handle)
+        app.router.add_route("*", "/cdn/{path:.*}", self.world.cdn.handle)
         app.add_routes(RestApi(self).routes())
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -101,6 +107,8 @@ class Emulator:
         bound_port = self._runner.addresses[0][1]
         self.api_base = f"http://{host}:{bound_port}/api/v10"
         self.gateway.url = f"ws://{host}:{bound_port}/gateway"
+        self.cdn_base = f"http://{host}:{bound_port}/cdn"
+        self.world.cdn.serve_at(self.cdn_base)
         return self.api_base, self.gateway.url
 
     async def add_address(self, host: str = "127.0.0.1") -> str:
@@ -131,11 +139,13 @@ class Emulator:
         return self.gateway.url
 
     def bot_env(self) -> dict[str, str]:
-        """The environment that points an unmodified bot at this emulator."""
+        """The environment that points an unmodified bot at this emulator; DISCORD_CDN_URL is where
+        attachments are served (Discord's is https://cdn.discordapp.com)."""
         return {
             "DISCORD_TOKEN": self.world.token,
             "DISCORD_API_BASE": self.api_base,
             "DISCORD_GATEWAY_URL": self.gateway.url,
+            "DISCORD_CDN_URL": self.cdn_base,
         }
 
     async def wait_until_ready(self, timeout: float = 60.0, *, identifies: int = 1) -> None:
@@ -164,24 +174,42 @@ class Emulator:
         forge: bool = False,
         guild_id: int | None = None,
         channel: Channel | None = None,
+        files: dict[str, tuple[str, bytes] | tuple[str, bytes, str | None]] | None = None,
+        resolved: dict[str, dict[str, Any]] | None = None,
     ) -> SentInteraction:
         """Type `command` (e.g. "/settings temperature value:1.2") as `user`, in a guild (the first
         one, or the one with `guild_id`) or, with `guild=False`, in a DM with the bot (or in
         `channel`, a group DM from world.group_dm).
 
+        `files` attaches files to attachment options, {"file": ("lore.txt", b"...", "text/plain")}
+        (the content type may be left out: guessed from the name, as Discord does); typing
+        `file:path/to/lore.txt` attaches that local file. Each becomes an attachment served by
+        the CDN (emu.files, cdn_base), its id the option's value and its object in
+        data.resolved.attachments.
+
         Raises CommandInputError where Discord's client would refuse: unknown command, bad value,
-        missing option, a command hidden from this user or not usable there (no install of the app
-        reaches that place, or the command's contexts leave it out). `forge=True` sends it anyway,
-        typed as best it can be, as a hand-made request to the bot would.
+        missing option, a file larger than the interaction's attachment_size_limit, a command
+        hidden from this user or not usable there (no install of the app reaches that place, or
+        the command's contexts leave it out). `forge=True` sends it anyway, typed as best it can
+        be, as a hand-made request to the bot would; only then may `resolved` add entries of its
+        own to data.resolved (e.g. {"attachments": {"123": {...}}} for options={"file": "123"}).
         """
+        if resolved is not None and not forge:
+            raise ValueError("resolved= makes a forged request: pass forge=True as well")
         sender = self.world.user(user)
         target = self._target(guild, guild_id)
+        place = channel or (target.default_channel if target is not None else self.world.dm_channel(sender))
+        uploads = {name: Upload(*given) for name, given in (files or {}).items()}
         parsed = parse_command(
             self.world, self.commands, command, guild_id=None if target is None else target.id,
-            options=options, forge=forge,
+            options=options, forge=forge, files=uploads, channel_id=place.id,
+            size_limit=ATTACHMENT_SIZE_LIMIT, resolved=resolved,
         )
         if not forge:
             self._check_visible(parsed.definition, sender, target, channel)
+        for attachment_id, upload in parsed.uploads.items():
+            attachment = parsed.data["resolved"]["attachments"][attachment_id]
+            self.world.cdn.store(attachment_id, upload.data, attachment.get("content_type"))
         return await self.send_interaction_data(
             parsed.data, user=user, guild=guild, guild_id=guild_id, channel=channel,
             integration_types=parsed.definition.get("integration_types") if parsed.definition else None,
@@ -310,8 +338,9 @@ class Emulator:
         one with `guild_id`) or, with `guild=False`, in their DM with the bot. `content` may hold
         mentions (<@id>, <@&id>, <#id>), custom emoji (<:name:id>), links and markdown;
         `attachments` is metadata such as [{"filename": "cat.png", "size": 1234}], so an
-        image-only message can be made. Returns the message as Discord would (ids as strings,
-        mentions resolved). A person's act: no REST call is recorded and the bot gets no event."""
+        image-only message can be made; an entry with `data` (bytes) is a file the CDN serves.
+        Returns the message as Discord would (ids as strings, mentions resolved). A person's act:
+        no REST call is recorded and the bot gets no event."""
         author = self.world.user(user)
         target = self._target(guild, guild_id)
         if target is None:
@@ -585,7 +614,8 @@ class Emulator:
         return copy.deepcopy(record.autocomplete_choices or [])
 
     def attachment_data(self, attachment: dict[str, Any]) -> bytes:
-        """The bytes of a file the bot uploaded, as Discord's CDN would serve them at its url."""
+        """The bytes of a file behind an attachment (one the bot uploaded, or attached to a
+        command), as the CDN serves them at its url."""
         try:
             return self.files[str(attachment["id"])]
         except KeyError:
