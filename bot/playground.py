@@ -46,18 +46,26 @@ def emulated_bot_env(db_path: Path, checkpoint_dir: Path, log_level: str = "INFO
 
 
 @contextlib.asynccontextmanager
-async def emulated_bot(checkpoint_dir: Path, folder: Path, ready_timeout: float = 300):
+async def emulated_bot_process(checkpoint_dir: Path, folder: Path, ready_timeout: float = 300,
+                               extra_env: dict[str, str] | None = None):
     """An emulator (no contract checks: benches measure the bot) with the bot connected to it as a
-    child process; stopped with SIGTERM at the end. Yields the emulator."""
+    child process; stopped with SIGTERM at the end. Yields (the emulator, the bot's process)."""
     async with Emulator(cast=BOT_CAST, validate=False) as emu:
-        env = emulated_bot_env(folder / "bot.sqlite3", checkpoint_dir, "WARNING")
+        env = {**emulated_bot_env(folder / "bot.sqlite3", checkpoint_dir, "WARNING"), **(extra_env or {})}
         bot = BotProcess(emu, BOT_COMMAND, env, folder / "bot.log")
         await bot.start()
         try:
             await bot.wait_ready(ready_timeout)
-            yield emu
+            yield emu, bot
         finally:
             await bot.stop()
+
+
+@contextlib.asynccontextmanager
+async def emulated_bot(checkpoint_dir: Path, folder: Path, ready_timeout: float = 300):
+    """emulated_bot_process, yielding the emulator only."""
+    async with emulated_bot_process(checkpoint_dir, folder, ready_timeout) as (emu, _):
+        yield emu
 AWAY_GUILD = "The Rose"  # the playground's server without the bot, for user installs
 READY_TIMEOUT = 180.0
 REPLY_TIMEOUT = 300.0

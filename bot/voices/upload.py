@@ -1,10 +1,11 @@
 """A server's uploaded text, fetched and checked before any job is queued.
 
-The bot downloads only from Discord's attachment host (DISCORD_CDN_URL + /attachments/...), never a
-URL a person chose; it reads at most MAX_UPLOAD_BYTES, stopping as soon as more arrives (the size
-Discord states is checked first, but not trusted). What it keeps must be text: UTF-8 (with or without
-a BOM) or UTF-16 with a BOM, no NUL bytes or other binary, mostly characters the models know once
-transliterated (unidecode), and at least MIN_CHARACTERS of them. Each refusal is one sentence.
+The bot downloads only from Discord's attachment host (DISCORD_CDN_URL, then /attachments/... or,
+where files attached to a command live, /ephemeral-attachments/...), never a URL a person chose; it
+reads at most MAX_UPLOAD_BYTES, stopping as soon as more arrives (the size Discord states is checked
+first, but not trusted). What it keeps must be text: UTF-8 (with or without a BOM) or UTF-16 with a
+BOM, no NUL bytes or other binary, mostly characters the models know once transliterated
+(unidecode), and at least MIN_CHARACTERS of them. Each refusal is one sentence.
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ def check_source(url: object, cdn_url: str) -> yarl.URL:
         cdn = yarl.URL(cdn_url)
     except ValueError:
         parsed = None
+    root = cdn.path.rstrip("/")
     if (parsed is None or parsed.scheme != cdn.scheme or parsed.host != cdn.host or parsed.port != cdn.port
-            or not parsed.path.startswith(cdn.path.rstrip("/") + "/attachments/") or parsed.user):
+            or not parsed.path.startswith((f"{root}/attachments/", f"{root}/ephemeral-attachments/"))
+            or parsed.user):
         raise VoiceError(Phrase("That file is not an attachment Discord sent; attach the text to the "
                                 "command."))
     return parsed

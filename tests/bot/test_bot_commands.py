@@ -34,7 +34,7 @@ from charlm.models import ModelConfig, build_model
 from discord_emulator import CommandHiddenError, CommandInputError, Emulator, Reply
 from tests.helpers import held_write_lock
 
-HEADER = re.compile(r"\*(?P<model>\w+), temperature (?P<temperature>[\d.]+)(?P<notes>[^*]*)\*\n```\n")
+HEADER = re.compile(r"\*(?P<model>[^,*]+), temperature (?P<temperature>[\d.]+)(?P<notes>[^*]*)\*\n```\n")
 
 
 def make_checkpoints(directory: Path, kinds: tuple[str, ...] = ("lstm",), hidden_size: int = 32) -> Path:
@@ -65,15 +65,17 @@ class Running:
 @asynccontextmanager
 async def running_bot(tmp_path: Path, kinds: tuple[str, ...] = ("lstm",), hidden_size: int = 32,
                       drain_seconds: float = 10, busy_timeout_ms: int = BUSY_TIMEOUT_MS,
-                      refused_calls: int = 0, heartbeat_interval_ms: int = 41_250, **engine_options: int):
-    engine = GenerationEngine.from_directory(make_checkpoints(tmp_path / "checkpoints", kinds, hidden_size),
-                                             device="cpu", **engine_options)
+                      refused_calls: int = 0, heartbeat_interval_ms: int = 41_250,
+                      config_options: dict | None = None, **engine_options: int):
+    checkpoints = make_checkpoints(tmp_path / "checkpoints", kinds, hidden_size)
+    engine = GenerationEngine.from_directory(checkpoints, device="cpu", **engine_options)
     store = await SqliteSettingsStore.open(tmp_path / "bot.sqlite3", busy_timeout_ms)
     try:
         async with Emulator(heartbeat_interval_ms=heartbeat_interval_ms) as emu:
             config = BotConfig(token=emu.world.token, api_base=emu.api_base, gateway_url=emu.gateway_url,
                                db_path=store.path, heartbeat_path=tmp_path / "heartbeat",
-                               drain_seconds=drain_seconds)
+                               drain_seconds=drain_seconds, checkpoint_dir=checkpoints,
+                               cdn_url=emu.cdn_base, **(config_options or {}))
             with discord_endpoints(config):
                 async with ShakespeareBot(config, engine=engine, store=store) as bot:
                     stop = asyncio.Event()

@@ -120,6 +120,7 @@ def test_a_job_whose_trainer_died_is_retried_once_then_failed_with_the_reason(bo
 
 def test_only_discords_attachment_host_is_fetched_from() -> None:
     assert check_source(f"{CDN}/attachments/1/2/lore.txt?ex=1", CDN).host == "cdn.discordapp.com"
+    assert check_source(f"{CDN}/ephemeral-attachments/1/2/lore.txt?ex=1&is=2&hm=3&", CDN).name == "lore.txt"
     for url in ("https://evil.example/attachments/1/2/a.txt", "http://cdn.discordapp.com/attachments/1/2/a",
                 f"{CDN}/avatars/1/2.png", "https://user@cdn.discordapp.com/attachments/1/2/a.txt",
                 "https://cdn.discordapp.com.evil.example/attachments/1/2/a.txt", "not a url", 5):
