@@ -29,6 +29,8 @@ TYPED = """\
 /install
 /away /preferences length value:20
 /group /preferences show
+/voice train file:{lore} name:lore
+/voice status
 /locale ko
 /settings show
 /quit
@@ -36,8 +38,9 @@ TYPED = """\
 
 
 async def start_playground(tmp_path: Path) -> asyncio.subprocess.Process:
-    """`python -m bot --local` with no token, its stdin and stdout piped to the test."""
-    env = bot_env(tmp_path / "playground.sqlite3")
+    """`python -m bot --local` with no token, its stdin and stdout piped to the test (no trainer:
+    a voice queued here stays queued)."""
+    env = {**bot_env(tmp_path / "playground.sqlite3"), "VOICE_TRAINER": "off"}
     env.pop("DISCORD_TOKEN", None)
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "--local", cwd=REPO, env=env,
@@ -46,8 +49,11 @@ async def start_playground(tmp_path: Path) -> asyncio.subprocess.Process:
 
 
 async def test_local_playground_answers_typed_commands(tmp_path: Path) -> None:
+    lore = tmp_path / "lore.txt"
+    lore.write_text("The lore of the server, told at length.\n" * 400, encoding="utf-8")
     process = await start_playground(tmp_path)
-    output, _ = await asyncio.wait_for(process.communicate(TYPED.encode()), BOT_START_TIMEOUT + 60)
+    typed = TYPED.format(lore=lore)
+    output, _ = await asyncio.wait_for(process.communicate(typed.encode()), BOT_START_TIMEOUT + 60)
     shown = output.decode()
     assert process.returncode == 0, shown
 
@@ -73,6 +79,8 @@ async def test_local_playground_answers_typed_commands(tmp_path: Path) -> None:
     assert "Prospero added the bot to their own account." in shown
     assert "\u2502 You now get 20 characters.\n\u2502 Only you can see this" in shown
     assert "\u2502 - length: 20 (set by you)" in shown
+    # A file typed as a path is uploaded as the attachment.
+    assert shown.count("\u2502 Voice lore is queued: number 1 in line.") == 2  # and /voice status
     assert "Prospero's Discord now speaks ko." in shown and "\u2502 이 서버의 설정:" in shown
     assert "Discord refused" not in shown and "Not in Discord's published API" not in shown
 
