@@ -114,7 +114,8 @@ KOREAN: dict[str, str] = {
     # bot/commands/voice.py and bot/voices/
     "- **{name}** (from {base}): {before} -> {after} bits/char on its text":
         "- **{name}** ({base}에서 시작): 이 서버 글에서 {before} -> {after} bits/char",
-    "; held-out loss {before} -> {now} bits/char so far": "; 지금까지 검증 손실 {before} -> {now} bits/char",
+    "; held-out loss before {before}, training loss now {now} bits/char":
+        "; 학습 전 검증 손실 {before}, 지금 학습 손실 {now} bits/char",
     "No voice has been trained on this server yet.": "이 서버에서는 아직 목소리를 학습한 적이 없어요.",
     "No voice is training on this server.": "이 서버에서 학습 중인 목소리가 없어요.",
     "Only members with the Manage Server permission can manage this server's voices.":

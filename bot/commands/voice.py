@@ -46,7 +46,7 @@ def describe_job(job: Job, position: int | None = None) -> Phrase:
                       position=position or 1)
     if job.state == "running":
         so_far = ("" if job.bits_now is None or job.bits_before is None
-                  else Phrase("; held-out loss {before} -> {now} bits/char so far",
+                  else Phrase("; held-out loss before {before}, training loss now {now} bits/char",
                               before=f"{job.bits_before:.3f}", now=f"{job.bits_now:.3f}"))
         return Phrase("Training voice {name}: {percent}% done, about {seconds} s left{so_far}.",
                       name=job.name, percent=int(job.progress * 100), seconds=int(job.seconds_left or 0),

@@ -46,8 +46,10 @@ def train_one(book: VoiceBook, job: Job, config: BotConfig, stop: threading.Even
 
     def progress(report: FineTuneProgress) -> None:
         try:
+            # Before: the base model on the held-out text (measured first); now: the training loss,
+            # since the held-out text is measured again only at the end.
             now = book.report(job.id, progress=report.fraction, bits_before=report.held_out_bits_per_char
-                              if report.step == 0 else None, bits_now=report.held_out_bits_per_char,
+                              if report.step == 0 else None, bits_now=report.train_bits_per_char,
                               seconds_left=report.seconds_left)
         except Exception as error:  # a busy database must not kill the training; the next report retries
             log.warning("Could not record the progress of voice job %s: %s", job.id, error)

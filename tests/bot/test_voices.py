@@ -305,3 +305,21 @@ async def test_loaded_voices_stay_within_the_cache_bound(tmp_path: Path, book: V
             await cache.choose(GUILD, "v3")
     finally:
         await engine.aclose()
+
+
+def test_the_progress_reply_says_where_the_job_is(book: VoiceBook) -> None:
+    from bot.commands.voice import describe_job
+    from bot.i18n import localize
+
+    job = book.enqueue(GUILD, "lore", "lstm", 7, TEXT)
+    assert describe_job(job, 3) == "Voice lore is queued: number 3 in line."
+    running = book.claim()
+    book.report(running.id, progress=0.4, bits_before=2.91, bits_now=None, seconds_left=180)
+    assert describe_job(book.job(running.id)) == "Training voice lore: 40% done, about 180 s left."
+    book.report(running.id, progress=0.5, bits_before=None, bits_now=1.62, seconds_left=150)
+    shown = describe_job(book.job(running.id))
+    assert shown == ("Training voice lore: 50% done, about 150 s left; held-out loss before 2.910, "
+                     "training loss now 1.620 bits/char.")
+    assert localize(shown, "ko").startswith("목소리 lore 학습 중: 50% 완료")
+    book.end(running, "failed", "the bot's disk is full")
+    assert describe_job(book.job(running.id)) == "Voice lore was not made: the bot's disk is full."
