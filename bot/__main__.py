@@ -95,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         problem = check_heartbeat(config.heartbeat_file)
         print(problem or "healthy: the bot is connected and its heartbeat is fresh.")
         return 1 if problem else 0
-    discord.utils.setup_logging(level=config.log_level_number)
+    from bot.logs import formatter_options  # LOG_FORMAT=json: one JSON object per line
+
+    discord.utils.setup_logging(level=config.log_level_number, **formatter_options(config.log_format))
     if args.command == "trainer":
         from bot.voices.trainer import run_trainer
 

@@ -35,6 +35,7 @@ from bot.errors import (
 )
 from bot.i18n import BotTranslator
 from bot.lifecycle import InFlight
+from bot.metrics import BotMetrics
 from bot.store import SettingsStore, SettingsStoreError
 from bot.voices.cache import VoiceCache
 from bot.voices.jobs import VoiceBook
@@ -52,7 +53,9 @@ discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
 class ShakespeareTree(app_commands.CommandTree["ShakespeareBot"]):
     async def interaction_check(self, interaction: discord.Interaction[ShakespeareBot], /) -> bool:
         in_flight = self.client.in_flight
+        self.client.metrics.handling(interaction)  # metrics: its log lines carry its id
         if not in_flight.accepting:
+            self.client.metrics.interaction_done(interaction, "refused")  # metrics
             await reply_privately(interaction, RESTARTING)
             return False
         if interaction.type in (discord.InteractionType.application_command,
@@ -67,6 +70,7 @@ class ShakespeareTree(app_commands.CommandTree["ShakespeareBot"]):
                 if autocomplete:
                     await _no_suggestions(interaction)
                 else:
+                    self.client.metrics.interaction_done(interaction, "refused")  # metrics
                     await reply_privately(interaction, sentence_of(refusal))
                 return False
         # This runs inside the task discord.py made for the interaction, which also runs on_error:
@@ -78,6 +82,7 @@ class ShakespeareTree(app_commands.CommandTree["ShakespeareBot"]):
 
     async def on_error(self, interaction: discord.Interaction[ShakespeareBot],
                        error: app_commands.AppCommandError, /) -> None:
+        self.client.metrics.interaction_done(interaction, error)  # metrics: refused, busy or failed
         if expired_interaction(error):  # answering again would only fail again
             log_expired(interaction)
             return
@@ -167,6 +172,7 @@ class ShakespeareBot(discord.AutoShardedClient):
         self.engine = engine
         self.store = store
         self.in_flight = InFlight()
+        self.metrics = BotMetrics(self)  # this bot's own registry, served by bot/http_status.py
         # Per bot, never per module, so two bots in one process share nothing.
         self.cooldown = UserCooldown(COOLDOWN_RATE, COOLDOWN_SECONDS)
         self.replaced_models_logged: set[str] = set()  # settings' models not loaded here, warned of
@@ -228,9 +234,14 @@ class ShakespeareBot(discord.AutoShardedClient):
             return
         keep_alive.heartbeat_timeout = socket._max_heartbeat_timeout = timeout
 
+    async def on_app_command_completion(self, interaction: discord.Interaction, command: object) -> None:
+        self.metrics.interaction_done(interaction)  # metrics: a command or menu answered
+
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         """Answer the button presses discord.py would drop without a word (see unserved_press)."""
         if unserved_press(interaction):
+            self.metrics.handling(interaction)  # metrics: log lines and the count
+            self.metrics.interaction_done(interaction, "refused")
             log.info("Refused a press of an unknown button %r (interaction %s).",
                      str((interaction.data or {}).get("custom_id"))[:120], interaction.id)
             await reply_privately(interaction, NOT_OURS)
@@ -246,7 +257,7 @@ class ShakespeareBot(discord.AutoShardedClient):
         while True:
             try:
                 if self.is_serving():
-                    await self.store.check()
+                    await self.metrics.check_database(self.store)  # store.check(), timed for metrics
                     details = {"shards": sorted(self.shards), "guilds": len(self.guilds)}
                     # Shielded and kept: cancelling a to_thread call does not stop its thread, so
                     # close() waits for a write in flight before removing the file.

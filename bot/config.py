@@ -39,6 +39,9 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
     ("VOICE_TRAIN_SECONDS", "300", "how long one voice trains"),
     ("VOICE_TRAIN_THREADS", "1", "CPU threads the trainer uses (at the lowest priority)"),
     ("VOICE_CACHE_MB", "200", "memory for loaded voices; the least recently used are dropped past it"),
+    ("METRICS_PORT", "(off)", "serve /metrics, /healthz and /readyz over HTTP on this port"),
+    ("METRICS_HOST", "0.0.0.0", "the address that server listens on"),
+    ("LOG_FORMAT", "text", "text, or json: each log line one JSON object"),
 )
 
 
@@ -85,6 +88,9 @@ class BotConfig:
     voice_train_seconds: float = 300.0
     voice_train_threads: int = 1
     voice_cache_mb: int = 200
+    metrics_port: int | None = None  # None: no HTTP server; 0: any free port (tests)
+    metrics_host: str = "0.0.0.0"
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> BotConfig:
@@ -108,6 +114,12 @@ class BotConfig:
         if trainer not in ("local", "off"):
             raise ConfigError("VOICE_TRAINER must be local or off.")
         seconds = _positive_int("VOICE_TRAIN_SECONDS", get("VOICE_TRAIN_SECONDS"))
+        metrics_port, metrics_host = _metrics_port(get("METRICS_PORT")), get("METRICS_HOST")
+        if metrics_host is not None and metrics_port is None:
+            raise ConfigError("METRICS_HOST needs METRICS_PORT, the port to serve metrics on, to be set too.")
+        log_format = (get("LOG_FORMAT") or "text").lower()
+        if log_format not in ("text", "json"):
+            raise ConfigError("LOG_FORMAT must be text or json.")
         return cls(
             token=get("DISCORD_TOKEN"),
             # Route.BASE has no trailing slash: routes are appended as "/users/@me".
@@ -129,6 +141,9 @@ class BotConfig:
             voice_train_threads=_positive_int("VOICE_TRAIN_THREADS", get("VOICE_TRAIN_THREADS"))
             or cls.voice_train_threads,
             voice_cache_mb=_positive_int("VOICE_CACHE_MB", get("VOICE_CACHE_MB")) or cls.voice_cache_mb,
+            metrics_port=metrics_port,
+            metrics_host=metrics_host or cls.metrics_host,
+            log_format=log_format,
         )
 
     def require_token(self) -> str:
@@ -170,6 +185,14 @@ def _positive_int(name: str, raw: str | None) -> int | None:
         return None
     if not _DIGITS.fullmatch(raw) or int(raw) < 1:
         raise ConfigError(f"{name} must be a whole number above 0, not {raw[:40]!r}.")
+    return int(raw)
+
+
+def _metrics_port(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    if not _DIGITS.fullmatch(raw) or not 0 < int(raw) < 65536:
+        raise ConfigError(f"METRICS_PORT must be a port number from 1 to 65535, not {raw[:40]!r}.")
     return int(raw)
 
 

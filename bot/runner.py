@@ -22,6 +22,7 @@ from discord import app_commands
 from bot.client import ShakespeareBot, sync_commands
 from bot.commands import add_commands
 from bot.config import EXIT_CONFIG, BotConfig, ConfigError
+from bot.http_status import serving as serving_status
 from bot.i18n import BotTranslator
 from bot.lifecycle import install_stop_signals
 from bot.store import SettingsStoreError, SqliteSettingsStore
@@ -113,7 +114,13 @@ async def _serve(config: BotConfig, token: str, stop: asyncio.Event, handle_sign
 
 async def serve(bot: ShakespeareBot, token: str, stop: asyncio.Event) -> None:
     """Log in, connect and serve until `stop` is set, then drain and close; the caller owns the
-    engine and store. Raises StartupError when Discord rejects the token."""
+    engine and store. Raises StartupError when Discord rejects the token. With METRICS_PORT, the
+    HTTP server of /metrics, /healthz and /readyz (bot/http_status.py) runs for as long."""
+    async with serving_status(bot):
+        await _serve_discord(bot, token, stop)
+
+
+async def _serve_discord(bot: ShakespeareBot, token: str, stop: asyncio.Event) -> None:
     running = asyncio.create_task(bot.start(token), name="discord-client")
     stopping = asyncio.create_task(stop.wait(), name="stop-signal")
     try:

@@ -115,7 +115,9 @@ async def answer(interaction: discord.Interaction[ShakespeareBot], handler: Call
     """Run a press like the tree runs a command: refused while stopping, tracked while running,
     every error one private sentence (tracebacks to the log), the cooldown given back on failure."""
     bot = interaction.client
+    bot.metrics.handling(interaction)  # metrics: its log lines carry its id
     if not bot.in_flight.accepting:
+        bot.metrics.interaction_done(interaction, "refused")  # metrics
         await reply_privately(interaction, RESTARTING)
         return
     task = asyncio.current_task()
@@ -127,7 +129,9 @@ async def answer(interaction: discord.Interaction[ShakespeareBot], handler: Call
             bot.cooldown.check(interaction)
             charged = True
         await handler()
+        bot.metrics.interaction_done(interaction)  # metrics: answered
     except Exception as error:
+        bot.metrics.interaction_done(interaction, error)  # metrics: refused, busy or failed
         if charged:
             bot.cooldown.give_back(interaction)
         if expired_interaction(error):
@@ -149,6 +153,7 @@ async def generate(interaction: discord.Interaction[ShakespeareBot], request: Ge
     keeps whatever replaces it public."""
     interaction.client.cooldown.charge(interaction, request.length)  # long texts wait longer
     generation = asyncio.ensure_future(interaction.client.engine.generate(request))
+    interaction.client.metrics.time_generation(generation, request.model)  # metrics: latency, characters
     try:
         await asyncio.sleep(0)
         if not generation.done() and not interaction.response.is_done():

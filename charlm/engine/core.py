@@ -333,6 +333,11 @@ class GenerationEngine:
     # The worker thread ------------------------------------------------------------------------
 
     @property
+    def waiting(self) -> int:
+        """Requests queued and not yet in a batch (read without the lock: for a gauge)."""
+        return self._waiting_count
+
+    @property
     def threads(self) -> int:
         """The most torch intra-op threads a step uses."""
         return self._threads

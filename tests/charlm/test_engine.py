@@ -300,12 +300,14 @@ async def test_a_full_queue_raises_busy_at_once() -> None:
         await gate.wait_entered()  # the worker holds it in a step: the one batch row is taken
         waiting = [asyncio.create_task(engine.generate(request(model="gated", length=3))) for _ in range(2)]
         await asyncio.sleep(0)  # let both reach the queue
+        assert engine.waiting == 2  # what the bot's queue-depth gauge reads
         started = time.perf_counter()
         with pytest.raises(EngineBusyError, match="busy"):
             await engine.generate(request(model="gated"))
         assert time.perf_counter() - started < 0.5
         gate.open.set()
         assert all(len(text) == 3 for text in await asyncio.gather(running, *waiting))
+        assert engine.waiting == 0
     finally:
         gate.open.set()
         await engine.aclose()
