@@ -10,7 +10,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yarl
@@ -23,6 +23,9 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
     ("DISCORD_GATEWAY_URL", "(asked of Discord)",
      "the gateway's websocket URL; with it and no SHARD_COUNT the bot runs one shard"),
     ("BOT_DB_PATH", "./data/bot.sqlite3", "the SQLite file of per-server settings (/data/... in Docker)"),
+    ("DATABASE_URL", "(none: SQLite)",
+     "postgresql://user:password@host/db: settings and replies in PostgreSQL, for shards on several "
+     "hosts (voices stay in BOT_DB_PATH)"),
     ("BOT_HEARTBEAT_PATH", "<BOT_DB_PATH>.heartbeat",
      "the file the bot touches every 15 s while serving; `healthcheck` reads it"),
     ("CHECKPOINT_DIR", "./checkpoints", "folder of <model>.safetensors files; each is a model, by file name"),
@@ -58,6 +61,7 @@ _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # ASCII digits only: str.isdigit() also accepts "²", which int() then refuses with a traceback.
 _DIGITS = re.compile(r"[0-9]+")
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+_POSTGRES_URL = re.compile(r"postgres(ql)?://", re.IGNORECASE)
 # The exit code for configuration the operator must fix (argparse uses it for bad usage too).
 EXIT_CONFIG = 2
 # How long a stopping bot waits for replies in flight; below `docker stop`'s default 10 s grace.
@@ -74,6 +78,8 @@ class BotConfig:
     api_base: str | None = None
     gateway_url: str | None = None
     db_path: Path = Path("data/bot.sqlite3")
+    # None: settings in SQLite at db_path. Kept out of repr: it may hold a password.
+    database_url: str | None = field(default=None, repr=False)
     heartbeat_path: Path | None = None
     checkpoint_dir: Path = Path("checkpoints")
     device: str = "auto"
@@ -108,6 +114,11 @@ class BotConfig:
         if not _DEVICE.fullmatch(device):
             raise ConfigError("DEVICE must be auto, cpu, cuda, cuda:N or mps.")
         db_path = Path(get("BOT_DB_PATH") or cls.db_path)
+        database_url = get("DATABASE_URL")
+        if database_url is not None and not _POSTGRES_URL.match(database_url):
+            # Not echoed: it may hold a password.
+            raise ConfigError("DATABASE_URL must be a postgresql:// URL such as "
+                              "postgresql://user:password@host:5432/shakespeare.")
         heartbeat = get("BOT_HEARTBEAT_PATH")
         voices = get("VOICES_DIR")
         trainer = (get("VOICE_TRAINER") or "local").lower()
@@ -126,6 +137,7 @@ class BotConfig:
             api_base=_url("DISCORD_API_BASE", get("DISCORD_API_BASE"), ("http", "https"), strip_slash=True),
             gateway_url=_url("DISCORD_GATEWAY_URL", get("DISCORD_GATEWAY_URL"), ("ws", "wss")),
             db_path=db_path,
+            database_url=database_url,
             heartbeat_path=Path(heartbeat) if heartbeat else None,
             checkpoint_dir=Path(get("CHECKPOINT_DIR") or cls.checkpoint_dir),
             device=device,

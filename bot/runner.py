@@ -25,7 +25,7 @@ from bot.config import EXIT_CONFIG, BotConfig, ConfigError
 from bot.http_status import serving as serving_status
 from bot.i18n import BotTranslator
 from bot.lifecycle import install_stop_signals
-from bot.store import SettingsStoreError, SqliteSettingsStore
+from bot.store import SettingsStore, SettingsStoreError, SqliteSettingsStore
 from charlm.engine import EngineError, GenerationEngine
 from charlm.errors import CharLMError
 
@@ -74,9 +74,17 @@ async def open_engine(config: BotConfig) -> GenerationEngine:
         ) from None
 
 
-async def open_store(config: BotConfig) -> SqliteSettingsStore:
+async def open_store(config: BotConfig) -> SettingsStore:
+    """SQLite at BOT_DB_PATH, or PostgreSQL when DATABASE_URL is set (bot/pg_store.py)."""
     try:
-        return await SqliteSettingsStore.open(config.db_path)
+        if config.database_url is None:
+            return await SqliteSettingsStore.open(config.db_path)
+        from bot.pg_store import PostgresSettingsStore  # asyncpg is imported only when chosen
+
+        # Server voices keep their jobs in the SQLite file still (bot/voices/jobs.py): its migrations
+        # create their tables.
+        await (await SqliteSettingsStore.open(config.db_path)).close()
+        return await PostgresSettingsStore.open(config.database_url)
     except SettingsStoreError as error:
         raise StartupError(str(error)) from None
 

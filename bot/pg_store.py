@@ -1,0 +1,623 @@
+"""Settings, bot state and replies in PostgreSQL (asyncpg): the SettingsStore for bots run on several hosts.
+
+Chosen by DATABASE_URL (bot/runner.py `open_store`); SQLite (bot/store.py) stays the default. It keeps
+SqliteSettingsStore's behaviour and guarantees:
+
+- Defaults live in code and are merged on read; NULL in a column means "the default"; a reset
+  deletes the row. Values are checked by bot/store.py's check_* functions, and the schema's CHECK
+  constraints repeat the same ranges (temperatures are double precision, like Python's floats).
+- Numbered migrations, recorded one row per migration in `schema_version`, run in one transaction
+  under `pg_advisory_xact_lock`, so processes starting at the same moment apply each exactly once.
+- A change is returned only after its transaction committed (synchronous_commit on). Changes to
+  one owner's settings made by this process are applied in the order they were asked for.
+- The read cache (per scope and id) stays right across processes and hosts: a trigger on the
+  settings tables calls pg_notify in the writing transaction, and every store LISTENs on its own
+  connection; a notification drops that owner's cached row (delivered at commit, milliseconds
+  later). While the LISTEN connection is down, nothing is cached; a watcher pings it every
+  WATCH_SECONDS and opens it again.
+- The database unreachable: `open` fails with one sentence; while running, settings reads serve
+  the last settings this process read (or wrote), else the defaults, and log which once; changes,
+  replies and state raise SettingsUnavailableError (one sentence for the user); `check()` raises,
+  so the heartbeat stops and the health check fails. When the database answers again (the watcher
+  tries every second), everything works again by itself.
+
+Server voices (bot/voices/jobs.py) still keep their jobs in the SQLite file at BOT_DB_PATH.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import yarl
+
+from bot import replies_store
+from bot.i18n import Phrase
+from bot.replies_store import REPLY_BUSY_TIMEOUT_MS, ReplyRecord
+from bot.storage_faults import FULL, SettingsBusyError, SettingsStoreError, SettingsUnavailableError
+from bot.store import (
+    BUSY_TIMEOUT_MS,
+    DEFAULT_SETTINGS,
+    SCOPES,
+    GuildSettings,
+    Scope,
+    SettingName,
+    _merge,
+    check_setting,
+)
+
+log = logging.getLogger(__name__)
+
+UNREACHABLE = Phrase(
+    "The bot cannot reach its settings database right now, so nothing was changed; try again in a moment.")
+
+CHANNEL = "bot_settings_changed"
+# pg_advisory_xact_lock's key for migrations: any fixed number no other program on the database uses.
+MIGRATION_LOCK = 0x5348414B45  # "SHAKE"
+CONNECT_TIMEOUT = 5.0
+# A settings read that takes longer is served from the cache or the defaults: commands must be
+# acknowledged within Discord's 3 s.
+READ_TIMEOUT = 2.0
+# Storing a reply's buttons: past this the reply goes out without them (as with SQLite's lock).
+REPLY_TIMEOUT = 2.0
+MIGRATION_LOCK_TIMEOUT_MS = 60_000
+# How often the watcher pings the LISTEN connection (and, while it or the database is away, tries
+# again); a LISTEN connection lost without a word (a network cut) is noticed within about 2x this.
+WATCH_SECONDS = 1.0
+# Connections of the pool that only reads may use (see _write_slots).
+READ_CONNECTIONS = 2
+
+# Numbered migrations, applied in order, each recorded as a row of schema_version. Never edit a
+# shipped one: append a new one. They are this database's own, not bot/store.py's SQLite ones
+# (server voices are not here). NULL in a setting column means "use the default".
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE guild_settings (
+        guild_id    bigint PRIMARY KEY CHECK (guild_id > 0),
+        temperature double precision CHECK (temperature IS NULL OR temperature BETWEEN 0.1 AND 2.0),
+        length      integer CHECK (length IS NULL OR length BETWEEN 1 AND 1500),
+        model       text CHECK (model IS NULL OR char_length(model) BETWEEN 1 AND 32),
+        updated_at  timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE TABLE user_settings (
+        user_id     bigint PRIMARY KEY CHECK (user_id > 0),
+        temperature double precision CHECK (temperature IS NULL OR temperature BETWEEN 0.1 AND 2.0),
+        length      integer CHECK (length IS NULL OR length BETWEEN 1 AND 1500),
+        model       text CHECK (model IS NULL OR char_length(model) BETWEEN 1 AND 32),
+        updated_at  timestamptz NOT NULL DEFAULT now()
+    );
+    -- Every change, whoever makes it (a bot process, an operator in psql), tells the listening
+    -- bots whose cached settings to drop: 'guild:123', 'user:5', or 'guild:*' after a TRUNCATE.
+    CREATE FUNCTION bot_settings_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'TRUNCATE' THEN
+            PERFORM pg_notify('bot_settings_changed', TG_ARGV[0] || ':*');
+            RETURN NULL;
+        END IF;
+        IF TG_OP IN ('UPDATE', 'DELETE') THEN
+            PERFORM pg_notify('bot_settings_changed', TG_ARGV[0] || ':' || (to_jsonb(OLD) ->> TG_ARGV[1]));
+        END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') THEN
+            PERFORM pg_notify('bot_settings_changed', TG_ARGV[0] || ':' || (to_jsonb(NEW) ->> TG_ARGV[1]));
+        END IF;
+        RETURN NULL;
+    END
+    $$;
+    CREATE TRIGGER guild_settings_changed AFTER INSERT OR UPDATE OR DELETE ON guild_settings
+        FOR EACH ROW EXECUTE FUNCTION bot_settings_changed('guild', 'guild_id');
+    CREATE TRIGGER guild_settings_truncated AFTER TRUNCATE ON guild_settings
+        FOR EACH STATEMENT EXECUTE FUNCTION bot_settings_changed('guild', 'guild_id');
+    CREATE TRIGGER user_settings_changed AFTER INSERT OR UPDATE OR DELETE ON user_settings
+        FOR EACH ROW EXECUTE FUNCTION bot_settings_changed('user', 'user_id');
+    CREATE TRIGGER user_settings_truncated AFTER TRUNCATE ON user_settings
+        FOR EACH STATEMENT EXECUTE FUNCTION bot_settings_changed('user', 'user_id');
+    """,
+    """
+    CREATE TABLE bot_state (
+        key   text PRIMARY KEY,
+        value text NOT NULL
+    );
+    """,
+    """
+    CREATE TABLE replies (
+        key          text PRIMARY KEY CHECK (char_length(key) = 16),
+        requester_id bigint NOT NULL CHECK (requester_id > 0),
+        seed         text NOT NULL CHECK (char_length(seed) <= 2000),
+        model        text NOT NULL CHECK (char_length(model) BETWEEN 1 AND 32),
+        temperature  double precision NOT NULL CHECK (temperature BETWEEN 0.1 AND 2.0),
+        length       integer NOT NULL CHECK (length BETWEEN 1 AND 10000),
+        body         text NOT NULL CHECK (char_length(body) <= 2000),
+        prompt       text NOT NULL CHECK (char_length(prompt) BETWEEN 1 AND 2000),
+        continued    boolean NOT NULL,
+        created_at   double precision NOT NULL
+    );
+    CREATE INDEX replies_by_age ON replies (created_at);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+_VERSION_TABLE = """
+    CREATE TABLE IF NOT EXISTS schema_version (
+        version    integer PRIMARY KEY CHECK (version > 0),
+        applied_at timestamptz NOT NULL DEFAULT now()
+    )
+"""
+_REPLY_COLUMNS = ("key, requester_id, seed, model, temperature, length, body, prompt, continued, "
+                  "created_at")
+
+# What a database that cannot be reached (down, restarting, the network cut, out of connections,
+# the connection dropped) raises, as opposed to a refusal of what we asked.
+_UNREACHABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.InterfaceError,  # the connection or the pool is closed
+    asyncpg.PostgresConnectionError,  # class 08
+    asyncpg.exceptions.OperatorInterventionError,  # 57: shutting down, starting up, cancelled
+    asyncpg.exceptions.InsufficientResourcesError,  # 53: too many connections, out of memory or disk
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,  # 28: the password changed meanwhile
+    asyncpg.exceptions.InvalidCatalogNameError,  # 3D000: the database was dropped
+)
+# Another transaction held a lock we needed for the whole timeout: as SQLite's busy timeout.
+_BUSY = (asyncpg.exceptions.LockNotAvailableError, asyncpg.exceptions.DeadlockDetectedError,
+         asyncpg.exceptions.SerializationError)
+
+
+def describe(url: str) -> str:
+    """Where the database is, for messages and logs: host, port and database, never the password."""
+    try:
+        parsed = yarl.URL(url)
+    except (ValueError, TypeError):
+        return "DATABASE_URL"
+    host = parsed.host or parsed.query.get("host") or "localhost"
+    database = parsed.path.lstrip("/") or parsed.user or "postgres"
+    return f"{host}:{parsed.port or 5432}/{database}"
+
+
+def _reason(error: BaseException, url: str = "") -> str:
+    text = str(error).strip() or type(error).__name__
+    with contextlib.suppress(ValueError, TypeError):
+        password = yarl.URL(url).password if url else None
+        if password:
+            text = text.replace(password, "***")
+    return text.splitlines()[0][:200]
+
+
+class PostgresSettingsStore:
+    """SettingsStore over a PostgreSQL database: a small connection pool for reads and writes, and
+    one more connection that LISTENs for other processes' changes (see the module doc)."""
+
+    def __init__(self, pool: asyncpg.Pool, url: str, pool_size: int, busy_timeout_ms: int) -> None:
+        self._pool = pool
+        self._url = url
+        self.where = describe(url)
+        self.pool_size = pool_size
+        # Writes may wait for another's lock (up to busy_timeout_ms) holding their connection: they
+        # get at most all but READ_CONNECTIONS of the pool, so reads never queue behind them.
+        self._write_slots = asyncio.Semaphore(max(1, pool_size - READ_CONNECTIONS))
+        self.busy_timeout_ms = busy_timeout_ms
+        self._write_timeout = busy_timeout_ms / 1000 + CONNECT_TIMEOUT
+        # Trusted: used only while the LISTEN connection is up (so every change drops its row).
+        self._cache: dict[tuple[str, int], GuildSettings] = {}
+        # The last settings this process read or wrote per owner: served only while the database
+        # cannot be reached.
+        self._last: dict[tuple[str, int], GuildSettings] = {}
+        # Bumped by every notification, write of ours and LISTEN change: a read caches its row only
+        # if this did not move while it ran, so it cannot put an old row back after a change.
+        self._generation = 0
+        self._listener: asyncpg.Connection | None = None
+        self._listening = False
+        # Why the database cannot be reached, while it cannot; None while it answers.
+        self._down: str | None = None
+        self._fallback_logged: set[str] = set()
+        self._owner_locks: dict[tuple[str, int], list[Any]] = {}
+        self._closed = False
+        self._wake = asyncio.Event()
+        self._watcher: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(cls, url: str, *, pool_size: int = 5,
+                   busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> PostgresSettingsStore:
+        """Connect, migrate when needed and start listening; SettingsStoreError (one sentence) when
+        the database cannot be reached or used. `busy_timeout_ms`: how long a change waits for a
+        lock another transaction holds (SQLite's busy timeout) before it gives up."""
+        where = describe(url)
+        pool: asyncpg.Pool | None = None
+        store: PostgresSettingsStore | None = None
+        try:
+            pool = await asyncpg.create_pool(url, min_size=0, max_size=pool_size, timeout=CONNECT_TIMEOUT,
+                                             server_settings={"application_name": "shakespeare-bot"})
+            async with pool.acquire(timeout=CONNECT_TIMEOUT) as connection:
+                await _migrate(connection, where)
+            store = cls(pool, url, pool_size, busy_timeout_ms)
+            await store._listen()
+        except BaseException as error:
+            if store is not None:
+                await store.close()
+            elif pool is not None:
+                pool.terminate()
+            if isinstance(error, SettingsStoreError):
+                raise
+            if isinstance(error, (*_UNREACHABLE, asyncpg.PostgresError, ValueError)):
+                raise SettingsStoreError(
+                    f"Cannot use the settings database at {where} ({_reason(error, url)}); check "
+                    "DATABASE_URL and that PostgreSQL is running.") from None
+            raise
+        store._watcher = asyncio.create_task(store._watch(), name="settings-db-watcher")
+        return store
+
+    # -- settings --
+
+    async def get(self, guild_id: int) -> GuildSettings:
+        return await self._read("guild", guild_id)
+
+    async def set_value(self, guild_id: int, name: SettingName, value: object) -> GuildSettings:
+        return await self._write("guild", guild_id, name, value)
+
+    async def reset(self, guild_id: int) -> None:
+        await self._delete("guild", guild_id)
+
+    async def get_user(self, user_id: int) -> GuildSettings:
+        return await self._read("user", user_id)
+
+    async def set_user_value(self, user_id: int, name: SettingName, value: object) -> GuildSettings:
+        return await self._write("user", user_id, name, value)
+
+    async def reset_user(self, user_id: int) -> None:
+        await self._delete("user", user_id)
+
+    async def _read(self, scope: Scope, owner: int) -> GuildSettings:
+        key = (scope, owner)
+        cached = self._cache.get(key)
+        if cached is not None and self._listening:
+            return cached
+        if self._down is not None:
+            return self._fallback(key)
+        generation = self._generation
+        table, column = SCOPES[scope]
+        try:
+            row = await self._run(
+                lambda connection: connection.fetchrow(
+                    f"SELECT temperature, length, model FROM {table} WHERE {column} = $1", owner),
+                READ_TIMEOUT)
+        except _UNREACHABLE as error:
+            self._note_down(error)
+            return self._fallback(key)
+        settings = _merge(row)
+        if generation == self._generation:
+            # Listening turning on or off moves the generation, so it was on the whole time.
+            if self._listening:
+                self._cache[key] = settings
+            self._last[key] = settings
+        return settings
+
+    async def _write(self, scope: Scope, owner: int, name: SettingName, value: object) -> GuildSettings:
+        checked = check_setting(name, value)
+        table, column = SCOPES[scope]
+        # `name` is one of three column names (check_setting refused anything else); table and
+        # column come from SCOPES. RETURNING: the row this very statement wrote.
+        statement = (f"INSERT INTO {table} ({column}, {name}) VALUES ($1, $2) "
+                     f"ON CONFLICT ({column}) DO UPDATE SET {name} = excluded.{name}, updated_at = now() "
+                     "RETURNING temperature, length, model")
+        async with self._changing(scope, owner):
+            row = await self._transaction(lambda connection: connection.fetchrow(statement, owner, checked),
+                                          self.busy_timeout_ms, self._write_timeout)
+        settings = _merge(row)
+        self._last[(scope, owner)] = settings
+        return settings
+
+    async def _delete(self, scope: Scope, owner: int) -> None:
+        table, column = SCOPES[scope]
+        async with self._changing(scope, owner):
+            await self._transaction(
+                lambda connection: connection.execute(f"DELETE FROM {table} WHERE {column} = $1", owner),
+                self.busy_timeout_ms, self._write_timeout)
+        self._last[(scope, owner)] = DEFAULT_SETTINGS
+
+    # -- bot state --
+
+    async def get_state(self, key: str) -> str | None:
+        return await self._guarded(
+            lambda connection: connection.fetchval("SELECT value FROM bot_state WHERE key = $1", key),
+            READ_TIMEOUT)
+
+    async def set_state(self, key: str, value: str) -> None:
+        await self._guarded_write(
+            lambda connection: connection.execute(
+                "INSERT INTO bot_state (key, value) VALUES ($1, $2) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value),
+            self.busy_timeout_ms, self._write_timeout)
+
+    # -- replies (the same bounds as bot/replies_store.py) --
+
+    async def save_reply(self, reply: ReplyRecord) -> None:
+        now = time.time()
+
+        async def save(connection: asyncpg.Connection) -> None:
+            await connection.execute(
+                f"INSERT INTO replies ({_REPLY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                reply.key, reply.requester_id, reply.seed, reply.model, float(reply.temperature),
+                reply.length, reply.body, reply.prompt, bool(reply.continued), now)
+            # Read at call time, so a test may lower them as it does for SQLite.
+            await connection.execute(
+                "DELETE FROM replies WHERE created_at < $1 OR key IN "
+                "(SELECT key FROM replies ORDER BY created_at DESC, key DESC OFFSET $2)",
+                now - replies_store.REPLY_TTL_SECONDS, replies_store.MAX_REPLIES)
+
+        await self._guarded_write(save, REPLY_BUSY_TIMEOUT_MS, REPLY_TIMEOUT)
+
+    async def get_reply(self, key: str) -> ReplyRecord | None:
+        row = await self._guarded(
+            lambda connection: connection.fetchrow(
+                f"SELECT {_REPLY_COLUMNS} FROM replies WHERE key = $1 AND created_at >= $2",
+                key, time.time() - replies_store.REPLY_TTL_SECONDS),
+            READ_TIMEOUT)
+        if row is None:
+            return None
+        *fields, continued, created_at = row
+        return ReplyRecord(*fields, continued=bool(continued), created_at=created_at)
+
+    async def update_reply(self, key: str, *, body: str, prompt: str) -> None:
+        await self._guarded_write(
+            lambda connection: connection.execute(
+                "UPDATE replies SET body = $1, prompt = $2 WHERE key = $3",
+                body[:replies_store.MAX_REPLY_BODY], prompt[-replies_store.MAX_REPLY_PROMPT:], key),
+            REPLY_BUSY_TIMEOUT_MS, REPLY_TIMEOUT)
+
+    # -- health and closing --
+
+    async def check(self) -> None:
+        if self._closed:
+            raise SettingsStoreError(f"The settings database at {self.where} was closed.")
+        if self._down is None:
+            try:
+                await self._run(lambda connection: connection.fetchval(
+                    "SELECT 1 FROM guild_settings LIMIT 1"), READ_TIMEOUT)
+                return
+            except _UNREACHABLE as error:
+                self._note_down(error)
+        raise SettingsStoreError(f"The settings database at {self.where} cannot be reached ({self._down}).")
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._stop_listening()
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        await self._close_listener()
+        try:
+            await asyncio.wait_for(self._pool.close(), CONNECT_TIMEOUT)
+        except (asyncio.TimeoutError, *_UNREACHABLE):
+            self._pool.terminate()
+
+    # -- how reads and writes reach the database --
+
+    async def _run(self, work: Callable[[asyncpg.Connection], Awaitable[Any]], timeout: float) -> Any:
+        """`work` on a pooled connection, all within `timeout` seconds. A connection the server
+        dropped since it was last used (a restart, a failover) fails at once; it is replaced, with
+        every other idle one, and the work tried once more."""
+        deadline = time.monotonic() + timeout
+        for attempt in (1, 2):
+            try:
+                async with self._pool.acquire(timeout=max(deadline - time.monotonic(), 0.001)) as connection:
+                    return await asyncio.wait_for(work(connection), max(deadline - time.monotonic(), 0.001))
+            except _UNREACHABLE as error:
+                if attempt == 2 or self._closed or isinstance(error, asyncio.TimeoutError):
+                    raise
+                with contextlib.suppress(*_UNREACHABLE):
+                    await self._pool.expire_connections()
+        raise AssertionError("unreachable")
+
+    async def _transaction(self, work: Callable[[asyncpg.Connection], Awaitable[Any]], lock_timeout_ms: int,
+                           timeout: float) -> Any:
+        """`work` in a transaction that waits at most `lock_timeout_ms` for another's lock; returns
+        once the transaction has committed."""
+        async def in_transaction(connection: asyncpg.Connection) -> Any:
+            async with connection.transaction():
+                await connection.execute(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}; "
+                                         "SET LOCAL synchronous_commit = on")
+                return await work(connection)
+
+        try:
+            await asyncio.wait_for(self._write_slots.acquire(), timeout)
+        except asyncio.TimeoutError:
+            raise SettingsBusyError() from None  # this process's other writes held every slot
+        try:
+            return await self._run(in_transaction, timeout)
+        finally:
+            self._write_slots.release()
+
+    async def _guarded(self, work: Callable[[asyncpg.Connection], Awaitable[Any]], timeout: float) -> Any:
+        """A read with no fallback (state, replies): SettingsUnavailableError while unreachable."""
+        if self._down is not None:
+            raise SettingsUnavailableError(UNREACHABLE)
+        try:
+            return await self._run(work, timeout)
+        except _UNREACHABLE as error:
+            self._note_down(error)
+            raise SettingsUnavailableError(UNREACHABLE) from None
+
+    async def _guarded_write(self, work: Callable[[asyncpg.Connection], Awaitable[Any]], lock_timeout_ms: int,
+                             timeout: float) -> Any:
+        with self._write_errors("bot state or a reply"):
+            return await self._transaction(work, lock_timeout_ms, timeout)
+
+    @contextlib.asynccontextmanager
+    async def _changing(self, scope: Scope, owner: int):
+        """One change per owner at a time, in the order asked (asyncio.Lock is fair). When it ends
+        the owner's cached row is dropped, and a read still running does not cache what it read.
+        (The trigger's notification drops it too, here and in every other process.)"""
+        key = (scope, owner)
+        entry = self._owner_locks.setdefault(key, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                try:
+                    with self._write_errors(f"{scope} {owner}"):
+                        yield
+                finally:
+                    self._generation += 1
+                    self._cache.pop(key, None)
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._owner_locks[key]
+
+    @contextlib.contextmanager
+    def _write_errors(self, what: str):
+        """A change refused while the database cannot be reached, or that met it unreachable, is
+        SettingsUnavailableError; one that waited out the lock timeout, SettingsBusyError."""
+        if self._down is not None:
+            raise SettingsUnavailableError(UNREACHABLE)
+        try:
+            yield
+        except asyncpg.exceptions.DiskFullError as error:
+            log.error("The settings database at %s is out of disk space (%s); changes are refused.",
+                      self.where, _reason(error, self._url))
+            raise SettingsUnavailableError(FULL) from None
+        except _BUSY as error:
+            log.warning("A change of %s gave up waiting for a lock in the settings database at %s (%s); "
+                        "another transaction held it the whole timeout.", what, self.where,
+                        _reason(error, self._url))
+            raise SettingsBusyError() from None
+        except _UNREACHABLE as error:
+            self._note_down(error)
+            raise SettingsUnavailableError(UNREACHABLE) from None
+
+    def _note_down(self, error: BaseException) -> None:
+        if self._closed:
+            return
+        if self._down is None:
+            self._down = _reason(error, self._url)
+            log.error("The settings database at %s cannot be reached (%s): serving the settings last read "
+                      "or the defaults, refusing changes and failing the health check until it is back.",
+                      self.where, self._down)
+        self._wake.set()
+
+    def _fallback(self, key: tuple[str, int]) -> GuildSettings:
+        last = self._last.get(key)
+        which = "last" if last is not None else "defaults"
+        if which not in self._fallback_logged:
+            self._fallback_logged.add(which)
+            log.warning("Settings database unreachable: serving %s (first for %s %s; logged once until it is "
+                        "back).", "the settings last read" if last is not None else "the defaults", *key)
+        return last if last is not None else DEFAULT_SETTINGS
+
+    # -- the LISTEN connection and the watcher --
+
+    async def _listen(self) -> None:
+        connection = await asyncpg.connect(self._url, timeout=CONNECT_TIMEOUT,
+                                           server_settings={"application_name": "shakespeare-bot listener"})
+        try:
+            await asyncio.wait_for(connection.add_listener(CHANNEL, self._on_notification), CONNECT_TIMEOUT)
+            connection.add_termination_listener(self._on_termination)
+        except BaseException:
+            connection.terminate()
+            raise
+        self._listener = connection
+        # Anything cached before may have changed unseen; from now on every change is heard.
+        self._cache.clear()
+        self._generation += 1
+        self._listening = True
+
+    def _on_notification(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+        self._generation += 1
+        scope, _, owner = payload.partition(":")
+        if owner == "*":
+            for key in [key for key in self._cache if key[0] == scope]:
+                del self._cache[key]
+            return
+        with contextlib.suppress(ValueError):
+            self._cache.pop((scope, int(owner)), None)
+
+    def _on_termination(self, connection: object) -> None:
+        if connection is self._listener and not self._closed:
+            self._lost_listener("its connection closed")
+
+    def _stop_listening(self) -> None:
+        self._listening = False
+        self._cache.clear()
+        self._generation += 1
+
+    def _lost_listener(self, why: str) -> None:
+        if self._listening:
+            log.warning("Lost the LISTEN connection to the settings database at %s (%s): not caching "
+                        "settings until it is back.", self.where, why)
+        self._stop_listening()
+        listener, self._listener = self._listener, None
+        if listener is not None and not listener.is_closed():
+            listener.terminate()
+        self._wake.set()
+
+    async def _close_listener(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is None or listener.is_closed():
+            return
+        try:
+            await asyncio.wait_for(listener.close(), 2)
+        except (asyncio.TimeoutError, *_UNREACHABLE):
+            listener.terminate()
+
+    async def _watch(self) -> None:
+        """Keep the LISTEN connection up and notice when the database answers again."""
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), WATCH_SECONDS)
+            self._wake.clear()
+            try:
+                await self._watch_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug: logged, and the watcher goes on
+                log.exception("The settings database watcher failed; trying again.")
+
+    async def _watch_once(self) -> None:
+        listener = self._listener
+        if listener is None or listener.is_closed():
+            if listener is not None:
+                self._lost_listener("its connection closed")
+            try:
+                await self._listen()
+            except _UNREACHABLE as error:
+                # Not taken for the database being down by itself: reads find out (and mark it).
+                log.debug("The LISTEN connection to %s is still away: %s", self.where,
+                          _reason(error, self._url))
+                return
+            log.info("Listening to the settings database at %s again; caching settings again.", self.where)
+        else:
+            try:
+                await asyncio.wait_for(listener.fetchval("SELECT 1"), WATCH_SECONDS)
+            except _UNREACHABLE as error:
+                self._lost_listener(_reason(error, self._url))
+                return
+        if self._down is not None:
+            try:
+                await self._run(lambda connection: connection.fetchval("SELECT 1"), READ_TIMEOUT)
+            except _UNREACHABLE:
+                return
+            log.info("The settings database at %s answers again.", self.where)
+            self._down = None
+            self._fallback_logged.clear()
+
+
+async def _migrate(connection: asyncpg.Connection, where: str) -> None:
+    """Apply the missing migrations, each exactly once however many processes start at once: the
+    advisory lock makes them take turns, and each finds what the ones before it recorded."""
+    async with connection.transaction():
+        await connection.execute(f"SET LOCAL lock_timeout = {MIGRATION_LOCK_TIMEOUT_MS}")
+        await connection.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+        await connection.execute(_VERSION_TABLE)
+        version = await connection.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
+        if version > SCHEMA_VERSION:
+            raise SettingsStoreError(
+                f"The settings database at {where} has schema version {version}, newer than this bot's "
+                f"{SCHEMA_VERSION}; run a newer bot or restore an older backup.")
+        for number in range(version, SCHEMA_VERSION):
+            await connection.execute(MIGRATIONS[number])
+            await connection.execute("INSERT INTO schema_version (version) VALUES ($1)", number + 1)
