@@ -115,7 +115,8 @@ async def test_names_permissions_places_and_one_job_at_a_time(tmp_path):
             await train(run, user="member")
         assert refusal(await train(run, user="member", forge=True)) == \
             "Only members with the Manage Server permission can manage this server's voices."
-        for name, sentence in [("lstm", "The name lstm is taken"), ("bad%20name", "A voice's name must be 1 to 20 letters")]:
+        for name, sentence in [("lstm", "The name lstm is taken"),
+                               ("bad%20name", "A voice's name must be 1 to 20 letters")]:
             assert refusal(await train(run, name=name)).startswith(sentence)
         assert refusal(await train(run)) == "Voice lore is queued: number 1 in line."
         assert refusal(await train(run, name="other")).startswith("A voice is already training")
