@@ -13,8 +13,8 @@ runs it.
 2. `--voices` voices (copies of the base checkpoint, each its own model to the engine) used in
    turn, twice round, with VOICE_CACHE_MB room for `--cached` of them: every request answered, and
    the bot process's resident memory sampled after each; its peak is compared with the bound
-   stated here (the idle process plus the cache's budget plus 150 MB of slack for allocator
-   fragmentation and buffers).
+   stated here: the idle process, plus the cache's budget (what the engine counts a voice as,
+   times `--cached`), plus 150 MB of slack for the allocator and buffers.
 """
 
 from __future__ import annotations
@@ -84,6 +84,17 @@ def job_state(db: Path) -> str | None:
     return None if row is None else row[0]
 
 
+def voice_megabytes(base: Path) -> float:
+    """What the bot's cache counts one voice of this base as (GenerationEngine.model_bytes)."""
+    from charlm.engine import GenerationEngine
+
+    engine = GenerationEngine({"base": base}, device="cpu")
+    try:
+        return engine.model_bytes("base") / 2**20
+    finally:
+        engine.close()
+
+
 def add_voices(db: Path, voices_dir: Path, guild_id: int, base: Path, count: int) -> None:
     """`count` voices for the guild, each a copy of the base (a distinct model to the engine)."""
     folder = voices_dir / str(guild_id)
@@ -100,9 +111,9 @@ def add_voices(db: Path, voices_dir: Path, guild_id: int, base: Path, count: int
 async def measure(args: argparse.Namespace) -> dict:
     text = SHARED_TEXT.read_bytes() if SHARED_TEXT.exists() else (
         "In the beginning the server wrote its own lore, and the lore was long.\n" * 20000).encode()
-    per_voice_mb = 2 * (args.checkpoint_dir / "lstm.safetensors").stat().st_size / 2**20
+    per_voice_mb = voice_megabytes(args.checkpoint_dir / "lstm.safetensors")
     env = {"VOICE_TRAIN_SECONDS": str(args.train_seconds), "VOICE_TRAIN_THREADS": "1",
-           "VOICE_CACHE_MB": str(round(per_voice_mb * args.cached + 1))}
+           "VOICE_CACHE_MB": str(round(per_voice_mb * args.cached + 1)), **dict(args.env)}
     with tempfile.TemporaryDirectory() as folder:
         async with emulated_bot_process(args.checkpoint_dir, Path(folder), extra_env=env) as (emu, bot):
             db = Path(folder) / "bot.sqlite3"
@@ -135,7 +146,8 @@ async def measure(args: argparse.Namespace) -> dict:
         "training_ran_throughout": still_training,
         "ratio_p50": round(ratio_p50, 3), "ratio_p99": round(ratio_p99, 3), "target_at_most": TARGET_RATIO,
         "met": ratio_p50 <= TARGET_RATIO and ratio_p99 <= TARGET_RATIO,
-        "voices": args.voices, "cached": args.cached, "voice_requests_answered": answered,
+        "voices": args.voices, "cached": args.cached, "voice_mb": round(per_voice_mb, 1),
+        "voice_requests_answered": answered,
         "voice_request": figures(voice_times), "idle_rss_mb": round(idle_rss), "peak_rss_mb": round(peak),
         "rss_bound_mb": round(bound), "within_bound": peak <= bound,
     }
@@ -149,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-seconds", type=int, default=300, help="VOICE_TRAIN_SECONDS of the bot")
     parser.add_argument("--voices", type=int, default=50)
     parser.add_argument("--cached", type=int, default=10, help="voices VOICE_CACHE_MB has room for")
+    parser.add_argument("--env", action="append", default=[], type=lambda pair: tuple(pair.split("=", 1)),
+                        metavar="NAME=VALUE", help="an extra variable for the bot process (experiments)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if min(args.requests, args.length, args.train_seconds, args.voices, args.cached) < 1:
@@ -170,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{result['voice_requests_answered']} answered, "
           f"p50 {result['voice_request']['p50_s'] * 1000:.0f} ms, "
           f"p99 {result['voice_request']['p99_s'] * 1000:.0f} ms")
+    print(f"  each voice counted as {result['voice_mb']} MB by the engine")
     print(f"  bot memory: idle {result['idle_rss_mb']} MB, peak {result['peak_rss_mb']} MB, bound "
           f"{result['rss_bound_mb']} MB ({'within' if result['within_bound'] else 'OVER'})")
     return 0

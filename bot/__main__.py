@@ -104,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         return run_trainer(config)
     # Imported here: loading torch takes seconds that healthcheck and --help should not pay.
     from bot.runner import run_bot, sync_command_set
+    from charlm.training.allocator import return_large_blocks
+
+    return_large_blocks()  # voices loaded and dropped give their memory back (see its docstring)
 
     try:
         if args.self_test:

@@ -152,7 +152,7 @@ async def generate(interaction: discord.Interaction[ShakespeareBot], request: Ge
     cannot use) while the refusal can still be a private reply; after a public deferral Discord
     keeps whatever replaces it public."""
     interaction.client.cooldown.charge(interaction, request.length)  # long texts wait longer
-    generation = asyncio.ensure_future(interaction.client.engine.generate(request))
+    generation = asyncio.ensure_future(interaction.client.voice_cache.generate(request))
     interaction.client.metrics.time_generation(generation, request.model)  # metrics: latency, characters
     try:
         await asyncio.sleep(0)

@@ -114,6 +114,37 @@ def _optional_float(value: object) -> float | None:
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
+def _tensor_bytes(objects: list[object]) -> int:
+    """The bytes of the distinct tensors the objects hold: a module's parameters and buffers, and
+    tensors among an object's attributes (directly, or in a list, tuple or dict one level down)."""
+    seen: dict[int, int] = {}
+
+    def add(value: object) -> None:
+        if isinstance(value, torch.Tensor):
+            try:
+                key, size = value.data_ptr(), value.numel() * value.element_size()
+            except RuntimeError:  # an opaque (packed) tensor: counted by its element count
+                key, size = id(value), value.numel() * 4
+            seen[key] = max(seen.get(key, 0), size)
+        elif isinstance(value, torch.nn.Module):
+            for tensor in [*value.parameters(), *value.buffers()]:
+                add(tensor)
+
+    for thing in objects:
+        add(thing)
+        for value in getattr(thing, "__dict__", {}).values():
+            add(value)
+            if isinstance(value, (list, tuple)):
+                for item in value:
+                    add(item)
+            elif isinstance(value, dict):
+                for item in value.values():
+                    add(item if not isinstance(item, tuple) else None)
+                    for part in item if isinstance(item, tuple) else ():
+                        add(part)
+    return sum(seen.values())
+
+
 def _settle(future: asyncio.Future, text: str | None, error: BaseException | None) -> None:
     if future.done():  # the caller was cancelled or timed out meanwhile
         return
@@ -206,12 +237,12 @@ class GenerationEngine:
                 self._wakeup.notify()
 
     def model_bytes(self, name: str) -> int:
-        """About what a model costs in memory: its parameters, as loaded and as the worker runs them."""
-        loaded = self._loaded.get(name)
-        if loaded is None:
+        """About what a model costs in memory: the tensors of its checkpoint as loaded, of the
+        worker's copy in the form its steps use, and of its batch's buffers (counted once each)."""
+        loaded, batch = self._loaded.get(name), self._batches.get(name)
+        if loaded is None or batch is None:
             return 0
-        size = sum(parameter.numel() * parameter.element_size() for parameter in loaded.model.parameters())
-        return 2 * size
+        return _tensor_bytes([loaded.model, batch.stepper, batch])
 
     @classmethod
     def from_directory(cls, directory: str | os.PathLike, device: str | torch.device = "auto",

@@ -32,5 +32,20 @@ def keep_freed_memory() -> bool:
     return bool(trimmed and libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX))
 
 
+def return_large_blocks(threshold: int = 4 * 1024 * 1024) -> bool:
+    """The opposite trade, for a long-running server that loads and drops models: blocks of at
+    least `threshold` bytes are mmapped and go back to the operating system when freed. glibc's
+    default threshold moves up after each large free, after which such blocks come from the heap
+    and its arenas and stay there, fragmented; a process that loaded 50 voices in turn through a
+    10-voice cache grew by 1.1 GB more than the cache holds (bench/voice_serving.py). Fixed at
+    4 MB, a model's weights and buffers are returned, and a generation step's tensors (smaller)
+    still reuse the heap. False where the C library is not glibc."""
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    libc = ctypes.CDLL(name)
+    return bool(hasattr(libc, "mallopt") and libc.mallopt(M_MMAP_THRESHOLD, threshold))
+
+
 def minor_page_faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt

@@ -282,7 +282,7 @@ async def test_loaded_voices_stay_within_the_cache_bound(tmp_path: Path, book: V
             book.voice_path(GUILD, job.name).parent.mkdir(parents=True, exist_ok=True)
             path = tiny_checkpoint(book.voice_path(GUILD, job.name), "lstm", hidden_size=32)
             book.finish(book.claim(), path, 3.0, 2.0)
-        cache = VoiceCache(engine, book, budget_mb=1, idle_seconds=0)
+        cache = VoiceCache(engine, book, budget_mb=1)
         first = await cache.choose(GUILD, "v0")
         cache.budget = int(2.5 * engine.model_bytes(first.engine_key))  # room for two voices
         for number in range(4):
@@ -294,12 +294,16 @@ async def test_loaded_voices_stay_within_the_cache_bound(tmp_path: Path, book: V
         assert [key for key in cache.loaded if engine.serves(key)] == cache.loaded
         assert not engine.serves(first.engine_key)
         assert cache.loaded[-1].startswith(f"voice:{GUILD}:v3:")
+        # A request whose voice was unloaded after it was chosen loads it again and is served.
+        assert await cache.generate(GenerationRequest(seed="a", model=first.engine_key, length=3))
+        assert engine.serves(first.engine_key) and len(cache.loaded) == 2
         with pytest.raises(VoiceError, match="no voice named nope"):
             await cache.choose(GUILD, "nope")
         with pytest.raises(VoiceError, match="no voice named v0"):
             await cache.choose(GUILD + 1, "v0")  # another server's voice is not there
         book.delete_voice(GUILD, "v3")
         cache.forget(GUILD, "v3")
+        assert not any(key.startswith(f"voice:{GUILD}:v3:") for key in cache.loaded)
         await asyncio.sleep(0.2)
         with pytest.raises(VoiceError):
             await cache.choose(GUILD, "v3")
