@@ -127,3 +127,23 @@ def test_shard_capacity_reports_every_rate_and_the_burst(tmp_path: Path) -> None
     for row in rows:
         assert row["sent"] == row["acked"] == row["answered"] > 0
         assert row["within_window"] == (row["late"] == 0) and 0 <= row["ack_p50_s"] <= row["ack_max_s"]
+
+
+def test_voice_serving_reports_every_figure(tmp_path: Path) -> None:
+    from tests.bot.test_bot_commands import make_checkpoints
+
+    checkpoints = make_checkpoints(tmp_path / "checkpoints")
+    result = run_bench("voice_serving.py", "--checkpoint-dir", str(checkpoints), "--requests", "3",
+                       "--length", "20", "--voices", "4", "--cached", "2", "--train-seconds", "60", "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(result.stdout)
+    assert figures["idle"]["count"] == figures["while_training"]["count"] == 3
+    assert figures["met"] == (max(figures["ratio_p50"], figures["ratio_p99"]) <= figures["target_at_most"])
+    assert figures["voice_requests_answered"] == 8 and figures["voice_mb"] > 0
+    assert figures["within_bound"] == (figures["peak_rss_mb"] <= figures["rss_bound_mb"])
+
+
+def test_voice_serving_refuses_bad_options_in_one_line() -> None:
+    result = refuse_bench("voice_serving.py", "--voices", "0")
+    assert result.returncode == 2 and "must be at least 1" in result.stderr
+    assert "Traceback" not in result.stderr
