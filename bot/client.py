@@ -197,7 +197,10 @@ class ShakespeareBot(discord.AutoShardedClient):
             # Serving with the commands Discord already has beats not serving at all.
             log.error("Could not sync commands (%s); serving the ones Discord has.", error)
         self._heartbeat = asyncio.create_task(self._beat(), name="heartbeat")
-        # Jobs queued before a restart go on at once; otherwise the trainer starts with the first job.
+        await self.resume_voice_jobs()
+
+    async def resume_voice_jobs(self) -> None:
+        """Jobs queued before a restart go on at once; otherwise the trainer starts with the first job."""
         if self.trainer is not None and await asyncio.to_thread(self.voices.any_live):
             await self.start_trainer()
 

@@ -140,3 +140,20 @@ async def test_a_url_that_is_not_discords_attachment_is_never_fetched(tmp_path):
         data["id"] = next(each["id"] for each in run.emu.commands.listed(None) if each["name"] == "voice")
         sent = await run.emu.send_interaction_data(data, user="admin")
         assert refusal(await sent.wait_reply(30)).startswith("That file is not an attachment Discord sent")
+
+
+async def test_a_job_queued_before_a_restart_is_trained_after_it(tmp_path):
+    from bot.store import SqliteSettingsStore
+    from bot.voices.jobs import VoiceBook
+
+    store = await SqliteSettingsStore.open(tmp_path / "bot.sqlite3")  # a bot that stopped with a job queued
+    await store.close()
+    book = VoiceBook(tmp_path / "bot.sqlite3", tmp_path / "voices")
+    async with running_bot(tmp_path, config_options=FAST) as run:
+        job = await asyncio.to_thread(book.enqueue, run.emu.world.guild.id, "lore", "lstm", 7, TEXT.decode())
+        # The emulator's guild id is new each run, so the job is queued once the bot runs; what a
+        # restarted bot does at start (setup_hook) finds it and starts the trainer.
+        assert run.bot.trainer.process is None
+        await run.bot.resume_voice_jobs()
+        assert await until_done(run) == "done"
+        assert (await asyncio.to_thread(book.job, job.id)).state == "done"
