@@ -4,7 +4,7 @@
     .venv/bin/python bench/voice_serving.py --json
 
 The real bot (`python -m bot`) runs as a child process against the local Discord emulator, with its
-own trainer process (VOICE_TRAINER=local: lowest priority, one thread), as a single-host deployment
+own trainer process (VOICE_TRAINER=local: lowest priority, two threads), as a single-host deployment
 runs it.
 
 1. `--requests` /shakespeare of `--length` characters one after another, idle; then the same while
@@ -112,7 +112,7 @@ async def measure(args: argparse.Namespace) -> dict:
     text = SHARED_TEXT.read_bytes() if SHARED_TEXT.exists() else (
         "In the beginning the server wrote its own lore, and the lore was long.\n" * 20000).encode()
     per_voice_mb = voice_megabytes(args.checkpoint_dir / "lstm.safetensors")
-    env = {"VOICE_TRAIN_SECONDS": str(args.train_seconds), "VOICE_TRAIN_THREADS": "1",
+    env = {"VOICE_TRAIN_SECONDS": str(args.train_seconds), "VOICE_TRAIN_THREADS": "2",
            "VOICE_CACHE_MB": str(round(per_voice_mb * args.cached + 1)), **dict(args.env)}
     with tempfile.TemporaryDirectory() as folder:
         async with emulated_bot_process(args.checkpoint_dir, Path(folder), extra_env=env) as (emu, bot):

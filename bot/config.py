@@ -39,7 +39,7 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
     ("VOICE_TRAINER", "local",
      "local: the bot starts the trainer process; off: a `trainer` runs elsewhere"),
     ("VOICE_TRAIN_SECONDS", "300", "how long one voice trains"),
-    ("VOICE_TRAIN_THREADS", "1", "CPU threads the trainer uses (at the lowest priority)"),
+    ("VOICE_TRAIN_THREADS", "2", "CPU threads the trainer uses (at the lowest priority)"),
     ("VOICE_CACHE_MB", "500", "memory for loaded voices; the least recently used are dropped past it"),
     ("METRICS_PORT", "(off)", "serve /metrics, /healthz and /readyz over HTTP on this port"),
     ("METRICS_HOST", "0.0.0.0", "the address that server listens on"),
@@ -91,7 +91,7 @@ class BotConfig:
     voices_dir: Path | None = None
     voice_trainer: str = "local"
     voice_train_seconds: float = 300.0
-    voice_train_threads: int = 1
+    voice_train_threads: int = 2
     voice_cache_mb: int = 500
     metrics_port: int | None = None  # None: no HTTP server; 0: any free port (tests)
     metrics_host: str = "0.0.0.0"
