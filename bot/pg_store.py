@@ -46,6 +46,7 @@ from bot.store import (
     SCOPES,
     GuildSettings,
     Scope,
+    ScopedSettings,
     SettingName,
     _merge,
     check_setting,
@@ -186,7 +187,7 @@ def _reason(error: BaseException, url: str = "") -> str:
     return text.splitlines()[0][:200]
 
 
-class PostgresSettingsStore:
+class PostgresSettingsStore(ScopedSettings):
     """SettingsStore over a PostgreSQL database: a small connection pool for reads and writes, and
     one more connection that LISTENs for other processes' changes (see the module doc)."""
 
@@ -250,24 +251,6 @@ class PostgresSettingsStore:
         return store
 
     # -- settings --
-
-    async def get(self, guild_id: int) -> GuildSettings:
-        return await self._read("guild", guild_id)
-
-    async def set_value(self, guild_id: int, name: SettingName, value: object) -> GuildSettings:
-        return await self._write("guild", guild_id, name, value)
-
-    async def reset(self, guild_id: int) -> None:
-        await self._delete("guild", guild_id)
-
-    async def get_user(self, user_id: int) -> GuildSettings:
-        return await self._read("user", user_id)
-
-    async def set_user_value(self, user_id: int, name: SettingName, value: object) -> GuildSettings:
-        return await self._write("user", user_id, name, value)
-
-    async def reset_user(self, user_id: int) -> None:
-        await self._delete("user", user_id)
 
     async def _read(self, scope: Scope, owner: int) -> GuildSettings:
         key = (scope, owner)

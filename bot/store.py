@@ -236,7 +236,39 @@ SCHEMA_VERSION = len(MIGRATIONS)
 BUSY_TIMEOUT_MS = 10_000
 
 
-class SqliteSettingsStore:
+class ScopedSettings:
+    """The protocol's settings methods, for a store that implements them once per scope: a
+    server's (`guild_settings`) and a person's own (`user_settings`), through _read, _write, _delete."""
+
+    async def _read(self, scope: Scope, owner: int) -> GuildSettings:
+        raise NotImplementedError
+
+    async def _write(self, scope: Scope, owner: int, name: SettingName, value: object) -> GuildSettings:
+        raise NotImplementedError
+
+    async def _delete(self, scope: Scope, owner: int) -> None:
+        raise NotImplementedError
+
+    async def get(self, guild_id: int) -> GuildSettings:
+        return await self._read("guild", guild_id)
+
+    async def set_value(self, guild_id: int, name: SettingName, value: object) -> GuildSettings:
+        return await self._write("guild", guild_id, name, value)
+
+    async def reset(self, guild_id: int) -> None:
+        await self._delete("guild", guild_id)
+
+    async def get_user(self, user_id: int) -> GuildSettings:
+        return await self._read("user", user_id)
+
+    async def set_user_value(self, user_id: int, name: SettingName, value: object) -> GuildSettings:
+        return await self._write("user", user_id, name, value)
+
+    async def reset_user(self, user_id: int) -> None:
+        await self._delete("user", user_id)
+
+
+class SqliteSettingsStore(ScopedSettings):
     """SettingsStore over one SQLite file in WAL mode, with a read cache.
 
     Two connections: writes go through one, reads through the other. aiosqlite runs a connection's
@@ -295,24 +327,6 @@ class SqliteSettingsStore:
             await _close_all(opened)
             raise
         return cls(opened[0], opened[1], opened[2], path)
-
-    async def get(self, guild_id: int) -> GuildSettings:
-        return await self._read("guild", guild_id)
-
-    async def set_value(self, guild_id: int, name: SettingName, value: object) -> GuildSettings:
-        return await self._write("guild", guild_id, name, value)
-
-    async def reset(self, guild_id: int) -> None:
-        await self._delete("guild", guild_id)
-
-    async def get_user(self, user_id: int) -> GuildSettings:
-        return await self._read("user", user_id)
-
-    async def set_user_value(self, user_id: int, name: SettingName, value: object) -> GuildSettings:
-        return await self._write("user", user_id, name, value)
-
-    async def reset_user(self, user_id: int) -> None:
-        await self._delete("user", user_id)
 
     async def _read(self, scope: Scope, owner: int) -> GuildSettings:
         try:

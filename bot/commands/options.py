@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
-from bot.errors import BAD_OPTION, UserError
+from bot.errors import BAD_OPTION, NOT_INSTALLED_HERE, UserError
 from bot.i18n import Phrase
 from bot.store import DEFAULT_SETTINGS
 
@@ -65,6 +65,19 @@ def in_server_with_bot(interaction: discord.Interaction) -> bool:
     voices) apply. False in DMs and group DMs, and in a server that only the user's own install of
     the bot reaches (authorizing_integration_owners without the server's install)."""
     return interaction.guild_id is not None and interaction.is_guild_integration()
+
+
+def check_server_manager(interaction: discord.Interaction, refusal: Exception) -> bool:
+    """The check of a server-only group (/settings, /voice): in a server that added the bot, by a
+    member with Manage Server, else `refusal`. Discord's client hides such groups elsewhere; a forged
+    interaction skips that client, so this is what guards them."""
+    if interaction.guild_id is None:
+        raise app_commands.NoPrivateMessage()
+    if not in_server_with_bot(interaction):
+        raise UserError(NOT_INSTALLED_HERE)
+    if not interaction.permissions.manage_guild:
+        raise refusal
+    return True
 
 
 def require_loaded(model: object, loaded: Sequence[str]) -> str:

@@ -16,8 +16,14 @@ from typing import TYPE_CHECKING, ClassVar
 import discord
 from discord import app_commands
 
-from bot.commands.options import in_server_with_bot, model_autocomplete, require_loaded, serving_model
-from bot.errors import NOT_INSTALLED_HERE, UserError, reply_privately
+from bot.commands.options import (
+    check_server_manager,
+    in_server_with_bot,
+    model_autocomplete,
+    require_loaded,
+    serving_model,
+)
+from bot.errors import reply_privately
 from bot.i18n import Phrase, localize
 from bot.store import (
     MAX_LENGTH,
@@ -156,13 +162,7 @@ class SettingsGroup(
     back_to_defaults = "Settings are back to their defaults:\n{settings}"
 
     async def interaction_check(self, interaction: discord.Interaction[ShakespeareBot], /) -> bool:
-        if interaction.guild_id is None:
-            raise app_commands.NoPrivateMessage()
-        if not in_server_with_bot(interaction):
-            raise UserError(NOT_INSTALLED_HERE)
-        if not interaction.permissions.manage_guild:
-            raise app_commands.MissingPermissions(["manage_guild"])
-        return True
+        return check_server_manager(interaction, app_commands.MissingPermissions(["manage_guild"]))
 
 
 @app_commands.allowed_installs(guilds=True, users=True)

@@ -18,12 +18,13 @@ from discord import app_commands
 from bot.commands.options import (
     MAX_CHOICE_LENGTH,
     MAX_CHOICES,
+    check_server_manager,
     in_server_with_bot,
     model_autocomplete,
     require_loaded,
     serving_model,
 )
-from bot.errors import BAD_OPTION, NOT_INSTALLED_HERE, UserError, reply_privately
+from bot.errors import BAD_OPTION, UserError, reply_privately
 from bot.i18n import Phrase, localize
 from bot.store import DEFAULT_SETTINGS
 from bot.voices.cache import Chosen, shipped, voice_name
@@ -71,13 +72,7 @@ class VoiceGroup(app_commands.Group, name="voice",
                  description="This server's own voices: train one on a text, list, cancel, delete.",
                  default_permissions=discord.Permissions(manage_guild=True)):
     async def interaction_check(self, interaction: discord.Interaction[ShakespeareBot], /) -> bool:
-        if interaction.guild_id is None:
-            raise app_commands.NoPrivateMessage()
-        if not in_server_with_bot(interaction):
-            raise UserError(NOT_INSTALLED_HERE)
-        if not interaction.permissions.manage_guild:
-            raise UserError(MANAGERS_ONLY)
-        return True
+        return check_server_manager(interaction, UserError(MANAGERS_ONLY))
 
     @app_commands.command(name="train", description="Teach the bot this server's style from a text file.")
     @app_commands.describe(file="A UTF-8 text file, at least 10,000 characters, at most 2 MB",
