@@ -83,5 +83,7 @@ def load_script(path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    # Registered first, as an import would: dataclasses look their module up while it runs.
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
