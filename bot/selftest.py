@@ -1,9 +1,10 @@
 """`python -m bot --self-test`: the real bot against an in-process local Discord, end to end.
 
 One member's /shakespeare and one admin's /settings change go through the emulator, the real
-discord.py client, the engine and BOT_DB_PATH; after the bot stopped, the database is reopened to
-show the change was stored. Exit 0 only if every check passed. No token and no network needed:
-the container's smoke test runs this against its /data volume.
+discord.py client, the engine and the settings database (BOT_DB_PATH, or PostgreSQL when
+DATABASE_URL is set); after the bot stopped, the database is reopened to show the change was
+stored (it stays: the container's smoke test reads it back from a second container). Exit 0 only
+if every check passed. No token and no network needed.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from pathlib import Path
 
 from bot.config import BotConfig
 from bot.playground import BOT_CAST
-from bot.runner import EXIT_OK, run_bot
-from bot.store import SqliteSettingsStore
+from bot.runner import EXIT_OK, open_store, run_bot
 from discord_emulator import Emulator
 
 READY_TIMEOUT = 180.0  # loading the shipped models on a slow CPU takes a while
@@ -81,16 +81,25 @@ async def run_self_test(config: BotConfig) -> int:
                 failures.append(f"the bot ended with {outcome!r} (its log is above)")
             guild_id = emu.world.guild.id
     if not failures:
-        store = await SqliteSettingsStore.open(config.db_path)
+        where = _database(config)
+        store = await open_store(config)
         try:
             stored = await store.get(guild_id)
         finally:
             await store.close()
         if stored.temperature != TEMPERATURE:
-            failures.append(f"{config.db_path} holds temperature {stored.temperature}, not {TEMPERATURE}")
+            failures.append(f"{where} holds temperature {stored.temperature}, not {TEMPERATURE}")
         else:
-            _say(f"the change is stored in {config.db_path}")
+            _say(f"the change is stored in {where}")
     for failure in failures:
         _say(f"FAILED: {failure}")
     _say("passed" if not failures else "failed")
     return 0 if not failures else 1
+
+
+def _database(config: BotConfig) -> str:
+    if config.database_url is None:
+        return str(config.db_path)
+    from bot.pg_store import describe  # asyncpg is imported only when chosen
+
+    return describe(config.database_url)

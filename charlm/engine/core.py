@@ -199,6 +199,10 @@ class GenerationEngine:
         self._wakeup = threading.Condition(self._lock)
         self._waiting: dict[str, deque[Job]] = {name: deque() for name in self._batches}
         self._waiting_count = 0
+        # Batch steps taken and the rows they carried, since the start (written by the worker only;
+        # rows / steps is the mean batch size a metrics scrape reports).
+        self.steps = 0
+        self.rows_stepped = 0
         self._cancelled: list[Job] = []
         self._closing = False
         self._thread = threading.Thread(target=self._work, name="charlm-engine", daemon=True)
@@ -422,6 +426,8 @@ class GenerationEngine:
         for batch in batches:
             if not batch.streams:
                 continue
+            self.steps += 1
+            self.rows_stepped += len(batch.streams)
             try:
                 finished = batch.step()
             except Exception:  # a failing model must fail its requests, not kill the worker

@@ -289,6 +289,24 @@ async def test_every_model_kind_generates(kind: str) -> None:
     assert again == texts[3]
 
 
+async def test_the_engine_counts_its_steps_and_the_rows_they_carried() -> None:
+    gate = Gate()
+    engine = GenerationEngine({"gated": gate.model}, max_batch=8)
+    try:
+        first = asyncio.create_task(engine.generate(request(model="gated", length=3)))
+        await gate.wait_entered()  # the worker holds the first step: the next four queue meanwhile
+        rest = [asyncio.create_task(engine.generate(request(model="gated", length=3))) for _ in range(4)]
+        await asyncio.sleep(0)
+        gate.open.set()
+        await asyncio.gather(first, *rest)
+    finally:
+        gate.open.set()
+        await engine.aclose()
+    # Every row of a step is one request's next character; the four waiting ones shared steps.
+    assert engine.rows_stepped >= 5 * 3
+    assert engine.steps < engine.rows_stepped <= 5 * engine.steps
+
+
 # Backpressure, cancellation and lifecycle ----------------------------------------------------------
 
 
