@@ -38,7 +38,7 @@ from bot.lifecycle import InFlight
 from bot.metrics import BotMetrics
 from bot.store import SettingsStore, SettingsStoreError
 from bot.voices.cache import VoiceCache
-from bot.voices.jobs import VoiceBook
+from bot.voices.jobs import open_voice_book
 from bot.voices.trainer import LocalTrainer, trainer_env
 from charlm.engine import GenerationEngine
 
@@ -178,7 +178,7 @@ class ShakespeareBot(discord.AutoShardedClient):
         self.replaced_models_logged: set[str] = set()  # settings' models not loaded here, warned of
         self.reply_locks = KeyedLocks()  # Continue presses on one message, one at a time
         # Server voices: their jobs and files, the loaded ones, the trainer this process may run.
-        self.voices = VoiceBook(config.db_path, config.voices_folder)
+        self.voices = open_voice_book(config)  # the settings' database: SQLite or PostgreSQL
         self.voice_cache = VoiceCache(engine, self.voices, config.voice_cache_mb)
         self.trainer = LocalTrainer(trainer_env(config)) if config.voice_trainer == "local" else None
         self._followers: set[asyncio.Task] = set()  # the tasks editing admins' voice progress replies
@@ -287,4 +287,5 @@ class ShakespeareBot(discord.AutoShardedClient):
             if self._heartbeat_write is not None:
                 await asyncio.gather(self._heartbeat_write, return_exceptions=True)
             health.remove_heartbeat(self.config.heartbeat_file)
+        await asyncio.to_thread(self.voices.close)
         await super().close()

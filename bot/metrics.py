@@ -26,10 +26,8 @@ import contextlib
 import logging
 import math
 import re
-import sqlite3
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import discord
@@ -204,8 +202,8 @@ class BotMetrics:
         if voices is None:
             return
         try:
-            counts = await asyncio.to_thread(_count_jobs, voices.db_path)
-        except (sqlite3.Error, OSError) as error:
+            counts = await asyncio.to_thread(voices.count_jobs)
+        except Exception as error:  # a locked file, a database away (sqlite3 or psycopg): not counted
             log.debug("Voice jobs not counted: %s", error)
             return
         for state in sorted(set(JOB_STATES) | set(counts)):
@@ -239,12 +237,3 @@ class BotMetrics:
             self.last_lag = max(0.0, loop.time() - started - LAG_PROBE_SECONDS)
             self.loop_lag.observe(self.last_lag)
 
-
-def _count_jobs(db_path: Path) -> dict[str, int]:
-    """Voice jobs by state; read-only, and quick to give up on a locked file."""
-    uri = Path(db_path).resolve().as_uri() + "?mode=ro"
-    connection = sqlite3.connect(uri, uri=True, timeout=1.0)
-    try:
-        return dict(connection.execute("SELECT state, count(*) FROM voice_jobs GROUP BY state").fetchall())
-    finally:
-        connection.close()

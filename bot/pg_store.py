@@ -21,7 +21,8 @@ SqliteSettingsStore's behaviour and guarantees:
   so the heartbeat stops and the health check fails. When the database answers again (the watcher
   tries every second), everything works again by itself.
 
-Server voices (bot/voices/jobs.py) still keep their jobs in the SQLite file at BOT_DB_PATH.
+Server voices live here too (migration 4), with their uploaded texts and trained weights, so hosts
+share no folder: bot/voices/pg_jobs.py (psycopg, synchronous, as the trainer has no event loop).
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ READ_CONNECTIONS = 2
 
 # Numbered migrations, applied in order, each recorded as a row of schema_version. Never edit a
 # shipped one: append a new one. They are this database's own, not bot/store.py's SQLite ones
-# (server voices are not here). NULL in a setting column means "use the default".
+# (the same tables, numbered in the order each came here). NULL in a setting column means "use the
+# default".
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE guild_settings (
@@ -138,6 +140,45 @@ MIGRATIONS: tuple[str, ...] = (
         created_at   double precision NOT NULL
     );
     CREATE INDEX replies_by_age ON replies (created_at);
+    """,
+    # Server voices (bot/voices/pg_jobs.py): the trained ones with their weights, and the jobs that
+    # train them with their uploaded text (NULL once the job ended). As SQLite's migration 5, at
+    # most one job per server is queued or running (the partial unique index). Times are Unix
+    # seconds, as there.
+    """
+    CREATE TABLE voices (
+        guild_id    bigint NOT NULL CHECK (guild_id > 0),
+        name        text NOT NULL CHECK (char_length(name) BETWEEN 1 AND 20),
+        base        text NOT NULL CHECK (char_length(base) BETWEEN 1 AND 32),
+        data        bytea NOT NULL CHECK (octet_length(data) > 0),
+        bits_before double precision NOT NULL,
+        bits_after  double precision NOT NULL,
+        created_at  double precision NOT NULL,
+        PRIMARY KEY (guild_id, name)
+    );
+    -- Checkpoints do not compress: stored out of line as they are, not run through pglz first.
+    ALTER TABLE voices ALTER COLUMN data SET STORAGE EXTERNAL;
+    CREATE TABLE voice_jobs (
+        id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        guild_id     bigint NOT NULL CHECK (guild_id > 0),
+        name         text NOT NULL CHECK (char_length(name) BETWEEN 1 AND 20),
+        base         text NOT NULL CHECK (char_length(base) BETWEEN 1 AND 32),
+        requester_id bigint NOT NULL CHECK (requester_id > 0),
+        -- At most 2 MB uploaded, so at most 2 Mi characters; a queued job always has its text.
+        text         text CHECK (char_length(text) <= 2097152),
+        state        text NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+        attempts     integer NOT NULL DEFAULT 0,
+        progress     double precision NOT NULL DEFAULT 0 CHECK (progress BETWEEN 0 AND 1),
+        bits_before  double precision,
+        bits_now     double precision,
+        seconds_left double precision,
+        reason       text,
+        created_at   double precision NOT NULL,
+        updated_at   double precision NOT NULL,
+        heartbeat_at double precision,
+        CHECK (state <> 'queued' OR text IS NOT NULL)
+    );
+    CREATE UNIQUE INDEX one_live_job_per_guild ON voice_jobs (guild_id) WHERE state IN ('queued', 'running');
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

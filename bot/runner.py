@@ -75,15 +75,14 @@ async def open_engine(config: BotConfig) -> GenerationEngine:
 
 
 async def open_store(config: BotConfig) -> SettingsStore:
-    """SQLite at BOT_DB_PATH, or PostgreSQL when DATABASE_URL is set (bot/pg_store.py)."""
+    """SQLite at BOT_DB_PATH, or PostgreSQL when DATABASE_URL is set (bot/pg_store.py); either's
+    migrations make the server voices' tables too (bot/voices/jobs.py `open_voice_book` makes the
+    same choice)."""
     try:
         if config.database_url is None:
             return await SqliteSettingsStore.open(config.db_path)
         from bot.pg_store import PostgresSettingsStore  # asyncpg is imported only when chosen
 
-        # Server voices keep their jobs in the SQLite file still (bot/voices/jobs.py): its migrations
-        # create their tables.
-        await (await SqliteSettingsStore.open(config.db_path)).close()
         return await PostgresSettingsStore.open(config.database_url)
     except SettingsStoreError as error:
         raise StartupError(str(error)) from None

@@ -128,3 +128,22 @@ async def drop_database(server: PostgresServer, url: str) -> None:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+def create_database_now(server: PostgresServer) -> str:
+    """create_database for code with no event loop (psycopg, synchronous)."""
+    import psycopg
+
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(server.url(), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return server.url(name)
+
+
+def drop_database_now(server: PostgresServer, url: str) -> None:
+    """drop_database for code with no event loop."""
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(server.url(), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -6,7 +6,9 @@ served by the engine under a key of its own that holds the server's id and when 
 again is a new model. `VoiceCache` keeps the loaded voices under VOICE_CACHE_MB (as the engine
 counts them, GenerationEngine.model_bytes): past it, the least recently used are unloaded (the
 engine finishes what runs on them first). A request whose voice was unloaded between choosing and
-writing (another request needed the room) loads it again and is served: `generate`.
+writing (another request needed the room) loads it again and is served: `generate`. A voice is
+loaded from its file on this host (`VoiceBook.voice_file`: with PostgreSQL, a copy fetched from the
+database the first time, so any host serves any voice).
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ class VoiceCache:
             if loading is None:
                 loop = asyncio.get_running_loop()
                 loading = self._loading[key] = asyncio.ensure_future(
-                    loop.run_in_executor(self._loader, self.engine.add_model, key, voice.file))
+                    loop.run_in_executor(self._loader, self._add, key, voice))
                 loading.add_done_callback(lambda _: self._loading.pop(key, None))
             try:
                 await asyncio.shield(loading)
@@ -90,6 +92,10 @@ class VoiceCache:
         self._used[key] = voice
         self._used.move_to_end(key)
         self._evict(keep=key)
+
+    def _add(self, key: str, voice: Voice) -> None:
+        # The file on this host: with PostgreSQL, fetched from the database the first time.
+        self.engine.add_model(key, self.book.voice_file(voice))
 
     def _evict(self, keep: str) -> None:
         total = sum(self.engine.model_bytes(key) for key in self._used)

@@ -1,19 +1,27 @@
-"""Server voices and the jobs that train them, in the settings database (tables of migration 5).
+"""Server voices and the jobs that train them, in the bot's database: the same one as its settings.
 
 Both sides use this: the bot queues, lists, cancels and deletes; the trainer process (trainer.py)
-claims a job, reports progress and finishes it. Plain sqlite3 on short connections: the trainer has
-no event loop, and the bot calls these through asyncio.to_thread. Several processes and, later,
-hosts share one queue through the database; the files (uploaded texts, trained voices) live in
-one folder, VOICES_DIR (docs/architecture.md says why).
+claims a job, reports progress and finishes it. `VoiceBook` is the interface and holds the SQL,
+written once for both databases; `open_voice_book` picks the implementation from DATABASE_URL, as
+bot/runner.py's `open_store` picks the settings store:
 
-Every write is one transaction, so nothing is half-written: a queued job and its text file, a
-finished job and its voice, a deleted voice and its row.
+- `SqliteVoiceBook`: the tables of bot/store.py's migration 5 in the file at BOT_DB_PATH, the files
+  (uploaded texts, trained voices) in VOICES_DIR. Several processes on one host share both.
+- `PostgresVoiceBook` (bot/voices/pg_jobs.py): the tables of bot/pg_store.py's migration 4, the
+  uploaded text and the trained voice in them too, so shards and trainers on several hosts share
+  the queue with no shared folder; each process keeps the voices it loads in its own VOICES_DIR,
+  as a cache fetched from the database.
+
+Synchronous, on short connections (SQLite) or pooled ones (PostgreSQL): the trainer has no event
+loop, and the bot calls these through asyncio.to_thread. Every write is one transaction, so nothing
+is half-written: a queued job and its text, a finished job and its voice, a deleted voice and its
+row. Where a transaction reads rows it then changes, SQLite's BEGIN IMMEDIATE makes it the only
+writer; PostgreSQL locks those rows (FOR UPDATE; SKIP LOCKED where a trainer claims a job).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import sqlite3
 import time
@@ -21,8 +29,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from bot.i18n import Phrase
+
+if TYPE_CHECKING:
+    from bot.config import BotConfig
 
 MAX_VOICES_PER_SERVER = 5
 MAX_QUEUED_JOBS = 20  # across every server: the one trainer works through them in order
@@ -45,6 +57,8 @@ class Voice:
     guild_id: int
     name: str
     base: str
+    # Where its checkpoint is on this host: in VOICES_DIR (SQLite), or where this process caches
+    # it once fetched from the database (PostgreSQL; VoiceBook.voice_file fetches it).
     file: str
     bits_before: float
     bits_after: float
@@ -63,7 +77,7 @@ class Job:
     name: str
     base: str
     requester_id: int
-    text_file: str
+    text_file: str | None  # the uploaded text's file (SQLite); None where the database holds the text
     state: str
     attempts: int
     progress: float
@@ -79,11 +93,6 @@ class Job:
         return self.state in LIVE
 
 
-_JOB_COLUMNS = ("id, guild_id, name, base, requester_id, text_file, state, attempts, progress, bits_before, "
-                "bits_now, seconds_left, reason, created_at, updated_at")
-_VOICE_COLUMNS = "guild_id, name, base, file, bits_before, bits_after, created_at"
-
-
 def check_name(raw: object, taken: set[str] = frozenset()) -> str:
     """A voice's name: 1-20 lower-case letters, digits, - or _, not a shipped model's name."""
     name = raw.strip().lower() if isinstance(raw, str) else ""
@@ -95,24 +104,280 @@ def check_name(raw: object, taken: set[str] = frozenset()) -> str:
     return name
 
 
-class VoiceBook:
-    """The voices and jobs of every server, over the settings database at `db_path`."""
+def _one(cursor: Any) -> tuple | None:
+    """The row a statement returned, if any (fetchall: SQLite finishes a RETURNING statement only
+    once its rows are read, and cannot commit before)."""
+    rows = cursor.fetchall()
+    return rows[0] if rows else None
 
-    def __init__(self, db_path: Path, folder: Path) -> None:
-        self.db_path = Path(db_path)
+
+class VoiceBook:
+    """The voices and jobs of every server: what the bot and the trainer call, the same on both
+    databases. A subclass says where the database is (`_connection`), which columns hold a job's
+    text and a voice's weights, and how those are kept."""
+
+    # Appended to a SELECT in a write transaction whose rows it then changes: lock them (PostgreSQL;
+    # SQLite's BEGIN IMMEDIATE already keeps every other writer out) ...
+    _LOCK = ""
+    # ... or take only rows no other transaction has locked (a trainer claiming a job).
+    _SKIP_LOCKED = ""
+    _TEXT_COLUMN = "text_file"  # the job's uploaded text: a file's path, or the text
+    _DATA_COLUMN = "file"  # the voice's weights: a file's path, or the bytes
+    _JOB_COLUMNS = ("id, guild_id, name, base, requester_id, text_file, state, attempts, progress, "
+                    "bits_before, bits_now, seconds_left, reason, created_at, updated_at")
+    _VOICE_COLUMNS = "guild_id, name, base, file, bits_before, bits_after, created_at"
+
+    def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
 
-    # -- paths --
+    # -- what each database provides --
 
-    def voice_path(self, guild_id: int, name: str) -> Path:
-        return self.folder / str(guild_id) / f"{name}.safetensors"
+    def _connection(self, write: bool = False, serialize: bool = False) -> contextlib.AbstractContextManager:
+        """A connection whose `execute(sql, params)` takes ? placeholders; with `write`, in one
+        transaction committed at the end (rolled back on an error); with `serialize`, one such
+        transaction at a time across every process (enqueue's limits count what others queue)."""
+        raise NotImplementedError
+
+    def _text_kept(self, guild_id: int, text: str) -> contextlib.AbstractContextManager[object]:
+        """The value of a new job's text column, removed again if the job is refused."""
+        raise NotImplementedError
+
+    def job_text(self, job: Job) -> str | None:
+        """The text the job learns from; None once it is gone (the job ended)."""
+        raise NotImplementedError
+
+    def drop_text(self, job: Job) -> None:
+        """The uploaded text goes once the job ends, trained or not (docs/architecture.md says so)."""
+        raise NotImplementedError
+
+    def training_path(self, job: Job) -> Path:
+        """Where the trainer writes the job's voice before `finish`."""
+        raise NotImplementedError
+
+    def _voice_data(self, voice_file: Path) -> object:
+        """The value of a finished voice's weights column."""
+        raise NotImplementedError
+
+    def _finished(self, voice_file: Path, kept: bool) -> None:
+        """After `finish` committed (`kept`) or found the job cancelled: the trainer's file."""
+        raise NotImplementedError
+
+    def voice_file(self, voice: Voice) -> Path:
+        """The voice's checkpoint as a file on this host, for the engine to load; OSError when it is
+        gone (deleted meanwhile)."""
+        raise NotImplementedError
+
+    def _forget_files(self, voice: Voice) -> None:
+        """After a voice's row was deleted: its files on this host."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Let go of connections kept open (none by default)."""
+
+    def _voice(self, row: tuple) -> Voice:
+        return Voice(*row)
+
+    # -- what the bot asks --
+
+    def voices(self, guild_id: int) -> list[Voice]:
+        with self._connection() as db:
+            rows = db.execute(f"SELECT {self._VOICE_COLUMNS} FROM voices WHERE guild_id = ? ORDER BY name",
+                              (guild_id,)).fetchall()
+        return [self._voice(row) for row in rows]
+
+    def voice(self, guild_id: int, name: str) -> Voice | None:
+        with self._connection() as db:
+            row = _one(db.execute(f"SELECT {self._VOICE_COLUMNS} FROM voices WHERE guild_id = ? AND name = ?",
+                                  (guild_id, name)))
+        return None if row is None else self._voice(row)
+
+    def any_live(self) -> bool:
+        """Whether any job is queued or running, in any server (a trainer has work)."""
+        with self._connection() as db:
+            return _one(db.execute("SELECT 1 FROM voice_jobs WHERE state IN ('queued', 'running') LIMIT 1"
+                                   )) is not None
+
+    def latest_job(self, guild_id: int) -> Job | None:
+        with self._connection() as db:
+            row = _one(db.execute(f"SELECT {self._JOB_COLUMNS} FROM voice_jobs WHERE guild_id = ? "
+                                  "ORDER BY id DESC LIMIT 1", (guild_id,)))
+        return None if row is None else Job(*row)
+
+    def job(self, job_id: int) -> Job | None:
+        with self._connection() as db:
+            row = _one(db.execute(f"SELECT {self._JOB_COLUMNS} FROM voice_jobs WHERE id = ?", (job_id,)))
+        return None if row is None else Job(*row)
+
+    def position(self, job: Job) -> int:
+        """1 for the next job the trainer takes (or the one it runs), 2 for the one after..."""
+        with self._connection() as db:
+            (ahead,) = _one(db.execute("SELECT count(*) FROM voice_jobs WHERE state IN ('queued', 'running') "
+                                       "AND id < ?", (job.id,)))
+        return ahead + 1
+
+    def count_jobs(self) -> dict[str, int]:
+        """Jobs by state, for /metrics."""
+        with self._connection() as db:
+            return dict(db.execute("SELECT state, count(*) FROM voice_jobs GROUP BY state").fetchall())
+
+    def enqueue(self, guild_id: int, name: str, base: str, requester_id: int, text: str,
+                reserved: set[str] = frozenset()) -> Job:
+        """Queue a job training `name` from `text`: refused (VoiceError, nothing kept) when the name
+        is taken, the server has as many voices as it may keep or a job already, or the queue is
+        full. The text is kept with the job, and removed again if the job is refused."""
+        name = check_name(name, set(reserved))
+        now = time.time()
+        with self._text_kept(guild_id, text) as kept, self._connection(write=True, serialize=True) as db:
+            voices = {row[0] for row in db.execute("SELECT name FROM voices WHERE guild_id = ?",
+                                                   (guild_id,)).fetchall()}
+            if name in voices:
+                raise VoiceError(Phrase("The name {name} is taken; choose another.", name=name))
+            if len(voices) >= MAX_VOICES_PER_SERVER:
+                raise VoiceError(Phrase("This server has {count} voices, the most it may keep; delete "
+                                        "one with /voice delete first.", count=len(voices)))
+            if _one(db.execute("SELECT 1 FROM voice_jobs WHERE guild_id = ? AND state IN "
+                               "('queued', 'running')", (guild_id,))):
+                raise VoiceError(Phrase("A voice is already training for this server; wait for it or "
+                                        "/voice cancel it."))
+            (queued,) = _one(db.execute("SELECT count(*) FROM voice_jobs WHERE state IN "
+                                        "('queued', 'running')"))
+            if queued >= MAX_QUEUED_JOBS:
+                raise VoiceError(Phrase("The bot is training {count} voices already, the most it queues; "
+                                        "try again later.", count=queued))
+            row = _one(db.execute(
+                f"INSERT INTO voice_jobs (guild_id, name, base, requester_id, {self._TEXT_COLUMN}, state, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?) "
+                f"RETURNING {self._JOB_COLUMNS}",
+                (guild_id, name, base, requester_id, kept, now, now)))
+        return Job(*row)
+
+    def cancel(self, guild_id: int) -> Job | None:
+        """Cancel the server's queued or running job (the trainer stops at its next report)."""
+        with self._connection(write=True) as db:
+            row = _one(db.execute(f"SELECT {self._JOB_COLUMNS} FROM voice_jobs WHERE guild_id = ? AND state "
+                                  f"IN ('queued', 'running'){self._LOCK}", (guild_id,)))
+            if row is None:
+                return None
+            db.execute("UPDATE voice_jobs SET state = 'cancelled', reason = 'cancelled by an admin', "
+                       "updated_at = ? WHERE id = ?", (time.time(), row[0]))
+        job = Job(*row)
+        if job.state == "queued":
+            self.drop_text(job)  # the trainer will never read it
+        return job
+
+    def delete_voice(self, guild_id: int, name: str) -> bool:
+        """Forget the voice, then remove its file; False when there was none by that name."""
+        with self._connection(write=True) as db:
+            row = _one(db.execute(f"DELETE FROM voices WHERE guild_id = ? AND name = ? "
+                                  f"RETURNING {self._VOICE_COLUMNS}", (guild_id, name)))
+        if row is None:
+            return False
+        self._forget_files(self._voice(row))
+        return True
+
+    # -- what the trainer does --
+
+    def recover_stale(self, now: float | None = None) -> list[Job]:
+        """Running jobs whose trainer stopped reporting: queued again, or failed after MAX_ATTEMPTS."""
+        now = time.time() if now is None else now
+        with self._connection(write=True) as db:
+            rows = db.execute(f"SELECT {self._JOB_COLUMNS} FROM voice_jobs WHERE state = 'running' AND "
+                              f"coalesce(heartbeat_at, updated_at) < ?{self._SKIP_LOCKED}",
+                              (now - STALE_SECONDS,)).fetchall()
+            for row in rows:
+                job = Job(*row)
+                if job.attempts >= MAX_ATTEMPTS:
+                    db.execute("UPDATE voice_jobs SET state = 'failed', reason = ?, updated_at = ? "
+                               "WHERE id = ?",
+                               (f"the trainer stopped {job.attempts} times while training it", now, job.id))
+                else:
+                    db.execute("UPDATE voice_jobs SET state = 'queued', progress = 0, updated_at = ? "
+                               "WHERE id = ?", (now, job.id))
+        jobs = [Job(*row) for row in rows]
+        for job in jobs:
+            if job.attempts >= MAX_ATTEMPTS:
+                self.drop_text(job)  # its trainer died: nobody else will
+        return jobs
+
+    def claim(self) -> Job | None:
+        """The oldest queued job, now running (one trainer gets it, even with several polling)."""
+        now = time.time()
+        with self._connection(write=True) as db:
+            row = _one(db.execute(
+                "UPDATE voice_jobs SET state = 'running', attempts = attempts + 1, heartbeat_at = ?, "
+                "updated_at = ? WHERE id = (SELECT id FROM voice_jobs WHERE state = 'queued' ORDER BY id "
+                f"LIMIT 1{self._SKIP_LOCKED}) RETURNING {self._JOB_COLUMNS}", (now, now)))
+        return None if row is None else Job(*row)
+
+    def report(self, job_id: int, *, progress: float, bits_before: float | None, bits_now: float | None,
+               seconds_left: float | None) -> str:
+        """Record progress (and that the trainer lives); returns the job's state, so a job that was
+        cancelled meanwhile can stop."""
+        now = time.time()
+        with self._connection(write=True) as db:
+            db.execute("UPDATE voice_jobs SET progress = ?, bits_before = coalesce(?, bits_before), "
+                       "bits_now = coalesce(?, bits_now), seconds_left = ?, heartbeat_at = ?, updated_at = ? "
+                       "WHERE id = ? AND state = 'running'",
+                       (min(1.0, max(0.0, progress)), bits_before, bits_now, seconds_left, now, now, job_id))
+            (state,) = _one(db.execute("SELECT state FROM voice_jobs WHERE id = ?", (job_id,)))
+        return state
+
+    def finish(self, job: Job, voice_file: Path, bits_before: float, bits_after: float) -> bool:
+        """The job is done and its voice exists, in one transaction; False (and the file removed)
+        when the job was cancelled meanwhile."""
+        data = self._voice_data(voice_file)
+        now = time.time()
+        with self._connection(write=True) as db:
+            # Only a job still running is done (the update waits for, then sees, a cancel).
+            kept = db.execute("UPDATE voice_jobs SET state = 'done', progress = 1, bits_before = ?, "
+                              "bits_now = ?, seconds_left = 0, updated_at = ? "
+                              "WHERE id = ? AND state = 'running'",
+                              (bits_before, bits_after, now, job.id)).rowcount == 1
+            if kept:
+                column = self._DATA_COLUMN
+                db.execute(f"INSERT INTO voices (guild_id, name, base, {column}, bits_before, bits_after, "
+                           "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, name) DO UPDATE "
+                           f"SET base = excluded.base, {column} = excluded.{column}, "
+                           "bits_before = excluded.bits_before, bits_after = excluded.bits_after, "
+                           "created_at = excluded.created_at",
+                           (job.guild_id, job.name, job.base, data, bits_before, bits_after, now))
+        self._finished(voice_file, kept)
+        return kept
+
+    def requeue(self, job: Job) -> None:
+        """Back in the queue, this attempt not counted: its trainer was told to stop."""
+        with self._connection(write=True) as db:
+            db.execute("UPDATE voice_jobs SET state = 'queued', attempts = CASE WHEN attempts > 0 THEN "
+                       "attempts - 1 ELSE 0 END, progress = 0, updated_at = ? "
+                       "WHERE id = ? AND state = 'running'",
+                       (time.time(), job.id))
+
+    def end(self, job: Job, state: str, reason: str, bits_before: float | None = None) -> None:
+        """A job that ends without a voice: failed (with the reason) or cancelled."""
+        with self._connection(write=True) as db:
+            db.execute("UPDATE voice_jobs SET state = ?, reason = ?, bits_before = coalesce(?, bits_before), "
+                       "updated_at = ? WHERE id = ? AND state IN ('queued', 'running')",
+                       (state, reason[:500], bits_before, time.time(), job.id))
+
+
+class SqliteVoiceBook(VoiceBook):
+    """Over the settings database at `db_path` (bot/store.py's migration 5), the files in `folder`
+    (VOICES_DIR): uploaded texts in uploads/, voices in <guild>/<name>.safetensors."""
+
+    def __init__(self, db_path: Path, folder: Path) -> None:
+        super().__init__(folder)
+        self.db_path = Path(db_path)
 
     @property
     def uploads(self) -> Path:
         return self.folder / "uploads"
 
+    def voice_path(self, guild_id: int, name: str) -> Path:
+        return self.folder / str(guild_id) / f"{name}.safetensors"
+
     @contextlib.contextmanager
-    def _connection(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+    def _connection(self, write: bool = False, serialize: bool = False) -> Iterator[sqlite3.Connection]:
+        # BEGIN IMMEDIATE: one writer at a time, so every write transaction is serialized already.
         connection = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         try:
             connection.execute("PRAGMA synchronous = FULL")
@@ -129,186 +394,50 @@ class VoiceBook:
         finally:
             connection.close()
 
-    # -- what the bot asks --
-
-    def voices(self, guild_id: int) -> list[Voice]:
-        with self._connection() as db:
-            rows = db.execute(f"SELECT {_VOICE_COLUMNS} FROM voices WHERE guild_id = ? ORDER BY name",
-                              (guild_id,)).fetchall()
-        return [Voice(*row) for row in rows]
-
-    def voice(self, guild_id: int, name: str) -> Voice | None:
-        with self._connection() as db:
-            row = db.execute(f"SELECT {_VOICE_COLUMNS} FROM voices WHERE guild_id = ? AND name = ?",
-                             (guild_id, name)).fetchone()
-        return None if row is None else Voice(*row)
-
-    def any_live(self) -> bool:
-        """Whether any job is queued or running, in any server (a trainer has work)."""
-        with self._connection() as db:
-            return db.execute("SELECT 1 FROM voice_jobs WHERE state IN ('queued', 'running') LIMIT 1"
-                              ).fetchone() is not None
-
-    def latest_job(self, guild_id: int) -> Job | None:
-        with self._connection() as db:
-            row = db.execute(f"SELECT {_JOB_COLUMNS} FROM voice_jobs WHERE guild_id = ? "
-                             "ORDER BY id DESC LIMIT 1", (guild_id,)).fetchone()
-        return None if row is None else Job(*row)
-
-    def job(self, job_id: int) -> Job | None:
-        with self._connection() as db:
-            row = db.execute(f"SELECT {_JOB_COLUMNS} FROM voice_jobs WHERE id = ?", (job_id,)).fetchone()
-        return None if row is None else Job(*row)
-
-    def position(self, job: Job) -> int:
-        """1 for the next job the trainer takes (or the one it runs), 2 for the one after..."""
-        with self._connection() as db:
-            (ahead,) = db.execute("SELECT count(*) FROM voice_jobs WHERE state IN ('queued', 'running') "
-                                  "AND id < ?", (job.id,)).fetchone()
-        return ahead + 1
-
-    def enqueue(self, guild_id: int, name: str, base: str, requester_id: int, text: str,
-                reserved: set[str] = frozenset()) -> Job:
-        """Queue a job training `name` from `text`: refused (VoiceError, nothing kept) when the name
-        is taken, the server has as many voices as it may keep or a job already, or the queue is
-        full. The text is written first and removed again if the job is refused."""
-        name = check_name(name, set(reserved))
+    @contextlib.contextmanager
+    def _text_kept(self, guild_id: int, text: str) -> Iterator[object]:
         self.uploads.mkdir(parents=True, exist_ok=True)
         text_file = self.uploads / f"{guild_id}-{uuid.uuid4().hex}.txt"
         text_file.write_text(text, encoding="utf-8")
-        now = time.time()
         try:
-            with self._connection(write=True) as db:
-                rows = db.execute("SELECT name FROM voices WHERE guild_id = ?", (guild_id,))
-                voices = {row[0] for row in rows}
-                if name in voices:
-                    raise VoiceError(Phrase("The name {name} is taken; choose another.", name=name))
-                if len(voices) >= MAX_VOICES_PER_SERVER:
-                    raise VoiceError(Phrase("This server has {count} voices, the most it may keep; delete "
-                                            "one with /voice delete first.", count=len(voices)))
-                if db.execute("SELECT 1 FROM voice_jobs WHERE guild_id = ? AND state IN "
-                              "('queued', 'running')", (guild_id,)).fetchone():
-                    raise VoiceError(Phrase("A voice is already training for this server; wait for it or "
-                                            "/voice cancel it."))
-                (queued,) = db.execute("SELECT count(*) FROM voice_jobs WHERE state IN ('queued', 'running')"
-                                       ).fetchone()
-                if queued >= MAX_QUEUED_JOBS:
-                    raise VoiceError(Phrase("The bot is training {count} voices already, the most it queues; "
-                                            "try again later.", count=queued))
-                cursor = db.execute(
-                    "INSERT INTO voice_jobs (guild_id, name, base, requester_id, text_file, state, "
-                    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)",
-                    (guild_id, name, base, requester_id, str(text_file), now, now))
-                job_id = cursor.lastrowid
+            yield str(text_file)
         except BaseException:
             text_file.unlink(missing_ok=True)
             raise
-        job = self.job(job_id)
-        assert job is not None
-        return job
 
-    def cancel(self, guild_id: int) -> Job | None:
-        """Cancel the server's queued or running job (the trainer stops at its next report)."""
-        with self._connection(write=True) as db:
-            row = db.execute(f"SELECT {_JOB_COLUMNS} FROM voice_jobs WHERE guild_id = ? AND state IN "
-                             "('queued', 'running')", (guild_id,)).fetchone()
-            if row is None:
-                return None
-            db.execute("UPDATE voice_jobs SET state = 'cancelled', reason = 'cancelled by an admin', "
-                       "updated_at = ? WHERE id = ?", (time.time(), row[0]))
-        job = Job(*row)
-        if job.state == "queued":
-            Path(job.text_file).unlink(missing_ok=True)  # the trainer will never open it
-        return job
+    def job_text(self, job: Job) -> str | None:
+        try:
+            return Path(job.text_file).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
 
-    def delete_voice(self, guild_id: int, name: str) -> bool:
-        """Forget the voice, then remove its file; False when there was none by that name."""
-        with self._connection(write=True) as db:
-            row = db.execute("SELECT file FROM voices WHERE guild_id = ? AND name = ?",
-                             (guild_id, name)).fetchone()
-            if row is None:
-                return False
-            db.execute("DELETE FROM voices WHERE guild_id = ? AND name = ?", (guild_id, name))
-        Path(row[0]).unlink(missing_ok=True)
-        return True
+    def drop_text(self, job: Job) -> None:
+        with contextlib.suppress(OSError):
+            Path(job.text_file).unlink()
 
-    # -- what the trainer does --
+    def training_path(self, job: Job) -> Path:
+        return self.voice_path(job.guild_id, job.name)
 
-    def recover_stale(self, now: float | None = None) -> list[Job]:
-        """Running jobs whose trainer stopped reporting: queued again, or failed after MAX_ATTEMPTS."""
-        now = time.time() if now is None else now
-        with self._connection(write=True) as db:
-            rows = db.execute(f"SELECT {_JOB_COLUMNS} FROM voice_jobs WHERE state = 'running' AND "
-                              "coalesce(heartbeat_at, updated_at) < ?", (now - STALE_SECONDS,)).fetchall()
-            for row in rows:
-                job = Job(*row)
-                if job.attempts >= MAX_ATTEMPTS:
-                    db.execute("UPDATE voice_jobs SET state = 'failed', reason = ?, updated_at = ? "
-                               "WHERE id = ?",
-                               (f"the trainer stopped {job.attempts} times while training it", now, job.id))
-                else:
-                    db.execute("UPDATE voice_jobs SET state = 'queued', progress = 0, updated_at = ? "
-                               "WHERE id = ?", (now, job.id))
-        return [Job(*row) for row in rows]
+    def _voice_data(self, voice_file: Path) -> object:
+        return str(voice_file)
 
-    def claim(self) -> Job | None:
-        """The oldest queued job, now running (one trainer gets it, even with several polling)."""
-        now = time.time()
-        with self._connection(write=True) as db:
-            row = db.execute("SELECT id FROM voice_jobs WHERE state = 'queued' "
-                             "ORDER BY id LIMIT 1").fetchone()
-            if row is None:
-                return None
-            db.execute("UPDATE voice_jobs SET state = 'running', attempts = attempts + 1, heartbeat_at = ?, "
-                       "updated_at = ? WHERE id = ?", (now, now, row[0]))
-        return self.job(row[0])
+    def _finished(self, voice_file: Path, kept: bool) -> None:
+        if not kept:
+            voice_file.unlink(missing_ok=True)
 
-    def report(self, job_id: int, *, progress: float, bits_before: float | None, bits_now: float | None,
-               seconds_left: float | None) -> str:
-        """Record progress (and that the trainer lives); returns the job's state, so a job that was
-        cancelled meanwhile can stop."""
-        now = time.time()
-        with self._connection(write=True) as db:
-            db.execute("UPDATE voice_jobs SET progress = ?, bits_before = coalesce(?, bits_before), "
-                       "bits_now = coalesce(?, bits_now), seconds_left = ?, heartbeat_at = ?, updated_at = ? "
-                       "WHERE id = ? AND state = 'running'",
-                       (min(1.0, max(0.0, progress)), bits_before, bits_now, seconds_left, now, now, job_id))
-            (state,) = db.execute("SELECT state FROM voice_jobs WHERE id = ?", (job_id,)).fetchone()
-        return state
+    def voice_file(self, voice: Voice) -> Path:
+        return Path(voice.file)
 
-    def finish(self, job: Job, voice_file: Path, bits_before: float, bits_after: float) -> bool:
-        """The job is done and its voice exists, in one transaction; False (and the file removed)
-        when the job was cancelled meanwhile."""
-        now = time.time()
-        with self._connection(write=True) as db:
-            (state,) = db.execute("SELECT state FROM voice_jobs WHERE id = ?", (job.id,)).fetchone()
-            if state != "running":
-                voice_file.unlink(missing_ok=True)
-                return False
-            db.execute("INSERT OR REPLACE INTO voices (guild_id, name, base, file, bits_before, bits_after, "
-                       "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (job.guild_id, job.name, job.base, str(voice_file), bits_before, bits_after, now))
-            db.execute("UPDATE voice_jobs SET state = 'done', progress = 1, bits_before = ?, "
-                       "bits_now = ?, seconds_left = 0, updated_at = ? WHERE id = ?",
-                       (bits_before, bits_after, now, job.id))
-        return True
-
-    def requeue(self, job: Job) -> None:
-        """Back in the queue, this attempt not counted: its trainer was told to stop."""
-        with self._connection(write=True) as db:
-            db.execute("UPDATE voice_jobs SET state = 'queued', attempts = max(0, attempts - 1), "
-                       "progress = 0, updated_at = ? WHERE id = ? AND state = 'running'",
-                       (time.time(), job.id))
-
-    def end(self, job: Job, state: str, reason: str, bits_before: float | None = None) -> None:
-        """A job that ends without a voice: failed (with the reason) or cancelled."""
-        with self._connection(write=True) as db:
-            db.execute("UPDATE voice_jobs SET state = ?, reason = ?, bits_before = coalesce(?, bits_before), "
-                       "updated_at = ? WHERE id = ? AND state IN ('queued', 'running')",
-                       (state, reason[:500], bits_before, time.time(), job.id))
+    def _forget_files(self, voice: Voice) -> None:
+        Path(voice.file).unlink(missing_ok=True)
 
 
-def remove_text(job: Job) -> None:
-    """The uploaded text goes once the job ends, trained or not (docs/architecture.md says so)."""
-    with contextlib.suppress(OSError):
-        os.unlink(job.text_file)
+def open_voice_book(config: BotConfig) -> VoiceBook:
+    """The voices in the database the settings are in: SQLite at BOT_DB_PATH, or PostgreSQL when
+    DATABASE_URL is set (the same choice as bot/runner.py's `open_store`, whose migrations make the
+    tables; psycopg is imported only when chosen)."""
+    if config.database_url is None:
+        return SqliteVoiceBook(config.db_path, config.voices_folder)
+    from bot.voices.pg_jobs import PostgresVoiceBook
+
+    return PostgresVoiceBook(config.database_url, config.voices_folder)

@@ -3,12 +3,14 @@
 Never the bot's event loop or its engine thread: a process of its own, at the lowest CPU priority
 and VOICE_TRAIN_THREADS threads, so the bot keeps answering while a voice trains. The bot starts
 one itself (VOICE_TRAINER=local, `LocalTrainer`); on several hosts a `trainer` role runs this same
-command against the same database and voices folder, and the bot sets VOICE_TRAINER=off.
+command against the same database, and the bot sets VOICE_TRAINER=off (with PostgreSQL the texts and
+voices are in the database, so no folder is shared; with SQLite the voices folder must be).
 
 A job survives restarts: it is a row (bot/voices/jobs.py). A trainer killed mid-job leaves the
 row `running` with a heartbeat that stops; the next trainer to look queues it again (once), then
 marks it failed with the reason. A voice is kept only if it reads the server's held-out text
-better than its base model did, and is written atomically (safetensors) before its row exists.
+better than its base model did, and is written atomically (safetensors) before its row exists
+(with PostgreSQL, its bytes are in the row, written in the transaction that ends the job).
 """
 
 from __future__ import annotations
@@ -21,10 +23,9 @@ import os
 import signal
 import sys
 import threading
-from pathlib import Path
 
 from bot.config import BotConfig
-from bot.voices.jobs import Job, VoiceBook, remove_text
+from bot.voices.jobs import Job, VoiceBook, open_voice_book
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +57,12 @@ def train_one(book: VoiceBook, job: Job, config: BotConfig, stop: threading.Even
             return
         state["cancelled"] = now == "cancelled"
 
-    out = book.voice_path(job.guild_id, job.name)
+    out = book.training_path(job)
     try:
-        text = Path(job.text_file).read_text(encoding="utf-8")
+        text = book.job_text(job)
+        if text is None:  # cancelled (and its text dropped) before this trainer read it
+            book.end(job, "failed", "its uploaded text was gone")
+            return
         out.parent.mkdir(parents=True, exist_ok=True)
         result = fine_tune(config.checkpoint_dir / f"{job.base}.safetensors", text,
                            budget_seconds=config.voice_train_seconds, threads=config.voice_train_threads,
@@ -92,7 +96,14 @@ def train_one(book: VoiceBook, job: Job, config: BotConfig, stop: threading.Even
 
 
 def serve_jobs(config: BotConfig, stop: threading.Event, *, poll_seconds: float = POLL_SECONDS) -> None:
-    book = VoiceBook(config.db_path, config.voices_folder)
+    book = open_voice_book(config)
+    try:
+        _serve_jobs(book, config, stop, poll_seconds)
+    finally:
+        book.close()
+
+
+def _serve_jobs(book: VoiceBook, config: BotConfig, stop: threading.Event, poll_seconds: float) -> None:
     while not stop.is_set():
         for job in book.recover_stale():
             log.warning("Voice job %s had stopped (its trainer died); %s.", job.id,
@@ -109,7 +120,7 @@ def serve_jobs(config: BotConfig, stop: threading.Event, *, poll_seconds: float 
             book.end(job, "failed", f"training failed ({type(error).__name__})")
         finished = book.job(job.id)
         if finished is None or not finished.live:
-            remove_text(job)
+            book.drop_text(job)
 
 
 def run_trainer(config: BotConfig) -> int:
@@ -147,6 +158,9 @@ def trainer_env(config: BotConfig) -> dict[str, str]:
                CHECKPOINT_DIR=str(config.checkpoint_dir),
                VOICE_TRAIN_SECONDS=str(max(1, round(config.voice_train_seconds))),
                VOICE_TRAIN_THREADS=str(config.voice_train_threads), LOG_LEVEL=config.log_level)
+    env.pop("DATABASE_URL", None)  # the bot's database, whichever it is
+    if config.database_url is not None:
+        env["DATABASE_URL"] = config.database_url
     return env
 
 

@@ -69,18 +69,20 @@ def decode_text(data: bytes) -> str:
     """UTF-16 with a BOM, or UTF-8 (a BOM allowed); binary and other encodings refused."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
-            return data.decode("utf-16")
+            text = data.decode("utf-16")
         except UnicodeDecodeError:
             raise VoiceError(Phrase("The file starts like UTF-16 but is not; save it as UTF-8.")) from None
-    if b"\x00" in data:
-        raise VoiceError(Phrase("That file is not text (it holds binary data); upload a .txt file."))
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise VoiceError(Phrase("The file is not UTF-8 (or UTF-16 with a BOM); save it as UTF-8 and "
-                                "upload it again.")) from None
+    else:
+        if b"\x00" in data:
+            raise VoiceError(Phrase("That file is not text (it holds binary data); upload a .txt file."))
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise VoiceError(Phrase("The file is not UTF-8 (or UTF-16 with a BOM); save it as UTF-8 and "
+                                    "upload it again.")) from None
     controls = sum(1 for character in text if ord(character) < 32 and character not in "\n\r\t\f")
-    if controls > len(text) * 0.01:
+    # A NUL at all (UTF-16 can carry one) is binary, and no database's text column holds it.
+    if "\x00" in text or controls > len(text) * 0.01:
         raise VoiceError(Phrase("That file is not text (it holds binary data); upload a .txt file."))
     return text
 

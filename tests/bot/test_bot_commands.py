@@ -66,14 +66,23 @@ class Running:
 async def running_bot(tmp_path: Path, kinds: tuple[str, ...] = ("lstm",), hidden_size: int = 32,
                       drain_seconds: float = 10, busy_timeout_ms: int = BUSY_TIMEOUT_MS,
                       refused_calls: int = 0, heartbeat_interval_ms: int = 41_250,
-                      config_options: dict | None = None, **engine_options: int):
+                      config_options: dict | None = None, database_url: str | None = None,
+                      **engine_options: int):
+    """The bot serving the emulator; its database is SQLite in tmp_path, or PostgreSQL at
+    `database_url` (as DATABASE_URL chooses)."""
     checkpoints = make_checkpoints(tmp_path / "checkpoints", kinds, hidden_size)
     engine = GenerationEngine.from_directory(checkpoints, device="cpu", **engine_options)
-    store = await SqliteSettingsStore.open(tmp_path / "bot.sqlite3", busy_timeout_ms)
+    if database_url is None:
+        store = await SqliteSettingsStore.open(tmp_path / "bot.sqlite3", busy_timeout_ms)
+    else:
+        from bot.pg_store import PostgresSettingsStore
+
+        store = await PostgresSettingsStore.open(database_url, busy_timeout_ms=busy_timeout_ms)
     try:
         async with Emulator(heartbeat_interval_ms=heartbeat_interval_ms) as emu:
             config = BotConfig(token=emu.world.token, api_base=emu.api_base, gateway_url=emu.gateway_url,
-                               db_path=store.path, heartbeat_path=tmp_path / "heartbeat",
+                               db_path=tmp_path / "bot.sqlite3", database_url=database_url,
+                               heartbeat_path=tmp_path / "heartbeat",
                                drain_seconds=drain_seconds, checkpoint_dir=checkpoints,
                                cdn_url=emu.cdn_base, **(config_options or {}))
             with discord_endpoints(config):

@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import os
 import sqlite3
 import time
 
@@ -33,42 +32,13 @@ from bot.store import (
     SettingsStoreError,
     SqliteSettingsStore,
 )
+from bot.voices.jobs import SqliteVoiceBook, open_voice_book
+from bot.voices.pg_jobs import PostgresVoiceBook
 from tests.bot import test_replies_store as sqlite_reply_tests
 from tests.bot import test_store as sqlite_store_tests
-from tests.pg_server import SKIP_REASON, PostgresServer, create_database, drop_database, find_bin_dir
 
 GUILD = 1234
 SNOWFLAKE = 1_234_567_890_123_456_789  # a real Discord id: past 32 bits, so bigint columns
-
-
-@pytest.fixture(scope="session")
-def pg_server():
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        if os.environ.get("CI") == "true":  # .ci/run installs PostgreSQL: never skip there
-            pytest.fail(SKIP_REASON)
-        pytest.skip(SKIP_REASON)
-    server = PostgresServer(bin_dir)
-    started = time.monotonic()
-    try:
-        server.init()
-        server.start()
-    except BaseException:
-        server.destroy()
-        raise
-    print(f"\nPostgreSQL test server: initdb {server.initdb_seconds:.2f} s, "
-          f"start {server.start_seconds:.2f} s, ready after {time.monotonic() - started:.2f} s")
-    yield server
-    server.destroy()
-
-
-@pytest.fixture
-async def database_url(pg_server):
-    url = await create_database(pg_server)
-    yield url
-    if not pg_server.running():  # a test that stopped the server and failed before starting it again
-        await asyncio.to_thread(pg_server.start)
-    await drop_database(pg_server, url)
 
 
 @pytest.fixture
@@ -597,25 +567,31 @@ async def test_check_reports_a_closed_store(database_url):
 
 # -- choosing the backend --
 
-async def test_database_url_picks_postgres_and_the_sqlite_file_still_gets_the_voices_tables(
-        database_url, tmp_path):
+async def test_database_url_picks_postgres_for_settings_and_voices_alike(database_url, tmp_path):
     config = BotConfig.from_env({"DATABASE_URL": database_url, "BOT_DB_PATH": str(tmp_path / "bot.sqlite3")})
     assert config.database_url == database_url and database_url not in repr(config)
     store = await open_store(config)
     try:
         assert isinstance(store, PostgresSettingsStore)
         await store.set_value(GUILD, "length", 3)
+        assert isinstance(open_voice_book(config), PostgresVoiceBook)
     finally:
         await store.close()
-    with sqlite3.connect(tmp_path / "bot.sqlite3") as connection:  # voices still live here
-        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        assert {"voices", "voice_jobs"} <= tables
-        assert connection.execute("SELECT count(*) FROM guild_settings").fetchone() == (0,)
-    plain = await open_store(BotConfig.from_env({"BOT_DB_PATH": str(tmp_path / "bot.sqlite3")}))
+    async with raw(database_url) as connection:  # the voices' tables are here, with the settings
+        tables = {row[0] for row in await connection.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+    assert {"voices", "voice_jobs", "guild_settings"} <= tables
+    assert not (tmp_path / "bot.sqlite3").exists()  # nothing is kept in SQLite any more
+    sqlite_config = BotConfig.from_env({"BOT_DB_PATH": str(tmp_path / "bot.sqlite3")})
+    plain = await open_store(sqlite_config)
     try:
         assert isinstance(plain, SqliteSettingsStore)
+        assert isinstance(open_voice_book(sqlite_config), SqliteVoiceBook)
     finally:
         await plain.close()
+    with sqlite3.connect(tmp_path / "bot.sqlite3") as connection:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"voices", "voice_jobs", "guild_settings"} <= tables
 
 
 @pytest.mark.parametrize("url", ["mysql://u:secret@h/db", "secret", "http://h/db"])

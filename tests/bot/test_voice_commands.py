@@ -1,6 +1,8 @@
 """/voice through the real discord.py client and the emulator: an admin uploads a text, the trainer
 process (a real child process, tiny budget) learns it, the private reply follows, and members
-write with the voice; every bad input is one private sentence with nothing kept."""
+write with the voice; every bad input is one private sentence with nothing kept. Each test runs on
+both databases (`database`: SQLite, then PostgreSQL, where the trainer child reads the text from,
+and writes the voice to, the database)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from tests.helpers import TINY_TEXT
 
 TEXT = (TINY_TEXT * (MIN_CHARACTERS // len(TINY_TEXT) + 2)).encode()
 FAST = {"voice_train_seconds": 10, "voice_train_threads": 1}  # room for some steps under CI load
+NO_TRAINER = {**FAST, "voice_trainer": "off"}
 
 
 async def train(run, data: bytes = TEXT, name: str = "lore", user: str = "admin",
@@ -39,8 +42,8 @@ async def until_done(run, timeout: float = 120) -> str:
     raise TimeoutError("the voice job did not end")
 
 
-async def test_an_admin_trains_a_voice_and_members_write_with_it(tmp_path):
-    async with running_bot(tmp_path, config_options=FAST) as run:
+async def test_an_admin_trains_a_voice_and_members_write_with_it(tmp_path, database):
+    async with running_bot(tmp_path, database_url=database, config_options=FAST) as run:
         sent = await run.emu.send_command("/voice train name:lore", user="admin",
                                           files={"file": ("lore.txt", TEXT, "text/plain")})
         reply = await sent.wait_reply(60)
@@ -55,7 +58,9 @@ async def test_an_admin_trains_a_voice_and_members_write_with_it(tmp_path):
         assert final.startswith("Voice lore is ready: your text's validation loss went from ")
         voice = await asyncio.to_thread(run.bot.voices.voice, run.emu.world.guild.id, "lore")
         assert voice is not None and voice.bits_after < voice.bits_before
-        assert not list((tmp_path / "voices" / "uploads").glob("*"))  # the text is gone
+        job = await asyncio.to_thread(run.bot.voices.latest_job, run.emu.world.guild.id)
+        assert await asyncio.to_thread(run.bot.voices.job_text, job) is None  # the text is gone
+        assert not list((tmp_path / "voices" / "uploads").glob("*"))
         # A member writes with it, by name in any case; the reply says which voice wrote.
         written = await run.ask("/shakespeare", user="member", seed="All:", length=20, model="Lore")
         model, _, _, block = poem(written)
@@ -95,22 +100,22 @@ async def test_an_admin_trains_a_voice_and_members_write_with_it(tmp_path):
     (b"x" * (2 * 1024 * 1024 + 1), "big.txt", "The file is larger than 2 MB"),
 ])
 async def test_a_text_that_cannot_be_learned_from_is_one_sentence_and_nothing_is_kept(
-        tmp_path, data, filename, sentence):
-    async with running_bot(tmp_path, config_options=FAST) as run:
+        tmp_path, database, data, filename, sentence):
+    async with running_bot(tmp_path, database_url=database, config_options=FAST) as run:
         assert refusal(await train(run, data, filename=filename)).startswith(sentence)
         assert await asyncio.to_thread(run.bot.voices.latest_job, run.emu.world.guild.id) is None
         uploads = tmp_path / "voices" / "uploads"
         assert not uploads.exists() or not list(uploads.iterdir())
 
 
-async def test_utf16_with_a_bom_is_read(tmp_path):
-    async with running_bot(tmp_path, config_options={**FAST, "voice_trainer": "off"}) as run:
+async def test_utf16_with_a_bom_is_read(tmp_path, database):
+    async with running_bot(tmp_path, database_url=database, config_options=NO_TRAINER) as run:
         data = codecs.BOM_UTF16_LE + TEXT.decode().encode("utf-16-le")
         assert refusal(await train(run, data)) == "Voice lore is queued: number 1 in line."
 
 
-async def test_names_permissions_places_and_one_job_at_a_time(tmp_path):
-    async with running_bot(tmp_path, config_options={**FAST, "voice_trainer": "off"}) as run:
+async def test_names_permissions_places_and_one_job_at_a_time(tmp_path, database):
+    async with running_bot(tmp_path, database_url=database, config_options=NO_TRAINER) as run:
         with pytest.raises(CommandHiddenError):
             await train(run, user="member")
         assert refusal(await train(run, user="member", forge=True)) == \
@@ -128,8 +133,8 @@ async def test_names_permissions_places_and_one_job_at_a_time(tmp_path):
             await run.emu.send_command("/voice list", user="admin", guild=False)
 
 
-async def test_a_url_that_is_not_discords_attachment_is_never_fetched(tmp_path):
-    async with running_bot(tmp_path, config_options={**FAST, "voice_trainer": "off"}) as run:
+async def test_a_url_that_is_not_discords_attachment_is_never_fetched(tmp_path, database):
+    async with running_bot(tmp_path, database_url=database, config_options=NO_TRAINER) as run:
         forged = {"id": "123456789012345678", "filename": "lore.txt", "size": 20000,
                   "url": "http://127.0.0.1:9/attachments/1/2/lore.txt",
                   "proxy_url": "http://127.0.0.1:9/attachments/1/2/lore.txt"}
@@ -142,14 +147,11 @@ async def test_a_url_that_is_not_discords_attachment_is_never_fetched(tmp_path):
         assert refusal(await sent.wait_reply(30)).startswith("That file is not an attachment Discord sent")
 
 
-async def test_a_job_queued_before_a_restart_is_trained_after_it(tmp_path):
-    from bot.store import SqliteSettingsStore
-    from bot.voices.jobs import VoiceBook
+async def test_a_job_queued_before_a_restart_is_trained_after_it(tmp_path, database):
+    from bot.voices.jobs import open_voice_book
 
-    store = await SqliteSettingsStore.open(tmp_path / "bot.sqlite3")  # a bot that stopped with a job queued
-    await store.close()
-    book = VoiceBook(tmp_path / "bot.sqlite3", tmp_path / "voices")
-    async with running_bot(tmp_path, config_options=FAST) as run:
+    async with running_bot(tmp_path, database_url=database, config_options=FAST) as run:
+        book = open_voice_book(run.bot.config)  # another process's: the one that queued before a restart
         job = await asyncio.to_thread(book.enqueue, run.emu.world.guild.id, "lore", "lstm", 7, TEXT.decode())
         # The emulator's guild id is new each run, so the job is queued once the bot runs; what a
         # restarted bot does at start (setup_hook) finds it and starts the trainer.

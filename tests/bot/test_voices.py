@@ -1,10 +1,16 @@
 """Server voices below the commands: the job queue in the settings database, the checks on an
-uploaded text, the download, and the trainer's handling of a job (tiny models, small budgets)."""
+uploaded text, the download, and the trainer's handling of a job (tiny models, small budgets).
+
+Every test of the queue, the trainer and the cache runs on both backends (`database`: SQLite, then
+PostgreSQL through tests/pg_server.py); the ones at the end are PostgreSQL's own: several trainers
+and shards on as many hosts, sharing the queue and the voices through the database only."""
 
 from __future__ import annotations
 
 import asyncio
 import codecs
+import concurrent.futures
+import dataclasses
 import errno
 import threading
 import time
@@ -17,8 +23,15 @@ from aiohttp import web
 import bot.voices.jobs as jobs_module
 import bot.voices.trainer as trainer_module
 from bot.config import BotConfig
-from bot.store import SqliteSettingsStore
-from bot.voices.jobs import MAX_VOICES_PER_SERVER, VoiceBook, VoiceError, check_name
+from bot.runner import open_store
+from bot.voices.jobs import (
+    MAX_VOICES_PER_SERVER,
+    SqliteVoiceBook,
+    VoiceBook,
+    VoiceError,
+    check_name,
+    open_voice_book,
+)
 from bot.voices.trainer import serve_jobs, train_one
 from bot.voices.upload import MAX_UPLOAD_BYTES, check_source, check_text, decode_text, download
 from charlm.checkpoint import load_checkpoint
@@ -30,15 +43,56 @@ TEXT = TINY_TEXT * (MIN_CHARACTERS // len(TINY_TEXT) + 2)
 CDN = "https://cdn.discordapp.com"
 
 
+def migrate(config: BotConfig) -> None:
+    """What the bot and the trainer do at start: open the settings store, whose migrations make the
+    voices' tables (on a thread of its own: a test may have an event loop running)."""
+    async def opened() -> None:
+        await (await open_store(config)).close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, opened()).result()
+
+
 @pytest.fixture
-async def book(tmp_path: Path) -> VoiceBook:
-    store = await SqliteSettingsStore.open(tmp_path / "bot.sqlite3")  # the migrations make the tables
-    await store.close()
-    return VoiceBook(tmp_path / "bot.sqlite3", tmp_path / "voices")
+def config(tmp_path: Path, database: str | None) -> BotConfig:
+    """A bot's (and its trainer's) configuration on one backend: tiny checkpoint, 5 s per voice."""
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir(exist_ok=True)
+    tiny_checkpoint(checkpoints / "lstm.safetensors", "lstm", hidden_size=32)
+    configured = BotConfig(db_path=tmp_path / "bot.sqlite3", database_url=database,
+                           checkpoint_dir=checkpoints, voices_dir=tmp_path / "voices",
+                           voice_train_seconds=5.0, voice_train_threads=1)
+    migrate(configured)
+    return configured
 
 
-def uploads(book: VoiceBook) -> list[str]:
-    return sorted(path.name for path in book.uploads.glob("*")) if book.uploads.exists() else []
+@pytest.fixture
+def book(config: BotConfig):
+    opened = open_voice_book(config)
+    yield opened
+    opened.close()
+
+
+def texts_kept(book: VoiceBook) -> int:
+    """Uploaded texts the book still keeps: files in VOICES_DIR (SQLite), job rows (PostgreSQL)."""
+    if isinstance(book, SqliteVoiceBook):
+        return len(list(book.uploads.glob("*"))) if book.uploads.exists() else 0
+    import psycopg
+
+    with psycopg.connect(book.url) as connection:
+        return connection.execute("SELECT count(*) FROM voice_jobs WHERE text IS NOT NULL").fetchone()[0]
+
+
+def finish_with(book: VoiceBook, job, **checkpoint) -> None:
+    """Finish `job` as the trainer would, with a tiny checkpoint (or a few bytes) as its voice."""
+    path = book.training_path(job)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if checkpoint:
+        tiny_checkpoint(path, "lstm", **checkpoint)
+    else:
+        path.write_bytes(b"weights")
+    assert book.finish(job, path, 3.0, 2.0)
+    book.drop_text(job)  # as the trainer does once the job ended
 
 
 # The queue ---------------------------------------------------------------------------------------
@@ -47,10 +101,10 @@ def uploads(book: VoiceBook) -> list[str]:
 def test_a_job_is_queued_with_its_text_and_one_per_server_at_a_time(book: VoiceBook) -> None:
     job = book.enqueue(GUILD, "Lore", "lstm", 7, TEXT)
     assert (job.name, job.state, job.base, book.position(job)) == ("lore", "queued", "lstm", 1)
-    assert Path(job.text_file).read_text() == TEXT
+    assert book.job_text(job) == TEXT
     with pytest.raises(VoiceError, match="already training for this server"):
         book.enqueue(GUILD, "other", "lstm", 7, TEXT)
-    assert len(uploads(book)) == 1  # the refused job's text was removed again
+    assert texts_kept(book) == 1  # the refused job's text was removed again
     other = book.enqueue(GUILD + 1, "lore", "gru", 8, TEXT)  # names are per server
     assert book.position(other) == 2
 
@@ -61,7 +115,7 @@ def test_names_are_checked_and_taken_ones_refused(book: VoiceBook) -> None:
             check_name(bad)
     with pytest.raises(VoiceError, match="The name lstm is taken"):
         book.enqueue(GUILD, "LSTM", "lstm", 7, TEXT, reserved={"lstm", "gru"})
-    assert uploads(book) == []
+    assert texts_kept(book) == 0
 
 
 def test_a_server_keeps_at_most_its_voices_and_the_queue_is_bounded(book: VoiceBook, monkeypatch) -> None:
@@ -69,10 +123,7 @@ def test_a_server_keeps_at_most_its_voices_and_the_queue_is_bounded(book: VoiceB
         job = book.enqueue(GUILD, f"v{number}", "lstm", 7, TEXT)
         claimed = book.claim()
         assert claimed is not None and claimed.id == job.id
-        path = book.voice_path(GUILD, job.name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"x")
-        assert book.finish(claimed, path, 3.0, 2.0)
+        finish_with(book, claimed)
     with pytest.raises(VoiceError, match=f"has {MAX_VOICES_PER_SERVER} voices, the most it may keep"):
         book.enqueue(GUILD, "one-more", "lstm", 7, TEXT)
     with pytest.raises(VoiceError, match="The name v0 is taken"):
@@ -82,24 +133,24 @@ def test_a_server_keeps_at_most_its_voices_and_the_queue_is_bounded(book: VoiceB
     book.enqueue(2, "a", "lstm", 7, TEXT)
     with pytest.raises(VoiceError, match="training 2 voices already"):
         book.enqueue(3, "a", "lstm", 7, TEXT)
-    assert [name.split("-")[0] for name in uploads(book) if not name.startswith(f"{GUILD}-")] == ["1", "2"]
+    assert texts_kept(book) == 2 and [book.latest_job(guild).state for guild in (1, 2)] == ["queued"] * 2
+    assert book.latest_job(3) is None
 
 
 def test_cancel_and_delete_leave_nothing_behind(book: VoiceBook) -> None:
     job = book.enqueue(GUILD, "lore", "lstm", 7, TEXT)
     cancelled = book.cancel(GUILD)
-    assert cancelled is not None and cancelled.id == job.id and uploads(book) == []
+    assert cancelled is not None and cancelled.id == job.id and texts_kept(book) == 0
     assert book.latest_job(GUILD).state == "cancelled" and book.cancel(GUILD) is None
     assert book.claim() is None  # a cancelled job is never trained
     job = book.enqueue(GUILD, "lore", "lstm", 7, TEXT)
-    claimed = book.claim()
-    path = book.voice_path(GUILD, "lore")
-    path.parent.mkdir(parents=True)
-    path.write_bytes(b"weights")
-    assert book.finish(claimed, path, 3.0, 2.0)
+    finish_with(book, book.claim())
     assert [voice.name for voice in book.voices(GUILD)] == ["lore"] and book.voices(GUILD + 1) == []
+    path = book.voice_file(book.voice(GUILD, "lore"))  # PostgreSQL: this host's copy, fetched
+    assert path.read_bytes() == b"weights"
     assert book.delete_voice(GUILD, "lore") and not path.exists() and book.voice(GUILD, "lore") is None
     assert not book.delete_voice(GUILD, "lore")
+    assert sorted(path.name for path in book.folder.rglob("*") if path.is_file()) == []
 
 
 def test_a_job_whose_trainer_died_is_retried_once_then_failed_with_the_reason(book: VoiceBook) -> None:
@@ -185,37 +236,34 @@ async def test_the_download_stops_at_the_limit_while_reading() -> None:
 # The trainer -------------------------------------------------------------------------------------
 
 
-def trainer_config(tmp_path: Path, seconds: float = 5.0) -> BotConfig:
-    checkpoints = tmp_path / "checkpoints"
-    checkpoints.mkdir(exist_ok=True)
-    tiny_checkpoint(checkpoints / "lstm.safetensors", "lstm", hidden_size=32)
-    return BotConfig(db_path=tmp_path / "bot.sqlite3", checkpoint_dir=checkpoints,
-                     voices_dir=tmp_path / "voices", voice_train_seconds=seconds, voice_train_threads=1)
-
-
-def test_the_trainer_makes_a_voice_that_loads_and_deletes_the_text(book: VoiceBook, tmp_path: Path) -> None:
-    config = trainer_config(tmp_path)
-    job = book.enqueue(GUILD, "lore", "lstm", 7, TEXT)
+def run_trainer_until_done(config: BotConfig, book: VoiceBook, job_id: int, within: float = 60) -> None:
+    """serve_jobs, as `python -m bot trainer` runs it, until the job ended."""
     stop = threading.Event()
     worker = threading.Thread(target=serve_jobs, args=(config, stop), kwargs={"poll_seconds": 0.05})
     worker.start()
     try:
-        deadline = time.monotonic() + 60
-        while book.job(job.id).live and time.monotonic() < deadline:
+        deadline = time.monotonic() + within
+        while book.job(job_id).live and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         stop.set()
         worker.join(30)
+
+
+def test_the_trainer_makes_a_voice_that_loads_and_deletes_the_text(book: VoiceBook, config: BotConfig):
+    job = book.enqueue(GUILD, "lore", "lstm", 7, TEXT)
+    run_trainer_until_done(config, book, job.id)
     done = book.job(job.id)
     assert done.state == "done" and done.bits_now < done.bits_before, done.reason
     voice = book.voice(GUILD, "lore")
     assert voice is not None and (voice.bits_before, voice.bits_after) == (done.bits_before, done.bits_now)
-    assert load_checkpoint(voice.file).config.kind == "lstm"
-    assert uploads(book) == []  # the uploaded text goes once the voice is trained
+    assert load_checkpoint(book.voice_file(voice)).config.kind == "lstm"
+    assert texts_kept(book) == 0 and book.job_text(done) is None  # the text goes once the voice is trained
+    if not isinstance(book, SqliteVoiceBook):  # (where SQLite keeps the voice) the row holds it now
+        assert not book.training_path(done).exists()
 
 
-def test_a_voice_no_better_than_its_base_is_not_kept(book: VoiceBook, tmp_path: Path, monkeypatch) -> None:
-    config = trainer_config(tmp_path)
+def test_a_voice_no_better_than_its_base_is_not_kept(book: VoiceBook, config: BotConfig, monkeypatch) -> None:
     from charlm.training import finetune
 
     real = finetune.fine_tune
@@ -229,12 +277,11 @@ def test_a_voice_no_better_than_its_base_is_not_kept(book: VoiceBook, tmp_path: 
     train_one(book, book.claim(), config)
     failed = book.latest_job(GUILD)
     assert failed.state == "failed" and "no better than the base model's" in failed.reason
-    assert book.voices(GUILD) == [] and not book.voice_path(GUILD, "lore").exists()
+    assert book.voices(GUILD) == [] and not book.training_path(failed).exists()
 
 
-def test_a_full_disk_or_a_cancel_ends_the_job_with_its_reason(book: VoiceBook, tmp_path: Path,
+def test_a_full_disk_or_a_cancel_ends_the_job_with_its_reason(book: VoiceBook, config: BotConfig,
                                                               monkeypatch) -> None:
-    config = trainer_config(tmp_path)
     from charlm.training import finetune
 
     def full(*args, **kwargs):
@@ -249,24 +296,26 @@ def test_a_full_disk_or_a_cancel_ends_the_job_with_its_reason(book: VoiceBook, t
     job = book.claim()
     book.cancel(GUILD)  # an admin cancels while it runs: the trainer stops at its next report
     started = time.monotonic()
-    train_one(book, job, trainer_config(tmp_path, seconds=30))
+    train_one(book, job, dataclasses.replace(config, voice_train_seconds=30))
     assert time.monotonic() - started < 15
     assert book.job(job.id).state == "cancelled" and book.voices(GUILD) == []
 
 
-def test_a_trainer_told_to_stop_puts_its_job_back(book: VoiceBook, tmp_path: Path) -> None:
+def test_a_trainer_told_to_stop_puts_its_job_back(book: VoiceBook, config: BotConfig) -> None:
     book.enqueue(GUILD, "lore", "lstm", 7, TEXT * 30)  # long enough not to finish its epochs first
     job = book.claim()
     stop = threading.Event()
     threading.Timer(1.0, stop.set).start()
-    train_one(book, job, trainer_config(tmp_path, seconds=30), stop)
+    train_one(book, job, dataclasses.replace(config, voice_train_seconds=30), stop)
     again = book.job(job.id)
-    assert (again.state, again.attempts) == ("queued", 0) and Path(again.text_file).exists()
+    assert (again.state, again.attempts) == ("queued", 0) and book.job_text(again) == TEXT * 30
 
 
-def test_the_local_trainer_gets_the_bots_configuration(tmp_path: Path) -> None:
-    env = trainer_module.trainer_env(trainer_config(tmp_path, seconds=7))
+def test_the_local_trainer_gets_the_bots_configuration(config: BotConfig, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://elsewhere/db")  # the bot's, not the environment's
+    env = trainer_module.trainer_env(dataclasses.replace(config, voice_train_seconds=7))
     assert env["BOT_DB_PATH"] == str(tmp_path / "bot.sqlite3") and env["VOICE_TRAIN_SECONDS"] == "7"
+    assert env.get("DATABASE_URL") == config.database_url
     assert BotConfig.from_env(env).voices_folder == tmp_path / "voices"
 
 
@@ -278,10 +327,8 @@ async def test_loaded_voices_stay_within_the_cache_bound(tmp_path: Path, book: V
     engine = GenerationEngine({"lstm": tmp_path / "lstm.safetensors"}, device="cpu")
     try:
         for number in range(4):
-            job = book.enqueue(GUILD, f"v{number}", "lstm", 7, TEXT)
-            book.voice_path(GUILD, job.name).parent.mkdir(parents=True, exist_ok=True)
-            path = tiny_checkpoint(book.voice_path(GUILD, job.name), "lstm", hidden_size=32)
-            book.finish(book.claim(), path, 3.0, 2.0)
+            book.enqueue(GUILD, f"v{number}", "lstm", 7, TEXT)
+            finish_with(book, book.claim(), hidden_size=32)
         cache = VoiceCache(engine, book, budget_mb=1)
         first = await cache.choose(GUILD, "v0")
         cache.budget = int(2.5 * engine.model_bytes(first.engine_key))  # room for two voices

@@ -1,0 +1,203 @@
+"""Server voices and their jobs in PostgreSQL (psycopg 3, synchronous): for bots on several hosts.
+
+The tables are bot/pg_store.py's migration 4; `VoiceBook` (jobs.py) holds the SQL, which this
+module runs with PostgreSQL's placeholders. No folder is shared between hosts, so the database
+holds what SQLite keeps in files:
+
+- The uploaded text is `voice_jobs.text` (at most 2 MB), set NULL once its job ends; the trainer,
+  on any host, reads it from there.
+- The trained voice is `voices.data` (the safetensors checkpoint's bytes, ~13 MB for the LSTM),
+  written in the transaction that marks the job done: a voice row never exists without its bytes.
+  The trainer writes its file under VOICES_DIR/training/ and removes it once the row holds it.
+- A process serving a voice fetches it once into its own VOICES_DIR/cache/<guild>/ (written to a
+  temporary name, then renamed) and loads it from there; a retrained voice has another file name
+  (its training time), and a voice deleted through any shard is gone for every one: its row is
+  what `voice()` asks for at each request, and a process that finds it gone removes its copy.
+
+Synchronous on purpose: the trainer has no event loop, and the bot calls VoiceBook through
+asyncio.to_thread. Connections are kept open between calls (a few idle ones), since the bot asks
+for a voice's row at every request that names one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bot.pg_store import describe
+from bot.voices.jobs import BUSY_TIMEOUT_MS, Job, Voice, VoiceBook
+
+CONNECT_TIMEOUT = 5
+IDLE_CONNECTIONS = 4
+# An idle connection older than this is pinged before use: the server may have dropped it meanwhile
+# (a restart, a failover), and the transaction it would fail is not retried.
+PING_AFTER_SECONDS = 10.0
+# pg_advisory_xact_lock's key for queueing a job: enqueue's limits count what every process queued.
+ENQUEUE_LOCK = 0x564F494345  # "VOICE"
+
+
+class _Placeholders:
+    """A psycopg connection that takes the ? placeholders VoiceBook's SQL is written with."""
+
+    def __init__(self, connection: psycopg.Connection) -> None:
+        self.connection = connection
+
+    def execute(self, sql: str, params: tuple = (), **options: Any) -> psycopg.Cursor:
+        return self.connection.execute(sql.replace("?", "%s"), params, **options)
+
+
+class PostgresVoiceBook(VoiceBook):
+    """Over the PostgreSQL database at `url`; `folder` (VOICES_DIR) holds this host's copies only."""
+
+    _LOCK = " FOR UPDATE"
+    _SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
+    _TEXT_COLUMN = "text"
+    _DATA_COLUMN = "data"
+    _JOB_COLUMNS = VoiceBook._JOB_COLUMNS.replace("text_file", "NULL")
+    _VOICE_COLUMNS = VoiceBook._VOICE_COLUMNS.replace("file", "NULL")
+
+    def __init__(self, url: str, folder: Path) -> None:
+        super().__init__(folder)
+        self.url = url
+        self.where = describe(url)
+        self._idle: list[tuple[psycopg.Connection, float]] = []
+        self._idle_lock = threading.Lock()
+
+    # -- connections --
+
+    def _open(self) -> psycopg.Connection:
+        connection = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
+                                     application_name="shakespeare-bot voices")
+        # As SQLite's busy timeout: a write waits this long for another's lock, then fails.
+        connection.execute(f"SET lock_timeout = {int(BUSY_TIMEOUT_MS)}")
+        return connection
+
+    def _take(self) -> psycopg.Connection:
+        while True:
+            with self._idle_lock:
+                if not self._idle:
+                    break
+                connection, since = self._idle.pop()
+            if time.monotonic() - since < PING_AFTER_SECONDS:
+                return connection
+            try:
+                connection.execute("SELECT 1")
+                return connection
+            except psycopg.Error:
+                connection.close()
+        return self._open()
+
+    def _give_back(self, connection: psycopg.Connection) -> None:
+        if connection.closed or connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            connection.close()
+            return
+        with self._idle_lock:
+            if len(self._idle) < IDLE_CONNECTIONS:
+                self._idle.append((connection, time.monotonic()))
+                return
+        connection.close()
+
+    @contextlib.contextmanager
+    def _connection(self, write: bool = False, serialize: bool = False) -> Iterator[_Placeholders]:
+        connection = self._take()
+        try:
+            if write:
+                with connection.transaction():
+                    if serialize:
+                        connection.execute("SELECT pg_advisory_xact_lock(%s)", (ENQUEUE_LOCK,))
+                    yield _Placeholders(connection)
+            else:
+                yield _Placeholders(connection)
+        except BaseException:
+            if connection.broken:
+                connection.close()
+            raise
+        finally:
+            self._give_back(connection)
+
+    def close(self) -> None:
+        with self._idle_lock:
+            idle, self._idle = self._idle, []
+        for connection, _ in idle:
+            connection.close()
+
+    # -- the text, in the job's row --
+
+    @contextlib.contextmanager
+    def _text_kept(self, guild_id: int, text: str) -> Iterator[object]:
+        yield text  # in the job's row: refused, the transaction takes it away
+
+    def job_text(self, job: Job) -> str | None:
+        with self._connection() as db:
+            row = db.execute("SELECT text FROM voice_jobs WHERE id = ?", (job.id,)).fetchone()
+        return None if row is None else row[0]
+
+    def drop_text(self, job: Job) -> None:
+        # Every ended job's text, this one's and any a process stopped before dropping.
+        with self._connection(write=True) as db:
+            db.execute("UPDATE voice_jobs SET text = NULL WHERE text IS NOT NULL AND "
+                       "state NOT IN ('queued', 'running')")
+
+    # -- the voice, in its row; a copy in this host's folder --
+
+    def training_path(self, job: Job) -> Path:
+        return self.folder / "training" / f"{job.id}.safetensors"
+
+    def _voice_data(self, voice_file: Path) -> object:
+        return voice_file.read_bytes()
+
+    def _finished(self, voice_file: Path, kept: bool) -> None:
+        voice_file.unlink(missing_ok=True)  # the database holds it (or it was cancelled)
+
+    def _voice(self, row: tuple) -> Voice:
+        guild_id, name, base, _, bits_before, bits_after, created_at = row
+        # '@' is in no voice's name: the copies of one voice are <name>@*.
+        file = self.folder / "cache" / str(guild_id) / f"{name}@{created_at:.6f}.safetensors"
+        return Voice(guild_id, name, base, str(file), bits_before, bits_after, created_at)
+
+    def voice(self, guild_id: int, name: str) -> Voice | None:
+        found = super().voice(guild_id, name)
+        if found is None:  # deleted, perhaps through another shard: this host's copy goes too
+            self._remove_copies(guild_id, name)
+        return found
+
+    def voice_file(self, voice: Voice) -> Path:
+        path = Path(voice.file)
+        if path.exists():
+            return path
+        with self._connection() as db:
+            row = db.execute("SELECT data FROM voices WHERE guild_id = ? AND name = ? AND created_at = ?",
+                             (voice.guild_id, voice.name, voice.created_at), binary=True).fetchone()
+        if row is None:
+            raise FileNotFoundError(errno.ENOENT, f"voice {voice.name!r} of guild {voice.guild_id} is no "
+                                    f"longer in the database at {self.where}", str(path))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
+        try:
+            partial.write_bytes(row[0])
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
+        self._remove_copies(voice.guild_id, voice.name, keep=path)  # of an earlier training
+        return path
+
+    def _forget_files(self, voice: Voice) -> None:
+        self._remove_copies(voice.guild_id, voice.name)
+
+    def _remove_copies(self, guild_id: int, name: str, keep: Path | None = None) -> None:
+        folder = self.folder / "cache" / str(guild_id)
+        if not folder.is_dir():
+            return
+        for copy in folder.glob(f"{name}@*.safetensors"):
+            if copy != keep:
+                with contextlib.suppress(OSError):
+                    copy.unlink()
