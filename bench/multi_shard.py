@@ -286,6 +286,7 @@ async def kill_mid_burst(cluster: Cluster, victim_number: int) -> dict[str, Any]
             "victim_confirmed_before_kill": sum(one.confirmed for one in of_victim),
             "victim_unanswered": sum(not one.sent.record.answered for one in of_victim),
             "lost_confirmed_changes": len(lost), "restart_to_ready_s": round(ready - restart, 2),
+            "restart_to_all_guilds_served_s": round(ready + served - restart, 2),
             "kill_to_all_guilds_served_s": round(ready + served - killed_at, 2),
             "victim_guilds_served_again": len(victim.guilds)}
 
@@ -389,7 +390,9 @@ def report(figures: dict[str, Any]) -> str:
         f"{k['victim_unanswered']} of its never answered), "
         f"{k['lost_confirmed_changes']} confirmed changes lost; restarted shard ready in "
         f"{k['restart_to_ready_s']} s, all its {k['victim_guilds_served_again']} guilds served "
-        f"{k['kill_to_all_guilds_served_s']} s after the kill",
+        f"{k['restart_to_all_guilds_served_s']} s after the restart "
+        f"({k['kill_to_all_guilds_served_s']} s after the kill; restarted once the lost interactions' "
+        "3 s had passed)",
         f"PostgreSQL restart: {d['changes_while_down']} changes while down -> {d['replies_while_down']} "
         f"({d['confirmed_while_down']} confirmed), "
         f"{d['texts_written_while_down']}/{d['shakespeare_while_down']} "

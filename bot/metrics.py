@@ -11,6 +11,8 @@ look-up and an addition; nothing is served unless METRICS_PORT is set.
 - `shakespeare_generation_seconds{model}`: from the request entering the engine to its text
   (shipped models by name, server voices as "voice"); `shakespeare_characters_written_total{model}`.
 - `shakespeare_engine_waiting`: requests queued in the engine, not yet in a batch.
+- `shakespeare_engine_steps_total`, `shakespeare_engine_batch_rows_total`: the engine's batch
+  steps and the rows (requests) they carried; rows / steps over a window is the mean batch size.
 - `shakespeare_event_loop_lag_seconds`: how late a 1 s sleep of the event loop wakes up.
 - `shakespeare_database_check_seconds`, `shakespeare_database_errors_total`: the settings
   database's health check (the heartbeat's every 15 s, and each /readyz).
@@ -33,7 +35,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
@@ -84,6 +86,26 @@ def outcome_of(result: BaseException | str | None) -> str:
     if expired_interaction(result):
         return "failed"
     return "refused" if sentence_for(result) is not None else "failed"
+
+
+class _EngineCollector:
+    """The engine's step and row counts, read when scraped (the worker thread keeps them)."""
+
+    def __init__(self, bot: ShakespeareBot) -> None:
+        self.bot = bot
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        engine = self.bot.engine
+        steps = CounterMetricFamily("shakespeare_engine_steps", "Batch steps the engine took.")
+        rows = CounterMetricFamily("shakespeare_engine_batch_rows",
+                                   "Rows the engine's batch steps carried, one per request and character.")
+        steps.add_metric([], float(getattr(engine, "steps", 0)))
+        rows.add_metric([], float(getattr(engine, "rows_stepped", 0)))
+        yield steps
+        yield rows
+
+    def describe(self) -> list:
+        return []
 
 
 class _GatewayCollector:
@@ -150,6 +172,7 @@ class BotMetrics:
         self.voice_jobs = Gauge("shakespeare_voice_jobs", "Server voice training jobs, by state.",
                                 ["state"], registry=registry)
         registry.register(_GatewayCollector(bot))
+        registry.register(_EngineCollector(bot))
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
         self.last_lag = 0.0  # seconds, the latest probe's

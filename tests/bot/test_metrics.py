@@ -109,6 +109,10 @@ async def test_metrics_count_answers_refusals_and_generations(tmp_path):
         assert value(samples, "shakespeare_generation_seconds_bucket", model="lstm", le="+Inf") == 5
         assert 0 < value(samples, "shakespeare_generation_seconds_sum", model="lstm") < 60
         assert value(samples, "shakespeare_characters_written_total", model="lstm") == 3 * 40 + 10 + 10
+        # Each generated character was one row of some batch step (the seeds' rows come on top).
+        steps, rows = (value(samples, name) for name in ("shakespeare_engine_steps_total",
+                                                          "shakespeare_engine_batch_rows_total"))
+        assert rows >= 3 * 40 + 10 + 10 and steps <= rows
 
         status, body = await get(run, "/healthz")
         assert status == 200 and body.startswith("alive; event loop lag ")
