@@ -95,6 +95,8 @@ async def test_an_admin_trains_a_voice_and_members_write_with_it(tmp_path, datab
 @pytest.mark.parametrize(("data", "filename", "sentence"), [
     (TEXT[:MIN_CHARACTERS // 2], "short.txt", "The text is too short to learn from"),
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 50, "cat.txt", "That file is not text"),
+    # UTF-16 may spell a NUL, which no database's text column holds: refused before either sees it.
+    (codecs.BOM_UTF16_LE + (TEXT.decode() + "\x00").encode("utf-16-le"), "nul.txt", "That file is not text"),
     ("caf\u00e9 ".encode("latin-1") * 4000, "latin.txt", "The file is not UTF-8"),
     ("\U0001f3ad\U0001f480 ".encode() * MIN_CHARACTERS, "emoji.txt", "Most of the text is in characters"),
     (b"x" * (2 * 1024 * 1024 + 1), "big.txt", "The file is larger than 2 MB"),

@@ -190,6 +190,8 @@ def test_only_text_in_utf8_or_utf16_with_a_bom_is_read() -> None:
         decode_text(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")  # an image renamed .txt
     with pytest.raises(VoiceError, match="not text"):
         decode_text(b"\x01\x02\x03\x04" * 100)
+    with pytest.raises(VoiceError, match="not text"):
+        decode_text(codecs.BOM_UTF16_LE + ("x" * 1000 + "\x00").encode("utf-16-le"))  # one NUL
     with pytest.raises(VoiceError, match="starts like UTF-16"):
         decode_text(codecs.BOM_UTF16_LE + b"\x00\xd8")
 
@@ -374,3 +376,142 @@ def test_the_progress_reply_says_where_the_job_is(book: VoiceBook) -> None:
     assert localize(shown, "ko").startswith("목소리 lore 학습 중: 50% 완료")
     book.end(running, "failed", "the bot's disk is full")
     assert describe_job(book.job(running.id)) == "Voice lore was not made: the bot's disk is full."
+
+
+# PostgreSQL: shards and trainers on several hosts, sharing only the database ---------------------
+
+pg_only = pytest.mark.parametrize("database", ["postgres"], indirect=True)
+
+
+def on_host(config: BotConfig, host: str) -> BotConfig:
+    """The same database, seen from another host: a VOICES_DIR of its own, empty."""
+    return dataclasses.replace(config, voices_dir=config.voices_folder.parent / host)
+
+
+@pg_only
+def test_trainers_claiming_at_once_each_get_a_different_job(book: VoiceBook, config: BotConfig) -> None:
+    import psycopg
+
+    queued = [book.enqueue(guild, "lore", "lstm", 7, TEXT).id for guild in range(1, 17)]
+    trainers = [open_voice_book(on_host(config, f"trainer{number}")) for number in range(6)]
+    start = threading.Barrier(len(trainers))
+
+    def claim_all(trainer: VoiceBook) -> list[int]:
+        start.wait()
+        claimed = []
+        while (job := trainer.claim()) is not None:
+            claimed.append(job.id)
+        return claimed
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(len(trainers)) as pool:
+            claims = list(pool.map(claim_all, trainers))
+    finally:
+        for trainer in trainers:
+            trainer.close()
+    assert sorted(job for claimed in claims for job in claimed) == queued  # each job exactly once
+    assert {(book.job(job).state, book.job(job).attempts) for job in queued} == {("running", 1)}
+    # A trainer whose claim holds the oldest job's row (its transaction not yet committed) does not
+    # hold up the next one, which takes the job after it at once.
+    book.enqueue(100, "a", "lstm", 7, TEXT)
+    second = book.enqueue(101, "b", "lstm", 7, TEXT)
+    with psycopg.connect(book.url) as other:
+        other.execute("SELECT id FROM voice_jobs WHERE guild_id = 100 FOR UPDATE")
+        started = time.monotonic()
+        claimed = book.claim()
+        assert claimed is not None and claimed.id == second.id and time.monotonic() - started < 2
+
+
+@pg_only
+def test_the_queues_bounds_hold_when_shards_enqueue_at_once(book: VoiceBook, config: BotConfig,
+                                                            monkeypatch) -> None:
+    monkeypatch.setattr(jobs_module, "MAX_QUEUED_JOBS", 3)
+    shards = [open_voice_book(on_host(config, f"shard{number}")) for number in range(8)]
+
+    def enqueue_at_once(guilds: list[int]) -> list[str]:
+        start = threading.Barrier(len(shards))
+
+        def enqueue(shard: VoiceBook, guild: int) -> str:
+            start.wait()
+            try:
+                shard.enqueue(guild, "lore", "lstm", 7, TEXT)
+            except VoiceError as error:
+                return str(error)
+            return "queued"
+
+        with concurrent.futures.ThreadPoolExecutor(len(shards)) as pool:
+            return sorted(pool.map(enqueue, shards, guilds))
+
+    try:
+        # One server, eight shards at once: one job, seven refusals (not a unique-index error).
+        said = enqueue_at_once([GUILD] * len(shards))
+        assert said[-1] == "queued" and set(said[:-1]) == {
+            "A voice is already training for this server; wait for it or /voice cancel it."}
+        # Eight servers at once with room for two more jobs: two queued, six told the queue is full.
+        said = enqueue_at_once(list(range(1, 9)))
+        assert said.count("queued") == 2 and set(said) - {"queued"} == {
+            "The bot is training 3 voices already, the most it queues; try again later."}
+    finally:
+        for shard in shards:
+            shard.close()
+    assert texts_kept(book) == 3  # no refused job's text was kept
+
+
+@pg_only
+async def test_a_voice_trained_on_one_host_is_served_by_others_from_the_database(
+        book: VoiceBook, config: BotConfig) -> None:
+    from bot.voices.cache import VoiceCache
+    from charlm.engine import GenerationEngine, GenerationRequest
+
+    job = book.enqueue(GUILD, "lore", "lstm", 7, TEXT)  # queued by the shard on "voices"
+    trainer = on_host(config, "trainer-host")
+    await asyncio.to_thread(run_trainer_until_done, trainer, book, job.id)
+    assert book.job(job.id).state == "done", book.job(job.id).reason
+    assert [path for path in trainer.voices_folder.rglob("*") if path.is_file()] == []  # all in the database
+    serving = open_voice_book(on_host(config, "shard-host"))  # another shard, nothing in its folder
+    engine = GenerationEngine({"lstm": config.checkpoint_dir / "lstm.safetensors"}, device="cpu")
+    try:
+        cache = VoiceCache(engine, serving, budget_mb=100)
+        chosen = await cache.choose(GUILD, "lore")
+        request = GenerationRequest(seed="a", model=chosen.engine_key, length=3)
+        assert await engine.generate(request)
+        [copy] = [path for path in serving.folder.rglob("*") if path.is_file()]
+        assert load_checkpoint(copy).config.kind == "lstm"
+        # Unloaded and its copy gone (a new container, say): the next request fetches it again.
+        engine.unload_model(chosen.engine_key)
+        copy.unlink()
+        await asyncio.sleep(0.2)
+        assert await cache.generate(request) and copy.exists()
+        # Deleted through the first shard: gone for this one too, its copy with it.
+        assert book.delete_voice(GUILD, "lore")
+        with pytest.raises(VoiceError, match="no voice named lore"):
+            await cache.choose(GUILD, "lore")
+        assert not copy.exists()
+    finally:
+        serving.close()
+        await engine.aclose()
+
+
+@pg_only
+def test_the_schema_refuses_what_gets_past_the_book(book: VoiceBook) -> None:
+    import psycopg
+
+    job = book.enqueue(GUILD, "lore", "lstm", 7, TEXT)
+    insert = ("INSERT INTO voice_jobs (guild_id, name, base, requester_id, text, state, created_at, "
+              "updated_at) VALUES (%s, %s, 'lstm', 7, %s, %s, 0, 0)")
+    refused = [
+        (insert, (GUILD, "other", TEXT, "queued"), psycopg.errors.UniqueViolation),  # a second live job
+        (insert, (GUILD + 1, "lore", None, "queued"), psycopg.errors.CheckViolation),  # queued, no text
+        (insert, (GUILD + 1, "lore", "x" * (2 * 1024 * 1024 + 1), "queued"), psycopg.errors.CheckViolation),
+        (insert, (GUILD + 1, "x" * 21, TEXT, "queued"), psycopg.errors.CheckViolation),
+        (insert, (0, "lore", TEXT, "queued"), psycopg.errors.CheckViolation),
+        (insert, (GUILD + 1, "lore", TEXT, "paused"), psycopg.errors.CheckViolation),
+        (insert, (GUILD + 1, "lore", "a\x00b", "queued"), psycopg.DataError),  # decode_text refuses a NUL
+        ("INSERT INTO voices (guild_id, name, base, data, bits_before, bits_after, created_at) "
+         "VALUES (%s, 'lore', 'lstm', %s, 3, 2, 0)", (GUILD, b""), psycopg.errors.CheckViolation),
+    ]
+    for statement, values, error in refused:
+        with psycopg.connect(book.url) as connection, pytest.raises(error):
+            connection.execute(statement, values)
+    assert book.latest_job(GUILD + 1) is None and book.voices(GUILD) == []
+    assert book.job_text(job) == TEXT and texts_kept(book) == 1
