@@ -32,7 +32,8 @@ def bench():
     return load_script(REPO / "bench" / "multi_shard.py")
 
 
-async def test_shards_on_one_postgresql_answer_once_share_changes_and_survive_kills(bench, tmp_path: Path) -> None:
+async def test_shards_on_one_postgresql_answer_once_share_changes_and_survive_kills(
+        bench, tmp_path: Path) -> None:
     figures = await bench.run(GUILDS, SHARDS, 2, tmp_path)
     print(bench.report(figures))
 

@@ -1,5 +1,5 @@
 """Settings and the buttons under replies survive the bot's restart: after a clean stop, and after
-kill -9 right after the reply.
+kill -9 right after the reply; on each backend (SQLite, and PostgreSQL through DATABASE_URL).
 
 These start their own bot processes (three in all) against their own emulator, one after another
 on the same database, so the shared session bot is not disturbed.
@@ -33,16 +33,19 @@ def _button(message: dict, label: str) -> str:
                 if button["label"] == label)
 
 
-async def _start(emu: Emulator, directory: Path, name: str) -> BotProcess:
-    process = BotProcess(emu, BOT_COMMAND, bot_env(directory / "settings.sqlite3"), directory / f"{name}.log")
+async def _start(emu: Emulator, directory: Path, name: str, database: str | None) -> BotProcess:
+    env = bot_env(directory / "settings.sqlite3")
+    if database is not None:
+        env["DATABASE_URL"] = database
+    process = BotProcess(emu, BOT_COMMAND, env, directory / f"{name}.log")
     await process.start()
     await process.wait_ready(BOT_START_TIMEOUT)
     return process
 
 
-async def test_settings_survive_a_clean_restart_and_a_kill_9(tmp_path: Path) -> None:
+async def test_settings_survive_a_clean_restart_and_a_kill_9(tmp_path: Path, database: str | None) -> None:
     async with Emulator(cast=BOT_CAST) as emu:
-        first = await _start(emu, tmp_path, "first")
+        first = await _start(emu, tmp_path, "first", database)
         try:
             await ask(emu, "/settings temperature value:1.3")
             await ask(emu, "/settings length value:42")
@@ -50,7 +53,7 @@ async def test_settings_survive_a_clean_restart_and_a_kill_9(tmp_path: Path) -> 
         finally:
             assert await first.stop() == 0, first.log_tail()
 
-        second = await _start(emu, tmp_path, "second")
+        second = await _start(emu, tmp_path, "second", database)
         try:
             _, reply = await ask(emu, "/settings show")
             assert settings_shown(reply) == {
@@ -74,7 +77,7 @@ async def test_settings_survive_a_clean_restart_and_a_kill_9(tmp_path: Path) -> 
             # The reply was the promise that the change is stored: nothing may be lost now.
             await second.kill()
 
-        third = await _start(emu, tmp_path, "third")
+        third = await _start(emu, tmp_path, "third", database)
         try:
             _, reply = await ask(emu, "/settings show")
             assert settings_shown(reply)["temperature"] == ("0.5", "set by an admin")
