@@ -184,8 +184,8 @@ def test_trainer_is_the_same_image_on_the_same_database_without_the_token():
     assert trainer["image"] == services["shard-0"]["image"] == DEFAULT_BOT_SERVICE["image"]
     assert trainer["environment"]["DATABASE_URL"] == services["shard-0"]["environment"]["DATABASE_URL"]
     assert "env_file" not in trainer and "DISCORD_TOKEN" not in trainer["environment"]
-    # The image's HEALTHCHECK reads the bot's heartbeat; a trainer would always look unhealthy.
-    assert trainer["healthcheck"] == {"disable": True}
+    # The image's HEALTHCHECK (python -m bot healthcheck) reads the heartbeat the trainer writes.
+    assert "healthcheck" not in trainer
     assert trainer["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
@@ -316,6 +316,10 @@ def test_trainer_is_one_pod_of_the_same_image_without_the_token():
     assert "DISCORD_TOKEN" not in environment
     assert environment["DATABASE_URL"] == _environment(shard, 0)["DATABASE_URL"]
     BotConfig.from_env(environment)
+    # Its probes run the image's health check, which reads the trainer's heartbeat.
+    for kind in ("startupProbe", "livenessProbe"):
+        assert trainer[kind]["exec"]["command"] == ["python", "-m", "bot", "healthcheck"]
+    assert "readinessProbe" not in trainer  # it serves nothing to be ready for
 
 
 def test_secret_holds_placeholders_only():

@@ -11,6 +11,12 @@ row `running` with a heartbeat that stops; the next trainer to look queues it ag
 marks it failed with the reason. A voice is kept only if it reads the server's held-out text
 better than its base model did, and is written atomically (safetensors) before its row exists
 (with PostgreSQL, its bytes are in the row, written in the transaction that ends the job).
+
+The trainer keeps a heartbeat file fresh (bot/health.py; BOT_HEARTBEAT_PATH, and the bot gives its
+own child another path) at every poll and every progress report, so `python -m bot healthcheck`
+is its container's or pod's liveness check too: a trainer stuck anywhere goes stale within a
+minute. The database away does not stop it, nor make it look dead (restarting would not help):
+it says so once in the log and tries again every poll.
 """
 
 from __future__ import annotations
@@ -23,7 +29,10 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
+from pathlib import Path
 
+from bot import health
 from bot.config import BotConfig
 from bot.voices.jobs import Job, VoiceBook, open_voice_book
 
@@ -37,7 +46,8 @@ def lowest_priority() -> None:
         os.nice(19 - os.nice(0))
 
 
-def train_one(book: VoiceBook, job: Job, config: BotConfig, stop: threading.Event | None = None) -> None:
+def train_one(book: VoiceBook, job: Job, config: BotConfig, stop: threading.Event | None = None,
+              beat: Callable[[], None] = lambda: None) -> None:
     """Train `job` to its end: a voice, or failed with a reason, or cancelled; a trainer told to
     stop (`stop`) puts the job back in the queue for the next one."""
     from charlm.errors import CharLMError
@@ -46,6 +56,7 @@ def train_one(book: VoiceBook, job: Job, config: BotConfig, stop: threading.Even
     state = {"cancelled": False}
 
     def progress(report: FineTuneProgress) -> None:
+        beat()
         try:
             # Before: the base model on the held-out text (measured first); now: the training loss,
             # since the held-out text is measured again only at the end.
@@ -97,30 +108,55 @@ def train_one(book: VoiceBook, job: Job, config: BotConfig, stop: threading.Even
 
 def serve_jobs(config: BotConfig, stop: threading.Event, *, poll_seconds: float = POLL_SECONDS) -> None:
     book = open_voice_book(config)
+    heartbeat = config.heartbeat_file
     try:
-        _serve_jobs(book, config, stop, poll_seconds)
+        _serve_jobs(book, config, stop, poll_seconds,
+                    lambda: health.write_heartbeat(heartbeat, {"role": "trainer"}))
     finally:
         book.close()
+        health.remove_heartbeat(heartbeat)
 
 
-def _serve_jobs(book: VoiceBook, config: BotConfig, stop: threading.Event, poll_seconds: float) -> None:
+def _claim(book: VoiceBook) -> Job | None:
+    for job in book.recover_stale():
+        log.warning("Voice job %s had stopped (its trainer died); %s.", job.id,
+                    "queued again" if job.attempts < 2 else "marked failed")
+    return book.claim()
+
+
+def _serve_jobs(book: VoiceBook, config: BotConfig, stop: threading.Event, poll_seconds: float,
+                beat: Callable[[], None]) -> None:
+    away = False
     while not stop.is_set():
-        for job in book.recover_stale():
-            log.warning("Voice job %s had stopped (its trainer died); %s.", job.id,
-                        "queued again" if job.attempts < 2 else "marked failed")
-        job = book.claim()
+        beat()
+        try:
+            job = _claim(book)
+        except Exception as error:  # the database away or locked (sqlite3's or psycopg's error)
+            if not away:
+                log.warning("The voice trainer cannot reach its database (%s); trying again every %g s.",
+                            error, poll_seconds)
+            away = True
+            stop.wait(poll_seconds)
+            continue
+        if away:
+            log.info("The voice trainer reaches its database again.")
+            away = False
         if job is None:
             stop.wait(poll_seconds)
             continue
         log.info("Training voice %r for guild %s (job %s).", job.name, job.guild_id, job.id)
         try:
-            train_one(book, job, config, stop)
-        except Exception as error:  # a bug: the job fails with the reason, the trainer goes on
-            log.exception("Voice job %s failed", job.id)
-            book.end(job, "failed", f"training failed ({type(error).__name__})")
-        finished = book.job(job.id)
-        if finished is None or not finished.live:
-            book.drop_text(job)
+            try:
+                train_one(book, job, config, stop, beat)
+            except Exception as error:  # a bug: the job fails with the reason, the trainer goes on
+                log.exception("Voice job %s failed", job.id)
+                book.end(job, "failed", f"training failed ({type(error).__name__})")
+            finished = book.job(job.id)
+            if finished is None or not finished.live:
+                book.drop_text(job)
+        except Exception as error:  # the database went away meanwhile: the job's row, left running,
+            # goes back to the queue once its heartbeat is stale (recover_stale)
+            log.warning("Voice job %s could not be recorded as ended: %s", job.id, error)
 
 
 def run_trainer(config: BotConfig) -> int:
@@ -155,6 +191,8 @@ def trainer_env(config: BotConfig) -> dict[str, str]:
     out (a bot configured in code, as tests do, has no environment to pass on)."""
     env = dict(os.environ)
     env.update(BOT_DB_PATH=str(config.db_path), VOICES_DIR=str(config.voices_folder),
+               # Its own heartbeat: a live trainer must not stand in for a bot that stopped serving.
+               BOT_HEARTBEAT_PATH=str(trainer_heartbeat(config)),
                CHECKPOINT_DIR=str(config.checkpoint_dir),
                VOICE_TRAIN_SECONDS=str(max(1, round(config.voice_train_seconds))),
                VOICE_TRAIN_THREADS=str(config.voice_train_threads), LOG_LEVEL=config.log_level)
@@ -162,6 +200,12 @@ def trainer_env(config: BotConfig) -> dict[str, str]:
     if config.database_url is not None:
         env["DATABASE_URL"] = config.database_url
     return env
+
+
+def trainer_heartbeat(config: BotConfig) -> Path:
+    """Where the bot's own trainer child beats: beside the bot's heartbeat."""
+    bot = config.heartbeat_file
+    return bot.with_name(f"{bot.name}.trainer")
 
 
 class LocalTrainer:

@@ -12,6 +12,8 @@ import codecs
 import concurrent.futures
 import dataclasses
 import errno
+import json
+import logging
 import threading
 import time
 from pathlib import Path
@@ -22,6 +24,7 @@ from aiohttp import web
 
 import bot.voices.jobs as jobs_module
 import bot.voices.trainer as trainer_module
+from bot import health
 from bot.config import BotConfig
 from bot.runner import open_store
 from bot.voices.jobs import (
@@ -318,7 +321,68 @@ def test_the_local_trainer_gets_the_bots_configuration(config: BotConfig, tmp_pa
     env = trainer_module.trainer_env(dataclasses.replace(config, voice_train_seconds=7))
     assert env["BOT_DB_PATH"] == str(tmp_path / "bot.sqlite3") and env["VOICE_TRAIN_SECONDS"] == "7"
     assert env.get("DATABASE_URL") == config.database_url
-    assert BotConfig.from_env(env).voices_folder == tmp_path / "voices"
+    child = BotConfig.from_env(env)
+    assert child.voices_folder == tmp_path / "voices"
+    # Its own heartbeat: the bot's stays the bot's, so a live trainer cannot hide a bot that stopped.
+    assert child.heartbeat_file != config.heartbeat_file
+    assert child.heartbeat_file.parent == config.heartbeat_file.parent
+
+
+def beat_time(path: Path) -> float | None:
+    try:
+        return json.loads(path.read_text())["time"]
+    except FileNotFoundError:
+        return None
+
+
+def test_the_trainer_keeps_a_heartbeat_while_it_serves_and_removes_it_at_the_end(book, config) -> None:
+    stop = threading.Event()
+    worker = threading.Thread(target=serve_jobs, args=(config, stop), kwargs={"poll_seconds": 0.05})
+    worker.start()
+    try:
+        deadline = time.monotonic() + 20
+        while beat_time(config.heartbeat_file) is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        first = beat_time(config.heartbeat_file)
+        assert first is not None and health.check_heartbeat(config.heartbeat_file) is None
+        time.sleep(0.3)
+        assert beat_time(config.heartbeat_file) > first  # fresh at every poll
+    finally:
+        stop.set()
+        worker.join(30)
+    assert not worker.is_alive() and not config.heartbeat_file.exists()
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+def test_the_trainer_outlives_its_database_going_away_and_takes_the_next_job(
+        book: VoiceBook, config: BotConfig, pg_server, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="bot.voices.trainer")
+    stop = threading.Event()
+    worker = threading.Thread(target=serve_jobs, args=(config, stop), kwargs={"poll_seconds": 0.05})
+    worker.start()
+    try:
+        deadline = time.monotonic() + 20
+        while beat_time(config.heartbeat_file) is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        pg_server.stop()
+        try:
+            time.sleep(0.5)  # polls fail meanwhile; the trainer lives on, and says so by its heartbeat
+            before = beat_time(config.heartbeat_file)
+            time.sleep(0.5)
+            assert worker.is_alive() and beat_time(config.heartbeat_file) > before
+        finally:
+            pg_server.start()
+        job = book.enqueue(GUILD, "lore", "lstm", 7, TEXT)
+        deadline = time.monotonic() + 60
+        while book.job(job.id).live and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert book.job(job.id).state == "done", book.job(job.id).reason
+    finally:
+        stop.set()
+        worker.join(30)
+    said = [record.getMessage() for record in caplog.records if record.name == "bot.voices.trainer"]
+    assert sum("cannot reach its database" in line for line in said) == 1, said  # once per outage
+    assert "The voice trainer reaches its database again." in said
 
 
 async def test_loaded_voices_stay_within_the_cache_bound(tmp_path: Path, book: VoiceBook) -> None:
