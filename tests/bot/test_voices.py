@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import codecs
 import concurrent.futures
+import contextlib
 import dataclasses
 import errno
 import json
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -241,18 +243,35 @@ async def test_the_download_stops_at_the_limit_while_reading() -> None:
 # The trainer -------------------------------------------------------------------------------------
 
 
-def run_trainer_until_done(config: BotConfig, book: VoiceBook, job_id: int, within: float = 60) -> None:
-    """serve_jobs, as `python -m bot trainer` runs it, until the job ended."""
+def beat_time(path: Path) -> float | None:
+    try:
+        return json.loads(path.read_text())["time"]
+    except FileNotFoundError:
+        return None
+
+
+@contextlib.contextmanager
+def trainer_serving(config: BotConfig) -> Iterator[threading.Thread]:
+    """serve_jobs on a thread, as `python -m bot trainer` runs it, from its first heartbeat on."""
     stop = threading.Event()
     worker = threading.Thread(target=serve_jobs, args=(config, stop), kwargs={"poll_seconds": 0.05})
     worker.start()
     try:
-        deadline = time.monotonic() + within
-        while book.job(job_id).live and time.monotonic() < deadline:
-            time.sleep(0.05)
+        deadline = time.monotonic() + 20
+        while beat_time(config.heartbeat_file) is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        yield worker
     finally:
         stop.set()
         worker.join(30)
+
+
+def run_trainer_until_done(config: BotConfig, book: VoiceBook, job_id: int, within: float = 60) -> None:
+    """The trainer serving until the job ended."""
+    with trainer_serving(config):
+        deadline = time.monotonic() + within
+        while book.job(job_id).live and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def test_the_trainer_makes_a_voice_that_loads_and_deletes_the_text(book: VoiceBook, config: BotConfig):
@@ -328,28 +347,12 @@ def test_the_local_trainer_gets_the_bots_configuration(config: BotConfig, tmp_pa
     assert child.heartbeat_file.parent == config.heartbeat_file.parent
 
 
-def beat_time(path: Path) -> float | None:
-    try:
-        return json.loads(path.read_text())["time"]
-    except FileNotFoundError:
-        return None
-
-
 def test_the_trainer_keeps_a_heartbeat_while_it_serves_and_removes_it_at_the_end(book, config) -> None:
-    stop = threading.Event()
-    worker = threading.Thread(target=serve_jobs, args=(config, stop), kwargs={"poll_seconds": 0.05})
-    worker.start()
-    try:
-        deadline = time.monotonic() + 20
-        while beat_time(config.heartbeat_file) is None and time.monotonic() < deadline:
-            time.sleep(0.02)
+    with trainer_serving(config) as worker:
         first = beat_time(config.heartbeat_file)
         assert first is not None and health.check_heartbeat(config.heartbeat_file) is None
         time.sleep(0.3)
         assert beat_time(config.heartbeat_file) > first  # fresh at every poll
-    finally:
-        stop.set()
-        worker.join(30)
     assert not worker.is_alive() and not config.heartbeat_file.exists()
 
 
@@ -357,13 +360,7 @@ def test_the_trainer_keeps_a_heartbeat_while_it_serves_and_removes_it_at_the_end
 def test_the_trainer_outlives_its_database_going_away_and_takes_the_next_job(
         book: VoiceBook, config: BotConfig, pg_server, caplog) -> None:
     caplog.set_level(logging.INFO, logger="bot.voices.trainer")
-    stop = threading.Event()
-    worker = threading.Thread(target=serve_jobs, args=(config, stop), kwargs={"poll_seconds": 0.05})
-    worker.start()
-    try:
-        deadline = time.monotonic() + 20
-        while beat_time(config.heartbeat_file) is None and time.monotonic() < deadline:
-            time.sleep(0.02)
+    with trainer_serving(config) as worker:
         pg_server.stop()
         try:
             time.sleep(0.5)  # polls fail meanwhile; the trainer lives on, and says so by its heartbeat
@@ -377,9 +374,6 @@ def test_the_trainer_outlives_its_database_going_away_and_takes_the_next_job(
         while book.job(job.id).live and time.monotonic() < deadline:
             time.sleep(0.05)
         assert book.job(job.id).state == "done", book.job(job.id).reason
-    finally:
-        stop.set()
-        worker.join(30)
     said = [record.getMessage() for record in caplog.records if record.name == "bot.voices.trainer"]
     assert sum("cannot reach its database" in line for line in said) == 1, said  # once per outage
     assert "The voice trainer reaches its database again." in said
