@@ -30,6 +30,16 @@ def main() -> None:
 
     check(torch.version.cuda is None, f"torch {torch.__version__} is the CPU build")
 
+    # DATABASE_URL needs both PostgreSQL drivers: asyncpg (settings, replies) and psycopg (voices).
+    try:
+        import asyncpg
+        import psycopg
+
+        drivers = f"asyncpg {asyncpg.__version__}, psycopg {psycopg.__version__} ({psycopg.pq.__impl__})"
+    except ImportError as error:
+        drivers = f"{error.name} is missing"
+    check("missing" not in drivers, f"PostgreSQL drivers for DATABASE_URL: {drivers}")
+
     checkpoint_dir = Path(os.environ.get("CHECKPOINT_DIR", "/app/checkpoints"))
     checkpoints = sorted(path.name for path in checkpoint_dir.glob("*.safetensors"))
     check(bool(checkpoints), f"checkpoints shipped in {checkpoint_dir}: {', '.join(checkpoints)}")
