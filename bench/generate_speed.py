@@ -33,6 +33,7 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.figures import percentile  # noqa: E402
 from charlm.alphabet import Alphabet  # noqa: E402
 from charlm.checkpoint import LoadedModel, load_checkpoint, save_checkpoint  # noqa: E402
 from charlm.engine import (  # noqa: E402
@@ -54,11 +55,6 @@ SHIPPED_SHAPE = {"kind": "lstm", "hidden_size": 512, "num_layers": 2, "embedding
 TARGET_SPEEDUP = 5.0
 TARGET_CONCURRENT_RATIO = 3.0
 TARGET_LAG_P99_MS = 20.0
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def random_checkpoint(folder: Path, config: ModelConfig) -> LoadedModel:

@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import asyncpg  # noqa: E402
 import yarl  # noqa: E402
 
+from bench.figures import percentile  # noqa: E402
 from bot.pg_store import UNREACHABLE  # noqa: E402
 from bot.playground import BOT_CAST, BOT_COMMAND, emulated_bot_env  # noqa: E402
 from bot.store import MAX_LENGTH  # noqa: E402
@@ -60,11 +61,6 @@ POLL_SECONDS = 0.05
 def shard_of(guild_id: int, shards: int) -> int:
     """Discord's rule for the shard that receives a guild's events."""
     return (guild_id >> 22) % shards
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def length_for(guild_number: int, phase: int) -> int:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import statistics
 import sys
@@ -29,29 +28,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.figures import fresh, percentile, summary  # noqa: E402
 from bot.playground import emulated_bot  # noqa: E402
 from discord_emulator import Emulator, SentInteraction  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 1.2
 ACK_WINDOW_S = 3.0
-_users = itertools.count()
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-def summary(values: list[float]) -> dict:
-    return {"p50_s": round(percentile(values, 0.5), 4), "p99_s": round(percentile(values, 0.99), 4),
-            "count": len(values)}
-
-
-def fresh(emu: Emulator) -> str:
-    name = f"bench-{next(_users)}"
-    emu.world.add_member(name)
-    return name
 
 
 def button(message: dict, label: str) -> str:

@@ -24,17 +24,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.figures import percentile  # noqa: E402
 from bot.playground import emulated_bot  # noqa: E402
 from discord_emulator import Emulator, SentInteraction  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 ACK_WINDOW_S = 3.0
 _users = itertools.count()
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 async def send_at_rate(emu: Emulator, rate: float, count: int, length: int) -> list[SentInteraction]:

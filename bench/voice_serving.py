@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import shutil
 import sqlite3
@@ -33,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.figures import fresh, percentile  # noqa: E402
 from bot.playground import emulated_bot_process  # noqa: E402
 from discord_emulator import Emulator  # noqa: E402
 
@@ -40,18 +40,6 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED_TEXT = REPO.parent / "shared" / "data" / "kjv-genesis-ruth.txt"
 TARGET_RATIO = 2.0
 SLACK_MB = 150
-_users = itertools.count()
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-def fresh(emu: Emulator) -> str:
-    name = f"bench-{next(_users)}"
-    emu.world.add_member(name)
-    return name
 
 
 def resident_mb(pid: int) -> float:
