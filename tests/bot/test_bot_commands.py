@@ -373,7 +373,12 @@ async def test_stopping_finishes_the_reply_in_flight_and_turns_new_interactions_
         await in_flight.wait_ack(10)
         assert not in_flight.record.answered  # still generating when the stop comes
         run.stop.set()
-        await asyncio.sleep(0.05)  # the bot is draining now
+        # Until the bot is draining (a fixed 50 ms was too short on a loaded machine: the /about
+        # below then came before the stop and was answered).
+        deadline = asyncio.get_running_loop().time() + 10
+        while run.bot.in_flight.accepting:
+            assert asyncio.get_running_loop().time() < deadline, "the bot never started draining"
+            await asyncio.sleep(0.01)
         late = await run.emu.send_command("/about", user="admin")
         assert refusal(await late.wait_reply(10)) == errors.RESTARTING
         _, _, _, block = poem(await in_flight.wait_reply(30))
