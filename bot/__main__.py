@@ -33,13 +33,15 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
             "The Shakespeare Discord bot: /shakespeare (with Again, Continue and Delete buttons under\n"
-            "each reply), 'Continue as Shakespeare' on any message, /settings and /about.\n\n"
+            "each reply), 'Continue as Shakespeare' on any message, /settings, /preferences, /voice\n"
+            "and /about.\n\n"
             "commands:\n"
             "  run          connect to Discord and serve until SIGTERM or SIGINT (the default)\n"
             "  sync         write the slash commands to Discord now; with --guild, to one server only\n"
             "               (at start the bot syncs by itself, and only when its commands changed)\n"
             "  healthcheck  exit 0 only if a running bot's heartbeat is fresh: it is connected and\n"
-            "               can read its database (the container's HEALTHCHECK)\n"
+            "               can read its database (the container's HEALTHCHECK); for a trainer:\n"
+            "               its loop still turns\n"
             "  trainer      train server voices queued in the database (the bot starts one itself\n"
             "               unless VOICE_TRAINER=off; run this on another host instead)\n"
             "  invite       print the links that add the bot to a server and to your own account\n"
@@ -60,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "at a prompt")
     mode.add_argument("--self-test", action="store_true",
                       help="run one /shakespeare and one admin /settings change against the real bot and an "
-                           "in-process emulator; exit 0 only if both replies are right (uses BOT_DB_PATH)")
+                           "in-process emulator; exit 0 only if both replies are right (uses the settings database)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
