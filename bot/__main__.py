@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "at a prompt")
     mode.add_argument("--self-test", action="store_true",
                       help="run one /shakespeare and one admin /settings change against the real bot and an "
-                           "in-process emulator; exit 0 only if both replies are right (uses the settings database)")
+                           "in-process emulator; exit 0 only if both replies are right (uses the settings "
+                           "database)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
