@@ -13,10 +13,17 @@
 # 5. Runs the bot as compose.yaml does, as two shards sharing the /data volume, against the emulator
 #    in a container beside them (still no network): each shard's HEALTHCHECK must pass while it
 #    serves, and SIGTERM must stop each with status 0.
-# 6. Removes every container, volume and image it made (also when a step fails).
+# 6. Runs compose.yaml's profile `scale` (its bot side) against a throwaway PostgreSQL on the host,
+#    reached through its unix socket mounted into the containers: two shards and a trainer, /data
+#    on tmpfs, sharing nothing but the database. All three must pass their HEALTHCHECK, the
+#    database must hold the bot's schema, and SIGTERM must stop all three with status 0.
+# 7. Removes every container, volume and image it made, stops PostgreSQL and deletes its files
+#    (also when a step fails).
 #
 # Environment: CONTAINER_ENGINE (docker or podman), TORCH_VARIANT (default cpu),
-# SMOKE_TIMEOUT (seconds for each container run, default 300).
+# SMOKE_TIMEOUT (seconds for each container run, default 300), PG_BIN (the folder of PostgreSQL's
+# initdb and pg_ctl; default: from PATH, else the newest /usr/lib/postgresql/N/bin, else
+# apt-installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,10 +34,14 @@ standin="localhost/shakespeare-bot-standin-base:$run_id"
 volume="shakespeare-bot-smoke-$run_id"
 emulator_container="shakespeare-bot-smoke-emulator-$run_id"
 bot_container="shakespeare-bot-smoke-bot-$run_id"
+pg_emulator_container="shakespeare-bot-smoke-pg-emulator-$run_id"
+pg_shard_container="shakespeare-bot-smoke-pg-shard-$run_id"
+pg_trainer_container="shakespeare-bot-smoke-pg-trainer-$run_id"
 base=python:3.11-slim
 torch_variant=${TORCH_VARIANT:-cpu}
 timeout_s=${SMOKE_TIMEOUT:-300}
 work=$(mktemp -d /var/tmp/container-smoke.XXXXXX)
+pg_root=""  # run 4's PostgreSQL: its data and socket folders (a folder of its own, see there)
 
 say() { echo "container_smoke: $*"; }
 fail() { echo "container_smoke: FAILED: $*" >&2; exit 1; }
@@ -53,6 +64,32 @@ if [[ $engine == podman ]] && ! command -v podman >/dev/null; then
         tail -n 20 "$work/apt.log" >&2
         fail "apt-get install podman"
     fi
+fi
+
+# Run 4's PostgreSQL server: initdb and pg_ctl (Debian's postgresql package; .ci/run installs it).
+pg_bin=${PG_BIN:-}
+if [[ -z $pg_bin ]]; then
+    if command -v initdb >/dev/null; then
+        # Where the binaries really are (PATH may hold symlinks to initdb alone), psql among them.
+        pg_bin=$(dirname "$(readlink -f "$(command -v initdb)")")
+    else
+        pg_bin=$(compgen -G '/usr/lib/postgresql/*/bin' | sort -V | tail -n 1 || true)
+    fi
+fi
+if [[ ! -x $pg_bin/initdb ]]; then
+    say "installing postgresql with apt"
+    [[ $(id -u) == 0 ]] || fail "PostgreSQL's initdb is missing (set PG_BIN) and installing it needs root"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! { apt-get update -qq && apt-get install -y -qq postgresql; } >"$work/apt-pg.log" 2>&1; then
+        tail -n 20 "$work/apt-pg.log" >&2
+        fail "apt-get install postgresql"
+    fi
+    pg_bin=$(compgen -G '/usr/lib/postgresql/*/bin' | sort -V | tail -n 1)
+fi
+# initdb and postgres refuse to run as root: as root they run as Debian's `postgres` user.
+as_pg=()
+if [[ $(id -u) == 0 ]]; then
+    as_pg=(runuser -u postgres --)
 fi
 
 engine_cmd=("$engine")
@@ -85,9 +122,18 @@ cleanup() {
         engine volume rm --force --all >/dev/null 2>&1
         engine image rm --force --all >/dev/null 2>&1
     else
-        engine rm --force "$emulator_container" "$bot_container"-{0,1} >/dev/null 2>&1
+        engine rm --force "$emulator_container" "$bot_container"-{0,1} "$pg_emulator_container" \
+            "$pg_shard_container"-{0,1} "$pg_trainer_container" >/dev/null 2>&1
         engine volume rm --force "$volume" >/dev/null 2>&1
         engine image rm --force "$image" "$standin" >/dev/null 2>&1
+    fi
+    # After the containers: nothing is connected any more.
+    if [[ -n $pg_root ]]; then
+        if [[ -f $pg_root/data/postmaster.pid ]]; then
+            (cd "$pg_root" && "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$pg_root/data" -m fast -w -t 30 stop) \
+                >/dev/null 2>&1
+        fi
+        rm -rf "$pg_root"
     fi
     rm -rf "$work"
     if [[ $status == 0 ]]; then
@@ -196,40 +242,46 @@ for shard in "${shards[@]}"; do
         "$image" >/dev/null 2>>"$work/engine.log" \
         || { cat "$work/engine.log" >&2; fail "start shard $shard"; }
 done
-shard_logs() {
-    for shard in "${shards[@]}"; do
-        engine logs "$bot_container-$shard" 2>&1 | tail -n 20 | sed "s/^/shard $shard: /" >&2
+show_logs() {  # CONTAINER...: the last lines of each one's log, on stderr
+    local container
+    for container in "$@"; do
+        engine logs "$container" 2>&1 | tail -n 20 | sed "s/^/$container: /" >&2
     done
 }
-waited=0
-until engine logs "$emulator_container" 2>&1 | grep -q -E '^(READY|NOT READY)'; do
-    for shard in "${shards[@]}"; do
-        if [[ $(engine inspect --format '{{.State.Running}}' "$bot_container-$shard") != true ]]; then
-            shard_logs
-            fail "shard $shard exited before it connected"
-        fi
+wait_until_ready() {  # EMULATOR CONTAINER...: until the emulator says READY; fail if one exits first
+    local emulator=$1 waited=0 container
+    shift
+    until engine logs "$emulator" 2>&1 | grep -q -E '^(READY|NOT READY)'; do
+        for container in "$@"; do
+            if [[ $(engine inspect --format '{{.State.Running}}' "$container") != true ]]; then
+                show_logs "$container"
+                fail "$container exited before the shards connected"
+            fi
+        done
+        (( waited++ < 300 )) || { show_logs "$@"; fail "the shards did not connect within 300 s"; }
+        sleep 1
     done
-    (( waited++ < 300 )) || { shard_logs; fail "the shards did not connect within 300 s"; }
-    sleep 1
-done
-if ! engine logs "$emulator_container" 2>&1 | grep -q '^READY'; then
-    shard_logs
-    fail "the shards did not connect to the emulator ($(engine logs "$emulator_container" 2>&1 | tail -n 1))"
-fi
-say "both shards connected; asking their HEALTHCHECKs"
-for shard in "${shards[@]}"; do
-    healthy=0
+    if ! engine logs "$emulator" 2>&1 | grep -q '^READY'; then
+        show_logs "$@"
+        fail "the shards did not connect to the emulator ($(engine logs "$emulator" 2>&1 | tail -n 1))"
+    fi
+}
+require_healthy() {  # CONTAINER: its HEALTHCHECK passes within about 20 s, or fail
+    local _
     for _ in $(seq 10); do  # the first heartbeat may follow the connection by a moment
         if [[ $engine == podman ]]; then
-            engine healthcheck run "$bot_container-$shard" >/dev/null 2>&1 && { healthy=1; break; }
+            engine healthcheck run "$1" >/dev/null 2>&1 && return 0
         else
-            engine exec "$bot_container-$shard" python -m bot healthcheck >/dev/null 2>&1 \
-                && { healthy=1; break; }
+            engine exec "$1" python -m bot healthcheck >/dev/null 2>&1 && return 0
         fi
         sleep 2
     done
-    (( healthy )) || fail "shard $shard is unhealthy while it serves: $(engine exec \
-        "$bot_container-$shard" python -m bot healthcheck 2>&1)"
+    fail "$1 is unhealthy while it runs: $(engine exec "$1" python -m bot healthcheck 2>&1)"
+}
+wait_until_ready "$emulator_container" "${shards[@]/#/$bot_container-}"
+say "both shards connected; asking their HEALTHCHECKs"
+for shard in "${shards[@]}"; do
+    require_healthy "$bot_container-$shard"
 done
 say "healthy; stopping them with SIGTERM"
 for shard in "${shards[@]}"; do
@@ -244,3 +296,95 @@ for shard in "${shards[@]}"; do
     fi
     say "shard $shard stopped cleanly in ${stop_s} s with status 0"
 done
+engine rm --force "$emulator_container" >/dev/null 2>&1 || true  # run 4 has an emulator of its own
+
+# --- 6. compose.yaml's profile `scale` over PostgreSQL: two shards and a trainer -----------------
+# As that profile runs them (read-only, /tmp and /data on tmpfs, no capabilities): the shards with
+# SHARD_COUNT=2, DATABASE_URL and VOICE_TRAINER=off, the trainer with DATABASE_URL and no token.
+# They share no volume, only the database: a throwaway PostgreSQL on the host that listens on a
+# unix socket alone, in a folder bind-mounted into each container (they have no network of their
+# own: the shards share the emulator's, the trainer has none). Its data and socket are in a folder
+# of their own, since $work is root's alone and the server runs as the postgres user; the socket
+# folder is 0755 so that the containers' user (10001) reaches the socket (0777, the default).
+say "run 4: 2 shards and a trainer over PostgreSQL (its socket mounted from the host), HEALTHCHECK, SIGTERM"
+run4_started=$(date +%s)
+pg_root=$(mktemp -d /var/tmp/container-smoke-pg.XXXXXX)
+mkdir "$pg_root/socket"
+chmod 0755 "$pg_root" "$pg_root/socket"
+if (( ${#as_pg[@]} )); then
+    chown -R postgres:postgres "$pg_root"
+fi
+t0=$(date +%s)
+# Trust for local connections (there are no others); fsync off: nothing here must survive a crash.
+if ! (cd "$pg_root" && "${as_pg[@]}" "$pg_bin/initdb" -D "$pg_root/data" -U postgres -A trust -E UTF8 \
+        --locale=C --no-sync --no-instructions) >"$work/initdb.log" 2>&1; then
+    tail -n 20 "$work/initdb.log" >&2
+    fail "initdb ($pg_bin)"
+fi
+if ! (cd "$pg_root" && "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$pg_root/data" -l "$pg_root/server.log" -w -t 60 \
+        -o "-c listen_addresses='' -k $pg_root/socket -c fsync=off -c full_page_writes=off -c shared_buffers=16MB" \
+        start) >"$work/pg_ctl.log" 2>&1; then
+    cat "$work/pg_ctl.log" "$pg_root/server.log" >&2
+    fail "pg_ctl start ($pg_bin)"
+fi
+say "PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') started in $(( $(date +%s) - t0 )) s, socket in $pg_root/socket"
+psql_host() { "$pg_bin/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$pg_root/socket" -U postgres -d postgres -c "$1"; }
+
+engine run --detach --name "$pg_emulator_container" --network=none --no-healthcheck \
+    --entrypoint python "$image" -c "$(<scripts/container/serve_emulator.py)" "${#shards[@]}" >/dev/null
+wait_for_log "$pg_emulator_container" '^BOT_ENV ' 60
+engine logs "$pg_emulator_container" 2>/dev/null | sed -n 's/^BOT_ENV //p' | python3 -c \
+    'import json, sys; print(*(f"{k}={v}" for k, v in json.load(sys.stdin).items()), sep="\n")' \
+    >"$work/bot-pg.env"
+# A socket needs no write access to its mount: connect() on a read-only mount works.
+pg_options=(--read-only --tmpfs /tmp --tmpfs /data --cap-drop ALL --security-opt no-new-privileges
+            --volume "$pg_root/socket:/run/postgresql:ro"
+            --env DATABASE_URL="postgresql://postgres@/postgres?host=/run/postgresql")
+for shard in "${shards[@]}"; do
+    engine run --detach --name "$pg_shard_container-$shard" --network="container:$pg_emulator_container" \
+        "${pg_options[@]}" --env-file "$work/bot-pg.env" --env SHARD_COUNT="${#shards[@]}" \
+        --env SHARD_IDS="$shard" --env VOICE_TRAINER=off "$image" >/dev/null 2>>"$work/engine.log" \
+        || { cat "$work/engine.log" >&2; fail "start shard $shard over PostgreSQL"; }
+done
+engine run --detach --name "$pg_trainer_container" --network=none "${pg_options[@]}" "$image" trainer \
+    >/dev/null 2>>"$work/engine.log" || { cat "$work/engine.log" >&2; fail "start the trainer"; }
+pg_containers=("${shards[@]/#/$pg_shard_container-}" "$pg_trainer_container")
+wait_until_ready "$pg_emulator_container" "${pg_containers[@]}"
+say "both shards connected; asking the HEALTHCHECKs of the shards and the trainer"
+for container in "${pg_containers[@]}"; do
+    require_healthy "$container"
+done
+# The schema the image's bot knows, made by them (all three migrate at start, taking turns); the
+# shards' LISTEN connections; the trainer polling the job queue, not waiting for its database.
+schema=$(engine exec "$pg_trainer_container" python -c \
+    'from bot.pg_store import SCHEMA_VERSION; print(SCHEMA_VERSION)') || fail "read the image's SCHEMA_VERSION"
+versions=$(psql_host "SELECT count(*) || ' ' || coalesce(max(version), 0) FROM schema_version") \
+    || fail "no schema_version table in PostgreSQL"
+[[ $versions == "$schema $schema" ]] \
+    || fail "schema_version holds (rows, highest) $versions; the image's bot has $schema migrations"
+missing=$(psql_host "SELECT string_agg(name, ', ') FROM unnest(ARRAY['guild_settings', 'user_settings',
+    'bot_state', 'replies', 'voices', 'voice_jobs']) AS name WHERE to_regclass(name) IS NULL") \
+    || fail "psql could not list the tables"
+[[ -z $missing ]] || fail "tables missing in PostgreSQL: $missing"
+listeners=$(psql_host "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'shakespeare-bot listener'") \
+    || fail "psql could not read pg_stat_activity"
+[[ $listeners == "${#shards[@]}" ]] \
+    || fail "$listeners LISTEN connections to PostgreSQL, not one per shard (${#shards[@]})"
+if engine logs "$pg_trainer_container" 2>&1 | grep -q 'cannot reach its database'; then
+    show_logs "$pg_trainer_container"
+    fail "the trainer cannot reach PostgreSQL"
+fi
+say "PostgreSQL holds schema version $schema with the bot's tables and both shards' LISTEN connections"
+say "healthy; stopping all three with SIGTERM"
+t0=$(date +%s)
+engine stop --time 30 "${pg_containers[@]}" >/dev/null 2>>"$work/engine.log" \
+    || { cat "$work/engine.log" >&2; fail "stop the shards and the trainer"; }
+stop_s=$(( $(date +%s) - t0 ))
+for container in "${pg_containers[@]}"; do
+    status=$(engine inspect --format '{{.State.ExitCode}}' "$container")
+    if [[ $status != 0 ]]; then
+        engine logs "$container" 2>&1 | tail -n 30 >&2
+        fail "$container exited with status $status after SIGTERM (137: it had to be killed)"
+    fi
+done
+say "the shards and the trainer stopped cleanly in ${stop_s} s with status 0 (run 4: $(( $(date +%s) - run4_started )) s)"
