@@ -39,6 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
 import yarl  # noqa: E402
 
@@ -49,13 +50,14 @@ from bot.store import MAX_LENGTH  # noqa: E402
 from discord_emulator import Emulator, SentInteraction  # noqa: E402
 from discord_emulator.models import Guild  # noqa: E402
 from discord_emulator.process import BotProcess  # noqa: E402
-from tests.pg_server import PostgresServer, create_database, find_bin_dir  # noqa: E402
+from tests.pg_server import PostgresServer, create_database, find_bin_dir, free_port  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 600.0  # several processes importing torch at once on two cores
 REPLY_TIMEOUT = 180.0
 SEEN_TIMEOUT = 10.0
 POLL_SECONDS = 0.05
+KILL_BURST_SECONDS = 1.0
 
 
 def shard_of(guild_id: int, shards: int) -> int:
@@ -76,8 +78,15 @@ def confirmation(length: int) -> str:
 class Shard:
     number: int
     process: BotProcess
-    port: int
+    port: int  # the emulator's address this process calls
+    metrics_port: int  # its /metrics, /healthz and /readyz
     guilds: list[Guild] = field(default_factory=list)
+
+    async def ready(self) -> tuple[int, str]:
+        """/readyz's status and line, as a Kubernetes readiness probe sees them."""
+        url = f"http://127.0.0.1:{self.metrics_port}/readyz"
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            return response.status, (await response.text()).strip()
 
 
 @dataclass
@@ -117,13 +126,14 @@ class Cluster:
     async def start(self, timeout: float) -> float:
         started = time.monotonic()
         for number in range(self.count):
+            metrics_port = free_port()
             env = {**emulated_bot_env(self.folder / "unused.sqlite3", REPO / "checkpoints", "WARNING"),
                    "SHARD_COUNT": str(self.count), "SHARD_IDS": str(number), "DATABASE_URL": self.url,
-                   "VOICE_TRAINER": "off"}
+                   "VOICE_TRAINER": "off", "METRICS_PORT": str(metrics_port), "METRICS_HOST": "127.0.0.1"}
             process = BotProcess(self.emu, BOT_COMMAND, env, self.folder / f"shard-{number}.log")
             api_base = await self.emu.add_address()
             process.env["DISCORD_API_BASE"] = api_base
-            self.shards.append(Shard(number, process, yarl.URL(api_base).port or 0))
+            self.shards.append(Shard(number, process, yarl.URL(api_base).port or 0, metrics_port))
         for guild in self.guilds:
             self.shards[shard_of(guild.id, self.count)].guilds.append(guild)
         for shard in self.shards:
@@ -262,13 +272,17 @@ async def kill_mid_burst(cluster: Cluster, victim_number: int) -> dict[str, Any]
         return shard_of(one.guild.id, cluster.count) == victim_number
 
     async def send_all() -> None:
+        # Spread over about a second, so the kill below lands mid-burst at any size.
+        pause = KILL_BURST_SECONDS / len(cluster.guilds)
         for number, guild in enumerate(cluster.guilds):
             changes.append(await cluster.change(guild, length_for(number, 1)))
-            await asyncio.sleep(0)  # a send need not yield: let the watch below see the answers
+            await asyncio.sleep(pause)
 
     sending = asyncio.create_task(send_all())
-    # Killed as soon as its first confirmation went out: its other changes are in flight or unsent.
-    while not any(owned(one) and one.sent.record.answered for one in changes):
+    # Killed halfway through the burst, once it confirmed one: its changes are then confirmed, in
+    # flight or not sent yet.
+    while len(changes) < len(cluster.guilds) // 2 or not any(
+            owned(one) and one.sent.record.answered for one in changes):
         await asyncio.sleep(0.002)
     await victim.process.kill()
     killed_at = time.monotonic()
@@ -304,6 +318,8 @@ async def retry_until(attempt: Callable[[], Awaitable[bool]], timeout: float) ->
 
 async def database_restart(cluster: Cluster, per_shard: int) -> dict[str, Any]:
     emu = cluster.emu
+    # All ready first (a shard just restarted may still be receiving its servers).
+    ready_before = await asyncio.gather(*(until_ready(shard, True, 30.0) for shard in cluster.shards))
     await asyncio.to_thread(cluster.server.stop, "fast")
     stopped = time.monotonic()
     refused, sentences, texts, writes = [], set(), 0, []
@@ -320,6 +336,8 @@ async def database_restart(cluster: Cluster, per_shard: int) -> dict[str, Any]:
             sentences.update(answers_of(one.sent))
             one.confirmed = confirmation(one.length) in answers_of(one.sent)
         texts = sum(1 for one in writes if any("```" in text for text in answers_of(one)))
+        # Every shard's readiness probe says so while the database is away (it asks the database).
+        unready = await asyncio.gather(*(until_ready(shard, False, 30.0) for shard in cluster.shards))
     finally:
         down_for = time.monotonic() - stopped
         await asyncio.to_thread(cluster.server.start)
@@ -337,6 +355,7 @@ async def database_restart(cluster: Cluster, per_shard: int) -> dict[str, Any]:
         return await retry_until(attempt, 30.0)
 
     recovered = await asyncio.gather(*(change_goes_through(shard) for shard in cluster.shards))
+    ready_again = await asyncio.gather(*(until_ready(shard, True, 30.0) for shard in cluster.shards))
     lost = await cluster.lost_changes()
     return {"down_s": round(down_for, 2), "changes_while_down": len(refused),
             "confirmed_while_down": sum(one.confirmed for one in refused),
@@ -344,7 +363,26 @@ async def database_restart(cluster: Cluster, per_shard: int) -> dict[str, Any]:
             "texts_written_while_down": texts, "shakespeare_while_down": len(writes),
             "recover_p50_s": round(statistics.median(recovered), 2),
             "recover_max_s": round(max(recovered), 2),
-            "since_restart_s": round(time.monotonic() - back, 2), "lost_confirmed_changes": len(lost)}
+            "since_restart_s": round(time.monotonic() - back, 2), "lost_confirmed_changes": len(lost),
+            "ready_shards_before": sum(status == 200 for status, _ in ready_before),
+            "readyz_while_down": sorted({reason_of(line) for _, line in unready}),
+            "unready_shards_while_down": sum(status == 503 for status, _ in unready),
+            "ready_shards_after": sum(status == 200 for status, _ in ready_again)}
+
+
+def reason_of(line: str) -> str:
+    """/readyz's line without the details (addresses, the driver's words)."""
+    return line.removeprefix("not ready: ").split(":")[0].split(" (")[0]
+
+
+async def until_ready(shard: Shard, ready: bool, timeout: float) -> tuple[int, str]:
+    """Ask /readyz until it says `ready` (200) or not (503); the last answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, line = await shard.ready()
+        if (status == 200) == ready or time.monotonic() > deadline:
+            return status, line
+        await asyncio.sleep(0.1)
 
 
 async def run(guilds: int, shards: int, rounds: int, folder: Path) -> dict[str, Any]:
@@ -400,7 +438,9 @@ def report(figures: dict[str, Any]) -> str:
         f"({d['confirmed_while_down']} confirmed), "
         f"{d['texts_written_while_down']}/{d['shakespeare_while_down']} "
         f"texts still written; changes go through {d['recover_p50_s']} s (max {d['recover_max_s']} s) after "
-        f"it is back; {d['lost_confirmed_changes']} confirmed changes lost",
+        f"it is back; {d['lost_confirmed_changes']} confirmed changes lost; /readyz: "
+        f"{d['unready_shards_while_down']}/{figures['shards']} shards unready while down "
+        f"({'; '.join(d['readyz_while_down'])}), {d['ready_shards_after']}/{figures['shards']} ready after",
         f"exit codes {figures['exit_codes']}, "
         f"calls the emulator refused: {figures['emulator_rejected_calls']}, "
         f"against Discord's contract: {figures['contract_violations']}",

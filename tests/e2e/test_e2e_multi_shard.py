@@ -3,7 +3,8 @@
 bench/multi_shard.py at a small size (its full run is 1,000 guilds over 4 shards; docs/benchmarks.md):
 a burst answered exactly once each by the right process, a change of one's preferences seen by
 the other shards within a second, kill -9 of a shard mid-burst losing no confirmed change, and a
-PostgreSQL restart answered with one sentence while it is down and nothing lost after.
+PostgreSQL restart answered with one sentence while it is down (and every shard's /readyz saying
+so) and nothing lost after.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ async def test_shards_on_one_postgresql_answer_once_share_changes_and_survive_ki
     assert down["replies_while_down"] == [str(UNREACHABLE)] and down["confirmed_while_down"] == 0
     assert down["texts_written_while_down"] == down["shakespeare_while_down"] == 3 * SHARDS
     assert down["recover_max_s"] < 30 and down["lost_confirmed_changes"] == 0
+    # Kubernetes' readiness probe: every shard ready before, unready for the database while it is
+    # away (the one reason), ready again after.
+    counts = ("ready_shards_before", "unready_shards_while_down", "ready_shards_after")
+    assert [down[count] for count in counts] == [SHARDS] * 3, down
+    assert all(reason.startswith("the settings database") for reason in down["readyz_while_down"]), down
 
     assert figures["exit_codes"] == [0] * SHARDS
     assert figures["emulator_rejected_calls"] == 0 and figures["contract_violations"] == 0
