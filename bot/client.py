@@ -35,7 +35,7 @@ from bot.errors import (
 )
 from bot.i18n import BotTranslator
 from bot.lifecycle import InFlight
-from bot.metrics import BotMetrics
+from bot.metrics import BotMetrics, TimedStore
 from bot.store import SettingsStore, SettingsStoreError
 from bot.voices.cache import VoiceCache
 from bot.voices.jobs import open_voice_book
@@ -170,9 +170,9 @@ class ShakespeareBot(discord.AutoShardedClient):
         _tolerate_unreadable_events(self._connection.parsers)
         self.config = config
         self.engine = engine
-        self.store = store
         self.in_flight = InFlight()
         self.metrics = BotMetrics(self)  # this bot's own registry, served by bot/http_status.py
+        self.store = TimedStore(store, self.metrics)  # each call timed for the metrics
         # Per bot, never per module, so two bots in one process share nothing.
         self.cooldown = UserCooldown(COOLDOWN_RATE, COOLDOWN_SECONDS)
         self.replaced_models_logged: set[str] = set()  # settings' models not loaded here, warned of

@@ -16,6 +16,10 @@ look-up and an addition; nothing is served unless METRICS_PORT is set.
 - `shakespeare_event_loop_lag_seconds`: how late a 1 s sleep of the event loop wakes up.
 - `shakespeare_database_check_seconds`, `shakespeare_database_errors_total`: the settings
   database's health check (the heartbeat's every 15 s, and each /readyz).
+- `shakespeare_database_operation_seconds{operation}`,
+  `shakespeare_database_operation_errors_total{operation}`: every call the bot makes to its
+  settings store (get, set_value, save_reply...), timed, and those that failed for the database
+  (a refused value is the user's, not counted).
 - `shakespeare_gateway_latency_seconds{shard}`, `shakespeare_gateway_connected{shard}`.
 - `shakespeare_voice_jobs{state}`: server voice training jobs in the database, by state.
 - prometheus_client's own `process_*` (CPU, memory, open files) and `python_info`.
@@ -41,6 +45,7 @@ from prometheus_client.process_collector import ProcessCollector
 
 from bot.errors import expired_interaction, sentence_for
 from bot.logs import bind_interaction
+from bot.store import SettingsError
 from charlm.engine import EngineBusyError
 
 if TYPE_CHECKING:
@@ -86,6 +91,42 @@ def outcome_of(result: BaseException | str | None) -> str:
     if expired_interaction(result):
         return "failed"
     return "refused" if sentence_for(result) is not None else "failed"
+
+
+# The settings store's calls that TimedStore times: the protocol's, but check (timed as the health
+# check) and close.
+TIMED_OPERATIONS = frozenset({"get", "set_value", "reset", "get_user", "set_user_value", "reset_user",
+                              "get_state", "set_state", "save_reply", "get_reply", "update_reply"})
+
+
+class TimedStore:
+    """A settings store whose calls are timed and whose database failures are counted, by
+    operation; everything else passes through to the store it wraps."""
+
+    def __init__(self, store: SettingsStore, metrics: BotMetrics) -> None:
+        self._store = store
+        self._metrics = metrics
+
+    def __getattr__(self, name: str):
+        attribute = getattr(self._store, name)
+        if name not in TIMED_OPERATIONS:
+            return attribute
+        seconds = self._metrics.database_operation_seconds.labels(name)
+        errors = self._metrics.database_operation_errors.labels(name)
+
+        async def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return await attribute(*args, **kwargs)
+            except (SettingsError, asyncio.CancelledError):  # the user's value, or nobody waiting
+                raise
+            except Exception:
+                errors.inc()
+                raise
+            finally:
+                seconds.observe(time.perf_counter() - started)
+
+        return timed
 
 
 class _EngineCollector:
@@ -169,6 +210,12 @@ class BotMetrics:
         self.database_errors = Counter(
             "shakespeare_database_errors", "Health checks of the settings database that failed.",
             registry=registry)
+        self.database_operation_seconds = Histogram(
+            "shakespeare_database_operation_seconds", "Calls to the settings store, by operation.",
+            ["operation"], buckets=DATABASE_BUCKETS, registry=registry)
+        self.database_operation_errors = Counter(
+            "shakespeare_database_operation_errors", "Calls to the settings store that failed, by operation.",
+            ["operation"], registry=registry)
         self.voice_jobs = Gauge("shakespeare_voice_jobs", "Server voice training jobs, by state.",
                                 ["state"], registry=registry)
         registry.register(_GatewayCollector(bot))

@@ -109,6 +109,12 @@ async def test_metrics_count_answers_refusals_and_generations(tmp_path):
         assert value(samples, "shakespeare_generation_seconds_bucket", model="lstm", le="+Inf") == 5
         assert 0 < value(samples, "shakespeare_generation_seconds_sum", model="lstm") < 60
         assert value(samples, "shakespeare_characters_written_total", model="lstm") == 3 * 40 + 10 + 10
+        # The settings the four /shakespeare that wrote read (the refused one stopped at its cooldown,
+        # Again reads its reply's record), and the buttons of the five replies, timed by operation.
+        assert value(samples, "shakespeare_database_operation_seconds_count", operation="get") == 4
+        assert value(samples, "shakespeare_database_operation_seconds_count", operation="get_reply") == 1
+        assert value(samples, "shakespeare_database_operation_seconds_count", operation="save_reply") == 5
+        assert value(samples, "shakespeare_database_operation_errors_total", operation="get") == 0
         # Each generated character was one row of some batch step (the seeds' rows come on top).
         steps, rows = (value(samples, name) for name in ("shakespeare_engine_steps_total",
                                                           "shakespeare_engine_batch_rows_total"))
@@ -178,6 +184,8 @@ async def test_a_closed_database_fails_readyz_and_a_fault_is_counted_and_logged_
             failed = {"command": "settings show", "outcome": "failed"}
             assert value(samples, "shakespeare_interactions_total", **failed) == 1
             assert value(samples, "shakespeare_database_errors_total") >= 1
+            # /settings show's read failed at the database, and is counted as its operation's.
+            assert value(samples, "shakespeare_database_operation_errors_total", operation="get") == 1
     finally:
         logging.getLogger("bot").removeHandler(handler)
     parsed = [json.loads(line) for line in lines]
