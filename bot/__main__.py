@@ -45,12 +45,17 @@ def build_parser() -> argparse.ArgumentParser:
             "  trainer      train server voices queued in the database (the bot starts one itself\n"
             "               unless VOICE_TRAINER=off; run this on another host instead)\n"
             "  invite       print the links that add the bot to a server and to your own account\n"
-            "               (the application ID comes from DISCORD_TOKEN, or give --client-id)"
+            "               (the application ID comes from DISCORD_TOKEN, or give --client-id)\n"
+            "  copy-to-postgres\n"
+            "               before moving to DATABASE_URL: copy the settings, replies' buttons, voices\n"
+            "               and voice jobs from BOT_DB_PATH and VOICES_DIR into that empty PostgreSQL\n"
+            "               database, in one transaction (stop the bot first; docs/deploy.md)"
         ),
         epilog=f"environment variables (configuration comes only from these):\n{variables}\n\n"
                "exit codes: 0 success, 1 unhealthy or self-test failed, 2 configuration to fix.",
     )
-    parser.add_argument("command", nargs="?", choices=("run", "sync", "healthcheck", "trainer", "invite"),
+    parser.add_argument("command", nargs="?", choices=("run", "sync", "healthcheck", "trainer", "invite",
+                                                     "copy-to-postgres"),
                         default="run", help="what to do (default: run)")
     parser.add_argument("--client-id", type=int, metavar="ID",
                         help="with invite: the application ID from the developer portal")
@@ -98,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
         problem = check_heartbeat(config.heartbeat_file)
         print(problem or "healthy: the bot is connected and its heartbeat is fresh.")
         return 1 if problem else 0
+    if args.command == "copy-to-postgres":
+        from bot.copy_to_postgres import copy_to_postgres
+
+        return copy_to_postgres(config)
     from bot.logs import formatter_options  # LOG_FORMAT=json: one JSON object per line
 
     discord.utils.setup_logging(level=config.log_level_number, **formatter_options(config.log_format))

@@ -39,7 +39,7 @@ import yarl
 
 from bot import replies_store
 from bot.i18n import Phrase
-from bot.replies_store import REPLY_BUSY_TIMEOUT_MS, ReplyRecord
+from bot.replies_store import REPLY_BUSY_TIMEOUT_MS, REPLY_COLUMNS, ReplyRecord
 from bot.storage_faults import FULL, SettingsBusyError, SettingsStoreError, SettingsUnavailableError
 from bot.store import (
     BUSY_TIMEOUT_MS,
@@ -188,8 +188,13 @@ _VERSION_TABLE = """
         applied_at timestamptz NOT NULL DEFAULT now()
     )
 """
-_REPLY_COLUMNS = ("key, requester_id, seed, model, temperature, length, body, prompt, continued, "
-                  "created_at")
+INSERT_REPLY = f"INSERT INTO replies ({REPLY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+
+
+def reply_values(reply: ReplyRecord, created_at: float) -> tuple:
+    """INSERT_REPLY's parameters for `reply`, stored at `created_at` (Unix seconds)."""
+    return (reply.key, reply.requester_id, reply.seed, reply.model, float(reply.temperature), reply.length,
+            reply.body, reply.prompt, bool(reply.continued), created_at)
 
 # What a database that cannot be reached (down, restarting, the network cut, out of connections,
 # the connection dropped) raises, as opposed to a refusal of what we asked.
@@ -361,10 +366,7 @@ class PostgresSettingsStore(ScopedSettings):
         now = time.time()
 
         async def save(connection: asyncpg.Connection) -> None:
-            await connection.execute(
-                f"INSERT INTO replies ({_REPLY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                reply.key, reply.requester_id, reply.seed, reply.model, float(reply.temperature),
-                reply.length, reply.body, reply.prompt, bool(reply.continued), now)
+            await connection.execute(INSERT_REPLY, *reply_values(reply, now))
             # Read at call time, so a test may lower them as it does for SQLite.
             await connection.execute(
                 "DELETE FROM replies WHERE created_at < $1 OR key IN "
@@ -376,13 +378,10 @@ class PostgresSettingsStore(ScopedSettings):
     async def get_reply(self, key: str) -> ReplyRecord | None:
         row = await self._guarded(
             lambda connection: connection.fetchrow(
-                f"SELECT {_REPLY_COLUMNS} FROM replies WHERE key = $1 AND created_at >= $2",
+                f"SELECT {REPLY_COLUMNS} FROM replies WHERE key = $1 AND created_at >= $2",
                 key, time.time() - replies_store.REPLY_TTL_SECONDS),
             READ_TIMEOUT)
-        if row is None:
-            return None
-        *fields, continued, created_at = row
-        return ReplyRecord(*fields, continued=bool(continued), created_at=created_at)
+        return None if row is None else ReplyRecord.from_row(row)
 
     async def update_reply(self, key: str, *, body: str, prompt: str) -> None:
         await self._guarded_write(

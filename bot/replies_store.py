@@ -28,6 +28,8 @@ MAX_REPLY_BODY = 2000  # the text one message shows; never more than a message h
 # A reply's buttons are stored before the reply is sent, so that write waits far less: past this,
 # the reply goes out without buttons rather than late (another process held the lock that long).
 REPLY_BUSY_TIMEOUT_MS = 500
+# The `replies` table's columns, in ReplyRecord's order (ReplyRecord.from_row), in either database.
+REPLY_COLUMNS = "key, requester_id, seed, model, temperature, length, body, prompt, continued, created_at"
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,12 @@ class ReplyRecord:
     prompt: str
     continued: bool = False
     created_at: float = 0.0
+
+    @classmethod
+    def from_row(cls, row: tuple) -> ReplyRecord:
+        """From a `replies` row's columns in the table's order (either database's)."""
+        *fields, continued, created_at = row
+        return cls(*fields, continued=bool(continued), created_at=created_at)
 
     def __post_init__(self) -> None:
         # Bounded whatever a caller passes: the seed and the prompt keep their ends.
@@ -98,14 +106,11 @@ class RepliesTable:
 
     async def _get(self, key: str) -> ReplyRecord | None:
         async with self._reader.execute(
-            "SELECT key, requester_id, seed, model, temperature, length, body, prompt, continued, created_at "
-            "FROM replies WHERE key = ? AND created_at >= ?", (key, time.time() - REPLY_TTL_SECONDS),
+            f"SELECT {REPLY_COLUMNS} FROM replies WHERE key = ? AND created_at >= ?",
+            (key, time.time() - REPLY_TTL_SECONDS),
         ) as cursor:
             row = await cursor.fetchone()
-        if row is None:
-            return None
-        *fields, continued, created_at = row
-        return ReplyRecord(*fields, continued=bool(continued), created_at=created_at)
+        return None if row is None else ReplyRecord.from_row(row)
 
     async def update(self, key: str, *, body: str, prompt: str) -> None:
         async with self._writing():

@@ -46,6 +46,8 @@ MAX_ATTEMPTS = 2
 BUSY_TIMEOUT_MS = 10_000
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,19}")
 LIVE = ("queued", "running")
+# Why a job ended failed when its uploaded text was gone before a trainer read it.
+TEXT_GONE = "its uploaded text was gone"
 
 
 class VoiceError(ValueError):

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from bot import health
 from bot.config import BotConfig
-from bot.voices.jobs import Job, VoiceBook, open_voice_book
+from bot.voices.jobs import TEXT_GONE, Job, VoiceBook, open_voice_book
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def train_one(book: VoiceBook, job: Job, config: BotConfig, stop: threading.Even
     try:
         text = book.job_text(job)
         if text is None:  # cancelled (and its text dropped) before this trainer read it
-            book.end(job, "failed", "its uploaded text was gone")
+            book.end(job, "failed", TEXT_GONE)
             return
         out.parent.mkdir(parents=True, exist_ok=True)
         result = fine_tune(config.checkpoint_dir / f"{job.base}.safetensors", text,

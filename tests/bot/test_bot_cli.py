@@ -29,7 +29,8 @@ def run(*args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProc
 def test_help_explains_every_command_option_and_variable():
     result = run("--help")
     assert result.returncode == 0
-    for word in ["run", "sync", "healthcheck", "--guild", "--local", "--self-test", *CONFIG_VARIABLES]:
+    for word in ["run", "sync", "healthcheck", "trainer", "invite", "copy-to-postgres", "--guild", "--local",
+                 "--self-test", *CONFIG_VARIABLES]:
         assert word in result.stdout
 
 

@@ -1,0 +1,290 @@
+"""`python -m bot copy-to-postgres`: move a bot's data from SQLite to PostgreSQL before setting DATABASE_URL.
+
+A bot started with DATABASE_URL finds an empty database; this copies what the SQLite file at
+BOT_DB_PATH and the files in VOICES_DIR hold into it first, so no server's settings, person's
+preferences, reply's buttons or server voice stays behind:
+
+- SQLite is opened read-only and read in one transaction: one consistent snapshot. A bot whose
+  heartbeat is fresh is still serving from the file, and the copy is refused: what it wrote after
+  the copy would stay behind.
+- PostgreSQL is migrated through PostgresSettingsStore.open, as a bot would, then written in one
+  transaction (its tables locked against a bot started meanwhile): all or nothing. A database that
+  already holds a row in any of the copied tables is refused: nothing is merged or overwritten.
+- Settings pass bot/store.py's check_setting, and every row the PostgreSQL schema's CHECKs; a row
+  refused is one sentence naming its table and row, and nothing is written.
+- Replies: those PostgresSettingsStore would keep (the newest MAX_REPLIES of the last
+  REPLY_TTL_SECONDS), with their times, so their buttons expire when they would have.
+- Voices: each checkpoint's bytes, read from its file, into voices.data. Ended jobs are copied as
+  history. A queued or running job is copied as queued, with its uploaded text, as a trainer told
+  to stop puts its job back (VoiceBook.requeue): the trainer on PostgreSQL takes it up, and nobody
+  has to run the old bot again to let jobs finish (up to 20 of them, minutes each). One whose text
+  is gone ends failed with the trainer's reason for that.
+
+Every refusal is one sentence and exit code 2, with nothing written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import asyncpg
+
+from bot import replies_store, store
+from bot.config import EXIT_CONFIG, BotConfig
+from bot.health import check_heartbeat
+from bot.pg_store import (
+    _UNREACHABLE,
+    CONNECT_TIMEOUT,
+    INSERT_REPLY,
+    PostgresSettingsStore,
+    _reason,
+    describe,
+    reply_values,
+)
+from bot.replies_store import REPLY_COLUMNS, ReplyRecord
+from bot.storage_faults import SettingsStoreError
+from bot.voices.jobs import LIVE, TEXT_GONE, Job, SqliteVoiceBook, Voice, VoiceBook
+
+# In the order they are copied; a database holding a row in any of them is refused.
+TABLES = ("guild_settings", "user_settings", "bot_state", "replies", "voices", "voice_jobs")
+# How long the copy waits for a bot's lock on the PostgreSQL tables before it gives up.
+LOCK_TIMEOUT_MS = 10_000
+
+# Job's fields, then the one it leaves out.
+_JOB_COLUMNS = f"{VoiceBook._JOB_COLUMNS}, heartbeat_at"
+_SETTINGS_COLUMNS = ", ".join(store.SETTING_NAMES)
+
+
+class CopyRefused(Exception):
+    """One sentence for the operator; nothing was written."""
+
+
+def copy_to_postgres(config: BotConfig) -> int:
+    """The command: the summary on stdout and 0, or one sentence on stderr and EXIT_CONFIG."""
+    try:
+        counts, notes, where = asyncio.run(copy_database(config))
+    except CopyRefused as error:
+        print(f"bot: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"Copied {config.db_path} (and the voices in {config.voices_folder}) to the PostgreSQL database at "
+          f"{where}, in one transaction; rows per table:")
+    for table in TABLES:
+        note = f"  ({notes[table]})" if table in notes else ""
+        print(f"  {table:<15}{counts[table]:>8}{note}")
+    print("Now set DATABASE_URL on every bot process and the trainer, and start them.")
+    return 0
+
+
+async def copy_database(config: BotConfig) -> tuple[dict[str, int], dict[str, str], str]:
+    """Copy everything; rows copied and notes per table, and where to. CopyRefused: nothing written."""
+    url = config.database_url
+    if url is None:
+        raise CopyRefused("DATABASE_URL is not set; set it to the empty PostgreSQL database to copy into, "
+                          "such as postgresql://user:password@host:5432/shakespeare.")
+    where = describe(url)
+    with _snapshot(config) as (sqlite, tables):
+        try:
+            opened = await PostgresSettingsStore.open(url, pool_size=1)  # migrates, as a bot would
+        except SettingsStoreError as error:
+            raise CopyRefused(str(error)) from None
+        await opened.close()
+        try:
+            pg = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT)
+        except (*_UNREACHABLE, asyncpg.PostgresError) as error:
+            raise CopyRefused(f"Cannot connect to the PostgreSQL database at {where} "
+                              f"({_reason(error, url)}); nothing was copied.") from None
+        try:
+            async with pg.transaction():
+                await pg.execute(f"SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS}")
+                await pg.execute(f"LOCK TABLE {', '.join(TABLES)} IN EXCLUSIVE MODE")
+                held = [table for table in TABLES
+                        if await pg.fetchval(f"SELECT EXISTS (SELECT 1 FROM {table})")]
+                if held:
+                    raise CopyRefused(
+                        f"The PostgreSQL database at {where} already holds rows in {', '.join(held)}, and "
+                        "copy-to-postgres never merges into or overwrites a database; give it an empty one "
+                        "(or drop and create this one again) and run it again.")
+                book = SqliteVoiceBook(config.db_path, config.voices_folder)
+                return *await _copy(sqlite, tables, pg, book, config.db_path), where
+        except CopyRefused:
+            raise
+        except (*_UNREACHABLE, asyncpg.PostgresError) as error:
+            # The commit itself may be what failed: the copy may have arrived, or not.
+            raise CopyRefused(f"The copy to the PostgreSQL database at {where} did not complete "
+                              f"({_reason(error, url)}); run it again, which refuses if the copy did "
+                              "arrive.") from None
+        finally:
+            with contextlib.suppress(*_UNREACHABLE):
+                await asyncio.wait_for(pg.close(), CONNECT_TIMEOUT)
+
+
+@contextlib.contextmanager
+def _snapshot(config: BotConfig) -> Iterator[tuple[sqlite3.Connection, set[str]]]:
+    """The SQLite file, read-only, in one read transaction (one consistent snapshot), and the
+    tables it has (a file of an older bot lacks the newer ones: nothing of theirs to copy)."""
+    path = config.db_path
+    if not path.is_file():
+        raise CopyRefused(f"There is no SQLite settings database at {path}; set BOT_DB_PATH to the bot's "
+                          "file (and VOICES_DIR to its voices folder, if it was set).")
+    heartbeats = {config.heartbeat_file, *path.parent.glob(f"{path.name}*.heartbeat")}
+    for heartbeat in sorted(heartbeats):
+        if check_heartbeat(heartbeat) is None:
+            raise CopyRefused(f"A bot is still serving from {path} (its heartbeat {heartbeat} is fresh); "
+                              "stop every bot process and trainer using it first, or what they write after "
+                              "the copy stays behind.")
+    try:
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+    except sqlite3.Error as error:
+        raise CopyRefused(f"Cannot open the settings database {path} ({error}).") from None
+    try:
+        connection.execute("BEGIN")  # the snapshot is taken at the first read and kept to the end
+        (version,) = connection.execute("PRAGMA user_version").fetchone()
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if version > store.SCHEMA_VERSION or "guild_settings" not in tables:
+            raise CopyRefused(f"{path} is not a settings database this bot knows (schema version {version}, "
+                              f"this bot's is {store.SCHEMA_VERSION}); check BOT_DB_PATH.")
+        yield connection, tables
+    except sqlite3.Error as error:
+        raise CopyRefused(f"Cannot read the settings database {path} ({error}); nothing was "
+                          "copied.") from None
+    finally:
+        connection.close()  # the read transaction ends with it
+
+
+async def _copy(sqlite: sqlite3.Connection, tables: set[str], pg: asyncpg.Connection, book: SqliteVoiceBook,
+                path: Path) -> tuple[dict[str, int], dict[str, str]]:
+    counts: dict[str, int] = {}
+    notes: dict[str, str] = {}
+
+    def rows(table: str, sql: str, params: tuple = ()) -> Iterable[tuple]:
+        return sqlite.execute(sql, params) if table in tables else ()
+
+    async def insert(table: str, sql: str, values: Iterable[tuple], row_name: Callable[[tuple], str]) -> None:
+        counts[table] = 0
+        for row in values:
+            try:
+                await pg.execute(sql, *row)
+            except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError) as error:
+                raise _refused(table, row_name(row), _reason(error), path) from None
+            counts[table] += 1
+
+    for scope, (table, key) in store.SCOPES.items():
+        await insert(table, f"INSERT INTO {table} ({key}, {_SETTINGS_COLUMNS}, updated_at) "
+                            "VALUES ($1, $2, $3, $4, coalesce($5, now()))",
+                     _settings(rows(table, f"SELECT {key}, {_SETTINGS_COLUMNS}, updated_at FROM {table} "
+                                           f"ORDER BY {key}"), table, scope, path),
+                     lambda row, scope=scope: f"{scope} {row[0]}")
+    await insert("bot_state", "INSERT INTO bot_state (key, value) VALUES ($1, $2)",
+                 rows("bot_state", "SELECT key, value FROM bot_state ORDER BY key"),
+                 lambda row: f"key {row[0]!r}")
+
+    # What PostgresSettingsStore keeps: the newest MAX_REPLIES of the last REPLY_TTL_SECONDS.
+    stored = sum(1 for _ in rows("replies", "SELECT key FROM replies"))
+    newest = rows("replies", f"SELECT {REPLY_COLUMNS} FROM replies WHERE created_at >= ? "
+                             "ORDER BY created_at DESC, key DESC LIMIT ?",
+                  (time.time() - replies_store.REPLY_TTL_SECONDS, replies_store.MAX_REPLIES))
+    await insert("replies", INSERT_REPLY,
+                 (reply_values(reply, reply.created_at) for reply in map(ReplyRecord.from_row, newest)),
+                 lambda row: f"key {row[0]}")
+    if stored > counts["replies"]:
+        notes["replies"] = (f"{stored - counts['replies']} left out: older than "
+                            f"{replies_store.REPLY_TTL_SECONDS // 86400} days or past the newest "
+                            f"{replies_store.MAX_REPLIES:,}, which PostgreSQL would not keep either")
+
+    voices = [Voice(*row) for row in rows("voices", f"SELECT {VoiceBook._VOICE_COLUMNS} FROM voices "
+                                                    "ORDER BY guild_id, name")]
+    sizes: list[int] = []
+    await insert("voices", "INSERT INTO voices (guild_id, name, base, data, bits_before, bits_after, "
+                           "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                 _voices(voices, book, sizes, path), lambda row: f"guild {row[0]} voice {row[1]}")
+    if sizes:
+        notes["voices"] = f"{sum(sizes):,} bytes of checkpoints"
+
+    outcomes: dict[str, int] = {}
+    await insert("voice_jobs", f"INSERT INTO voice_jobs ({_JOB_COLUMNS.replace('text_file', 'text')}) "
+                               "OVERRIDING SYSTEM VALUE VALUES "
+                               "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                 _jobs(rows("voice_jobs", f"SELECT {_JOB_COLUMNS} FROM voice_jobs ORDER BY id"), book,
+                       outcomes),
+                 lambda row: f"job {row[0]} (guild {row[1]}, voice {row[2]})")
+    # New jobs are numbered after the copied ones.
+    await pg.execute("SELECT setval(pg_get_serial_sequence('voice_jobs', 'id'), max(id)) FROM voice_jobs")
+    if outcomes:
+        notes["voice_jobs"] = ", ".join(f"{count} {what}" for what, count in outcomes.items())
+    return counts, notes
+
+
+def _refused(table: str, row: str, why: str, path: Path) -> CopyRefused:
+    return CopyRefused(f"The {table} row of {row} in {path} cannot be copied ({why.rstrip('.')}); fix or "
+                       "delete it there and run this again, nothing was copied.")
+
+
+def _settings(rows: Iterable[tuple], table: str, scope: str, path: Path) -> Iterator[tuple]:
+    """Each row's values through check_setting (NULL stays NULL: the default); its time in UTC."""
+    for owner, *values, updated_at in rows:
+        for name, value in zip(store.SETTING_NAMES, values, strict=True):
+            if value is not None:
+                try:
+                    store.check_setting(name, value)
+                except store.SettingsError as error:
+                    raise _refused(table, f"{scope} {owner}", f"{name}: {error}", path) from None
+        yield owner, *values, _utc(updated_at)
+
+
+def _utc(text: object) -> datetime | None:
+    """SQLite's datetime('now') (UTC, no zone) as a time; None (now) for anything else."""
+    try:
+        return datetime.fromisoformat(str(text)).replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
+def _voices(voices: list[Voice], book: SqliteVoiceBook, sizes: list[int], path: Path) -> Iterator[tuple]:
+    """Each voice's row with its checkpoint's bytes, read one at a time (13 MB each for the LSTM)."""
+    for voice in voices:
+        found = _file(book.voice_file(voice), book.voice_path(voice.guild_id, voice.name))
+        if found is None:
+            raise _refused("voices", f"guild {voice.guild_id} voice {voice.name}",
+                           f"its checkpoint is neither at {voice.file} nor in VOICES_DIR={book.folder}", path)
+        try:
+            data = found.read_bytes()
+        except OSError as error:
+            raise _refused("voices", f"guild {voice.guild_id} voice {voice.name}", str(error), path) from None
+        sizes.append(len(data))
+        yield (voice.guild_id, voice.name, voice.base, data, voice.bits_before, voice.bits_after,
+               voice.created_at)
+
+
+def _jobs(rows: Iterable[tuple], book: SqliteVoiceBook, outcomes: dict[str, int]) -> Iterator[tuple]:
+    """Ended jobs as they are (their text is gone); live ones queued again with their text, as
+    VoiceBook.requeue puts back a job whose trainer was told to stop (that attempt not counted)."""
+    for row in rows:
+        job, heartbeat_at = Job(*row[:15]), row[15]
+        text = None
+        if job.state in LIVE:
+            uploaded = _file(Path(job.text_file), book.uploads / Path(job.text_file).name)
+            text = None if uploaded is None else book.job_text(replace(job, text_file=str(uploaded)))
+            state, reason = ("queued", job.reason) if text is not None else ("failed", TEXT_GONE)
+            what = "queued again" if text is not None else f"failed: {TEXT_GONE}"
+            outcomes[what] = outcomes.get(what, 0) + 1
+            attempts = max(job.attempts - 1, 0) if job.state == "running" else job.attempts
+            yield (job.id, job.guild_id, job.name, job.base, job.requester_id, text, state, attempts, 0.0,
+                   job.bits_before, job.bits_now, None, reason, job.created_at, time.time(), None)
+        else:
+            yield (*row[:5], None, *row[6:15], heartbeat_at)
+
+
+def _file(stored: Path, in_folder: Path) -> Path | None:
+    """Where a file the database names is: where it says, else in VOICES_DIR (a folder moved or
+    mounted elsewhere since); None when in neither."""
+    return next((path for path in (stored, in_folder) if path.is_file()), None)
+
+
