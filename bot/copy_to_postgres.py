@@ -109,7 +109,7 @@ async def copy_database(config: BotConfig) -> tuple[dict[str, int], dict[str, st
                         if await pg.fetchval(f"SELECT EXISTS (SELECT 1 FROM {table})")]
                 if held:
                     raise CopyRefused(
-                        f"The PostgreSQL database at {where} already holds rows in {', '.join(held)}, and "
+                        f"The PostgreSQL database at {where} already holds rows ({', '.join(held)}), and "
                         "copy-to-postgres never merges into or overwrites a database; give it an empty one "
                         "(or drop and create this one again) and run it again.")
                 book = SqliteVoiceBook(config.db_path, config.voices_folder)

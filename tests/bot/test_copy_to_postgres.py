@@ -175,7 +175,7 @@ async def test_a_second_run_is_refused_and_changes_nothing(config: BotConfig, mo
     copied = await pg_rows(config.database_url)
     status, out, err = await command(monkeypatch, config)
     assert (status, out) == (2, "") and one_sentence(err), err
-    assert f"already holds rows in {', '.join(TABLES)}, and" in err
+    assert f"already holds rows ({', '.join(TABLES)}), and" in err
     assert await pg_rows(config.database_url) == copied
 
 
