@@ -67,6 +67,11 @@ KOREAN: dict[str, str] = {
     "The bot cannot reach its settings database right now, so nothing was changed; try again in a moment.":
         "봇이 지금 설정 데이터베이스에 연결할 수 없어서 아무것도 바뀌지 않았어요. "
         "잠시 후 다시 시도해 주세요.",
+    # bot/voices/cache.py
+    "The bot cannot reach its database right now, so the voice {name} cannot be loaded; try again in a "
+    "moment.":
+        "봇이 지금 데이터베이스에 연결할 수 없어서 {name} 목소리를 불러올 수 없어요. "
+        "잠시 후 다시 시도해 주세요.",
     # bot/store.py
     "Temperature must be a number from {low} to {high}.": "온도는 {low}에서 {high} 사이의 숫자여야 해요.",
     "Length must be a whole number from {low} to {high}.": "길이는 {low}에서 {high} 사이의 정수여야 해요.",

@@ -20,6 +20,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from bot.i18n import Phrase
+from bot.storage_faults import SettingsUnavailableError
 from bot.voices.jobs import Voice, VoiceBook, VoiceError
 from charlm.engine import GenerationEngine, GenerationRequest, InvalidRequestError
 from charlm.errors import CharLMError
@@ -47,6 +48,11 @@ def voice_name(stored: str) -> str | None:
     return stored[len(VOICE_PREFIX):] if stored.startswith(VOICE_PREFIX) else None
 
 
+def unreachable(name: str) -> Phrase:
+    return Phrase("The bot cannot reach its database right now, so the voice {name} cannot be loaded; "
+                  "try again in a moment.", name=name[:20])
+
+
 class VoiceCache:
     def __init__(self, engine: GenerationEngine, book: VoiceBook, budget_mb: float) -> None:
         self.engine, self.book = engine, book
@@ -65,15 +71,36 @@ class VoiceCache:
         return list(self._used)
 
     async def choose(self, guild_id: int | None, name: str) -> Chosen:
-        """The server's voice `name`, loaded; VoiceError (one sentence) when it has none by that name."""
-        voice = None if guild_id is None else await asyncio.to_thread(self.book.voice, guild_id, name)
+        """The server's voice `name`, loaded; VoiceError (one sentence) when it has none by that name.
+
+        With the database away, a voice this process has loaded still writes (as settings fall back
+        to the last read); one it has not is SettingsUnavailableError, one sentence."""
+        try:
+            voice = None if guild_id is None else await asyncio.to_thread(self.book.voice, guild_id, name)
+        except SettingsUnavailableError:
+            loaded = self._loaded_voice(guild_id, name)
+            if loaded is None:
+                raise SettingsUnavailableError(unreachable(name)) from None
+            log.warning("The voice database is away; voice %s of guild %s writes as last loaded.",
+                        name, guild_id)
+            voice = loaded
         if voice is None:
             raise VoiceError(Phrase("This server has no voice named {name}; /voice list shows its voices.",
                                     name=name[:20]))
         key = f"{VOICE_PREFIX}{guild_id}:{voice.name}:{voice.created_at:.0f}"
         self._voices[key] = voice
-        await self._load(key, voice)
+        try:
+            await self._load(key, voice)
+        except SettingsUnavailableError:  # its weights are not on this host, and the database is away
+            raise SettingsUnavailableError(unreachable(voice.name)) from None
         return Chosen(key, Phrase("voice {name}", name=voice.name), voice.model_key)
+
+    def _loaded_voice(self, guild_id: int | None, name: str) -> Voice | None:
+        """The newest voice `name` of the server that is loaded in the engine now, if any."""
+        prefix = f"{VOICE_PREFIX}{guild_id}:"
+        loaded = [voice for key, voice in self._used.items()
+                  if key.startswith(prefix) and voice.name == name.lower() and self.engine.serves(key)]
+        return max(loaded, key=lambda voice: voice.created_at, default=None)
 
     async def _load(self, key: str, voice: Voice) -> None:
         if key not in self._used or not self.engine.serves(key):

@@ -33,7 +33,8 @@ from typing import Any
 
 import psycopg
 
-from bot.pg_store import describe
+from bot.pg_store import UNREACHABLE, describe
+from bot.storage_faults import SettingsUnavailableError
 from bot.voices.jobs import BUSY_TIMEOUT_MS, Job, Voice, VoiceBook
 
 CONNECT_TIMEOUT = 5
@@ -43,6 +44,13 @@ IDLE_CONNECTIONS = 4
 PING_AFTER_SECONDS = 10.0
 # pg_advisory_xact_lock's key for queueing a job: enqueue's limits count what every process queued.
 ENQUEUE_LOCK = 0x564F494345  # "VOICE"
+
+
+def _unreachable(error: psycopg.Error) -> bool:
+    """The database away: no connection (no SQLSTATE), a connection exception (08), or the server
+    shutting down or restarting (57P0x)."""
+    state = error.sqlstate or ""
+    return isinstance(error, psycopg.OperationalError) and (not state or state.startswith(("08", "57P0")))
 
 
 class _Placeholders:
@@ -108,7 +116,12 @@ class PostgresVoiceBook(VoiceBook):
 
     @contextlib.contextmanager
     def _connection(self, write: bool = False, serialize: bool = False) -> Iterator[_Placeholders]:
-        connection = self._take()
+        try:
+            connection = self._take()
+        except psycopg.Error as error:
+            if _unreachable(error):  # one sentence for the person; the log has the driver's words
+                raise SettingsUnavailableError(UNREACHABLE) from error
+            raise
         try:
             if write:
                 with connection.transaction():
@@ -117,6 +130,12 @@ class PostgresVoiceBook(VoiceBook):
                     yield _Placeholders(connection)
             else:
                 yield _Placeholders(connection)
+        except psycopg.Error as error:
+            if connection.broken:
+                connection.close()
+            if _unreachable(error):
+                raise SettingsUnavailableError(UNREACHABLE) from error
+            raise
         except BaseException:
             if connection.broken:
                 connection.close()

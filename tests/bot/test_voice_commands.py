@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bot.pg_store import UNREACHABLE
 from bot.voices.jobs import MAX_VOICES_PER_SERVER
 from charlm.training.finetune import MIN_CHARACTERS
 from discord_emulator import CommandHiddenError, CommandInputError, Reply
@@ -125,6 +126,7 @@ async def test_names_permissions_places_and_one_job_at_a_time(tmp_path, database
         for name, sentence in [("lstm", "The name lstm is taken"),
                                ("bad%20name", "A voice's name must be 1 to 20 letters")]:
             assert refusal(await train(run, name=name)).startswith(sentence)
+        # The refused train queued nothing: this one is first in line, not "already training".
         assert refusal(await train(run)) == "Voice lore is queued: number 1 in line."
         assert refusal(await train(run, name="other")).startswith("A voice is already training")
         status = await run.ask("/voice status", user="admin")
@@ -161,3 +163,19 @@ async def test_a_job_queued_before_a_restart_is_trained_after_it(tmp_path, datab
         await run.bot.resume_voice_jobs()
         assert await until_done(run) == "done"
         assert (await asyncio.to_thread(book.job, job.id)).state == "done"
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_with_the_database_away_voice_commands_are_one_sentence_and_work_after(
+        tmp_path, database, pg_server):
+    async with running_bot(tmp_path, database_url=database, config_options=NO_TRAINER) as run:
+        pg_server.stop()
+        try:
+            for command, options in (("/voice list", {}), ("/voice status", {}), ("/voice cancel", {})):
+                assert refusal(await run.ask(command, user="admin", **options)) == str(UNREACHABLE), command
+            assert refusal(await train(run)) == str(UNREACHABLE)
+        finally:
+            pg_server.start()
+        assert refusal(await run.ask("/voice list", user="admin")).startswith("This server has no voices")
+        # The refused train queued nothing: this one is first in line, not "already training".
+        assert refusal(await train(run)) == "Voice lore is queued: number 1 in line."

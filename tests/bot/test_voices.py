@@ -29,6 +29,7 @@ import bot.voices.trainer as trainer_module
 from bot import health
 from bot.config import BotConfig
 from bot.runner import open_store
+from bot.storage_faults import SettingsUnavailableError
 from bot.voices.jobs import (
     MAX_VOICES_PER_SERVER,
     SqliteVoiceBook,
@@ -414,6 +415,42 @@ async def test_loaded_voices_stay_within_the_cache_bound(tmp_path: Path, book: V
         await asyncio.sleep(0.2)
         with pytest.raises(VoiceError):
             await cache.choose(GUILD, "v3")
+    finally:
+        await engine.aclose()
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_with_the_database_away_a_loaded_voice_still_writes_and_another_is_one_sentence(
+        tmp_path: Path, book: VoiceBook, config: BotConfig, pg_server) -> None:
+    from bot.voices.cache import VoiceCache
+    from charlm.engine import GenerationEngine, GenerationRequest
+
+    tiny_checkpoint(tmp_path / "lstm.safetensors", "lstm", hidden_size=32)
+    engine = GenerationEngine({"lstm": tmp_path / "lstm.safetensors"}, device="cpu")
+    try:
+        for name in ("lore", "saga"):
+            book.enqueue(GUILD, name, "lstm", 7, TEXT)
+            finish_with(book, book.claim(), hidden_size=32)
+        # Another host's process: its own VOICES_DIR, so "saga" is nowhere on it until fetched.
+        there = open_voice_book(on_host(config, "other"))
+        cache = VoiceCache(engine, there, budget_mb=100)
+        loaded = await cache.choose(GUILD, "lore")
+        pg_server.stop()
+        try:
+            again = await cache.choose(GUILD, "lore")
+            assert again == loaded  # as the settings fall back to the last read
+            assert await cache.generate(GenerationRequest(seed="a", model=again.engine_key, length=3))
+            with pytest.raises(SettingsUnavailableError) as refused:
+                await cache.choose(GUILD, "saga")
+            assert str(refused.value) == ("The bot cannot reach its database right now, so the voice saga "
+                                          "cannot be loaded; try again in a moment.")
+            # The book's own calls are the settings' sentence, not a driver's traceback.
+            with pytest.raises(SettingsUnavailableError, match="cannot reach its settings database"):
+                there.voices(GUILD)
+        finally:
+            pg_server.start()
+        assert (await cache.choose(GUILD, "saga")).engine_key.startswith(f"voice:{GUILD}:saga:")
+        there.close()
     finally:
         await engine.aclose()
 
