@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.i18n import Phrase
+from bot.storage_faults import DAMAGED, FULL, SettingsBusyError, SettingsUnavailableError, is_damage, is_full
 
 if TYPE_CHECKING:
     from bot.config import BotConfig
@@ -379,22 +380,33 @@ class SqliteVoiceBook(VoiceBook):
 
     @contextlib.contextmanager
     def _connection(self, write: bool = False, serialize: bool = False) -> Iterator[sqlite3.Connection]:
-        # BEGIN IMMEDIATE: one writer at a time, so every write transaction is serialized already.
-        connection = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         try:
-            connection.execute("PRAGMA synchronous = FULL")
-            if write:
-                connection.execute("BEGIN IMMEDIATE")
-                try:
+            # BEGIN IMMEDIATE: one writer at a time, so every write transaction is serialized already.
+            connection = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            try:
+                connection.execute("PRAGMA synchronous = FULL")
+                if write:
+                    connection.execute("BEGIN IMMEDIATE")
+                    try:
+                        yield connection
+                        connection.execute("COMMIT")
+                    except BaseException:
+                        if connection.in_transaction:
+                            connection.execute("ROLLBACK")
+                        raise
+                else:
                     yield connection
-                    connection.execute("COMMIT")
-                except BaseException:
-                    connection.execute("ROLLBACK")
-                    raise
-            else:
-                yield connection
-        finally:
-            connection.close()
+            finally:
+                connection.close()
+        except sqlite3.Error as error:
+            # The settings file's own faults, as the settings store words them: one sentence each.
+            if is_damage(error):
+                raise SettingsUnavailableError(DAMAGED) from error
+            if is_full(error):
+                raise SettingsUnavailableError(FULL) from error
+            if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
+                raise SettingsBusyError() from error
+            raise
 
     @contextlib.contextmanager
     def _text_kept(self, guild_id: int, text: str) -> Iterator[object]:

@@ -29,7 +29,7 @@ import bot.voices.trainer as trainer_module
 from bot import health
 from bot.config import BotConfig
 from bot.runner import open_store
-from bot.storage_faults import SettingsUnavailableError
+from bot.storage_faults import SettingsBusyError, SettingsUnavailableError
 from bot.voices.jobs import (
     MAX_VOICES_PER_SERVER,
     SqliteVoiceBook,
@@ -453,6 +453,27 @@ async def test_with_the_database_away_a_loaded_voice_still_writes_and_another_is
         there.close()
     finally:
         await engine.aclose()
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_a_locked_or_damaged_sqlite_file_is_the_settings_sentence(book: VoiceBook, config: BotConfig,
+                                                                   monkeypatch) -> None:
+    import sqlite3
+
+    monkeypatch.setattr(jobs_module, "BUSY_TIMEOUT_MS", 100)
+    holder = sqlite3.connect(config.db_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process writing, for longer than the busy timeout
+    try:
+        with pytest.raises(SettingsBusyError, match="busy, so nothing was changed"):
+            book.enqueue(GUILD, "lore", "lstm", 7, TEXT)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert book.voices(GUILD) == [] and book.latest_job(GUILD) is None and texts_kept(book) == 0
+    with config.db_path.open("r+b") as file:  # a torn copy: the header and first pages overwritten
+        file.write(b"\x00not a database" * 512)
+    with pytest.raises(SettingsUnavailableError, match="storage is damaged"):
+        book.voices(GUILD)
 
 
 def test_the_progress_reply_says_where_the_job_is(book: VoiceBook) -> None:
