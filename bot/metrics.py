@@ -126,6 +126,7 @@ class TimedStore:
             finally:
                 seconds.observe(time.perf_counter() - started)
 
+        setattr(self, name, timed)  # wrapped once: later lookups find it without __getattr__
         return timed
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import aiosqlite
 
-from bot.storage_faults import SettingsBusyError, StorageGuard, is_damage
+from bot.storage_faults import SettingsBusyError, StorageGuard, is_busy, is_damage
 
 # What the buttons under a reply need to serve a press, kept per reply (not in memory, so they
 # survive restarts and kill -9), bounded in number, size and age.
@@ -126,7 +126,7 @@ class RepliesTable:
             try:
                 yield
             except sqlite3.OperationalError as error:
-                if "locked" in str(error) or "busy" in str(error):
+                if is_busy(error):
                     raise SettingsBusyError() from None
                 raise self.guard.translate(error) from None
             except sqlite3.DatabaseError as error:

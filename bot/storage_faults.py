@@ -54,6 +54,12 @@ def is_damage(error: BaseException) -> bool:
     return isinstance(error, sqlite3.DatabaseError) and ("malformed" in text or "not a database" in text)
 
 
+def is_busy(error: BaseException) -> bool:
+    """Another connection held the lock for the whole busy timeout (SQLITE_BUSY, SQLITE_LOCKED)."""
+    text = str(error)
+    return isinstance(error, sqlite3.DatabaseError) and ("locked" in text or "busy" in text)
+
+
 def is_full(error: BaseException) -> bool:
     return isinstance(error, sqlite3.OperationalError) and "full" in str(error)
 

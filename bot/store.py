@@ -28,6 +28,7 @@ from bot.storage_faults import (
     SettingsStoreError,
     StorageGuard,
     damaged_on_open,
+    is_busy,
     is_damage,
 )
 from charlm.sampling import DEFAULT_LENGTH, DEFAULT_TEMPERATURE
@@ -422,7 +423,7 @@ class SqliteSettingsStore(ScopedSettings):
                 translated = self.guard.translate(error)
                 if translated is not error:
                     raise translated from None
-                if "locked" not in str(error) and "busy" not in str(error):
+                if not is_busy(error):
                     raise
                 log.warning("A settings change for %s %s gave up waiting for the database lock on "
                             "%s (%s); another process held it the whole busy timeout.",

@@ -32,7 +32,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.i18n import Phrase
-from bot.storage_faults import DAMAGED, FULL, SettingsBusyError, SettingsUnavailableError, is_damage, is_full
+from bot.storage_faults import (
+    DAMAGED,
+    FULL,
+    SettingsBusyError,
+    SettingsUnavailableError,
+    is_busy,
+    is_damage,
+    is_full,
+)
 
 if TYPE_CHECKING:
     from bot.config import BotConfig
@@ -404,7 +412,7 @@ class SqliteVoiceBook(VoiceBook):
                 raise SettingsUnavailableError(DAMAGED) from error
             if is_full(error):
                 raise SettingsUnavailableError(FULL) from error
-            if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
+            if is_busy(error):
                 raise SettingsBusyError() from error
             raise
 

@@ -117,11 +117,16 @@ class PostgresVoiceBook(VoiceBook):
     @contextlib.contextmanager
     def _connection(self, write: bool = False, serialize: bool = False) -> Iterator[_Placeholders]:
         try:
-            connection = self._take()
+            with self._session(write, serialize) as db:
+                yield db
         except psycopg.Error as error:
             if _unreachable(error):  # one sentence for the person; the log has the driver's words
                 raise SettingsUnavailableError(UNREACHABLE) from error
             raise
+
+    @contextlib.contextmanager
+    def _session(self, write: bool, serialize: bool) -> Iterator[_Placeholders]:
+        connection = self._take()
         try:
             if write:
                 with connection.transaction():
@@ -130,12 +135,6 @@ class PostgresVoiceBook(VoiceBook):
                     yield _Placeholders(connection)
             else:
                 yield _Placeholders(connection)
-        except psycopg.Error as error:
-            if connection.broken:
-                connection.close()
-            if _unreachable(error):
-                raise SettingsUnavailableError(UNREACHABLE) from error
-            raise
         except BaseException:
             if connection.broken:
                 connection.close()
