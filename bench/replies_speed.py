@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.figures import fresh, percentile, summary  # noqa: E402
-from bot.playground import emulated_bot  # noqa: E402
+from bot.devtools.playground import emulated_bot  # noqa: E402
 from discord_emulator import Emulator, SentInteraction  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent

@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.figures import fresh, percentile  # noqa: E402
-from bot.playground import emulated_bot_process  # noqa: E402
+from bot.devtools.playground import emulated_bot_process  # noqa: E402
 from discord_emulator import Emulator  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent

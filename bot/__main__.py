@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     if (args.local or args.self_test) and args.command != "run":
         parser.error("--local and --self-test cannot be combined with a command.")
     if args.local:
-        from bot.playground import main as playground
+        from bot.devtools.playground import main as playground
 
         return playground()
     try:
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "invite":
         return print_invite(args.client_id, config.token)
     if args.command == "healthcheck":
-        from bot.health import check_heartbeat
+        from bot.ops.health import check_heartbeat
 
         problem = check_heartbeat(config.heartbeat_file)
         print(problem or "healthy: the bot is connected and its heartbeat is fresh.")
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         from bot.copy_to_postgres import copy_to_postgres
 
         return copy_to_postgres(config)
-    from bot.logs import formatter_options  # LOG_FORMAT=json: one JSON object per line
+    from bot.ops.logs import formatter_options  # LOG_FORMAT=json: one JSON object per line
 
     discord.utils.setup_logging(level=config.log_level_number, **formatter_options(config.log_format))
     if args.command == "trainer":
@@ -115,14 +115,14 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_trainer(config)
     # Imported here: loading torch takes seconds that healthcheck and --help should not pay.
-    from bot.runner import run_bot, sync_command_set
+    from bot.runtime.runner import run_bot, sync_command_set
     from charlm.training.allocator import return_large_blocks
 
     return_large_blocks()  # voices loaded and dropped give their memory back (see its docstring)
 
     try:
         if args.self_test:
-            from bot.selftest import run_self_test
+            from bot.devtools.selftest import run_self_test
 
             return asyncio.run(run_self_test(config))
         if args.command == "sync":
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_invite(client_id: int | None, token: str | None) -> int:
-    from bot.invite import InviteError, application_id_from_token, invite_text
+    from bot.ops.invite import InviteError, application_id_from_token, invite_text
 
     try:
         if client_id is None:

@@ -39,7 +39,7 @@ import asyncpg
 
 from bot import replies_store, store
 from bot.config import EXIT_CONFIG, BotConfig
-from bot.health import check_heartbeat
+from bot.ops.health import check_heartbeat
 from bot.pg_store import (
     _UNREACHABLE,
     CONNECT_TIMEOUT,

@@ -1,7 +1,7 @@
 """Turning every error into one ephemeral sentence for the user, and a traceback for the log only.
 
 discord.py's default `CommandTree.on_error` only logs, which leaves the user staring at "The
-application did not respond". `ShakespeareTree.on_error` (in bot/client.py) answers through
+application did not respond". `ShakespeareTree.on_error` (in bot/runtime/client.py) answers through
 `reply_privately` with the sentence `user_message` picks.
 """
 

@@ -114,7 +114,7 @@ KOREAN: dict[str, str] = {
     "validation loss not recorded": "검증 손실 기록 없음",
     "validation loss {bits} bits/char ({nats} nats)": "검증 손실 {bits} bits/char ({nats} nats)",
     ", trained {minutes} min": ", {minutes}분 학습",
-    # bot/formatting.py (the header above generated text)
+    # bot/commands/formatting.py (the header above generated text)
     "temperature {value}": "온도 {value}",
     "seed shortened": "시작 글 줄임",
     "text cut to fit": "글을 잘라 맞춤",

@@ -1,6 +1,6 @@
 """Settings, bot state and replies in PostgreSQL (asyncpg): the SettingsStore for bots run on several hosts.
 
-Chosen by DATABASE_URL (bot/runner.py `open_store`); SQLite (bot/store.py) stays the default. It keeps
+Chosen by DATABASE_URL (bot/runtime/runner.py `open_store`); SQLite (bot/store.py) stays the default. It keeps
 SqliteSettingsStore's behaviour and guarantees:
 
 - Defaults live in code and are merged on read; NULL in a column means "the default"; a reset

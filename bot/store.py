@@ -22,6 +22,7 @@ from typing import Literal, Protocol, get_args
 import aiosqlite
 
 from bot.i18n import Phrase
+from bot.names import VOICE_PREFIX
 from bot.replies_store import REPLY_BUSY_TIMEOUT_MS, RepliesTable, ReplyRecord
 from bot.storage_faults import (
     SettingsBusyError,
@@ -94,7 +95,7 @@ def check_length(value: object, most: int = MAX_LENGTH) -> int:
 def check_model_name(value: object) -> str:
     """A plausible model name, or a server voice's ("voice:lore"); whether that model is loaded, or
     the voice exists, is the caller's question."""
-    name = value.removeprefix("voice:") if isinstance(value, str) else None
+    name = value.removeprefix(VOICE_PREFIX) if isinstance(value, str) else None
     if (name and isinstance(value, str) and len(value) <= MAX_MODEL_NAME_LENGTH
             and name.replace("-", "").replace("_", "").isalnum() and name.isascii()):
         return value

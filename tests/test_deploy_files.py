@@ -5,7 +5,7 @@ checked offline: each file against its format's published schema (the Compose Sp
 JSON schema as check-jsonschema ships it; Kubernetes' own OpenAPI schemas, strict, as
 kubernetes-validate ships them), and each against the bot itself: every variable is one that
 bot/config.py knows, the values pass BotConfig.from_env, the probes ask the routes that
-bot/http_status.py serves, on the port METRICS_PORT names.
+bot/ops/http_status.py serves, on the port METRICS_PORT names.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def _manifest() -> list[dict]:
 
 
 def _routes() -> dict[str, str]:
-    """{path: handler} of every `router.add_get(path, self.handler)` in bot/http_status.py."""
+    """{path: handler} of every `router.add_get(path, self.handler)` in bot/ops/http_status.py."""
     tree = ast.parse((ROOT / "bot" / "http_status.py").read_text())
     routes = {}
     for node in ast.walk(tree):
@@ -72,7 +72,7 @@ def _routes() -> dict[str, str]:
 
 def _route_of(handler: str) -> str:
     paths = [path for path, name in _routes().items() if name == handler]
-    assert len(paths) == 1, f"bot/http_status.py should route one path to {handler}: {_routes()}"
+    assert len(paths) == 1, f"bot/ops/http_status.py should route one path to {handler}: {_routes()}"
     return paths[0]
 
 

@@ -1,8 +1,9 @@
-"""The shape of the house: which package may import which, and README's copy of the settings table.
+"""The shape of the house: which package and which layer of the bot may import which, no import
+cycles, tests that share helpers only through harness modules, and README's copy of the settings table.
 
 Data flows one way (Discord -> bot -> engine -> model); an arrow never points back up. The emulator
 is a tool of its own: it knows nothing of the bot, and the bot reaches for it only to drive itself
-(the playground and the offline self-test).
+(the playground and the offline self-test). Inside bot/, the layers of `LAYERS` point down too.
 """
 
 from __future__ import annotations
@@ -16,7 +17,41 @@ from bot.config import environment_table
 
 REPO = Path(__file__).resolve().parents[1]
 # Modules of bot/ that may import the emulator: they run the bot against it.
-BOT_MODULES_USING_THE_EMULATOR = {"bot/playground.py", "bot/selftest.py"}
+BOT_MODULES_USING_THE_EMULATOR = {"bot/devtools/playground.py", "bot/devtools/selftest.py"}
+PACKAGES = ("bot", "charlm", "discord_emulator")
+
+# The bot's layers, bottom first: each module belongs to the layer that names it or the package
+# above it (the longest name wins; "bot" is bot/__init__.py alone).
+LAYERS = {
+    "foundation": {"bot", "bot.config", "bot.i18n", "bot.names"},
+    "services": {"bot.storage", "bot.voices", "bot.ops", "bot.errors",
+                 # the storage modules at bot/'s top level, until they are in bot.storage
+                 "bot.store", "bot.pg_store", "bot.replies_store", "bot.storage_faults",
+                 "bot.copy_to_postgres"},
+    "commands": {"bot.commands"},
+    "runtime": {"bot.runtime"},
+    "devtools": {"bot.devtools"},
+    "command line": {"bot.__main__"},
+}
+# Layer -> the layers its modules may import at run time: its own and those below.
+MAY_IMPORT = {
+    "foundation": {"foundation"},
+    "services": {"services", "foundation"},
+    "commands": {"commands", "services", "foundation"},
+    "runtime": {"runtime", "commands", "services", "foundation"},
+    "devtools": {"devtools", "runtime", "commands", "services", "foundation"},
+    "command line": set(LAYERS),
+}
+# The one exception: a command names the client in its type hints (under `if TYPE_CHECKING:`).
+MAY_IMPORT_FOR_TYPES_ONLY = {"commands": {"runtime"}}
+# Known faults another branch removes (the storage rework: the trainer opens its database through
+# bot.storage, the voice books join it). Each entry must still be true: delete it when it is not.
+PENDING_BACK_IMPORTS = {("bot.voices.trainer", "bot.runtime.runner")}
+PENDING_CYCLES = [{"bot.voices.jobs", "bot.voices.pg_jobs"},
+                  {"bot.runtime.client", "bot.runtime.runner", "bot.voices.trainer"}]
+PENDING_TEST_IMPORTS = {("tests/bot/test_pg_store.py", "tests.bot.test_replies_store"),
+                        ("tests/bot/test_pg_store.py", "tests.bot.test_store"),
+                        ("tests/bot/test_replies_store.py", "tests.bot.test_store")}
 
 
 def imported_packages(path: Path) -> set[str]:
@@ -35,10 +70,141 @@ def imports_by_file(package: str) -> dict[str, set[str]]:
             for path in sorted((REPO / package).rglob("*.py"))}
 
 
+def modules_of(root: Path, packages: tuple[str, ...] = PACKAGES) -> dict[str, Path]:
+    """Dotted module name -> file, for every module of the packages under root."""
+    found = {}
+    for package in packages:
+        for path in sorted((root / package).rglob("*.py")):
+            parts = list(path.relative_to(root).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join(parts)] = path
+    return found
+
+
+def _type_checking_block(node: ast.AST) -> bool:
+    test = getattr(node, "test", None)
+    return isinstance(node, ast.If) and (
+        (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING")
+        or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"))
+
+
+def module_imports(name: str, path: Path, known: dict[str, Path]) -> dict[str, bool]:
+    """The known modules `name` imports -> whether only for types (under `if TYPE_CHECKING:`).
+    Imports anywhere count, inside functions too; relative imports are resolved; `from a import b`
+    is module a.b when there is one, else a."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: dict[str, bool] = {}
+
+    def add(target: str, types_only: bool) -> None:
+        while target and target not in known:
+            target = target.rpartition(".")[0]
+        if target and target != name:
+            found[target] = found.get(target, True) and types_only
+
+    def visit(node: ast.AST, types_only: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if _type_checking_block(child):
+                for inner in child.body:
+                    visit_node(inner, True)
+                for inner in child.orelse:
+                    visit_node(inner, types_only)
+            else:
+                visit_node(child, types_only)
+
+    def visit_node(node: ast.AST, types_only: bool) -> None:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                add(alias.name, types_only)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[:len(package.split(".")) - (node.level - 1)]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            for alias in node.names:
+                full = f"{module}.{alias.name}"
+                add(full if full in known else module, types_only)
+        visit(node, types_only)
+
+    visit(ast.parse(path.read_text(), filename=str(path)), False)
+    return found
+
+
+def import_graph(root: Path, packages: tuple[str, ...] = PACKAGES) -> dict[str, dict[str, bool]]:
+    known = modules_of(root, packages)
+    return {name: module_imports(name, path, known) for name, path in known.items()}
+
+
+def layer_of(module: str) -> str | None:
+    best, layer_found = "", None
+    for layer, names in LAYERS.items():
+        for name in names:
+            owns = module == name or (name != "bot" and module.startswith(name + "."))
+            if owns and len(name) > len(best):
+                best, layer_found = name, layer
+    return layer_found
+
+
+def back_imports(graph: dict[str, dict[str, bool]]) -> set[tuple[str, str]]:
+    """(importer, imported) for every import inside bot/ that points to a layer it may not import."""
+    wrong = set()
+    for module, imports in graph.items():
+        if not (module == "bot" or module.startswith("bot.")):
+            continue
+        layer = layer_of(module)
+        for target, types_only in imports.items():
+            if not (target == "bot" or target.startswith("bot.")):
+                continue
+            allowed = MAY_IMPORT[layer] | (MAY_IMPORT_FOR_TYPES_ONLY.get(layer, set()) if types_only
+                                           else set())
+            if layer_of(target) not in allowed:
+                wrong.add((module, target))
+    return wrong
+
+
+def run_time_cycles(graph: dict[str, dict[str, bool]]) -> list[set[str]]:
+    """The groups of modules that import each other at run time (Tarjan's strongly connected
+    components of more than one module; imports for types only left out)."""
+    edges = {module: [t for t, types_only in imports.items() if not types_only]
+             for module, imports in graph.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[set[str]] = []
+
+    def connect(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for target in edges[module]:
+            if target not in index:
+                connect(target)
+                low[module] = min(low[module], low[target])
+            elif target in on_stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            group = set()
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.add(member)
+                if member == module:
+                    break
+            if len(group) > 1:
+                groups.append(group)
+
+    for module in edges:
+        if module not in index:
+            connect(module)
+    return groups
+
+
 def test_imported_packages_sees_every_form_of_import(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
-    sample.write_text("import bot.client\nfrom charlm.engine import GenerationEngine\nfrom . import x\n"
-                      "def later():\n    import discord_emulator as e\n")
+    sample.write_text("import bot.runtime.client\nfrom charlm.engine import GenerationEngine\n"
+                      "from . import x\ndef later():\n    import discord_emulator as e\n")
     assert imported_packages(sample) == {"bot", "charlm", "discord_emulator"}
 
 
@@ -59,6 +225,95 @@ def test_the_bot_uses_the_emulator_only_to_drive_itself() -> None:
     assert not any("train" in imports for imports in imports_by_file("bot").values())
 
 
+def test_every_bot_module_has_a_layer() -> None:
+    unplaced = sorted(module for module in modules_of(REPO, ("bot",)) if layer_of(module) is None)
+    assert not unplaced, f"add these modules to a layer of LAYERS in tests/test_layout.py: {unplaced}"
+
+
+def test_the_bots_layers_point_down() -> None:
+    wrong = back_imports(import_graph(REPO)) - PENDING_BACK_IMPORTS
+    assert not wrong, ("an import points up the bot's layers (see LAYERS and MAY_IMPORT in "
+                       f"tests/test_layout.py): {sorted(wrong)}")
+
+
+def test_no_import_cycles_at_run_time() -> None:
+    cycles = [group for group in run_time_cycles(import_graph(REPO)) if group not in PENDING_CYCLES]
+    assert not cycles, f"these modules import each other at run time: {[sorted(c) for c in cycles]}"
+
+
+def test_the_known_faults_listed_here_are_still_there() -> None:
+    graph = import_graph(REPO)
+    assert back_imports(graph) >= PENDING_BACK_IMPORTS, "fixed: delete it from PENDING_BACK_IMPORTS"
+    cycles = run_time_cycles(graph)
+    assert all(group in cycles for group in PENDING_CYCLES), "fixed: delete it from PENDING_CYCLES"
+    assert imports_between_tests(REPO) >= PENDING_TEST_IMPORTS, "fixed: delete it from PENDING_TEST_IMPORTS"
+
+
+def write_tree(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def test_a_back_import_and_the_cycle_it_makes_are_caught(tmp_path: Path) -> None:
+    write_tree(tmp_path, {
+        "bot/__init__.py": "",
+        "bot/config.py": "",
+        "bot/ops/__init__.py": "",
+        "bot/ops/metrics.py": ("from bot import config\n\n"
+                               "def later():\n    from ..runtime.client import Bot\n"),
+        "bot/runtime/__init__.py": "",
+        "bot/runtime/client.py": "from bot.ops.metrics import Metrics\n",
+        "bot/commands/__init__.py": "",
+        "bot/commands/about.py": ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                                  "    from bot.runtime.client import Bot\n"),
+        "bot/voices/__init__.py": "",
+        "bot/voices/cache.py": ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                                "    from bot.commands import about\n"),
+    })
+    graph = import_graph(tmp_path)
+    # Upward at run time (even inside a function), and upward for types outside the commands: caught.
+    # A command naming the client for its types: allowed.
+    assert back_imports(graph) == {("bot.ops.metrics", "bot.runtime.client"),
+                                   ("bot.voices.cache", "bot.commands.about")}
+    assert run_time_cycles(graph) == [{"bot.ops.metrics", "bot.runtime.client"}]
+    (tmp_path / "bot/ops/metrics.py").write_text("from bot import config\n")
+    graph = import_graph(tmp_path)
+    assert run_time_cycles(graph) == []
+    assert back_imports(graph) == {("bot.voices.cache", "bot.commands.about")}
+
+
+def imports_between_tests(root: Path) -> set[tuple[str, str]]:
+    """(file, module) for every `test_*` module a file under tests/ imports: tests share their
+    harness through conftest.py and harness modules, never through another test module."""
+    found = set()
+    for path in sorted((root / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                prefix = f"{node.module}." if node.module else ""
+                names = [node.module or ""] + [prefix + alias.name for alias in node.names]
+            found.update((str(path.relative_to(root)), name) for name in names
+                         if name.rpartition(".")[2].startswith("test_"))
+    return found
+
+
+def test_no_test_module_imports_another() -> None:
+    wrong = imports_between_tests(REPO) - PENDING_TEST_IMPORTS
+    assert not wrong, f"move what these share into a conftest.py or harness module: {sorted(wrong)}"
+
+
+def test_an_import_of_a_test_module_is_caught(tmp_path: Path) -> None:
+    write_tree(tmp_path, {
+        "tests/bot/test_a.py": "from tests.bot.harness import running_bot\nfrom tests.bot import test_b\n",
+        "tests/bot/test_c.py": "def later():\n    from tests.bot.test_b import poem\n",
+        "tests/bot/harness.py": "import pytest\n",
+    })
+    assert imports_between_tests(tmp_path) == {("tests/bot/test_a.py", "tests.bot.test_b"),
+                                               ("tests/bot/test_c.py", "tests.bot.test_b")}
 def test_readme_configuration_table_is_the_one_the_code_prints() -> None:
     readme = (REPO / "README.md").read_text()
     assert environment_table() in readme, (

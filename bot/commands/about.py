@@ -13,7 +13,7 @@ from bot.i18n import Phrase, localize
 from charlm.engine import ModelInfo
 
 if TYPE_CHECKING:
-    from bot.client import ShakespeareBot
+    from bot.runtime.client import ShakespeareBot
 
 
 def describe_model(info: ModelInfo) -> Phrase:

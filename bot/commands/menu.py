@@ -25,7 +25,7 @@ from bot.i18n import Phrase
 from charlm.engine import GenerationRequest
 
 if TYPE_CHECKING:
-    from bot.client import ShakespeareBot
+    from bot.runtime.client import ShakespeareBot
 
 MENU_NAME = "Continue as Shakespeare"
 NOTHING_TO_CONTINUE = Phrase("That message has no text to continue; pick one with some words in it.")

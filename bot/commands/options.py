@@ -14,7 +14,7 @@ from bot.i18n import Phrase
 from bot.store import DEFAULT_SETTINGS
 
 if TYPE_CHECKING:
-    from bot.client import ShakespeareBot
+    from bot.runtime.client import ShakespeareBot
 
 CHAT_INPUT = 1  # application command types: slash commands, and the message context menu
 MESSAGE_COMMAND = 3

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.commands.formatting import continuation_reply, fits_whole, generation_reply
 from bot.commands.voice import choose_stored
 from bot.errors import (
     INTERNAL,
@@ -41,20 +42,19 @@ from bot.errors import (
     reply_privately,
     sentence_for,
 )
-from bot.formatting import continuation_reply, fits_whole, generation_reply
 from bot.i18n import Phrase
+from bot.names import BUTTON_ID, button_id
 from bot.storage_faults import SettingsUnavailableError
 from bot.store import ReplyRecord
 from bot.voices.cache import Chosen, shipped
 from charlm.engine import GenerationRequest
 
 if TYPE_CHECKING:
-    from bot.client import ShakespeareBot
+    from bot.runtime.client import ShakespeareBot
 
 log = logging.getLogger(__name__)
 
 TEXT_FILE = "shakespeare.txt"  # a text too long for one message comes whole as this attachment
-BUTTON_ID = re.compile(r"shk:(?P<action>again|more|delete):(?P<key>[0-9a-f]{16}):(?P<owner>[0-9]{1,20})")
 # action -> (label, style); the order is the order of the buttons.
 BUTTONS = {"again": ("Again", discord.ButtonStyle.primary),
            "more": ("Continue", discord.ButtonStyle.secondary),
@@ -75,7 +75,7 @@ class ReplyButton(discord.ui.DynamicItem[discord.ui.Button], template=BUTTON_ID.
     def __init__(self, action: str, key: str, owner_id: int) -> None:
         label, style = BUTTONS[action]
         super().__init__(discord.ui.Button(label=label, style=style,
-                                           custom_id=f"shk:{action}:{key}:{owner_id}"))
+                                           custom_id=button_id(action, key, owner_id)))
         self.action, self.key, self.owner_id = action, key, owner_id
 
     @classmethod

@@ -38,7 +38,7 @@ from bot.store import (
 )
 
 if TYPE_CHECKING:
-    from bot.client import ShakespeareBot
+    from bot.runtime.client import ShakespeareBot
 
 log = logging.getLogger(__name__)
 

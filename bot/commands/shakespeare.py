@@ -29,7 +29,7 @@ from bot.voices.cache import Chosen
 from charlm.engine import GenerationRequest
 
 if TYPE_CHECKING:
-    from bot.client import ShakespeareBot
+    from bot.runtime.client import ShakespeareBot
 
 log = logging.getLogger(__name__)
 

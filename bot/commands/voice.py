@@ -26,13 +26,14 @@ from bot.commands.options import (
 )
 from bot.errors import BAD_OPTION, UserError, reply_privately
 from bot.i18n import Phrase, localize
+from bot.names import voice_model
 from bot.store import DEFAULT_SETTINGS
 from bot.voices.cache import Chosen, shipped, voice_name
 from bot.voices.jobs import MAX_NAME_LENGTH, MAX_VOICES_PER_SERVER, NAME, Job, Voice, VoiceError, check_name
 from bot.voices.upload import check_source, check_text, decode_text, download
 
 if TYPE_CHECKING:
-    from bot.client import ShakespeareBot
+    from bot.runtime.client import ShakespeareBot
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +251,6 @@ async def settings_voice(interaction: discord.Interaction[ShakespeareBot],
     if await asyncio.to_thread(bot.voices.voice, interaction.guild_id, voice) is None:
         raise UserError(Phrase("This server has no voice named {name}; /voice list shows its voices.",
                                name=voice[:MAX_NAME_LENGTH]))
-    change = bot.store.set_value(interaction.guild_id, "model", f"voice:{voice}")
+    change = bot.store.set_value(interaction.guild_id, "model", voice_model(voice))
     said = Phrase("Voice {name} now writes by default on this server.", name=voice)
     await write_then_confirm(interaction, change, lambda _: said)

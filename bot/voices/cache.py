@@ -20,15 +20,13 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from bot.i18n import Phrase
+from bot.names import VOICE_PREFIX
 from bot.storage_faults import SettingsUnavailableError
 from bot.voices.jobs import Voice, VoiceBook, VoiceError
 from charlm.engine import GenerationEngine, GenerationRequest, InvalidRequestError
 from charlm.errors import CharLMError
 
 log = logging.getLogger(__name__)
-
-VOICE_PREFIX = "voice:"
-
 
 @dataclass(frozen=True)
 class Chosen:

@@ -3,7 +3,7 @@
 Both sides use this: the bot queues, lists, cancels and deletes; the trainer process (trainer.py)
 claims a job, reports progress and finishes it. `VoiceBook` is the interface and holds the SQL,
 written once for both databases; `open_voice_book` picks the implementation from DATABASE_URL, as
-bot/runner.py's `open_store` picks the settings store:
+bot/runtime/runner.py's `open_store` picks the settings store:
 
 - `SqliteVoiceBook`: the tables of bot/store.py's migration 5 in the file at BOT_DB_PATH, the files
   (uploaded texts, trained voices) in VOICES_DIR. Several processes on one host share both.
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.i18n import Phrase
+from bot.names import voice_model
 from bot.storage_faults import (
     DAMAGED,
     FULL,
@@ -78,7 +79,7 @@ class Voice:
     @property
     def model_key(self) -> str:
         """How a request, a reply's buttons and a setting name this voice (within its server)."""
-        return f"voice:{self.name}"
+        return voice_model(self.name)
 
 
 @dataclass(frozen=True)
@@ -456,7 +457,7 @@ class SqliteVoiceBook(VoiceBook):
 
 def open_voice_book(config: BotConfig) -> VoiceBook:
     """The voices in the database the settings are in: SQLite at BOT_DB_PATH, or PostgreSQL when
-    DATABASE_URL is set (the same choice as bot/runner.py's `open_store`, whose migrations make the
+    DATABASE_URL is set (the same choice as bot/runtime/runner.py's `open_store`, whose migrations make the
     tables; psycopg is imported only when chosen)."""
     if config.database_url is None:
         return SqliteVoiceBook(config.db_path, config.voices_folder)

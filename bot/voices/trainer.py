@@ -12,7 +12,7 @@ marks it failed with the reason. A voice is kept only if it reads the server's h
 better than its base model did, and is written atomically (safetensors) before its row exists
 (with PostgreSQL, its bytes are in the row, written in the transaction that ends the job).
 
-The trainer keeps a heartbeat file fresh (bot/health.py; BOT_HEARTBEAT_PATH, and the bot gives its
+The trainer keeps a heartbeat file fresh (bot/ops/health.py; BOT_HEARTBEAT_PATH, and the bot gives its
 own child another path) at every poll and every progress report, so `python -m bot healthcheck`
 is its container's or pod's liveness check too: a trainer stuck anywhere goes stale within a
 minute. The database away does not stop it, nor make it look dead (restarting would not help):
@@ -32,8 +32,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from bot import health
 from bot.config import BotConfig
+from bot.ops import health
 from bot.voices.jobs import TEXT_GONE, Job, VoiceBook, open_voice_book
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ def _serve_jobs(book: VoiceBook, config: BotConfig, stop: threading.Event, poll_
 
 def run_trainer(config: BotConfig) -> int:
     """The `trainer` command: migrate the database if needed, then serve jobs until SIGTERM/SIGINT."""
-    from bot.runner import StartupError, open_store
+    from bot.runtime.runner import StartupError, open_store
 
     lowest_priority()
     import torch

@@ -48,7 +48,7 @@ def main() -> None:
     check(db_path.is_file(), f"the settings database {db_path} is on the volume")
     # The self-test's admin set this temperature for its guild; importing the constant keeps the
     # two in step. guild_settings is the first migration's table, which never changes.
-    from bot.selftest import TEMPERATURE
+    from bot.devtools.selftest import TEMPERATURE
 
     # Read-only, so this check cannot create or change what it is checking.
     with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as connection:

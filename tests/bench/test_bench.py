@@ -92,7 +92,7 @@ def test_stepper_quality_matches_the_module_in_float32_and_refuses_bad_input(tmp
 
 
 def test_replies_speed_reports_every_figure(tmp_path: Path) -> None:
-    from tests.bot.test_bot_commands import make_checkpoints
+    from tests.bot.harness import make_checkpoints
 
     checkpoints = make_checkpoints(tmp_path / "checkpoints")
     result = run_bench("replies_speed.py", "--checkpoint-dir", str(checkpoints), "--presses", "2",
@@ -116,7 +116,7 @@ def test_replies_speed_refuses_bad_options_in_one_line() -> None:
 
 
 def test_shard_capacity_reports_every_rate_and_the_burst(tmp_path: Path) -> None:
-    from tests.bot.test_bot_commands import make_checkpoints
+    from tests.bot.harness import make_checkpoints
 
     checkpoints = make_checkpoints(tmp_path / "checkpoints")
     result = run_bench("shard_capacity.py", "--checkpoint-dir", str(checkpoints), "--rates", "20", "40",
@@ -130,7 +130,7 @@ def test_shard_capacity_reports_every_rate_and_the_burst(tmp_path: Path) -> None
 
 
 def test_voice_serving_reports_every_figure(tmp_path: Path) -> None:
-    from tests.bot.test_bot_commands import make_checkpoints
+    from tests.bot.harness import make_checkpoints
 
     checkpoints = make_checkpoints(tmp_path / "checkpoints")
     result = run_bench("voice_serving.py", "--checkpoint-dir", str(checkpoints), "--requests", "3",

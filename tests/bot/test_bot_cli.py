@@ -12,9 +12,9 @@ import pytest
 
 from bot import __version__
 from bot.config import ENVIRONMENT
-from bot.health import write_heartbeat
+from bot.ops.health import write_heartbeat
 from bot.store import SqliteSettingsStore
-from tests.bot.test_bot_commands import make_checkpoints
+from tests.bot.harness import make_checkpoints
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_VARIABLES = [name for name, _, _ in ENVIRONMENT]
@@ -128,7 +128,7 @@ def test_invite_prints_both_install_links_with_only_the_permission_the_bot_uses(
 
 
 def test_invite_reads_the_application_id_from_the_token_or_says_what_to_give():
-    from bot.invite import application_id_from_token
+    from bot.ops.invite import application_id_from_token
     from discord_emulator.models import make_token
 
     assert application_id_from_token(make_token(987654321)) == 987654321

@@ -17,7 +17,7 @@ from bot import replies_store
 from bot.__main__ import main
 from bot.config import ENVIRONMENT, BotConfig
 from bot.copy_to_postgres import TABLES, copy_database
-from bot.health import write_heartbeat
+from bot.ops.health import write_heartbeat
 from bot.pg_store import PostgresSettingsStore, describe
 from bot.replies_store import ReplyRecord
 from bot.store import SqliteSettingsStore

@@ -11,7 +11,7 @@ from discord import app_commands
 from bot import errors
 from bot.commands import add_commands
 from bot.i18n import COMMAND_KOREAN, KOREAN, Phrase, localize
-from tests.bot.test_bot_commands import refusal, running_bot
+from tests.bot.harness import refusal, running_bot
 
 
 def placeholders(template: str) -> set[str]:
@@ -87,8 +87,8 @@ async def test_a_korean_client_reads_korean_from_the_bot_and_the_commands(tmp_pa
 async def test_a_changed_translation_changes_the_synced_command_set(monkeypatch) -> None:
     # The stored hash decides whether a start syncs: it must cover the Korean too, or a corrected
     # translation would never reach Discord.
-    from bot.client import command_set_hash
     from bot.i18n import BotTranslator
+    from bot.runtime.sync import command_set_hash
 
     client = discord.Client(intents=discord.Intents.none())
     client._connection.application_id = 1  # what a logged-in client knows

@@ -18,7 +18,7 @@ from bot import replies_store
 from bot.config import BotConfig, ConfigError
 from bot.pg_store import MIGRATIONS, SCHEMA_VERSION, UNREACHABLE, PostgresSettingsStore
 from bot.replies_store import MAX_REPLY_BODY, ReplyRecord
-from bot.runner import open_store
+from bot.runtime.runner import open_store
 from bot.storage_faults import SettingsUnavailableError
 from bot.store import (
     DEFAULT_SETTINGS,

@@ -13,12 +13,11 @@ from pathlib import Path
 import pytest
 
 from bot.config import EXIT_CONFIG
-from bot.runner import run_bot
+from bot.runtime.runner import run_bot
 from bot.storage_faults import DAMAGED, FULL, MOVED, SettingsUnavailableError
 from bot.store import DEFAULT_SETTINGS, ReplyRecord, SettingsStoreError, SqliteSettingsStore
 from discord_emulator import Emulator, Rules
-from tests.bot.test_bot_commands import poem, refusal, running_bot
-from tests.bot.test_bot_startup import config_for
+from tests.bot.harness import config_for, poem, refusal, running_bot
 
 GUILD = 1234
 

@@ -26,9 +26,9 @@ from aiohttp import web
 
 import bot.voices.jobs as jobs_module
 import bot.voices.trainer as trainer_module
-from bot import health
 from bot.config import BotConfig
-from bot.runner import open_store
+from bot.ops import health
+from bot.runtime.runner import open_store
 from bot.storage_faults import SettingsBusyError, SettingsUnavailableError
 from bot.voices.jobs import (
     MAX_VOICES_PER_SERVER,

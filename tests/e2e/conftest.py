@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from bot.playground import BOT_CAST, BOT_COMMAND
+from bot.devtools.playground import BOT_CAST, BOT_COMMAND
 from discord_emulator import Emulator
 from discord_emulator.process import BotProcess
 from tests.e2e.helpers import BOT_START_TIMEOUT, bot_env

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bot.playground import emulated_bot_env
+from bot.devtools.playground import emulated_bot_env
 from discord_emulator import Emulator, Reply, SentInteraction
 
 REPO = Path(__file__).resolve().parents[2]

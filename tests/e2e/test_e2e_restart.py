@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.playground import BOT_CAST, BOT_COMMAND
+from bot.devtools.playground import BOT_CAST, BOT_COMMAND
 from discord_emulator import Emulator, Reply
 from discord_emulator.process import BotProcess
 from tests.e2e.helpers import (

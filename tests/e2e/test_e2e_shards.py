@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yarl
 
-from bot.playground import BOT_CAST, BOT_COMMAND
+from bot.devtools.playground import BOT_CAST, BOT_COMMAND
 from discord_emulator import Emulator, Reply, SentInteraction
 from discord_emulator.models import Guild
 from discord_emulator.process import BotProcess

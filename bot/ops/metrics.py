@@ -1,6 +1,6 @@
-"""What one bot counts and measures, in Prometheus's terms; bot/http_status.py serves it.
+"""What one bot counts and measures, in Prometheus's terms; bot/ops/http_status.py serves it.
 
-Each ShakespeareBot has its own `BotMetrics` and its own CollectorRegistry (never prometheus_client's
+Each bot has its own `BotMetrics` and its own CollectorRegistry (never prometheus_client's
 global one), so several bots in one process (the tests) count apart. Counting costs a dictionary
 look-up and an addition; nothing is served unless METRICS_PORT is set.
 
@@ -31,10 +31,9 @@ import asyncio
 import contextlib
 import logging
 import math
-import re
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Protocol
 
 import discord
 from discord import app_commands
@@ -44,15 +43,26 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from bot.errors import expired_interaction, sentence_for
-from bot.logs import bind_interaction
+from bot.names import BUTTON_ACTION
+from bot.ops.logs import bind_interaction
 from bot.store import SettingsError
 from charlm.engine import EngineBusyError
 
 if TYPE_CHECKING:
-    from bot.client import ShakespeareBot
     from bot.store import SettingsStore
+    from charlm.engine import GenerationEngine
 
 log = logging.getLogger(__name__)
+
+
+class MeasuredBot(Protocol):
+    """What the metrics read of the bot they count for (bot/runtime/client.py's ShakespeareBot):
+    its engine and its shards, as a discord.py AutoShardedClient has them."""
+
+    engine: GenerationEngine
+    shards: Mapping[int, discord.ShardInfo]
+    shard_ids: list[int] | None
+    shard_count: int | None
 
 OUTCOMES = ("answered", "refused", "busy", "failed")
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
@@ -61,7 +71,6 @@ LAG_PROBE_SECONDS = 1.0
 GENERATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 DATABASE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
-_BUTTON = re.compile(r"shk:(again|more|delete):")
 _BUTTON_NAMES = {"again": "again", "more": "continue", "delete": "delete"}
 
 
@@ -70,7 +79,7 @@ def command_label(interaction: discord.Interaction) -> str:
     "button:again|continue|delete" for a reply's buttons, else "unknown": never a name a user
     typed, so the number of labels stays bounded."""
     if interaction.type is discord.InteractionType.component:
-        found = _BUTTON.match(str((interaction.data or {}).get("custom_id", "")))
+        found = BUTTON_ACTION.match(str((interaction.data or {}).get("custom_id", "")))
         return f"button:{_BUTTON_NAMES[found[1]]}" if found else "button:unknown"
     try:
         command = interaction.command
@@ -133,7 +142,7 @@ class TimedStore:
 class _EngineCollector:
     """The engine's step and row counts, read when scraped (the worker thread keeps them)."""
 
-    def __init__(self, bot: ShakespeareBot) -> None:
+    def __init__(self, bot: MeasuredBot) -> None:
         self.bot = bot
 
     def collect(self) -> Iterator[CounterMetricFamily]:
@@ -153,7 +162,7 @@ class _EngineCollector:
 class _GatewayCollector:
     """Each shard's latency and whether it is connected, read when scraped."""
 
-    def __init__(self, bot: ShakespeareBot) -> None:
+    def __init__(self, bot: MeasuredBot) -> None:
         self.bot = bot
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -186,7 +195,7 @@ class _GatewayCollector:
 class BotMetrics:
     """The counters, histograms and gauges of one bot, in a registry of its own."""
 
-    def __init__(self, bot: ShakespeareBot) -> None:
+    def __init__(self, bot: MeasuredBot) -> None:
         self.bot = bot
         self.registry = registry = CollectorRegistry()
         self.interactions = Counter(
@@ -230,7 +239,7 @@ class BotMetrics:
     # -- what the bot calls while it serves --
 
     def handling(self, interaction: discord.Interaction) -> None:
-        """The current task now handles `interaction`: the lines it logs carry its id (bot/logs.py)."""
+        """The current task now handles `interaction`: the lines it logs carry its id (bot/ops/logs.py)."""
         bind_interaction(interaction)
 
     def interaction_done(self, interaction: discord.Interaction,

@@ -8,8 +8,8 @@ import os
 import signal
 import time
 
-from bot.health import check_heartbeat, remove_heartbeat, write_heartbeat
-from bot.lifecycle import InFlight, install_stop_signals
+from bot.ops.health import check_heartbeat, remove_heartbeat, write_heartbeat
+from bot.runtime.lifecycle import InFlight, install_stop_signals
 
 
 async def test_drain_waits_for_commands_in_flight_and_refuses_new_ones():
@@ -50,7 +50,7 @@ async def test_drain_cancels_what_outlives_the_bound_and_tells_only_those_users(
 
 
 async def test_telling_a_cut_user_is_bounded_and_its_failure_only_logged(monkeypatch, caplog):
-    monkeypatch.setattr("bot.lifecycle.TELL_SECONDS", 0.2)
+    monkeypatch.setattr("bot.runtime.lifecycle.TELL_SECONDS", 0.2)
     in_flight = InFlight()
 
     async def hangs() -> None:

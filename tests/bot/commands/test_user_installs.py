@@ -10,12 +10,11 @@ import pytest
 from bot import errors
 from bot.commands.menu import MENU_NAME
 from bot.commands.shakespeare import COOLDOWN_SECONDS
-from bot.invite import SERVER_PERMISSIONS
+from bot.ops.invite import SERVER_PERMISSIONS
 from bot.store import DEFAULT_SETTINGS
 from discord_emulator import CommandInputError, Reply
 from discord_emulator.models import ATTACH_FILES, USE_EXTERNAL_APPS
-from tests.bot.test_bot_commands import poem, refusal, running_bot
-from tests.bot.test_bot_replies import buttons
+from tests.bot.harness import buttons, poem, refusal, running_bot
 
 EVERYWHERE = {"integration_types": [0, 1], "contexts": [0, 1, 2]}
 

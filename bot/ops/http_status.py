@@ -1,6 +1,6 @@
 """One small HTTP server in the bot's process, when METRICS_PORT is set: metrics, liveness, readiness.
 
-- `GET /metrics`: the bot's metrics in Prometheus's text format (bot/metrics.py names them).
+- `GET /metrics`: the bot's metrics in Prometheus's text format (bot/ops/metrics.py names them).
 - `GET /healthz`: 200 while the process lives and its event loop turns (the answer itself proves
   it), with the loop's latest lag in the body.
 - `GET /readyz`: 200 only while the gateway is connected on every shard, the bot takes
@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -25,14 +25,37 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from bot.config import ConfigError
 
 if TYPE_CHECKING:
-    from bot.client import ShakespeareBot
+    import discord
+
+    from bot.config import BotConfig
+    from bot.ops.metrics import BotMetrics
+    from bot.store import SettingsStore
 
 log = logging.getLogger(__name__)
+
+
+class Accepting(Protocol):
+    accepting: bool  # False once the bot is stopping
+
+
+class ServedBot(Protocol):
+    """What the status server reads of the bot it serves (bot/runtime/client.py's ShakespeareBot)."""
+
+    config: BotConfig
+    metrics: BotMetrics
+    store: SettingsStore
+    in_flight: Accepting
+    shards: Mapping[int, discord.ShardInfo]
+
+    def is_closed(self) -> bool: ...
+
+    def is_ready(self) -> bool: ...
+
 
 READY_DATABASE_TIMEOUT = 5.0  # seconds /readyz waits for the database before calling it unready
 
 
-async def readiness(bot: ShakespeareBot) -> str | None:
+async def readiness(bot: ServedBot) -> str | None:
     """None when the bot is ready to serve, else one line saying why not."""
     if bot.is_closed() or not bot.in_flight.accepting:
         return "the bot is stopping"
@@ -51,7 +74,7 @@ async def readiness(bot: ShakespeareBot) -> str | None:
 
 
 class StatusServer:
-    def __init__(self, bot: ShakespeareBot, host: str, port: int) -> None:
+    def __init__(self, bot: ServedBot, host: str, port: int) -> None:
         self.bot, self.host, self.port = bot, host, port
         self._runner: web.AppRunner | None = None
 
@@ -93,7 +116,7 @@ class StatusServer:
 
 
 @contextlib.asynccontextmanager
-async def serving(bot: ShakespeareBot) -> AsyncIterator[StatusServer | None]:
+async def serving(bot: ServedBot) -> AsyncIterator[StatusServer | None]:
     """The status server and the loop-lag probe for as long as the bot serves; nothing without
     METRICS_PORT. A port that cannot be used is a ConfigError (one sentence, exit code 2)."""
     port = bot.config.metrics_port

@@ -17,15 +17,9 @@ from bot.commands.options import MAX_CHOICES
 from bot.commands.replies import GONE, NOT_OURS, NOT_YOURS, TOO_OLD
 from charlm.engine import EngineBusyError
 from discord_emulator import Reply, UnknownMessage
-from tests.bot.test_bot_commands import poem, refusal, running_bot
+from tests.bot.harness import buttons, poem, refusal, running_bot
 
 BUTTON = re.compile(r"shk:(again|more|delete):([0-9a-f]{16}):(\d+)")
-
-
-def buttons(message: dict[str, Any]) -> dict[str, str]:
-    """label -> custom_id of the buttons under a message."""
-    return {button["label"]: button["custom_id"] for row in message.get("components") or []
-            for button in row["components"]}
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 30) -> Any:

@@ -16,8 +16,7 @@ from bot.pg_store import UNREACHABLE
 from bot.voices.jobs import MAX_VOICES_PER_SERVER
 from charlm.training.finetune import MIN_CHARACTERS
 from discord_emulator import CommandHiddenError, CommandInputError, Reply
-from tests.bot.test_bot_commands import poem, refusal, running_bot
-from tests.bot.test_bot_replies import buttons
+from tests.bot.harness import buttons, poem, refusal, running_bot
 from tests.helpers import TINY_TEXT
 
 TEXT = (TINY_TEXT * (MIN_CHARACTERS // len(TINY_TEXT) + 2)).encode()

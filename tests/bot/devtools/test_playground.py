@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import io
 
-from bot.formatting import generation_reply
-from bot.playground import BOT_CAST, Playground
+from bot.commands.formatting import generation_reply
+from bot.devtools.playground import BOT_CAST, Playground
 from discord_emulator import Emulator
 from discord_emulator.models import Clock, World
 from discord_emulator.render import render_message

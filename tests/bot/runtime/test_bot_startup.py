@@ -11,22 +11,15 @@ import sys
 import time
 from pathlib import Path
 
-from bot.client import ShakespeareBot
 from bot.config import EXIT_CONFIG, BotConfig
-from bot.health import check_heartbeat
-from bot.runner import TOKEN_REJECTED, discord_endpoints, run_bot, sync_command_set
+from bot.ops.health import check_heartbeat
+from bot.runtime.client import ShakespeareBot
+from bot.runtime.runner import TOKEN_REJECTED, discord_endpoints, run_bot, sync_command_set
 from bot.store import SqliteSettingsStore
 from discord_emulator import Emulator
-from tests.bot.test_bot_commands import make_checkpoints
+from tests.bot.harness import config_for, make_checkpoints
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def config_for(emu: Emulator, tmp_path: Path, **changes: object) -> BotConfig:
-    values = dict(token=emu.world.token, api_base=emu.api_base, gateway_url=emu.gateway_url,
-                  db_path=tmp_path / "bot.sqlite3", heartbeat_path=tmp_path / "heartbeat",
-                  checkpoint_dir=make_checkpoints(tmp_path / "checkpoints"), device="cpu")
-    return BotConfig(**{**values, **changes})
+REPO = Path(__file__).resolve().parents[3]
 
 
 async def run_until_ready(config: BotConfig) -> int:

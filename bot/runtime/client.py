@@ -1,23 +1,19 @@
 """The Discord client: owns the command tree, the engine and the settings store while it runs.
 
 As in discord.py's examples/app_commands, one client owns one `CommandTree`; the commands live in
-bot/commands/, one module per feature. The engine and store are opened by bot/runner.py and
+bot/commands/, one module per feature. The engine and store are opened by bot/runtime/runner.py and
 handed in, so tests, the self-test and the playground can run the same bot in process.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import hashlib
-import json
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 
 import discord
 from discord import app_commands
 
-from bot import health
 from bot.commands import add_commands
 from bot.commands.options import check_command_data
 from bot.commands.replies import NOT_OURS, KeyedLocks, ReplyButton, unserved_press
@@ -34,8 +30,11 @@ from bot.errors import (
     user_message,
 )
 from bot.i18n import BotTranslator
-from bot.lifecycle import InFlight
-from bot.metrics import BotMetrics, TimedStore
+from bot.ops import health
+from bot.ops.metrics import BotMetrics, TimedStore
+from bot.runtime.gateway import tolerate_unreadable_events, tune_heartbeat_timeout
+from bot.runtime.lifecycle import InFlight
+from bot.runtime.sync import sync_commands
 from bot.store import SettingsStore, SettingsStoreError
 from bot.voices.cache import VoiceCache
 from bot.voices.jobs import open_voice_book
@@ -44,8 +43,6 @@ from charlm.engine import GenerationEngine
 
 log = logging.getLogger(__name__)
 
-# See ShakespeareBot._close_unacknowledged.
-HEARTBEAT_TIMEOUT_INTERVALS = 1.5
 # A text-only bot: discord.py's warnings that voice libraries are missing would only alarm operators.
 discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
 
@@ -103,60 +100,6 @@ async def _no_suggestions(interaction: discord.Interaction) -> None:
         log.warning("Could not answer autocomplete %s: %s", interaction.id, error)
 
 
-async def command_set_hash(tree: app_commands.CommandTree, guild: discord.abc.Snowflake | None) -> str:
-    """A digest of exactly what a sync would send Discord for this scope, translations included
-    (the same payload discord.py's CommandTree.sync builds)."""
-    commands = tree.get_commands(guild=guild)  # every type, as sync sends them
-    translator = tree.translator
-    if translator is not None:
-        payload = [await command.get_translated_payload(tree, translator) for command in commands]
-    else:
-        payload = [command.to_dict(tree) for command in commands]
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-
-
-async def sync_commands(tree: app_commands.CommandTree, store: SettingsStore, guild_id: int | None,
-                        *, force: bool) -> bool:
-    """Sync global commands, or copies of them to one guild; skip when Discord already has them.
-
-    Discord limits how often commands may be written, so the hash of the last synced set is
-    stored (per application and scope) and a restart with unchanged commands sends nothing.
-    """
-    guild = discord.Object(guild_id) if guild_id is not None else None
-    if guild is not None:
-        tree.copy_global_to(guild=guild)
-    digest = await command_set_hash(tree, guild)
-    key = f"synced-commands:{tree.client.application_id}:{guild_id or 'global'}"
-    if not force and await store.get_state(key) == digest:
-        log.info("Commands unchanged since the last sync (%s); not syncing.", guild_id or "global")
-        return False
-    synced = await tree.sync(guild=guild)
-    await store.set_state(key, digest)
-    log.info("Synced %d command(s) to %s.", len(synced), f"guild {guild_id}" if guild else "all servers")
-    return True
-
-
-def _tolerate_unreadable_events(parsers: dict[str, Callable[[dict], None]]) -> None:
-    """Make one gateway event that discord.py cannot parse cost that event only.
-
-    discord.py calls its parser for each event inside the gateway's read loop, unguarded: one
-    payload with a field it does not expect (Discord adds fields and types over time) raises out
-    of the loop and stops the client. Each parser of this client's connection state (this bot's
-    only, nothing global) is wrapped to log the event and go on. A broken connection is not a
-    parser's error, so it still closes and reconnects as before."""
-    for event, parse in list(parsers.items()):
-        parsers[event] = functools.partial(_parse_or_skip, event, parse)
-
-
-def _parse_or_skip(event: str, parse: Callable[[dict], None], data: dict) -> None:
-    try:
-        parse(data)
-    except Exception as error:
-        log.warning("Skipped a %s gateway event that could not be read (%s: %s).", event,
-                    type(error).__name__, str(error)[:200])
-        log.debug("The unreadable %s event", event, exc_info=error)
-
-
 class ShakespeareBot(discord.AutoShardedClient):
     def __init__(self, config: BotConfig, *, engine: GenerationEngine, store: SettingsStore) -> None:
         super().__init__(
@@ -167,11 +110,11 @@ class ShakespeareBot(discord.AutoShardedClient):
             shard_count=config.effective_shard_count,
             shard_ids=list(config.shard_ids) if config.shard_ids is not None else None,
         )
-        _tolerate_unreadable_events(self._connection.parsers)
+        tolerate_unreadable_events(self._connection.parsers)
         self.config = config
         self.engine = engine
         self.in_flight = InFlight()
-        self.metrics = BotMetrics(self)  # this bot's own registry, served by bot/http_status.py
+        self.metrics = BotMetrics(self)  # this bot's own registry, served by bot/ops/http_status.py
         self.store = TimedStore(store, self.metrics)  # each call timed for the metrics
         # Per bot, never per module, so two bots in one process share nothing.
         self.cooldown = UserCooldown(COOLDOWN_RATE, COOLDOWN_SECONDS)
@@ -216,26 +159,10 @@ class ShakespeareBot(discord.AutoShardedClient):
         task.add_done_callback(self._followers.discard)
 
     async def on_shard_connect(self, shard_id: int) -> None:
-        self._close_unacknowledged(shard_id)
+        tune_heartbeat_timeout(self, shard_id)
 
     async def on_shard_resumed(self, shard_id: int) -> None:
-        self._close_unacknowledged(shard_id)
-
-    def _close_unacknowledged(self, shard_id: int) -> None:
-        """Follow Discord's rule for a dead ("zombie") connection: a heartbeat not acknowledged by
-        the time the next one is due means close and resume. discord.py instead waits for a fixed
-        silence (60 s, whatever interval Discord asked for); it checks at each heartbeat, so a
-        timeout of 1.5 intervals closes the connection at the first heartbeat after one that got
-        no ACK, and its read gives up after 1.5 intervals of silence. Set per connection, on
-        discord.py's own objects (private names: a library upgrade that moves them only loses this)."""
-        try:
-            socket = self._get_websocket(shard_id=shard_id)
-            keep_alive = socket._keep_alive
-            timeout = keep_alive.interval * HEARTBEAT_TIMEOUT_INTERVALS
-        except (AttributeError, KeyError, TypeError):
-            log.debug("Shard %s: no heartbeat handler to tune; keeping discord.py's timeout.", shard_id)
-            return
-        keep_alive.heartbeat_timeout = socket._max_heartbeat_timeout = timeout
+        tune_heartbeat_timeout(self, shard_id)
 
     async def on_app_command_completion(self, interaction: discord.Interaction, command: object) -> None:
         self.metrics.interaction_done(interaction)  # metrics: a command or menu answered

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.formatting import MESSAGE_LIMIT, discord_length, generation_reply
+from bot.commands.formatting import MESSAGE_LIMIT, discord_length, generation_reply
 
 
 def body(reply: str) -> str:

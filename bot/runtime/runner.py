@@ -19,12 +19,13 @@ import discord
 import yarl
 from discord import app_commands
 
-from bot.client import ShakespeareBot, sync_commands
 from bot.commands import add_commands
 from bot.config import EXIT_CONFIG, BotConfig, ConfigError
-from bot.http_status import serving as serving_status
 from bot.i18n import BotTranslator
-from bot.lifecycle import install_stop_signals
+from bot.ops.http_status import serving as serving_status
+from bot.runtime.client import ShakespeareBot
+from bot.runtime.lifecycle import install_stop_signals
+from bot.runtime.sync import sync_commands
 from bot.store import SettingsStore, SettingsStoreError, SqliteSettingsStore
 from charlm.engine import EngineError, GenerationEngine
 from charlm.errors import CharLMError
@@ -122,7 +123,7 @@ async def _serve(config: BotConfig, token: str, stop: asyncio.Event, handle_sign
 async def serve(bot: ShakespeareBot, token: str, stop: asyncio.Event) -> None:
     """Log in, connect and serve until `stop` is set, then drain and close; the caller owns the
     engine and store. Raises StartupError when Discord rejects the token. With METRICS_PORT, the
-    HTTP server of /metrics, /healthz and /readyz (bot/http_status.py) runs for as long."""
+    HTTP server of /metrics, /healthz and /readyz (bot/ops/http_status.py) runs for as long."""
     async with serving_status(bot):
         await _serve_discord(bot, token, stop)
 

@@ -1,6 +1,6 @@
 """Metrics, health and readiness over HTTP, and JSON log lines, from the real bot against the emulator.
 
-The bot runs in this process (tests/bot/test_bot_commands.py's running_bot) with METRICS_PORT 0
+The bot runs in this process (tests/bot/harness.py's running_bot) with METRICS_PORT 0
 (any free port); each test scrapes the server over HTTP with aiohttp and reads /metrics with
 prometheus_client's own parser, so the text is what Prometheus would read.
 """
@@ -22,11 +22,10 @@ from bot import errors
 from bot.__main__ import main
 from bot.commands.shakespeare import COOLDOWN_SECONDS
 from bot.config import BotConfig, ConfigError
-from bot.http_status import StatusServer
-from bot.logs import JsonFormatter, formatter_options
+from bot.ops.http_status import StatusServer
+from bot.ops.logs import JsonFormatter, formatter_options
 from charlm.engine import GenerationRequest
-from tests.bot.test_bot_commands import poem, refusal, running_bot
-from tests.bot.test_bot_replies import buttons
+from tests.bot.harness import buttons, poem, refusal, running_bot
 
 METRICS = {"metrics_port": 0, "metrics_host": "127.0.0.1"}
 
@@ -191,7 +190,7 @@ async def test_a_closed_database_fails_readyz_and_a_fault_is_counted_and_logged_
     parsed = [json.loads(line) for line in lines]
     [failed] = [line for line in parsed if line["message"].startswith("Command /settings show failed")]
     assert failed["interaction"] == str(sent.id) and failed["guild"] == str(run.emu.world.guild.id)
-    assert failed["shard"] == 0 and failed["level"] == "ERROR" and failed["logger"] == "bot.client"
+    assert failed["shard"] == 0 and failed["level"] == "ERROR" and failed["logger"] == "bot.runtime.client"
     assert "Traceback" in failed["exception"] and failed["time"].endswith("+00:00")
     [outside] = [line for line in parsed if line["message"] == "outside any interaction"]
     assert "interaction" not in outside and "exception" not in outside

@@ -15,8 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from bot.config import BotConfig
-from bot.playground import BOT_CAST
-from bot.runner import EXIT_OK, open_store, run_bot
+from bot.devtools.playground import BOT_CAST
+from bot.runtime.runner import EXIT_OK, open_store, run_bot
 from discord_emulator import Emulator
 
 READY_TIMEOUT = 180.0  # loading the shipped models on a slow CPU takes a while
