@@ -3,23 +3,9 @@ is judged here; speed targets are judged by running the benchmarks themselves)."
 
 import json
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.helpers import load_script, run_main
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def run_bench(script: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "bench" / script), *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=300)
-
-
-def refuse_bench(script: str, *args: str) -> subprocess.CompletedProcess:
-    """A bench's main() in this process, for options it refuses before measuring anything."""
-    return run_main(load_script(REPO / "bench" / script).main, args, script)
+from tests.bench.harness import refuse_bench, run_bench
 
 
 def test_generate_speed_reports_every_figure() -> None:

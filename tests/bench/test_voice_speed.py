@@ -4,7 +4,7 @@ judged here)."""
 import json
 from pathlib import Path
 
-from tests.bench.test_bench import refuse_bench, run_bench
+from tests.bench.harness import refuse_bench, run_bench
 from tests.helpers import tiny_checkpoint, write_corpus
 
 

@@ -7,32 +7,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import discord
 import pytest
-from discord import app_commands
 
 from discord_emulator import CommandInputError, Emulator
 from discord_emulator.models import ATTACH_FILES, USE_EXTERNAL_APPS
-from tests.emulator.test_emulator import BareClient, assert_clean, connect_bare_client, http_errors
-
-
-class InstallsClient(BareClient):
-    def _add_commands(self) -> None:
-        super()._add_commands()
-
-        @self.tree.command(description="Answer, then follow up `more` times.")
-        @app_commands.allowed_installs(guilds=True, users=True)
-        @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
-        async def anywhere(interaction: discord.Interaction, more: int = 0) -> None:
-            await interaction.response.send_message(f"owners={interaction.is_user_integration()}")
-            for number in range(more):
-                await self._guard(interaction.followup.send(f"more {number}"))
-
-        @self.tree.command(description="Post in the channel instead of answering.")
-        @app_commands.allowed_installs(guilds=True, users=True)
-        async def post(interaction: discord.Interaction) -> None:
-            await interaction.response.defer(ephemeral=True)
-            await self._guard(interaction.channel.send("posted"))  # type: ignore[union-attr]
+from tests.emulator.harness import InstallsClient, assert_clean, connect_bare_client, http_errors
 
 
 @pytest.fixture

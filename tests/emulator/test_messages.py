@@ -18,7 +18,7 @@ from discord import app_commands
 
 from discord_emulator import CommandInputError, Emulator, NoResponse, UnknownMessage
 from discord_emulator.render import render_message
-from tests.emulator.test_emulator import BareClient, assert_clean, connect_bare_client
+from tests.emulator.harness import BareClient, assert_clean, connect_bare_client
 
 
 class Again(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"again:(?P<n>\d+)"):

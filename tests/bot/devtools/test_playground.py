@@ -12,7 +12,7 @@ from bot.devtools.playground import BOT_CAST, Playground
 from discord_emulator import Emulator
 from discord_emulator.models import Clock, World
 from discord_emulator.render import render_message
-from tests.emulator.test_emulator import connect_bare_client
+from tests.emulator.harness import connect_bare_client
 
 
 async def test_prompt_lines_become_interactions_and_replies_render_like_discord() -> None:
@@ -68,7 +68,7 @@ def test_a_seed_of_backticks_and_markdown_renders_inside_the_code_block_as_disco
 
 
 async def test_a_user_install_reaches_a_server_without_the_bot_and_group_dms() -> None:
-    from tests.emulator.test_installs import InstallsClient
+    from tests.emulator.harness import InstallsClient
 
     async with Emulator(cast=BOT_CAST) as emu, connect_bare_client(emu, InstallsClient):
         out = io.StringIO()
