@@ -1,4 +1,8 @@
-"""`python -m bot`: run the bot, sync its commands, check its health, or play with it offline."""
+"""`python -m bot`: run the bot, or one of its other jobs (sync its commands, check its health, train
+server voices, print its invite links, copy its database to PostgreSQL), or play with it offline.
+
+The top of the bot's layers: it only parses the command line and calls the module that does each
+job, importing it only when chosen (healthcheck and --help do not pay for loading torch)."""
 
 from __future__ import annotations
 

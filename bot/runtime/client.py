@@ -1,8 +1,13 @@
-"""The Discord client: owns the command tree, the engine and the settings store while it runs.
+"""The Discord client: owns the command tree, the engine, the settings store and the server voices
+while it runs.
 
 As in discord.py's examples/app_commands, one client owns one `CommandTree`; the commands live in
-bot/commands/, one module per feature. The engine and store are opened by bot/runtime/runner.py and
-handed in, so tests, the self-test and the playground can run the same bot in process.
+bot/commands/, one module per feature. The tree's `interaction_check` refuses interactions while
+stopping and command data discord.py would fail on; its `on_error` turns every error into one
+sentence. The client keeps the heartbeat file fresh, resumes queued voice jobs and answers presses
+of buttons that are not ours. The command sync (sync.py) and the gateway guards (gateway.py) sit
+beside it. The engine and store are opened by bot/runtime/runner.py and handed in, so tests, the
+self-test and the playground can run the same bot in process.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Starting and stopping the bot, importable so the self-test and tests can run it in process.
+"""Starting and stopping the bot (and `python -m bot sync`), importable so the self-test and tests
+can run it in process.
 
     exit_code = await run_bot(BotConfig.from_env())          # serves until SIGTERM/SIGINT
     exit_code = await run_bot(config, stop=event, handle_signals=False)   # until event is set
