@@ -60,7 +60,7 @@ def _manifest() -> list[dict]:
 
 def _routes() -> dict[str, str]:
     """{path: handler} of every `router.add_get(path, self.handler)` in bot/ops/http_status.py."""
-    tree = ast.parse((ROOT / "bot" / "http_status.py").read_text())
+    tree = ast.parse((ROOT / "bot" / "ops" / "http_status.py").read_text())
     routes = {}
     for node in ast.walk(tree):
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
