@@ -13,7 +13,7 @@ from bot.commands.options import SPEAKERS, seed_autocomplete
 from bot.commands.replies import write_reply
 from bot.commands.settings import settings_for
 from bot.commands.voice import choose_model, model_or_voice_autocomplete
-from bot.errors import UserError
+from bot.errors import UserError, expired_interaction
 from bot.i18n import Phrase
 from bot.storage_faults import SettingsBusyError, SettingsUnavailableError
 from bot.store import (
@@ -81,10 +81,11 @@ class UserCooldown:
         self._ready_at.pop(interaction.user.id, None)
 
     def give_back_if_ours(self, interaction: discord.Interaction, error: BaseException) -> None:
-        """Give the wait back only when `error` is the bot's own reason (OUR_REASONS)."""
+        """Give the wait back only when `error` is the bot's own reason (OUR_REASONS), or Discord
+        had expired the interaction (nobody could be answered, through no doing of the user's)."""
         if isinstance(error, app_commands.CommandInvokeError):
             error = error.original
-        if isinstance(error, OUR_REASONS):
+        if isinstance(error, OUR_REASONS) or expired_interaction(error):
             self.give_back(interaction)
 
 
