@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
               f"p99 {run['p99_s']} s, max {run['max_s']} s, {run['late']} late")
         print(f"       flood answered: {run['flood_answers']}")
         print(f"       uploads answered: {run['upload_answers']}")
-    print(f"median of {args.runs}: p50 {median['p50_s']} s, p99 {median['p99_s']} s, max {median['max_s']} s, "
+    print(f"median of {args.runs}: p50 {median['p50_s']} s, p99 {median['p99_s']} s, "
+          f"max {median['max_s']} s, "
           f"{median['late']} late (target: max under {ACK_WINDOW_S:.0f} s) "
           f"({time.perf_counter() - started:.0f} s in all)")
     return 0

@@ -108,7 +108,8 @@ class _Bounded(asyncio.Protocol):
             return
         self._counted = True
         self.server.open_connections += 1
-        self._deadline = asyncio.get_running_loop().call_later(self.server.connection_seconds, transport.abort)
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.call_later(self.server.connection_seconds, transport.abort)
         self.inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
@@ -133,8 +134,9 @@ class _Bounded(asyncio.Protocol):
 
 
 class StatusServer:
-    def __init__(self, bot: ShakespeareBot, host: str, port: int, *, max_connections: int = MAX_CONNECTIONS,
-                 connection_seconds: float = CONNECTION_SECONDS, cache_seconds: float = CACHE_SECONDS) -> None:
+    def __init__(self, bot: ShakespeareBot, host: str, port: int, *,
+                 max_connections: int = MAX_CONNECTIONS, connection_seconds: float = CONNECTION_SECONDS,
+                 cache_seconds: float = CACHE_SECONDS) -> None:
         self.bot, self.host, self.port = bot, host, port
         self.max_connections, self.connection_seconds = max_connections, connection_seconds
         self.open_connections = 0

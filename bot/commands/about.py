@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from bot.client import ShakespeareBot
 
 
-PRIVACY = Phrase("What the bot stores, for how long, and how to have it deleted: docs/privacy.md in its source, "
-                 "or ask its operator.")
+PRIVACY = Phrase("What the bot stores, for how long, and how to have it deleted: docs/privacy.md in its "
+                 "source, or ask its operator.")
 
 
 def describe_model(info: ModelInfo) -> Phrase:

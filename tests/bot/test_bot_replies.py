@@ -234,7 +234,8 @@ async def test_continue_as_shakespeare_on_a_message_without_words_says_so(tmp_pa
         sent = await run.emu.send_message_command(MENU_NAME, posted["id"])
         assert refusal(await sent.wait_reply(30)) == NOTHING_TO_CONTINUE
         # Cleaning the message was work done on it: the cooldown holds (only busy gives it back).
-        assert refusal(await run.ask("/shakespeare", seed="x", length=3)).startswith("You're writing too fast")
+        too_fast = refusal(await run.ask("/shakespeare", seed="x", length=3))
+        assert too_fast.startswith("You're writing too fast")
 
 
 async def test_a_forged_message_command_target_is_refused_in_one_sentence(tmp_path):

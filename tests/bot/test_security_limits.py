@@ -73,7 +73,8 @@ async def test_settings_and_preferences_writes_are_paced_per_user(tmp_path):
                 f"{100 + index} characters on this server." if index % 2 else f"{100 + index} characters.")
         refused = refusal(await run.ask("/settings temperature", user="admin", value=1.0))
         assert refused.startswith(TOO_FAST)
-        assert "length: **109**" in (await run.ask("/settings show", user="admin")).content  # reads are not paced
+        shown = (await run.ask("/settings show", user="admin")).content  # reads are not paced
+        assert "length: **109**" in shown
         # Another admin of the same server writes on.
         assert refusal(await run.ask("/settings temperature", user="other-admin", value=1.0)) == (
             "Temperature is now 1 on this server.")
