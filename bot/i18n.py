@@ -52,9 +52,6 @@ KOREAN: dict[str, str] = {
     "That message is already gone.": "그 메시지는 이미 사라졌어요.",
     "That message has no text to continue; pick one with some words in it.":
         "그 메시지에는 이어 쓸 글이 없어요. 글이 들어 있는 메시지를 골라 주세요.",
-    # bot/commands/shakespeare.py (seeds are checked before any model or voice is loaded)
-    "The seed has no characters the models know, even transliterated; write it in Latin letters.":
-        "시작 글에 모델이 아는 글자가 없어요(음역해도 마찬가지예요). 라틴 문자로 써 주세요.",
     # bot/commands/voice.py (an upload's limits, checked before the file is fetched)
     "This server has uploaded texts too often; try again in {seconds} s.":
         "이 서버는 글을 너무 자주 올렸어요. {seconds}초 뒤에 다시 시도해 주세요.",

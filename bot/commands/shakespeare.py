@@ -45,8 +45,8 @@ LENGTH_PER_COOLDOWN = 1500  # a 10,000-character text waits 33 s
 # The bot's own reasons for not writing: a user refused for one of these gets their wait back.
 # Anything else (a seed, a model or a voice that cannot be used) was work done on their input.
 OUR_REASONS = (EngineBusyError, EngineClosedError, SettingsBusyError, SettingsUnavailableError)
-UNUSABLE_SEED = Phrase("The seed has no characters the models know, even transliterated; write it in "
-                       "Latin letters.")
+# The engine's own words for it, said before any model or voice is chosen.
+UNUSABLE_SEED = Phrase("The seed has no characters the model knows, even after normalising.")
 
 
 class UserCooldown:

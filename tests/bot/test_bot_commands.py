@@ -23,7 +23,7 @@ from bot import __version__, errors
 from bot.client import ShakespeareBot
 from bot.commands.options import serving_model
 from bot.commands.settings import SLOW_WRITE_SECONDS
-from bot.commands.shakespeare import COOLDOWN_SECONDS, MAX_SEED_CHARACTERS, SPEAKERS, UNUSABLE_SEED
+from bot.commands.shakespeare import COOLDOWN_SECONDS, MAX_SEED_CHARACTERS, SPEAKERS
 from bot.config import BotConfig
 from bot.runner import discord_endpoints, serve
 from bot.store import BUSY_TIMEOUT_MS, DEFAULT_SETTINGS, SettingsBusyError, SqliteSettingsStore
@@ -358,7 +358,7 @@ async def test_a_full_engine_queue_is_a_polite_busy_reply(tmp_path):
 
 async def test_a_refused_seed_or_model_keeps_the_cooldown(tmp_path):
     async with running_bot(tmp_path) as run:
-        unknown = UNUSABLE_SEED
+        unknown = "The seed has no characters the model knows, even after normalising."
         assert refusal(await run.ask("/shakespeare", seed="\u2603")) == unknown
         run.emu.clock.advance(COOLDOWN_SECONDS + 1)  # only the bot's own refusals (busy) give it back
         assert refusal(await run.ask("/shakespeare", model="gru")).startswith("The gru model is not loaded")
