@@ -16,9 +16,9 @@ from discord import app_commands
 if TYPE_CHECKING:
     from bot.client import ShakespeareBot
 
-# Settings writes: a person changing a few values in a row is never refused; a loop writing the
-# database is held to one write a second.
-SETTINGS_RATE, SETTINGS_PER = 10, 10.0
+# Settings writes: a person (or a script of the end-to-end tests) changing values in a row is never
+# refused; a loop writing the database (each write waits for the disk) is held to three a second.
+SETTINGS_RATE, SETTINGS_PER = 30, 10.0
 # Voice uploads, per server: each downloads up to 2 MB and checks it (about a second of CPU).
 UPLOAD_RATE, UPLOAD_PER = 3, 300.0
 
