@@ -4,6 +4,13 @@ background, and the server's members write with it through /shakespeare model:<n
 The admin's private reply follows the job: queued (place in line), training (percent, loss so far,
 time left), then ready (the held-out loss before and after) or why not. It is edited every
 PROGRESS_SECONDS while Discord's token for it lives (15 minutes); /voice status shows the same later.
+
+An upload costs the bot a download and a second or so of CPU, so /voice train refuses everything
+it can before fetching the file: a bad name or base, a URL not on Discord's attachment host, a
+stated size past 2 MB, a server whose last upload is still being fetched (one at a time per
+server), a server past its pace (bot/commands/pace.py), then (after the acknowledgement) a name
+taken, a server at its voice limit or with a job already training. The text is decoded and
+checked on a worker thread, never on the event loop.
 """
 
 from __future__ import annotations
