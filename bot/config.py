@@ -73,7 +73,7 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class BotConfig:
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)  # a secret: never in a repr or a log line
     api_base: str | None = None
     gateway_url: str | None = None
     db_path: Path = Path("data/bot.sqlite3")

@@ -52,6 +52,16 @@ KOREAN: dict[str, str] = {
     "That message is already gone.": "그 메시지는 이미 사라졌어요.",
     "That message has no text to continue; pick one with some words in it.":
         "그 메시지에는 이어 쓸 글이 없어요. 글이 들어 있는 메시지를 골라 주세요.",
+    # bot/commands/voice.py (an upload's limits, checked before the file is fetched)
+    "This server has uploaded texts too often; try again in {seconds} s.":
+        "이 서버는 글을 너무 자주 올렸어요. {seconds}초 뒤에 다시 시도해 주세요.",
+    "This server's last upload is still being fetched and checked; wait for its answer.":
+        "이 서버가 마지막으로 올린 파일을 아직 받아서 확인하는 중이에요. 그 답을 기다려 주세요.",
+    # bot/commands/about.py
+    "What the bot stores, for how long, and how to have it deleted: docs/privacy.md in its source, "
+    "or ask its operator.":
+        "봇이 무엇을 얼마 동안 저장하는지, 어떻게 지울 수 있는지는 소스의 docs/privacy.md에 있어요. "
+        "봇 운영자에게 물어봐도 돼요.",
     # bot/storage_faults.py
     "The bot's settings storage is damaged, so nothing was changed; please tell the bot's operator.":
         "봇의 설정 저장소가 손상되어 아무것도 바뀌지 않았어요. 봇 운영자에게 알려 주세요.",

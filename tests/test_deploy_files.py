@@ -205,7 +205,8 @@ def test_the_documented_command_starts_the_profile_and_not_the_default_bot(path:
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 def test_every_manifest_document_validates_against_the_kubernetes_schema(version: str):
     documents = _manifest()
-    assert [document["kind"] for document in documents] == ["Secret", "Service", "StatefulSet", "Deployment"]
+    assert [document["kind"] for document in documents] == ["Service", "StatefulSet", "Deployment",
+                                                            "NetworkPolicy"]
     for document in documents:
         kubernetes_validate.validate(document, version, strict=True)
 
@@ -229,16 +230,17 @@ def _containers() -> dict[str, dict]:
 
 
 def _environment(container: dict, pod_index: int) -> dict[str, str]:
-    """The container's variables as the kubelet would set them in the pod with that ordinal."""
-    secret = _by_kind("Secret")
+    """The container's variables as the kubelet would set them in the pod with that ordinal (the
+    Secret's values as the manifest's `kubectl create secret` command would make them)."""
+    secret = _documented_secret()
     found = {}
     for variable in container["env"]:
         if "value" in variable:
             found[variable["name"]] = variable["value"]
         elif "secretKeyRef" in variable["valueFrom"]:
             reference = variable["valueFrom"]["secretKeyRef"]
-            assert reference["name"] == secret["metadata"]["name"]
-            found[variable["name"]] = secret["stringData"][reference["key"]]
+            assert reference["name"] == "shakespeare-bot"
+            found[variable["name"]] = secret[reference["key"]]
         else:
             assert variable["valueFrom"]["fieldRef"]["fieldPath"] == POD_INDEX, variable
             found[variable["name"]] = str(pod_index)
@@ -322,7 +324,28 @@ def test_trainer_is_one_pod_of_the_same_image_without_the_token():
     assert "readinessProbe" not in trainer  # it serves nothing to be ready for
 
 
-def test_secret_holds_placeholders_only():
-    secret = _by_kind("Secret")
-    assert set(secret["stringData"]) == {"DISCORD_TOKEN", "DATABASE_URL"}
-    assert all("REPLACE" in value for value in secret["stringData"].values())
+def _documented_secret() -> dict[str, str]:
+    """{key: value} of the `kubectl create secret generic shakespeare-bot` the manifest's header
+    gives (a token as the command would read it from its file)."""
+    text = MANIFEST.read_text()
+    assert "kubectl create secret generic shakespeare-bot" in text
+    values = dict(re.findall(r"--from-literal=(\w+)=\S*?'?([^'\s]*)'?\s", text))
+    values["DISCORD_TOKEN"] = "a-token-from-the-file"
+    return values
+
+
+def test_the_manifest_holds_no_secret_only_how_to_create_one():
+    assert "Secret" not in [document["kind"] for document in _manifest()]
+    assert set(_documented_secret()) == {"DISCORD_TOKEN", "DATABASE_URL"}
+    assert _documented_secret()["DATABASE_URL"].startswith("postgresql://")
+
+
+def test_only_the_scraper_and_the_kubelet_may_connect():
+    policy = _by_kind("NetworkPolicy")
+    assert policy["spec"]["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "shakespeare-bot"}
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": "metrics"}]
+    scraper, nodes = rule["from"]
+    assert scraper["podSelector"]["matchLabels"] and scraper["namespaceSelector"]["matchLabels"]
+    assert set(nodes) == {"ipBlock"}

@@ -1,4 +1,5 @@
-"""/about: the models loaded, their size and validation loss, and the bot's version."""
+"""/about: the models loaded, their size and validation loss, the bot's version, and where to read
+what it stores (docs/privacy.md)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ from charlm.engine import ModelInfo
 
 if TYPE_CHECKING:
     from bot.runtime.client import ShakespeareBot
+
+
+PRIVACY = Phrase("What the bot stores, for how long, and how to have it deleted: docs/privacy.md in its "
+                 "source, or ask its operator.")
 
 
 def describe_model(info: ModelInfo) -> Phrase:
@@ -33,6 +38,7 @@ def about_text(models: list[ModelInfo], locale: object = "en") -> str:
     lines = [Phrase("**Shakespeare bot {version}**: character-level models trained on tinyshakespeare.",
                     version=__version__)]
     lines += [describe_model(info) for info in models]
+    lines.append(PRIVACY)
     return "\n".join(localize(line, locale) for line in lines)
 
 

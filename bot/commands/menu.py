@@ -18,7 +18,7 @@ from discord.utils import remove_markdown
 
 from bot.commands.replies import write_reply
 from bot.commands.settings import settings_for
-from bot.commands.shakespeare import cooldown_check
+from bot.commands.shakespeare import check_seed, cooldown_check
 from bot.commands.voice import choose_model
 from bot.errors import UserError
 from bot.i18n import Phrase
@@ -40,6 +40,10 @@ _TIMESTAMP = re.compile(r"<t:(-?\d{1,13})(?::[tTdDfFR])?>")
 _COMMAND = re.compile(r"</([\w -]{1,100}):\d{1,20}>")
 _LINK = re.compile(r"<?(https?://[^\s<>]+)>?")
 _EVERYONE = re.compile(r"@(everyone|here)\b")
+# A heading's or quote's mark at a line's start. Spaces and tabs only, never newlines: a pattern
+# whose leading \s* could run over newlines tried every line start against every line after it,
+# quadratic in a message of newlines.
+_LINE_MARK = re.compile(r"^[ \t]*(?:#{1,3}|-#|>>>|>)(?:[ \t]+|$)", re.MULTILINE)
 
 
 def plain_words(message: discord.Message) -> str:
@@ -62,7 +66,7 @@ def plain_text(text: str, *, users: dict[str, str], roles: dict[str, str], chann
     text = _LINK.sub(lambda match: _site(match[1]), text)
     text = _EVERYONE.sub(lambda match: match[1], text)
     text = remove_markdown(text)
-    text = re.sub(r"^\s*(#{1,3}|-#|>>>|>)\s+", "", text, flags=re.MULTILINE)  # headings, quotes
+    text = _LINE_MARK.sub("", text)  # headings, quotes
     return re.sub(r"[ \t]+", " ", text).strip()
 
 
@@ -82,11 +86,14 @@ async def continue_as_shakespeare(interaction: discord.Interaction[ShakespeareBo
         seed = plain_words(message)[-MAX_MENU_SEED:]
         if not seed:
             raise UserError(NOTHING_TO_CONTINUE)
+        check_seed(seed)  # before any voice is loaded for it
         settings = await settings_for(interaction)
         chosen = await choose_model(interaction, setting=settings.model)
         request = GenerationRequest(seed=seed, model=chosen.engine_key, temperature=settings.temperature,
                                     length=settings.length)
         await write_reply(interaction, request, chosen=chosen)
-    except Exception:
-        bot.cooldown.give_back(interaction)  # no text came of it: they may try again now
+    except Exception as error:
+        # Only the bot's own refusals (busy, restarting) give the wait back: cleaning the message
+        # was work done on this user's input, so a message that cleans to nothing still costs it.
+        bot.cooldown.give_back_if_ours(interaction, error)
         raise

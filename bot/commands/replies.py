@@ -16,7 +16,7 @@ the client; it turns any such custom_id into a button with a callback.
 - Delete removes the message, for the member who asked or members with Manage Messages.
 
 Again and Continue count against the user's cooldown and the engine's busy rule like /shakespeare;
-a refused press gives its cooldown back.
+a press the bot refused for its own reasons (busy, restarting) gives its cooldown back.
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ async def answer(interaction: discord.Interaction[ShakespeareBot], handler: Call
     except Exception as error:
         bot.metrics.interaction_done(interaction, error)  # metrics: refused, busy or failed
         if charged:
-            bot.cooldown.give_back(interaction)
+            bot.cooldown.give_back_if_ours(interaction, error)
         if expired_interaction(error):
             log_expired(interaction)
             return

@@ -3,7 +3,8 @@
 /settings is a server's, changed by its admins only; it exists where the server added the bot.
 /preferences is a person's own, used wherever no server's settings apply: in DMs, group DMs and
 servers that only their own install of the bot reaches (a user install). Both are one class of
-commands over the store, told apart by `scope`.
+commands over the store, told apart by `scope`. Every write counts against the user's pace
+(`settings_pace_check`), so nobody can keep the database writing.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from bot.commands.options import (
     require_loaded,
     serving_model,
 )
+from bot.commands.pace import settings_pace_check
 from bot.errors import reply_privately
 from bot.i18n import Phrase, localize
 from bot.store import (
@@ -110,6 +112,7 @@ class DefaultsGroup(app_commands.Group):
         await interaction.response.send_message(
             localize(Phrase(self.heading, settings=shown), interaction.locale), ephemeral=True)
 
+    @app_commands.check(settings_pace_check)
     @app_commands.command(name="temperature", description="Set the default temperature.")
     @app_commands.describe(value=f"From {MIN_TEMPERATURE} (careful) to {MAX_TEMPERATURE} (wild)")
     async def temperature(self, interaction: discord.Interaction[ShakespeareBot],
@@ -117,12 +120,14 @@ class DefaultsGroup(app_commands.Group):
         # The store checks the range again: Discord only enforces Range in its own client.
         await self.change(interaction, "temperature", value)
 
+    @app_commands.check(settings_pace_check)
     @app_commands.command(name="length", description="Set how many characters /shakespeare writes.")
     @app_commands.describe(value=f"From {MIN_LENGTH} to {MAX_LENGTH} characters")
     async def length(self, interaction: discord.Interaction[ShakespeareBot],
                      value: app_commands.Range[int, MIN_LENGTH, MAX_LENGTH]) -> None:
         await self.change(interaction, "length", value)
 
+    @app_commands.check(settings_pace_check)
     @app_commands.command(name="model", description="Set which model writes by default.")
     @app_commands.describe(name="One of the models this bot has loaded")
     @app_commands.autocomplete(name=model_autocomplete)
@@ -130,6 +135,7 @@ class DefaultsGroup(app_commands.Group):
                     name: app_commands.Range[str, 1, MAX_MODEL_NAME_LENGTH]) -> None:
         await self.change(interaction, "model", require_loaded(name, interaction.client.engine.model_names))
 
+    @app_commands.check(settings_pace_check)
     @app_commands.command(name="reset", description="Put every setting back to its default.")
     async def reset(self, interaction: discord.Interaction[ShakespeareBot]) -> None:
         store = interaction.client.store

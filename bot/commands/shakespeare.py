@@ -13,8 +13,9 @@ from bot.commands.options import SPEAKERS, seed_autocomplete
 from bot.commands.replies import write_reply
 from bot.commands.settings import settings_for
 from bot.commands.voice import choose_model, model_or_voice_autocomplete
-from bot.errors import UserError
+from bot.errors import UserError, expired_interaction
 from bot.i18n import Phrase
+from bot.storage_faults import SettingsBusyError, SettingsUnavailableError
 from bot.store import (
     MAX_MODEL_NAME_LENGTH,
     MAX_REQUEST_LENGTH,
@@ -26,7 +27,10 @@ from bot.store import (
     check_temperature,
 )
 from bot.voices.cache import Chosen
-from charlm.engine import GenerationRequest
+from charlm.alphabet import Alphabet
+from charlm.engine import EngineBusyError, EngineClosedError, GenerationRequest
+from charlm.errors import SamplingError
+from charlm.sampling import prepare_seed
 
 if TYPE_CHECKING:
     from bot.runtime.client import ShakespeareBot
@@ -38,13 +42,20 @@ MAX_SEED_CHARACTERS = 500
 COOLDOWN_RATE = 1
 COOLDOWN_SECONDS = 5.0
 LENGTH_PER_COOLDOWN = 1500  # a 10,000-character text waits 33 s
+# The bot's own reasons for not writing: a user refused for one of these gets their wait back.
+# Anything else (a seed, a model or a voice that cannot be used) was work done on their input.
+OUR_REASONS = (EngineBusyError, EngineClosedError, SettingsBusyError, SettingsUnavailableError)
+# The engine's own words for it, said before any model or voice is chosen.
+UNUSABLE_SEED = Phrase("The seed has no characters the model knows, even after normalising.")
 
 
 class UserCooldown:
     """Per user, one generation every `per` seconds, and longer after a long text: `charge` sets
     the wait for the length asked for (`per` for every LENGTH_PER_COOLDOWN characters), so long
-    texts cannot starve others. A request that produced no text gives it back: a user told the
-    bot is busy, or that their seed cannot be used, may try again at once."""
+    texts cannot starve others. A request the bot refused for its own reasons (busy, restarting,
+    its database away) gives it back, so the user may try again at once; one refused for what the
+    user sent (a seed or a voice that cannot be used) keeps it, since the bot already did work on
+    it (`give_back_if_ours`)."""
 
     def __init__(self, rate: int, per: float) -> None:
         self.rate, self.per = rate, per
@@ -69,9 +80,33 @@ class UserCooldown:
     def give_back(self, interaction: discord.Interaction) -> None:
         self._ready_at.pop(interaction.user.id, None)
 
+    def give_back_if_ours(self, interaction: discord.Interaction, error: BaseException) -> None:
+        """Give the wait back only when `error` is the bot's own reason (OUR_REASONS), or Discord
+        had expired the interaction (nobody could be answered, through no doing of the user's)."""
+        if isinstance(error, app_commands.CommandInvokeError):
+            error = error.original
+        if isinstance(error, OUR_REASONS) or expired_interaction(error):
+            self.give_back(interaction)
+
 
 def cooldown_check(interaction: discord.Interaction[ShakespeareBot]) -> bool:
     return interaction.client.cooldown.check(interaction)
+
+
+def check_seed(seed: str) -> str:
+    """The seed, if the models can start from it (some characters left once transliterated);
+    checked before any model or voice is chosen, so a seed that cannot be used costs no load."""
+    try:
+        prepare_seed(Alphabet(), seed)
+    except SamplingError:
+        raise UserError(UNUSABLE_SEED) from None
+    return seed
+
+
+def checked_seed(seed: object) -> str:
+    if not isinstance(seed, str) or not 0 < len(seed) <= MAX_SEED_CHARACTERS:
+        raise UserError(Phrase("The seed must be text of 1 to {most} characters.", most=MAX_SEED_CHARACTERS))
+    return seed
 
 
 def build_request(settings: GuildSettings, chosen: Chosen, *, seed: object = None,
@@ -84,8 +119,8 @@ def build_request(settings: GuildSettings, chosen: Chosen, *, seed: object = Non
     """
     if seed is None:
         seed = random.choice(SPEAKERS)
-    elif not isinstance(seed, str) or not 0 < len(seed) <= MAX_SEED_CHARACTERS:
-        raise UserError(Phrase("The seed must be text of 1 to {most} characters.", most=MAX_SEED_CHARACTERS))
+    else:
+        check_seed(checked_seed(seed))
     return GenerationRequest(
         seed=seed,
         model=chosen.engine_key,
@@ -115,11 +150,12 @@ async def shakespeare(
 ) -> None:
     bot = interaction.client
     try:
+        if seed is not None:  # before any voice is loaded for it
+            check_seed(checked_seed(seed))
         settings = await settings_for(interaction)  # the server's, or the user's own where none apply
         chosen = await choose_model(interaction, asked=model, setting=settings.model)
         request = build_request(settings, chosen, seed=seed, temperature=temp, length=length)
         await write_reply(interaction, request, chosen=chosen)
-    except Exception:
-        # Refused or failed: no text came of it, so they may try again now.
-        bot.cooldown.give_back(interaction)
+    except Exception as error:
+        bot.cooldown.give_back_if_ours(interaction, error)  # busy or restarting: they may try again now
         raise

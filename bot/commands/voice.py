@@ -4,12 +4,20 @@ background, and the server's members write with it through /shakespeare model:<n
 The admin's private reply follows the job: queued (place in line), training (percent, loss so far,
 time left), then ready (the held-out loss before and after) or why not. It is edited every
 PROGRESS_SECONDS while Discord's token for it lives (15 minutes); /voice status shows the same later.
+
+An upload costs the bot a download and a second or so of CPU, so /voice train refuses everything
+it can before fetching the file: a bad name or base, a URL not on Discord's attachment host, a
+stated size past 2 MB, a server whose last upload is still being fetched (one at a time per
+server), a server past its pace (bot/commands/pace.py), then (after the acknowledgement) a name
+taken, a server at its voice limit or with a job already training. The text is decoded and
+checked on a worker thread, never on the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from typing import TYPE_CHECKING
 
 import discord
@@ -24,13 +32,14 @@ from bot.commands.options import (
     require_loaded,
     serving_model,
 )
+from bot.commands.pace import settings_pace_check
 from bot.errors import BAD_OPTION, UserError, reply_privately
 from bot.i18n import Phrase, localize
 from bot.names import voice_model
 from bot.store import DEFAULT_SETTINGS
 from bot.voices.cache import Chosen, shipped, voice_name
 from bot.voices.jobs import MAX_NAME_LENGTH, MAX_VOICES_PER_SERVER, NAME, Job, Voice, VoiceError, check_name
-from bot.voices.upload import check_source, check_text, decode_text, download
+from bot.voices.upload import check_size, check_source, check_text, decode_text, download
 
 if TYPE_CHECKING:
     from bot.runtime.client import ShakespeareBot
@@ -39,6 +48,7 @@ log = logging.getLogger(__name__)
 
 PROGRESS_SECONDS = 5.0
 MANAGERS_ONLY = Phrase("Only members with the Manage Server permission can manage this server's voices.")
+ONE_UPLOAD = Phrase("This server's last upload is still being fetched and checked; wait for its answer.")
 TOKEN_SECONDS = 14 * 60  # Discord's interaction token lasts 15 minutes; stop editing before
 
 
@@ -88,10 +98,29 @@ class VoiceGroup(app_commands.Group, name="voice",
         chosen_base = require_loaded(base, shipped)
         voice = check_name(name, set(shipped))
         source = check_source(file.url, bot.config.cdn_url)
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        text = check_text(decode_text(await download(source, file.size)))
-        job = await asyncio.to_thread(bot.voices.enqueue, interaction.guild_id, voice, chosen_base,
-                                      interaction.user.id, text, set(shipped))
+        check_size(file.size)
+        guild_id = interaction.guild_id
+        assert guild_id is not None  # allowed in servers only
+        # Everything that can refuse without the file is asked before it is fetched: one upload per
+        # server at a time, the server's pace, then (after the acknowledgement) its voices and jobs.
+        if guild_id in bot.uploading:
+            raise UserError(ONE_UPLOAD)
+        try:
+            bot.upload_pace.take(guild_id)
+        except app_commands.CommandOnCooldown as pace:
+            raise UserError(Phrase("This server has uploaded texts too often; try again in {seconds} s.",
+                                   seconds=math.ceil(pace.retry_after))) from None
+        bot.uploading.add(guild_id)
+        try:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            await check_room(bot, guild_id, voice)
+            data = await download(source, file.size)
+            # Decoding and checking 2 MB takes CPU for a good part of a second: off the event loop.
+            text = await asyncio.to_thread(lambda: check_text(decode_text(data)))
+            job = await asyncio.to_thread(bot.voices.enqueue, guild_id, voice, chosen_base,
+                                          interaction.user.id, text, set(shipped))
+        finally:
+            bot.uploading.discard(guild_id)
         await bot.start_trainer()
         position = await asyncio.to_thread(bot.voices.position, job)
         await reply_privately(interaction, describe_job(job, position))
@@ -138,6 +167,21 @@ class VoiceGroup(app_commands.Group, name="voice",
                                    name=voice[:MAX_NAME_LENGTH]))
         bot.voice_cache.forget(interaction.guild_id, voice)
         await reply_privately(interaction, Phrase("Voice {name} is deleted.", name=voice))
+
+
+async def check_room(bot: ShakespeareBot, guild_id: int, voice: str) -> None:
+    """Refuse, before any download, what the voice book would refuse for this server: the name
+    taken, as many voices as it may keep, a job already training. (It checks again when queueing.)"""
+    voices = {known.name for known in await asyncio.to_thread(bot.voices.voices, guild_id)}
+    if voice in voices:
+        raise VoiceError(Phrase("The name {name} is taken; choose another.", name=voice))
+    if len(voices) >= MAX_VOICES_PER_SERVER:
+        raise VoiceError(Phrase("This server has {count} voices, the most it may keep; delete "
+                                "one with /voice delete first.", count=len(voices)))
+    latest = await asyncio.to_thread(bot.voices.latest_job, guild_id)
+    if latest is not None and latest.live:
+        raise VoiceError(Phrase("A voice is already training for this server; wait for it or "
+                                "/voice cancel it."))
 
 
 async def follow_progress(interaction: discord.Interaction[ShakespeareBot], job_id: int) -> None:
@@ -238,6 +282,7 @@ async def model_or_voice_autocomplete(interaction: discord.Interaction[Shakespea
                                 for choice in voices)][:MAX_CHOICES]
 
 
+@app_commands.check(settings_pace_check)
 @app_commands.command(name="voice", description="Make one of this server's voices its default.")
 @app_commands.describe(name="A voice from /voice list")
 @app_commands.autocomplete(name=voice_autocomplete)

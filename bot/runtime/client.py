@@ -21,6 +21,7 @@ from discord import app_commands
 
 from bot.commands import add_commands
 from bot.commands.options import check_command_data
+from bot.commands.pace import SETTINGS_PER, SETTINGS_RATE, UPLOAD_PER, UPLOAD_RATE, Pace
 from bot.commands.replies import NOT_OURS, KeyedLocks, ReplyButton, unserved_press
 from bot.commands.shakespeare import COOLDOWN_RATE, COOLDOWN_SECONDS, UserCooldown
 from bot.config import BotConfig
@@ -123,6 +124,9 @@ class ShakespeareBot(discord.AutoShardedClient):
         self.store = TimedStore(store, self.metrics)  # each call timed for the metrics
         # Per bot, never per module, so two bots in one process share nothing.
         self.cooldown = UserCooldown(COOLDOWN_RATE, COOLDOWN_SECONDS)
+        self.settings_pace = Pace(SETTINGS_RATE, SETTINGS_PER)  # /settings and /preferences writes, per user
+        self.upload_pace = Pace(UPLOAD_RATE, UPLOAD_PER)  # /voice train's uploads, per server
+        self.uploading: set[int] = set()  # servers whose upload is being fetched and checked now
         self.replaced_models_logged: set[str] = set()  # settings' models not loaded here, warned of
         self.reply_locks = KeyedLocks()  # Continue presses on one message, one at a time
         # Server voices: their jobs and files, the loaded ones, the trainer this process may run.

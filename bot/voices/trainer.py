@@ -188,8 +188,10 @@ def run_trainer(config: BotConfig) -> int:
 
 def trainer_env(config: BotConfig) -> dict[str, str]:
     """The environment of a trainer child process: the bot's, with the bot's configuration spelled
-    out (a bot configured in code, as tests do, has no environment to pass on)."""
+    out (a bot configured in code, as tests do, has no environment to pass on), less the Discord
+    token, which a trainer never needs."""
     env = dict(os.environ)
+    env.pop("DISCORD_TOKEN", None)
     env.update(BOT_DB_PATH=str(config.db_path), VOICES_DIR=str(config.voices_folder),
                # Its own heartbeat: a live trainer must not stand in for a bot that stopped serving.
                BOT_HEARTBEAT_PATH=str(trainer_heartbeat(config)),

@@ -43,10 +43,15 @@ def check_source(url: object, cdn_url: str) -> yarl.URL:
     return parsed
 
 
-async def download(url: yarl.URL, stated_size: object, limit: int = MAX_UPLOAD_BYTES) -> bytes:
-    """The file's bytes, refusing past `limit` while reading (and at once if Discord says so)."""
+def check_size(stated_size: object, limit: int = MAX_UPLOAD_BYTES) -> None:
+    """Refuse at once a file Discord says is larger than `limit` (the download checks again)."""
     if isinstance(stated_size, int) and stated_size > limit:
         raise VoiceError(TOO_LARGE)
+
+
+async def download(url: yarl.URL, stated_size: object, limit: int = MAX_UPLOAD_BYTES) -> bytes:
+    """The file's bytes, refusing past `limit` while reading (and at once if Discord says so)."""
+    check_size(stated_size, limit)
     received = bytearray()
     timeout = aiohttp.ClientTimeout(total=DOWNLOAD_SECONDS)
     try:

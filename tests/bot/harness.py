@@ -24,7 +24,9 @@ from charlm.alphabet import Alphabet
 from charlm.checkpoint import save_checkpoint
 from charlm.engine import GenerationEngine
 from charlm.models import ModelConfig, build_model
+from charlm.training.finetune import MIN_CHARACTERS
 from discord_emulator import Emulator, Reply
+from tests.helpers import TINY_TEXT
 
 HEADER = re.compile(r"\*(?P<model>[^,*]+), temperature (?P<temperature>[\d.]+)(?P<notes>[^*]*)\*\n```\n")
 
@@ -122,3 +124,16 @@ def buttons(message: dict[str, Any]) -> dict[str, str]:
     """label -> custom_id of the buttons under a message."""
     return {button["label"]: button["custom_id"] for row in message.get("components") or []
             for button in row["components"]}
+
+
+# /voice train through the emulator (tests/bot/commands/test_voice_commands.py and the security tests)
+TEXT = (TINY_TEXT * (MIN_CHARACTERS // len(TINY_TEXT) + 2)).encode()
+FAST = {"voice_train_seconds": 10, "voice_train_threads": 1}  # room for some steps under CI load
+NO_TRAINER = {**FAST, "voice_trainer": "off"}
+
+
+async def train(run, data: bytes = TEXT, name: str = "lore", user: str = "admin",
+                filename: str = "lore.txt", **extra: Any) -> Reply:
+    sent = await run.emu.send_command(f"/voice train name:{name}", user=user,
+                                      files={"file": (filename, data, "text/plain")}, **extra)
+    return await sent.wait_reply(60)

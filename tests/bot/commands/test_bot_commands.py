@@ -263,11 +263,13 @@ async def test_a_full_engine_queue_is_a_polite_busy_reply(tmp_path):
         poem(await run.ask("/shakespeare", seed="a", length=3))
 
 
-async def test_a_refused_seed_or_model_does_not_use_up_the_cooldown(tmp_path):
+async def test_a_refused_seed_or_model_keeps_the_cooldown(tmp_path):
     async with running_bot(tmp_path) as run:
         unknown = "The seed has no characters the model knows, even after normalising."
         assert refusal(await run.ask("/shakespeare", seed="\u2603")) == unknown
+        run.emu.clock.advance(COOLDOWN_SECONDS + 1)  # only the bot's own refusals (busy) give it back
         assert refusal(await run.ask("/shakespeare", model="gru")).startswith("The gru model is not loaded")
+        run.emu.clock.advance(COOLDOWN_SECONDS + 1)
         poem(await run.ask("/shakespeare", seed="a", length=3))
         # Text was written, so now the cooldown holds.
         too_fast = refusal(await run.ask("/shakespeare", seed="a", length=3))

@@ -148,16 +148,15 @@ async def test_forged_and_stale_buttons_get_one_private_sentence(tmp_path, custo
         assert run.emu.message(message["id"])["content"] == message["content"]
 
 
-async def test_a_reply_whose_stored_state_expired_says_so_and_costs_no_cooldown(tmp_path):
+async def test_a_reply_whose_stored_state_expired_says_so(tmp_path):
     async with running_bot(tmp_path) as run:
         message = await first_reply(run, seed="ROMEO:", length=10)
         with sqlite3.connect(run.store.path) as connection:
             connection.execute("DELETE FROM replies")
-        past_cooldown(run)
         for label in ("Again", "Continue"):
+            past_cooldown(run)  # a refusal for what was pressed keeps the cooldown (only busy gives it back)
             sent = await run.emu.press(message["id"], buttons(message)[label])
             assert refusal(await sent.wait_reply(30)) == TOO_OLD
-        poem(await run.ask("/shakespeare", seed="ROMEO:", length=5))  # no cooldown was used up
 
 
 async def test_presses_count_against_the_cooldown_and_a_busy_engine_refuses_politely(tmp_path, monkeypatch):
@@ -228,7 +227,9 @@ async def test_continue_as_shakespeare_on_a_message_without_words_says_so(tmp_pa
         posted = run.emu.post_message(content, user="member", attachments=attachments)
         sent = await run.emu.send_message_command(MENU_NAME, posted["id"])
         assert refusal(await sent.wait_reply(30)) == NOTHING_TO_CONTINUE
-        poem(await run.ask("/shakespeare", seed="x", length=3))  # and no cooldown used up
+        # Cleaning the message was work done on it: the cooldown holds (only busy gives it back).
+        too_fast = refusal(await run.ask("/shakespeare", seed="x", length=3))
+        assert too_fast.startswith("You're writing too fast")
 
 
 async def test_a_forged_message_command_target_is_refused_in_one_sentence(tmp_path):
@@ -312,6 +313,8 @@ async def test_the_cooldown_grows_with_the_length_asked_for(tmp_path):
 async def test_a_length_past_what_one_request_may_ask_is_one_sentence(tmp_path):
     async with running_bot(tmp_path) as run:
         for value in (10_001, 0, 2.5, True):
+            past_cooldown(run)  # a refused option keeps the cooldown (only busy gives it back)
             sentence = refusal(await run.ask("/shakespeare", forge=True, seed="a", length=value))
             assert sentence in ("Length must be a whole number from 1 to 10000.", errors.BAD_OPTION), value
-        poem(await run.ask("/shakespeare", seed="a", length=10_000 // 100))  # no cooldown was used up
+        past_cooldown(run)
+        poem(await run.ask("/shakespeare", seed="a", length=10_000 // 100))

@@ -8,27 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-from typing import Any
 
 import pytest
 
 from bot.pg_store import UNREACHABLE
 from bot.voices.jobs import MAX_VOICES_PER_SERVER
 from charlm.training.finetune import MIN_CHARACTERS
-from discord_emulator import CommandHiddenError, CommandInputError, Reply
-from tests.bot.harness import buttons, poem, refusal, running_bot
-from tests.helpers import TINY_TEXT
-
-TEXT = (TINY_TEXT * (MIN_CHARACTERS // len(TINY_TEXT) + 2)).encode()
-FAST = {"voice_train_seconds": 10, "voice_train_threads": 1}  # room for some steps under CI load
-NO_TRAINER = {**FAST, "voice_trainer": "off"}
-
-
-async def train(run, data: bytes = TEXT, name: str = "lore", user: str = "admin",
-                filename: str = "lore.txt", **extra: Any) -> Reply:
-    sent = await run.emu.send_command(f"/voice train name:{name}", user=user,
-                                      files={"file": (filename, data, "text/plain")}, **extra)
-    return await sent.wait_reply(60)
+from discord_emulator import CommandHiddenError, CommandInputError
+from tests.bot.harness import FAST, NO_TRAINER, TEXT, buttons, poem, refusal, running_bot, train
 
 
 async def until_done(run, timeout: float = 120) -> str:
