@@ -44,9 +44,9 @@ import asyncpg  # noqa: E402
 import yarl  # noqa: E402
 
 from bench.figures import percentile  # noqa: E402
-from bot.pg_store import UNREACHABLE  # noqa: E402
+from bot.errors import UNREACHABLE  # noqa: E402
 from bot.playground import BOT_CAST, BOT_COMMAND, emulated_bot_env  # noqa: E402
-from bot.store import MAX_LENGTH  # noqa: E402
+from bot.storage.settings import MAX_LENGTH  # noqa: E402
 from discord_emulator import Emulator, SentInteraction  # noqa: E402
 from discord_emulator.models import Guild  # noqa: E402
 from discord_emulator.process import BotProcess  # noqa: E402

@@ -19,26 +19,19 @@ from discord import app_commands
 
 from bot import health
 from bot.commands import add_commands
+from bot.commands.answers import UserError, expired_interaction, log_expired, reply_privately, user_message
 from bot.commands.options import check_command_data
 from bot.commands.replies import NOT_OURS, KeyedLocks, ReplyButton, unserved_press
 from bot.commands.shakespeare import COOLDOWN_RATE, COOLDOWN_SECONDS, UserCooldown
 from bot.config import BotConfig
-from bot.errors import (
-    INTERNAL,
-    RESTARTING,
-    UserError,
-    expired_interaction,
-    log_expired,
-    reply_privately,
-    sentence_of,
-    user_message,
-)
+from bot.errors import INTERNAL, RESTARTING, SettingsStoreError, sentence_of
 from bot.i18n import BotTranslator
 from bot.lifecycle import InFlight
-from bot.metrics import BotMetrics, TimedStore
-from bot.store import SettingsStore, SettingsStoreError
+from bot.metrics import BotMetrics
+from bot.storage import open_voice_book
+from bot.storage.settings import SettingsStore
+from bot.storage.timed import TimedStore
 from bot.voices.cache import VoiceCache
-from bot.voices.jobs import open_voice_book
 from bot.voices.trainer import LocalTrainer, trainer_env
 from charlm.engine import GenerationEngine
 

@@ -31,20 +31,12 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.commands.answers import UserError, expired_interaction, log_expired, reply_privately, sentence_for
 from bot.commands.voice import choose_stored
-from bot.errors import (
-    INTERNAL,
-    RESTARTING,
-    UserError,
-    expired_interaction,
-    log_expired,
-    reply_privately,
-    sentence_for,
-)
+from bot.errors import INTERNAL, RESTARTING, SettingsUnavailableError
 from bot.formatting import continuation_reply, fits_whole, generation_reply
 from bot.i18n import Phrase
-from bot.storage_faults import SettingsUnavailableError
-from bot.store import ReplyRecord
+from bot.storage.replies import ReplyRecord
 from bot.voices.cache import Chosen, shipped
 from charlm.engine import GenerationRequest
 

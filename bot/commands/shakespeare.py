@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
+from bot.commands.answers import UserError
 from bot.commands.options import SPEAKERS, seed_autocomplete
 from bot.commands.replies import write_reply
 from bot.commands.settings import settings_for
 from bot.commands.voice import choose_model, model_or_voice_autocomplete
-from bot.errors import UserError
 from bot.i18n import Phrase
-from bot.store import (
+from bot.storage.settings import (
     MAX_MODEL_NAME_LENGTH,
     MAX_REQUEST_LENGTH,
     MAX_TEMPERATURE,

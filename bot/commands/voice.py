@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
+from bot.commands.answers import UserError, reply_privately
 from bot.commands.options import (
     MAX_CHOICE_LENGTH,
     MAX_CHOICES,
@@ -24,11 +25,11 @@ from bot.commands.options import (
     require_loaded,
     serving_model,
 )
-from bot.errors import BAD_OPTION, UserError, reply_privately
+from bot.errors import BAD_OPTION, VoiceError
 from bot.i18n import Phrase, localize
-from bot.store import DEFAULT_SETTINGS
+from bot.storage.settings import DEFAULT_SETTINGS
+from bot.storage.voices import MAX_NAME_LENGTH, MAX_VOICES_PER_SERVER, NAME, Job, Voice, check_name
 from bot.voices.cache import Chosen, shipped, voice_name
-from bot.voices.jobs import MAX_NAME_LENGTH, MAX_VOICES_PER_SERVER, NAME, Job, Voice, VoiceError, check_name
 from bot.voices.upload import check_source, check_text, decode_text, download
 
 if TYPE_CHECKING:

@@ -34,7 +34,9 @@ from pathlib import Path
 
 from bot import health
 from bot.config import BotConfig
-from bot.voices.jobs import TEXT_GONE, Job, VoiceBook, open_voice_book
+from bot.errors import SettingsStoreError
+from bot.storage import open_store, open_voice_book
+from bot.storage.voices import TEXT_GONE, Job, VoiceBook
 
 log = logging.getLogger(__name__)
 
@@ -161,20 +163,19 @@ def _serve_jobs(book: VoiceBook, config: BotConfig, stop: threading.Event, poll_
 
 def run_trainer(config: BotConfig) -> int:
     """The `trainer` command: migrate the database if needed, then serve jobs until SIGTERM/SIGINT."""
-    from bot.runner import StartupError, open_store
 
     lowest_priority()
     import torch
 
     torch.set_num_threads(config.voice_train_threads)
 
-    async def migrate() -> None:
+    async def migrate() -> None:  # as the bot does when it starts (bot/storage/__init__.py)
         store = await open_store(config)
         await store.close()
 
     try:
         asyncio.run(migrate())
-    except StartupError as error:
+    except SettingsStoreError as error:
         log.error("%s", error)
         return 2
     stop = threading.Event()

@@ -13,7 +13,7 @@ import pytest
 from bot import __version__
 from bot.config import ENVIRONMENT
 from bot.health import write_heartbeat
-from bot.store import SqliteSettingsStore
+from bot.storage.sqlite_store import SqliteSettingsStore
 from tests.bot.test_bot_commands import make_checkpoints
 
 REPO = Path(__file__).resolve().parents[2]

@@ -25,8 +25,10 @@ from bot.commands.options import serving_model
 from bot.commands.settings import SLOW_WRITE_SECONDS
 from bot.commands.shakespeare import COOLDOWN_SECONDS, MAX_SEED_CHARACTERS, SPEAKERS
 from bot.config import BotConfig
+from bot.errors import SettingsBusyError
 from bot.runner import discord_endpoints, serve
-from bot.store import BUSY_TIMEOUT_MS, DEFAULT_SETTINGS, SettingsBusyError, SqliteSettingsStore
+from bot.storage.settings import BUSY_TIMEOUT_MS, DEFAULT_SETTINGS
+from bot.storage.sqlite_store import SqliteSettingsStore
 from charlm.alphabet import Alphabet
 from charlm.checkpoint import save_checkpoint
 from charlm.engine import EngineBusyError, GenerationEngine, GenerationRequest
@@ -75,7 +77,7 @@ async def running_bot(tmp_path: Path, kinds: tuple[str, ...] = ("lstm",), hidden
     if database_url is None:
         store = await SqliteSettingsStore.open(tmp_path / "bot.sqlite3", busy_timeout_ms)
     else:
-        from bot.pg_store import PostgresSettingsStore
+        from bot.storage.postgres_store import PostgresSettingsStore
 
         store = await PostgresSettingsStore.open(database_url, busy_timeout_ms=busy_timeout_ms)
     try:

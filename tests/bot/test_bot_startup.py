@@ -15,7 +15,7 @@ from bot.client import ShakespeareBot
 from bot.config import EXIT_CONFIG, BotConfig
 from bot.health import check_heartbeat
 from bot.runner import TOKEN_REJECTED, discord_endpoints, run_bot, sync_command_set
-from bot.store import SqliteSettingsStore
+from bot.storage.sqlite_store import SqliteSettingsStore
 from discord_emulator import Emulator
 from tests.bot.test_bot_commands import make_checkpoints
 

@@ -13,16 +13,17 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from bot import replies_store
 from bot.__main__ import main
 from bot.config import ENVIRONMENT, BotConfig
-from bot.copy_to_postgres import TABLES, copy_database
 from bot.health import write_heartbeat
-from bot.pg_store import PostgresSettingsStore, describe
-from bot.replies_store import ReplyRecord
-from bot.store import SqliteSettingsStore
-from bot.voices.jobs import TEXT_GONE, SqliteVoiceBook
-from bot.voices.pg_jobs import PostgresVoiceBook
+from bot.storage import replies as replies_store
+from bot.storage.copy_to_postgres import TABLES, copy_database
+from bot.storage.pg_voices import PostgresVoiceBook
+from bot.storage.postgres import describe
+from bot.storage.postgres_store import PostgresSettingsStore
+from bot.storage.replies import ReplyRecord
+from bot.storage.sqlite_store import SqliteSettingsStore
+from bot.storage.voices import TEXT_GONE, SqliteVoiceBook
 from tests.helpers import TINY_TEXT, run_main, tiny_checkpoint
 
 GUILD, OTHER, THIRD = 1234, 5678, 9012

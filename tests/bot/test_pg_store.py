@@ -14,26 +14,30 @@ import time
 import asyncpg
 import pytest
 
-from bot import replies_store
 from bot.config import BotConfig, ConfigError
-from bot.pg_store import MIGRATIONS, SCHEMA_VERSION, UNREACHABLE, PostgresSettingsStore
-from bot.replies_store import MAX_REPLY_BODY, ReplyRecord
-from bot.runner import open_store
-from bot.storage_faults import SettingsUnavailableError
-from bot.store import (
+from bot.errors import (
+    UNREACHABLE,
+    SettingsBusyError,
+    SettingsError,
+    SettingsStoreError,
+    SettingsUnavailableError,
+)
+from bot.storage import open_store, open_voice_book
+from bot.storage import replies as replies_store
+from bot.storage.pg_voices import PostgresVoiceBook
+from bot.storage.postgres_store import PostgresSettingsStore
+from bot.storage.replies import MAX_REPLY_BODY, ReplyRecord
+from bot.storage.schema import POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION
+from bot.storage.settings import (
     DEFAULT_SETTINGS,
     MAX_LENGTH,
     MAX_TEMPERATURE,
     MIN_LENGTH,
     MIN_TEMPERATURE,
     GuildSettings,
-    SettingsBusyError,
-    SettingsError,
-    SettingsStoreError,
-    SqliteSettingsStore,
 )
-from bot.voices.jobs import SqliteVoiceBook, open_voice_book
-from bot.voices.pg_jobs import PostgresVoiceBook
+from bot.storage.sqlite_store import SqliteSettingsStore
+from bot.storage.voices import SqliteVoiceBook
 from tests.bot import test_replies_store as sqlite_reply_tests
 from tests.bot import test_store as sqlite_store_tests
 
@@ -415,14 +419,14 @@ async def test_migrations_are_applied_once_when_four_stores_open_at_the_same_mom
     async with raw(database_url) as connection:
         versions = [row["version"] for row in await connection.fetch("SELECT version FROM schema_version "
                                                                      "ORDER BY version")]
-    assert versions == list(range(1, SCHEMA_VERSION + 1))
+    assert versions == list(range(1, POSTGRES_SCHEMA_VERSION + 1))
 
 
 async def test_an_older_database_is_migrated_and_keeps_its_settings(database_url):
     async with raw(database_url) as connection:  # as the first release would have left it
         await connection.execute("CREATE TABLE schema_version (version integer PRIMARY KEY "
                                  "CHECK (version > 0), applied_at timestamptz NOT NULL DEFAULT now())")
-        await connection.execute(MIGRATIONS[0])
+        await connection.execute(POSTGRES_MIGRATIONS[0])
         await connection.execute("INSERT INTO schema_version (version) VALUES (1)")
         await connection.execute("INSERT INTO guild_settings (guild_id, temperature) VALUES ($1, 1.5)", GUILD)
     store = await PostgresSettingsStore.open(database_url)
@@ -461,7 +465,7 @@ async def test_an_unreachable_database_at_open_is_one_sentence_without_the_passw
 
 async def test_the_database_stopped_under_a_running_store_then_started_again(
         pg_server, database_url, caplog):
-    caplog.set_level(logging.INFO, logger="bot.pg_store")
+    caplog.set_level(logging.INFO, logger="bot.storage.postgres_store")
     store = await PostgresSettingsStore.open(database_url)
     try:
         await store.set_value(GUILD, "length", 77)

@@ -6,9 +6,9 @@ import sqlite3
 
 import pytest
 
-from bot import replies_store as store_module
-from bot.replies_store import MAX_REPLY_BODY, MAX_REPLY_PROMPT, MAX_REPLY_SEED, ReplyRecord
-from bot.store import SqliteSettingsStore
+from bot.storage import replies as store_module
+from bot.storage.replies import MAX_REPLY_BODY, MAX_REPLY_PROMPT, MAX_REPLY_SEED, ReplyRecord
+from bot.storage.sqlite_store import SqliteSettingsStore
 from tests.bot.test_store import run_python
 
 
@@ -78,7 +78,8 @@ async def test_a_reply_stored_before_the_message_is_sent_survives_kill_9(tmp_pat
     path = tmp_path / "bot.sqlite3"
     process = run_python(f"""
         import asyncio, os, signal
-        from bot.store import ReplyRecord, SqliteSettingsStore
+        from bot.storage.replies import ReplyRecord
+        from bot.storage.sqlite_store import SqliteSettingsStore
         async def main():
             store = await SqliteSettingsStore.open({str(path)!r})
             reply = ReplyRecord("0123456789abcdef", 7, "ROMEO:", "gru", 1.1, 50, "x", "ROMEO:x")

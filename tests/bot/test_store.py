@@ -12,19 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.store import (
-    DEFAULT_SETTINGS,
-    MAX_LENGTH,
-    MAX_TEMPERATURE,
-    MIGRATIONS,
-    MIN_LENGTH,
-    MIN_TEMPERATURE,
-    SCHEMA_VERSION,
-    SettingsBusyError,
-    SettingsError,
-    SettingsStoreError,
-    SqliteSettingsStore,
-)
+from bot.errors import SettingsBusyError, SettingsError, SettingsStoreError
+from bot.storage.schema import SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION
+from bot.storage.settings import DEFAULT_SETTINGS, MAX_LENGTH, MAX_TEMPERATURE, MIN_LENGTH, MIN_TEMPERATURE
+from bot.storage.sqlite_store import SqliteSettingsStore
 from tests.helpers import held_write_lock
 
 REPO = Path(__file__).resolve().parents[2]
@@ -144,7 +135,7 @@ async def test_a_change_reported_as_done_survives_kill_9_right_after(tmp_path):
     path = tmp_path / "bot.sqlite3"
     process = run_python(f"""
         import asyncio, os, signal
-        from bot.store import SqliteSettingsStore
+        from bot.storage.sqlite_store import SqliteSettingsStore
         async def main():
             store = await SqliteSettingsStore.open({str(path)!r})
             await store.set_value({GUILD}, "length", 777)
@@ -168,7 +159,7 @@ async def test_two_processes_writing_at_once_both_succeed(tmp_path):
     writes = 40
     script = """
         import asyncio, sys
-        from bot.store import SqliteSettingsStore
+        from bot.storage.sqlite_store import SqliteSettingsStore
         async def main(worker):
             store = await SqliteSettingsStore.open({path!r})
             for i in range({writes}):
@@ -191,7 +182,7 @@ async def test_two_processes_writing_at_once_both_succeed(tmp_path):
 async def test_an_older_database_is_migrated_and_keeps_its_settings(tmp_path):
     path = tmp_path / "bot.sqlite3"
     with sqlite3.connect(path) as connection:  # a database written by the first release
-        connection.executescript(MIGRATIONS[0])
+        connection.executescript(SQLITE_MIGRATIONS[0])
         connection.execute("INSERT INTO guild_settings (guild_id, temperature) VALUES (?, 1.5)", (GUILD,))
         connection.execute("PRAGMA user_version = 1")
     store = await SqliteSettingsStore.open(path)
@@ -202,7 +193,7 @@ async def test_an_older_database_is_migrated_and_keeps_its_settings(tmp_path):
     finally:
         await store.close()
     with sqlite3.connect(path) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        assert connection.execute("PRAGMA user_version").fetchone() == (SQLITE_SCHEMA_VERSION,)
 
 
 async def test_a_database_from_a_newer_bot_is_refused_not_damaged(tmp_path):

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from bot.pg_store import UNREACHABLE
-from bot.voices.jobs import MAX_VOICES_PER_SERVER
+from bot.errors import UNREACHABLE
+from bot.storage.voices import MAX_VOICES_PER_SERVER
 from charlm.training.finetune import MIN_CHARACTERS
 from discord_emulator import CommandHiddenError, CommandInputError, Reply
 from tests.bot.test_bot_commands import poem, refusal, running_bot
@@ -152,7 +152,7 @@ async def test_a_url_that_is_not_discords_attachment_is_never_fetched(tmp_path, 
 
 
 async def test_a_job_queued_before_a_restart_is_trained_after_it(tmp_path, database):
-    from bot.voices.jobs import open_voice_book
+    from bot.storage import open_voice_book
 
     async with running_bot(tmp_path, database_url=database, config_options=FAST) as run:
         book = open_voice_book(run.bot.config)  # another process's: the one that queued before a restart

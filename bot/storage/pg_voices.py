@@ -1,8 +1,8 @@
 """Server voices and their jobs in PostgreSQL (psycopg 3, synchronous): for bots on several hosts.
 
-The tables are bot/pg_store.py's migration 4; `VoiceBook` (jobs.py) holds the SQL, which this
-module runs with PostgreSQL's placeholders. No folder is shared between hosts, so the database
-holds what SQLite keeps in files:
+The tables are PostgreSQL's migration 4 (bot/storage/schema.py); `VoiceBook` (voices.py) holds
+the SQL, which this module runs with PostgreSQL's placeholders. No folder is shared between
+hosts, so the database holds what SQLite keeps in files:
 
 - The uploaded text is `voice_jobs.text` (at most 2 MB), set NULL once its job ends; the trainer,
   on any host, reads it from there.
@@ -33,9 +33,9 @@ from typing import Any
 
 import psycopg
 
-from bot.pg_store import UNREACHABLE, describe
-from bot.storage_faults import SettingsUnavailableError
-from bot.voices.jobs import BUSY_TIMEOUT_MS, Job, Voice, VoiceBook
+from bot.errors import UNREACHABLE, SettingsUnavailableError
+from bot.storage.postgres import describe
+from bot.storage.voices import BUSY_TIMEOUT_MS, Job, Voice, VoiceBook
 
 CONNECT_TIMEOUT = 5
 IDLE_CONNECTIONS = 4

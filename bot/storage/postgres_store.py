@@ -35,13 +35,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
-import yarl
 
-from bot import replies_store
-from bot.i18n import Phrase
-from bot.replies_store import REPLY_BUSY_TIMEOUT_MS, REPLY_COLUMNS, ReplyRecord
-from bot.storage_faults import FULL, SettingsBusyError, SettingsStoreError, SettingsUnavailableError
-from bot.store import (
+from bot.errors import FULL, UNREACHABLE, SettingsBusyError, SettingsStoreError, SettingsUnavailableError
+from bot.storage import replies
+from bot.storage.postgres import BUSY_ERRORS, UNREACHABLE_ERRORS, describe, reason
+from bot.storage.replies import REPLY_COLUMNS, REPLY_BUSY_TIMEOUT_MS, ReplyRecord
+from bot.storage.schema import POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION, POSTGRES_VERSION_TABLE
+from bot.storage.settings import (
     BUSY_TIMEOUT_MS,
     DEFAULT_SETTINGS,
     SCOPES,
@@ -49,14 +49,11 @@ from bot.store import (
     Scope,
     ScopedSettings,
     SettingName,
-    _merge,
     check_setting,
+    merge_row,
 )
 
 log = logging.getLogger(__name__)
-
-UNREACHABLE = Phrase(
-    "The bot cannot reach its settings database right now, so nothing was changed; try again in a moment.")
 
 CHANNEL = "bot_settings_changed"
 # pg_advisory_xact_lock's key for migrations: any fixed number no other program on the database uses.
@@ -74,120 +71,6 @@ WATCH_SECONDS = 1.0
 # Connections of the pool that only reads may use (see _write_slots).
 READ_CONNECTIONS = 2
 
-# Numbered migrations, applied in order, each recorded as a row of schema_version. Never edit a
-# shipped one: append a new one. They are this database's own, not bot/store.py's SQLite ones
-# (the same tables, numbered in the order each came here). NULL in a setting column means "use the
-# default".
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE guild_settings (
-        guild_id    bigint PRIMARY KEY CHECK (guild_id > 0),
-        temperature double precision CHECK (temperature IS NULL OR temperature BETWEEN 0.1 AND 2.0),
-        length      integer CHECK (length IS NULL OR length BETWEEN 1 AND 1500),
-        model       text CHECK (model IS NULL OR char_length(model) BETWEEN 1 AND 32),
-        updated_at  timestamptz NOT NULL DEFAULT now()
-    );
-    CREATE TABLE user_settings (
-        user_id     bigint PRIMARY KEY CHECK (user_id > 0),
-        temperature double precision CHECK (temperature IS NULL OR temperature BETWEEN 0.1 AND 2.0),
-        length      integer CHECK (length IS NULL OR length BETWEEN 1 AND 1500),
-        model       text CHECK (model IS NULL OR char_length(model) BETWEEN 1 AND 32),
-        updated_at  timestamptz NOT NULL DEFAULT now()
-    );
-    -- Every change, whoever makes it (a bot process, an operator in psql), tells the listening
-    -- bots whose cached settings to drop: 'guild:123', 'user:5', or 'guild:*' after a TRUNCATE.
-    CREATE FUNCTION bot_settings_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP = 'TRUNCATE' THEN
-            PERFORM pg_notify('bot_settings_changed', TG_ARGV[0] || ':*');
-            RETURN NULL;
-        END IF;
-        IF TG_OP IN ('UPDATE', 'DELETE') THEN
-            PERFORM pg_notify('bot_settings_changed', TG_ARGV[0] || ':' || (to_jsonb(OLD) ->> TG_ARGV[1]));
-        END IF;
-        IF TG_OP IN ('INSERT', 'UPDATE') THEN
-            PERFORM pg_notify('bot_settings_changed', TG_ARGV[0] || ':' || (to_jsonb(NEW) ->> TG_ARGV[1]));
-        END IF;
-        RETURN NULL;
-    END
-    $$;
-    CREATE TRIGGER guild_settings_changed AFTER INSERT OR UPDATE OR DELETE ON guild_settings
-        FOR EACH ROW EXECUTE FUNCTION bot_settings_changed('guild', 'guild_id');
-    CREATE TRIGGER guild_settings_truncated AFTER TRUNCATE ON guild_settings
-        FOR EACH STATEMENT EXECUTE FUNCTION bot_settings_changed('guild', 'guild_id');
-    CREATE TRIGGER user_settings_changed AFTER INSERT OR UPDATE OR DELETE ON user_settings
-        FOR EACH ROW EXECUTE FUNCTION bot_settings_changed('user', 'user_id');
-    CREATE TRIGGER user_settings_truncated AFTER TRUNCATE ON user_settings
-        FOR EACH STATEMENT EXECUTE FUNCTION bot_settings_changed('user', 'user_id');
-    """,
-    """
-    CREATE TABLE bot_state (
-        key   text PRIMARY KEY,
-        value text NOT NULL
-    );
-    """,
-    """
-    CREATE TABLE replies (
-        key          text PRIMARY KEY CHECK (char_length(key) = 16),
-        requester_id bigint NOT NULL CHECK (requester_id > 0),
-        seed         text NOT NULL CHECK (char_length(seed) <= 2000),
-        model        text NOT NULL CHECK (char_length(model) BETWEEN 1 AND 32),
-        temperature  double precision NOT NULL CHECK (temperature BETWEEN 0.1 AND 2.0),
-        length       integer NOT NULL CHECK (length BETWEEN 1 AND 10000),
-        body         text NOT NULL CHECK (char_length(body) <= 2000),
-        prompt       text NOT NULL CHECK (char_length(prompt) BETWEEN 1 AND 2000),
-        continued    boolean NOT NULL,
-        created_at   double precision NOT NULL
-    );
-    CREATE INDEX replies_by_age ON replies (created_at);
-    """,
-    # Server voices (bot/voices/pg_jobs.py): the trained ones with their weights, and the jobs that
-    # train them with their uploaded text (NULL once the job ended). As SQLite's migration 5, at
-    # most one job per server is queued or running (the partial unique index). Times are Unix
-    # seconds, as there.
-    """
-    CREATE TABLE voices (
-        guild_id    bigint NOT NULL CHECK (guild_id > 0),
-        name        text NOT NULL CHECK (char_length(name) BETWEEN 1 AND 20),
-        base        text NOT NULL CHECK (char_length(base) BETWEEN 1 AND 32),
-        data        bytea NOT NULL CHECK (octet_length(data) > 0),
-        bits_before double precision NOT NULL,
-        bits_after  double precision NOT NULL,
-        created_at  double precision NOT NULL,
-        PRIMARY KEY (guild_id, name)
-    );
-    -- Checkpoints do not compress: stored out of line as they are, not run through pglz first.
-    ALTER TABLE voices ALTER COLUMN data SET STORAGE EXTERNAL;
-    CREATE TABLE voice_jobs (
-        id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        guild_id     bigint NOT NULL CHECK (guild_id > 0),
-        name         text NOT NULL CHECK (char_length(name) BETWEEN 1 AND 20),
-        base         text NOT NULL CHECK (char_length(base) BETWEEN 1 AND 32),
-        requester_id bigint NOT NULL CHECK (requester_id > 0),
-        -- At most 2 MB uploaded, so at most 2 Mi characters; a queued job always has its text.
-        text         text CHECK (char_length(text) <= 2097152),
-        state        text NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),
-        attempts     integer NOT NULL DEFAULT 0,
-        progress     double precision NOT NULL DEFAULT 0 CHECK (progress BETWEEN 0 AND 1),
-        bits_before  double precision,
-        bits_now     double precision,
-        seconds_left double precision,
-        reason       text,
-        created_at   double precision NOT NULL,
-        updated_at   double precision NOT NULL,
-        heartbeat_at double precision,
-        CHECK (state <> 'queued' OR text IS NOT NULL)
-    );
-    CREATE UNIQUE INDEX one_live_job_per_guild ON voice_jobs (guild_id) WHERE state IN ('queued', 'running');
-    """,
-)
-SCHEMA_VERSION = len(MIGRATIONS)
-_VERSION_TABLE = """
-    CREATE TABLE IF NOT EXISTS schema_version (
-        version    integer PRIMARY KEY CHECK (version > 0),
-        applied_at timestamptz NOT NULL DEFAULT now()
-    )
-"""
 INSERT_REPLY = f"INSERT INTO replies ({REPLY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 
 
@@ -195,43 +78,6 @@ def reply_values(reply: ReplyRecord, created_at: float) -> tuple:
     """INSERT_REPLY's parameters for `reply`, stored at `created_at` (Unix seconds)."""
     return (reply.key, reply.requester_id, reply.seed, reply.model, float(reply.temperature), reply.length,
             reply.body, reply.prompt, bool(reply.continued), created_at)
-
-# What a database that cannot be reached (down, restarting, the network cut, out of connections,
-# the connection dropped) raises, as opposed to a refusal of what we asked.
-_UNREACHABLE: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncio.TimeoutError,
-    asyncpg.InterfaceError,  # the connection or the pool is closed
-    asyncpg.PostgresConnectionError,  # class 08
-    asyncpg.exceptions.OperatorInterventionError,  # 57: shutting down, starting up, cancelled
-    asyncpg.exceptions.InsufficientResourcesError,  # 53: too many connections, out of memory or disk
-    asyncpg.exceptions.InvalidAuthorizationSpecificationError,  # 28: the password changed meanwhile
-    asyncpg.exceptions.InvalidCatalogNameError,  # 3D000: the database was dropped
-)
-# Another transaction held a lock we needed for the whole timeout: as SQLite's busy timeout.
-_BUSY = (asyncpg.exceptions.LockNotAvailableError, asyncpg.exceptions.DeadlockDetectedError,
-         asyncpg.exceptions.SerializationError)
-
-
-def describe(url: str) -> str:
-    """Where the database is, for messages and logs: host, port and database, never the password."""
-    try:
-        parsed = yarl.URL(url)
-    except (ValueError, TypeError):
-        return "DATABASE_URL"
-    host = parsed.host or parsed.query.get("host") or "localhost"
-    database = parsed.path.lstrip("/") or parsed.user or "postgres"
-    return f"{host}:{parsed.port or 5432}/{database}"
-
-
-def _reason(error: BaseException, url: str = "") -> str:
-    text = str(error).strip() or type(error).__name__
-    with contextlib.suppress(ValueError, TypeError):
-        password = yarl.URL(url).password if url else None
-        if password:
-            text = text.replace(password, "***")
-    return text.splitlines()[0][:200]
-
 
 class PostgresSettingsStore(ScopedSettings):
     """SettingsStore over a PostgreSQL database: a small connection pool for reads and writes, and
@@ -288,9 +134,9 @@ class PostgresSettingsStore(ScopedSettings):
                 pool.terminate()
             if isinstance(error, SettingsStoreError):
                 raise
-            if isinstance(error, (*_UNREACHABLE, asyncpg.PostgresError, ValueError)):
+            if isinstance(error, (*UNREACHABLE_ERRORS, asyncpg.PostgresError, ValueError)):
                 raise SettingsStoreError(
-                    f"Cannot use the settings database at {where} ({_reason(error, url)}); check "
+                    f"Cannot use the settings database at {where} ({reason(error, url)}); check "
                     "DATABASE_URL and that PostgreSQL is running.") from None
             raise
         store._watcher = asyncio.create_task(store._watch(), name="settings-db-watcher")
@@ -312,10 +158,10 @@ class PostgresSettingsStore(ScopedSettings):
                 lambda connection: connection.fetchrow(
                     f"SELECT temperature, length, model FROM {table} WHERE {column} = $1", owner),
                 READ_TIMEOUT)
-        except _UNREACHABLE as error:
+        except UNREACHABLE_ERRORS as error:
             self._note_down(error)
             return self._fallback(key)
-        settings = _merge(row)
+        settings = merge_row(row)
         if generation == self._generation:
             # Listening turning on or off moves the generation, so it was on the whole time.
             if self._listening:
@@ -334,7 +180,7 @@ class PostgresSettingsStore(ScopedSettings):
         async with self._changing(scope, owner):
             row = await self._transaction(lambda connection: connection.fetchrow(statement, owner, checked),
                                           self.busy_timeout_ms, self._write_timeout)
-        settings = _merge(row)
+        settings = merge_row(row)
         self._last[(scope, owner)] = settings
         return settings
 
@@ -360,7 +206,7 @@ class PostgresSettingsStore(ScopedSettings):
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value),
             self.busy_timeout_ms, self._write_timeout)
 
-    # -- replies (the same bounds as bot/replies_store.py) --
+    # -- replies (the same bounds as bot/replies.py) --
 
     async def save_reply(self, reply: ReplyRecord) -> None:
         now = time.time()
@@ -371,7 +217,7 @@ class PostgresSettingsStore(ScopedSettings):
             await connection.execute(
                 "DELETE FROM replies WHERE created_at < $1 OR key IN "
                 "(SELECT key FROM replies ORDER BY created_at DESC, key DESC OFFSET $2)",
-                now - replies_store.REPLY_TTL_SECONDS, replies_store.MAX_REPLIES)
+                now - replies.REPLY_TTL_SECONDS, replies.MAX_REPLIES)
 
         await self._guarded_write(save, REPLY_BUSY_TIMEOUT_MS, REPLY_TIMEOUT)
 
@@ -379,7 +225,7 @@ class PostgresSettingsStore(ScopedSettings):
         row = await self._guarded(
             lambda connection: connection.fetchrow(
                 f"SELECT {REPLY_COLUMNS} FROM replies WHERE key = $1 AND created_at >= $2",
-                key, time.time() - replies_store.REPLY_TTL_SECONDS),
+                key, time.time() - replies.REPLY_TTL_SECONDS),
             READ_TIMEOUT)
         return None if row is None else ReplyRecord.from_row(row)
 
@@ -387,7 +233,7 @@ class PostgresSettingsStore(ScopedSettings):
         await self._guarded_write(
             lambda connection: connection.execute(
                 "UPDATE replies SET body = $1, prompt = $2 WHERE key = $3",
-                body[:replies_store.MAX_REPLY_BODY], prompt[-replies_store.MAX_REPLY_PROMPT:], key),
+                body[:replies.MAX_REPLY_BODY], prompt[-replies.MAX_REPLY_PROMPT:], key),
             REPLY_BUSY_TIMEOUT_MS, REPLY_TIMEOUT)
 
     # -- health and closing --
@@ -400,7 +246,7 @@ class PostgresSettingsStore(ScopedSettings):
                 await self._run(lambda connection: connection.fetchval(
                     "SELECT 1 FROM guild_settings LIMIT 1"), READ_TIMEOUT)
                 return
-            except _UNREACHABLE as error:
+            except UNREACHABLE_ERRORS as error:
                 self._note_down(error)
         raise SettingsStoreError(f"The settings database at {self.where} cannot be reached ({self._down}).")
 
@@ -416,7 +262,7 @@ class PostgresSettingsStore(ScopedSettings):
         await self._close_listener()
         try:
             await asyncio.wait_for(self._pool.close(), CONNECT_TIMEOUT)
-        except (asyncio.TimeoutError, *_UNREACHABLE):
+        except (asyncio.TimeoutError, *UNREACHABLE_ERRORS):
             self._pool.terminate()
 
     # -- how reads and writes reach the database --
@@ -430,10 +276,10 @@ class PostgresSettingsStore(ScopedSettings):
             try:
                 async with self._pool.acquire(timeout=max(deadline - time.monotonic(), 0.001)) as connection:
                     return await asyncio.wait_for(work(connection), max(deadline - time.monotonic(), 0.001))
-            except _UNREACHABLE as error:
+            except UNREACHABLE_ERRORS as error:
                 if attempt == 2 or self._closed or isinstance(error, asyncio.TimeoutError):
                     raise
-                with contextlib.suppress(*_UNREACHABLE):
+                with contextlib.suppress(*UNREACHABLE_ERRORS):
                     await self._pool.expire_connections()
         raise AssertionError("unreachable")
 
@@ -462,7 +308,7 @@ class PostgresSettingsStore(ScopedSettings):
             raise SettingsUnavailableError(UNREACHABLE)
         try:
             return await self._run(work, timeout)
-        except _UNREACHABLE as error:
+        except UNREACHABLE_ERRORS as error:
             self._note_down(error)
             raise SettingsUnavailableError(UNREACHABLE) from None
 
@@ -502,14 +348,14 @@ class PostgresSettingsStore(ScopedSettings):
             yield
         except asyncpg.exceptions.DiskFullError as error:
             log.error("The settings database at %s is out of disk space (%s); changes are refused.",
-                      self.where, _reason(error, self._url))
+                      self.where, reason(error, self._url))
             raise SettingsUnavailableError(FULL) from None
-        except _BUSY as error:
+        except BUSY_ERRORS as error:
             log.warning("A change of %s gave up waiting for a lock in the settings database at %s (%s); "
                         "another transaction held it the whole timeout.", what, self.where,
-                        _reason(error, self._url))
+                        reason(error, self._url))
             raise SettingsBusyError() from None
-        except _UNREACHABLE as error:
+        except UNREACHABLE_ERRORS as error:
             self._note_down(error)
             raise SettingsUnavailableError(UNREACHABLE) from None
 
@@ -517,7 +363,7 @@ class PostgresSettingsStore(ScopedSettings):
         if self._closed:
             return
         if self._down is None:
-            self._down = _reason(error, self._url)
+            self._down = reason(error, self._url)
             log.error("The settings database at %s cannot be reached (%s): serving the settings last read "
                       "or the defaults, refusing changes and failing the health check until it is back.",
                       self.where, self._down)
@@ -584,7 +430,7 @@ class PostgresSettingsStore(ScopedSettings):
             return
         try:
             await asyncio.wait_for(listener.close(), 2)
-        except (asyncio.TimeoutError, *_UNREACHABLE):
+        except (asyncio.TimeoutError, *UNREACHABLE_ERRORS):
             listener.terminate()
 
     async def _watch(self) -> None:
@@ -607,22 +453,22 @@ class PostgresSettingsStore(ScopedSettings):
                 self._lost_listener("its connection closed")
             try:
                 await self._listen()
-            except _UNREACHABLE as error:
+            except UNREACHABLE_ERRORS as error:
                 # Not taken for the database being down by itself: reads find out (and mark it).
                 log.debug("The LISTEN connection to %s is still away: %s", self.where,
-                          _reason(error, self._url))
+                          reason(error, self._url))
                 return
             log.info("Listening to the settings database at %s again; caching settings again.", self.where)
         else:
             try:
                 await asyncio.wait_for(listener.fetchval("SELECT 1"), WATCH_SECONDS)
-            except _UNREACHABLE as error:
-                self._lost_listener(_reason(error, self._url))
+            except UNREACHABLE_ERRORS as error:
+                self._lost_listener(reason(error, self._url))
                 return
         if self._down is not None:
             try:
                 await self._run(lambda connection: connection.fetchval("SELECT 1"), READ_TIMEOUT)
-            except _UNREACHABLE:
+            except UNREACHABLE_ERRORS:
                 return
             log.info("The settings database at %s answers again.", self.where)
             self._down = None
@@ -635,12 +481,12 @@ async def _migrate(connection: asyncpg.Connection, where: str) -> None:
     async with connection.transaction():
         await connection.execute(f"SET LOCAL lock_timeout = {MIGRATION_LOCK_TIMEOUT_MS}")
         await connection.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
-        await connection.execute(_VERSION_TABLE)
+        await connection.execute(POSTGRES_VERSION_TABLE)
         version = await connection.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
-        if version > SCHEMA_VERSION:
+        if version > POSTGRES_SCHEMA_VERSION:
             raise SettingsStoreError(
                 f"The settings database at {where} has schema version {version}, newer than this bot's "
-                f"{SCHEMA_VERSION}; run a newer bot or restore an older backup.")
-        for number in range(version, SCHEMA_VERSION):
-            await connection.execute(MIGRATIONS[number])
+                f"{POSTGRES_SCHEMA_VERSION}; run a newer bot or restore an older backup.")
+        for number in range(version, POSTGRES_SCHEMA_VERSION):
+            await connection.execute(POSTGRES_MIGRATIONS[number])
             await connection.execute("INSERT INTO schema_version (version) VALUES ($1)", number + 1)

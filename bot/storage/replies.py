@@ -3,7 +3,8 @@
 Written before the reply is sent (so the buttons work after a restart or kill -9), bounded in
 number, size and age, through its own connection with a short busy timeout (a settings change
 waiting for another process's lock never holds up a reply: past the timeout the reply goes out
-without buttons). The table itself is a numbered migration in bot/store.py.
+without buttons). The table itself is a numbered migration in bot/storage/schema.py;
+`RepliesTable` is SQLite's (bot/storage/postgres_store.py keeps the same bounds in PostgreSQL).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from dataclasses import dataclass
 
 import aiosqlite
 
-from bot.storage_faults import SettingsBusyError, StorageGuard, is_busy, is_damage
+from bot.errors import SettingsBusyError
+from bot.storage.sqlite import StorageGuard, is_busy, is_damage
 
 # What the buttons under a reply need to serve a press, kept per reply (not in memory, so they
 # survive restarts and kill -9), bounded in number, size and age.
