@@ -101,6 +101,6 @@ async def run_self_test(config: BotConfig) -> int:
 def _database(config: BotConfig) -> str:
     if config.database_url is None:
         return str(config.db_path)
-    from bot.storage.postgres import describe  # asyncpg is imported only when chosen
+    from bot.storage.postgres import describe  # psycopg is imported only when chosen
 
     return describe(config.database_url)

@@ -9,9 +9,9 @@
     sqlite.py            SQLite's side: its file's faults and the one place sqlite3 errors become
                          the bot's (bot/errors.py)
     sqlite_store.py      the settings store over a SQLite file (aiosqlite)
-    postgres.py          PostgreSQL's side: where it is, and the one place asyncpg's errors become
+    postgres.py          PostgreSQL's side: where it is, and the one place psycopg's errors become
                          the bot's
-    postgres_store.py    the settings store over PostgreSQL (asyncpg; LISTEN/NOTIFY keeps every
+    postgres_store.py    the settings store over PostgreSQL (psycopg async; LISTEN/NOTIFY keeps every
                          process's cache right, an advisory lock serializes migrations)
     pg_voices.py         the voice book over PostgreSQL (psycopg 3, synchronous)
     timed.py             TimedStore: every store call timed for /metrics

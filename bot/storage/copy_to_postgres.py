@@ -35,14 +35,20 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-import asyncpg
+import psycopg
 
 from bot.config import EXIT_CONFIG, BotConfig
 from bot.errors import SettingsError, SettingsStoreError
 from bot.health import check_heartbeat
 from bot.storage import replies, settings
-from bot.storage.postgres import UNREACHABLE_ERRORS, describe, reason
-from bot.storage.postgres_store import CONNECT_TIMEOUT, INSERT_REPLY, PostgresSettingsStore, reply_values
+from bot.storage.postgres import UNREACHABLE_ERRORS, close_quietly, connect, describe, reason
+from bot.storage.postgres_store import (
+    CONNECT_TIMEOUT,
+    INSERT_REPLY,
+    PostgresSettingsStore,
+    fetch_value,
+    reply_values,
+)
 from bot.storage.replies import REPLY_COLUMNS, ReplyRecord
 from bot.storage.schema import SQLITE_SCHEMA_VERSION
 from bot.storage.voices import LIVE, TEXT_GONE, Job, SqliteVoiceBook, Voice, VoiceBook
@@ -91,8 +97,8 @@ async def copy_database(config: BotConfig) -> tuple[dict[str, int], dict[str, st
             raise CopyRefused(str(error)) from None
         await opened.close()
         try:
-            pg = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT)
-        except (*UNREACHABLE_ERRORS, asyncpg.PostgresError) as error:
+            pg = await connect(url, "shakespeare-bot copy-to-postgres", CONNECT_TIMEOUT)
+        except (*UNREACHABLE_ERRORS, psycopg.Error) as error:
             raise CopyRefused(f"Cannot connect to the PostgreSQL database at {where} "
                               f"({reason(error, url)}); nothing was copied.") from None
         try:
@@ -100,7 +106,7 @@ async def copy_database(config: BotConfig) -> tuple[dict[str, int], dict[str, st
                 await pg.execute(f"SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS}")
                 await pg.execute(f"LOCK TABLE {', '.join(TABLES)} IN EXCLUSIVE MODE")
                 held = [table for table in TABLES
-                        if await pg.fetchval(f"SELECT EXISTS (SELECT 1 FROM {table})")]
+                        if await fetch_value(pg, f"SELECT EXISTS (SELECT 1 FROM {table})")]
                 if held:
                     raise CopyRefused(
                         f"The PostgreSQL database at {where} already holds rows ({', '.join(held)}), and "
@@ -110,14 +116,13 @@ async def copy_database(config: BotConfig) -> tuple[dict[str, int], dict[str, st
                 return *await _copy(sqlite, tables, pg, book, config.db_path), where
         except CopyRefused:
             raise
-        except (*UNREACHABLE_ERRORS, asyncpg.PostgresError) as error:
+        except (*UNREACHABLE_ERRORS, psycopg.Error) as error:
             # The commit itself may be what failed: the copy may have arrived, or not.
             raise CopyRefused(f"The copy to the PostgreSQL database at {where} did not complete "
                               f"({reason(error, url)}); run it again, which refuses if the copy did "
                               "arrive.") from None
         finally:
-            with contextlib.suppress(*UNREACHABLE_ERRORS):
-                await asyncio.wait_for(pg.close(), CONNECT_TIMEOUT)
+            await close_quietly(pg)
 
 
 @contextlib.contextmanager
@@ -153,8 +158,8 @@ def _snapshot(config: BotConfig) -> Iterator[tuple[sqlite3.Connection, set[str]]
         connection.close()  # the read transaction ends with it
 
 
-async def _copy(sqlite: sqlite3.Connection, tables: set[str], pg: asyncpg.Connection, book: SqliteVoiceBook,
-                path: Path) -> tuple[dict[str, int], dict[str, str]]:
+async def _copy(sqlite: sqlite3.Connection, tables: set[str], pg: psycopg.AsyncConnection,
+                book: SqliteVoiceBook, path: Path) -> tuple[dict[str, int], dict[str, str]]:
     counts: dict[str, int] = {}
     notes: dict[str, str] = {}
 
@@ -165,18 +170,18 @@ async def _copy(sqlite: sqlite3.Connection, tables: set[str], pg: asyncpg.Connec
         counts[table] = 0
         for row in values:
             try:
-                await pg.execute(sql, *row)
-            except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError) as error:
+                await pg.execute(sql, row)
+            except (psycopg.IntegrityError, psycopg.DataError) as error:
                 raise _refused(table, row_name(row), reason(error), path) from None
             counts[table] += 1
 
     for scope, (table, key) in settings.SCOPES.items():
         await insert(table, f"INSERT INTO {table} ({key}, {_SETTINGS_COLUMNS}, updated_at) "
-                            "VALUES ($1, $2, $3, $4, coalesce($5, now()))",
+                            "VALUES (%s, %s, %s, %s, coalesce(%s, now()))",
                      _settings(rows(table, f"SELECT {key}, {_SETTINGS_COLUMNS}, updated_at FROM {table} "
                                            f"ORDER BY {key}"), table, scope, path),
                      lambda row, scope=scope: f"{scope} {row[0]}")
-    await insert("bot_state", "INSERT INTO bot_state (key, value) VALUES ($1, $2)",
+    await insert("bot_state", "INSERT INTO bot_state (key, value) VALUES (%s, %s)",
                  rows("bot_state", "SELECT key, value FROM bot_state ORDER BY key"),
                  lambda row: f"key {row[0]!r}")
 
@@ -197,7 +202,7 @@ async def _copy(sqlite: sqlite3.Connection, tables: set[str], pg: asyncpg.Connec
                                                     "ORDER BY guild_id, name")]
     sizes: list[int] = []
     await insert("voices", "INSERT INTO voices (guild_id, name, base, data, bits_before, bits_after, "
-                           "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                           "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
                  _voices(voices, book, sizes, path), lambda row: f"guild {row[0]} voice {row[1]}")
     if sizes:
         notes["voices"] = f"{sum(sizes):,} bytes of checkpoints"
@@ -205,7 +210,7 @@ async def _copy(sqlite: sqlite3.Connection, tables: set[str], pg: asyncpg.Connec
     outcomes: dict[str, int] = {}
     await insert("voice_jobs", f"INSERT INTO voice_jobs ({_JOB_COLUMNS.replace('text_file', 'text')}) "
                                "OVERRIDING SYSTEM VALUE VALUES "
-                               "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                               "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                  _jobs(rows("voice_jobs", f"SELECT {_JOB_COLUMNS} FROM voice_jobs ORDER BY id"), book,
                        outcomes),
                  lambda row: f"job {row[0]} (guild {row[1]}, voice {row[2]})")

@@ -1,11 +1,11 @@
-"""Settings, bot state and replies in PostgreSQL (asyncpg): the SettingsStore for bots run on several hosts.
+"""Settings, bot state and replies in PostgreSQL (psycopg 3, async): the store for bots on several hosts.
 
-Chosen by DATABASE_URL (bot/runner.py `open_store`); SQLite (bot/store.py) stays the default. It keeps
-SqliteSettingsStore's behaviour and guarantees:
+Chosen by DATABASE_URL (bot/storage/__init__.py `open_store`); SQLite (sqlite_store.py) stays the
+default. It keeps SqliteSettingsStore's behaviour and guarantees:
 
 - Defaults live in code and are merged on read; NULL in a column means "the default"; a reset
-  deletes the row. Values are checked by bot/store.py's check_* functions, and the schema's CHECK
-  constraints repeat the same ranges (temperatures are double precision, like Python's floats).
+  deletes the row. Values are checked by bot/storage/settings.py's check_* functions, and the
+  schema's CHECK constraints repeat the same ranges (temperatures are double precision, like Python's floats).
 - Numbered migrations, recorded one row per migration in `schema_version`, run in one transaction
   under `pg_advisory_xact_lock`, so processes starting at the same moment apply each exactly once.
 - A change is returned only after its transaction committed (synchronous_commit on). Changes to
@@ -13,8 +13,8 @@ SqliteSettingsStore's behaviour and guarantees:
 - The read cache (per scope and id) stays right across processes and hosts: a trigger on the
   settings tables calls pg_notify in the writing transaction, and every store LISTENs on its own
   connection; a notification drops that owner's cached row (delivered at commit, milliseconds
-  later). While the LISTEN connection is down, nothing is cached; a watcher pings it every
-  WATCH_SECONDS and opens it again.
+  later; the watcher task reads them with psycopg's `notifies()`). While the LISTEN connection is
+  down, nothing is cached; the watcher pings it every WATCH_SECONDS and opens it again.
 - The database unreachable: `open` fails with one sentence; while running, settings reads serve
   the last settings this process read (or wrote), else the defaults, and log which once; changes,
   replies and state raise SettingsUnavailableError (one sentence for the user); `check()` raises,
@@ -22,7 +22,7 @@ SqliteSettingsStore's behaviour and guarantees:
   tries every second), everything works again by itself.
 
 Server voices live here too (migration 4), with their uploaded texts and trained weights, so hosts
-share no folder: bot/voices/pg_jobs.py (psycopg, synchronous, as the trainer has no event loop).
+share no folder: bot/storage/pg_voices.py (psycopg's synchronous API: the trainer has no event loop).
 """
 
 from __future__ import annotations
@@ -34,12 +34,22 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import asyncpg
+import psycopg
 
 from bot.errors import FULL, UNREACHABLE, SettingsBusyError, SettingsStoreError, SettingsUnavailableError
 from bot.storage import replies
-from bot.storage.postgres import BUSY_ERRORS, UNREACHABLE_ERRORS, describe, reason
-from bot.storage.replies import REPLY_COLUMNS, REPLY_BUSY_TIMEOUT_MS, ReplyRecord
+from bot.storage.postgres import (
+    BUSY_ERRORS,
+    FULL_ERRORS,
+    UNREACHABLE_ERRORS,
+    Pool,
+    close_quietly,
+    connect,
+    describe,
+    reaching,
+    reason,
+)
+from bot.storage.replies import REPLY_BUSY_TIMEOUT_MS, REPLY_COLUMNS, ReplyRecord
 from bot.storage.schema import POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION, POSTGRES_VERSION_TABLE
 from bot.storage.settings import (
     BUSY_TIMEOUT_MS,
@@ -54,6 +64,9 @@ from bot.storage.settings import (
 )
 
 log = logging.getLogger(__name__)
+
+# What a read or a write does on the connection it is given.
+Work = Callable[[psycopg.AsyncConnection], Awaitable[Any]]
 
 CHANNEL = "bot_settings_changed"
 # pg_advisory_xact_lock's key for migrations: any fixed number no other program on the database uses.
@@ -71,7 +84,7 @@ WATCH_SECONDS = 1.0
 # Connections of the pool that only reads may use (see _write_slots).
 READ_CONNECTIONS = 2
 
-INSERT_REPLY = f"INSERT INTO replies ({REPLY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+INSERT_REPLY = f"INSERT INTO replies ({REPLY_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 
 
 def reply_values(reply: ReplyRecord, created_at: float) -> tuple:
@@ -79,11 +92,23 @@ def reply_values(reply: ReplyRecord, created_at: float) -> tuple:
     return (reply.key, reply.requester_id, reply.seed, reply.model, float(reply.temperature), reply.length,
             reply.body, reply.prompt, bool(reply.continued), created_at)
 
+
+async def fetch_row(connection: psycopg.AsyncConnection, sql: str, *args: object) -> tuple | None:
+    """The first row `sql` returns (%s placeholders), or None."""
+    cursor = await connection.execute(sql, args or None)
+    return await cursor.fetchone()
+
+
+async def fetch_value(connection: psycopg.AsyncConnection, sql: str, *args: object) -> Any:
+    """The first column of the first row `sql` returns, or None."""
+    row = await fetch_row(connection, sql, *args)
+    return None if row is None else row[0]
+
 class PostgresSettingsStore(ScopedSettings):
     """SettingsStore over a PostgreSQL database: a small connection pool for reads and writes, and
     one more connection that LISTENs for other processes' changes (see the module doc)."""
 
-    def __init__(self, pool: asyncpg.Pool, url: str, pool_size: int, busy_timeout_ms: int) -> None:
+    def __init__(self, pool: Pool, url: str, pool_size: int, busy_timeout_ms: int) -> None:
         self._pool = pool
         self._url = url
         self.where = describe(url)
@@ -101,7 +126,7 @@ class PostgresSettingsStore(ScopedSettings):
         # Bumped by every notification, write of ours and LISTEN change: a read caches its row only
         # if this did not move while it ran, so it cannot put an old row back after a change.
         self._generation = 0
-        self._listener: asyncpg.Connection | None = None
+        self._listener: psycopg.AsyncConnection | None = None
         self._listening = False
         # Why the database cannot be reached, while it cannot; None while it answers.
         self._down: str | None = None
@@ -118,11 +143,10 @@ class PostgresSettingsStore(ScopedSettings):
         the database cannot be reached or used. `busy_timeout_ms`: how long a change waits for a
         lock another transaction holds (SQLite's busy timeout) before it gives up."""
         where = describe(url)
-        pool: asyncpg.Pool | None = None
+        pool: Pool | None = None
         store: PostgresSettingsStore | None = None
         try:
-            pool = await asyncpg.create_pool(url, min_size=0, max_size=pool_size, timeout=CONNECT_TIMEOUT,
-                                             server_settings={"application_name": "shakespeare-bot"})
+            pool = Pool(url, pool_size, "shakespeare-bot", CONNECT_TIMEOUT)
             async with pool.acquire(timeout=CONNECT_TIMEOUT) as connection:
                 await _migrate(connection, where)
             store = cls(pool, url, pool_size, busy_timeout_ms)
@@ -131,10 +155,10 @@ class PostgresSettingsStore(ScopedSettings):
             if store is not None:
                 await store.close()
             elif pool is not None:
-                pool.terminate()
+                await pool.close()
             if isinstance(error, SettingsStoreError):
                 raise
-            if isinstance(error, (*UNREACHABLE_ERRORS, asyncpg.PostgresError, ValueError)):
+            if isinstance(error, (*UNREACHABLE_ERRORS, psycopg.Error, ValueError)):
                 raise SettingsStoreError(
                     f"Cannot use the settings database at {where} ({reason(error, url)}); check "
                     "DATABASE_URL and that PostgreSQL is running.") from None
@@ -155,8 +179,8 @@ class PostgresSettingsStore(ScopedSettings):
         table, column = SCOPES[scope]
         try:
             row = await self._run(
-                lambda connection: connection.fetchrow(
-                    f"SELECT temperature, length, model FROM {table} WHERE {column} = $1", owner),
+                lambda connection: fetch_row(
+                    connection, f"SELECT temperature, length, model FROM {table} WHERE {column} = %s", owner),
                 READ_TIMEOUT)
         except UNREACHABLE_ERRORS as error:
             self._note_down(error)
@@ -174,11 +198,11 @@ class PostgresSettingsStore(ScopedSettings):
         table, column = SCOPES[scope]
         # `name` is one of three column names (check_setting refused anything else); table and
         # column come from SCOPES. RETURNING: the row this very statement wrote.
-        statement = (f"INSERT INTO {table} ({column}, {name}) VALUES ($1, $2) "
+        statement = (f"INSERT INTO {table} ({column}, {name}) VALUES (%s, %s) "
                      f"ON CONFLICT ({column}) DO UPDATE SET {name} = excluded.{name}, updated_at = now() "
                      "RETURNING temperature, length, model")
         async with self._changing(scope, owner):
-            row = await self._transaction(lambda connection: connection.fetchrow(statement, owner, checked),
+            row = await self._transaction(lambda connection: fetch_row(connection, statement, owner, checked),
                                           self.busy_timeout_ms, self._write_timeout)
         settings = merge_row(row)
         self._last[(scope, owner)] = settings
@@ -188,7 +212,7 @@ class PostgresSettingsStore(ScopedSettings):
         table, column = SCOPES[scope]
         async with self._changing(scope, owner):
             await self._transaction(
-                lambda connection: connection.execute(f"DELETE FROM {table} WHERE {column} = $1", owner),
+                lambda connection: connection.execute(f"DELETE FROM {table} WHERE {column} = %s", (owner,)),
                 self.busy_timeout_ms, self._write_timeout)
         self._last[(scope, owner)] = DEFAULT_SETTINGS
 
@@ -196,14 +220,14 @@ class PostgresSettingsStore(ScopedSettings):
 
     async def get_state(self, key: str) -> str | None:
         return await self._guarded(
-            lambda connection: connection.fetchval("SELECT value FROM bot_state WHERE key = $1", key),
+            lambda connection: fetch_value(connection, "SELECT value FROM bot_state WHERE key = %s", key),
             READ_TIMEOUT)
 
     async def set_state(self, key: str, value: str) -> None:
         await self._guarded_write(
             lambda connection: connection.execute(
-                "INSERT INTO bot_state (key, value) VALUES ($1, $2) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value),
+                "INSERT INTO bot_state (key, value) VALUES (%s, %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value)),
             self.busy_timeout_ms, self._write_timeout)
 
     # -- replies (the same bounds as bot/replies.py) --
@@ -211,20 +235,20 @@ class PostgresSettingsStore(ScopedSettings):
     async def save_reply(self, reply: ReplyRecord) -> None:
         now = time.time()
 
-        async def save(connection: asyncpg.Connection) -> None:
-            await connection.execute(INSERT_REPLY, *reply_values(reply, now))
+        async def save(connection: psycopg.AsyncConnection) -> None:
+            await connection.execute(INSERT_REPLY, reply_values(reply, now))
             # Read at call time, so a test may lower them as it does for SQLite.
             await connection.execute(
-                "DELETE FROM replies WHERE created_at < $1 OR key IN "
-                "(SELECT key FROM replies ORDER BY created_at DESC, key DESC OFFSET $2)",
-                now - replies.REPLY_TTL_SECONDS, replies.MAX_REPLIES)
+                "DELETE FROM replies WHERE created_at < %s OR key IN "
+                "(SELECT key FROM replies ORDER BY created_at DESC, key DESC OFFSET %s)",
+                (now - replies.REPLY_TTL_SECONDS, replies.MAX_REPLIES))
 
         await self._guarded_write(save, REPLY_BUSY_TIMEOUT_MS, REPLY_TIMEOUT)
 
     async def get_reply(self, key: str) -> ReplyRecord | None:
         row = await self._guarded(
-            lambda connection: connection.fetchrow(
-                f"SELECT {REPLY_COLUMNS} FROM replies WHERE key = $1 AND created_at >= $2",
+            lambda connection: fetch_row(
+                connection, f"SELECT {REPLY_COLUMNS} FROM replies WHERE key = %s AND created_at >= %s",
                 key, time.time() - replies.REPLY_TTL_SECONDS),
             READ_TIMEOUT)
         return None if row is None else ReplyRecord.from_row(row)
@@ -232,8 +256,8 @@ class PostgresSettingsStore(ScopedSettings):
     async def update_reply(self, key: str, *, body: str, prompt: str) -> None:
         await self._guarded_write(
             lambda connection: connection.execute(
-                "UPDATE replies SET body = $1, prompt = $2 WHERE key = $3",
-                body[:replies.MAX_REPLY_BODY], prompt[-replies.MAX_REPLY_PROMPT:], key),
+                "UPDATE replies SET body = %s, prompt = %s WHERE key = %s",
+                (body[:replies.MAX_REPLY_BODY], prompt[-replies.MAX_REPLY_PROMPT:], key)),
             REPLY_BUSY_TIMEOUT_MS, REPLY_TIMEOUT)
 
     # -- health and closing --
@@ -243,8 +267,8 @@ class PostgresSettingsStore(ScopedSettings):
             raise SettingsStoreError(f"The settings database at {self.where} was closed.")
         if self._down is None:
             try:
-                await self._run(lambda connection: connection.fetchval(
-                    "SELECT 1 FROM guild_settings LIMIT 1"), READ_TIMEOUT)
+                await self._run(lambda connection: fetch_value(
+                    connection, "SELECT 1 FROM guild_settings LIMIT 1"), READ_TIMEOUT)
                 return
             except UNREACHABLE_ERRORS as error:
                 self._note_down(error)
@@ -260,14 +284,11 @@ class PostgresSettingsStore(ScopedSettings):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
         await self._close_listener()
-        try:
-            await asyncio.wait_for(self._pool.close(), CONNECT_TIMEOUT)
-        except (asyncio.TimeoutError, *UNREACHABLE_ERRORS):
-            self._pool.terminate()
+        await self._pool.close()
 
     # -- how reads and writes reach the database --
 
-    async def _run(self, work: Callable[[asyncpg.Connection], Awaitable[Any]], timeout: float) -> Any:
+    async def _run(self, work: Work, timeout: float) -> Any:
         """`work` on a pooled connection, all within `timeout` seconds. A connection the server
         dropped since it was last used (a restart, a failover) fails at once; it is replaced, with
         every other idle one, and the work tried once more."""
@@ -283,11 +304,11 @@ class PostgresSettingsStore(ScopedSettings):
                     await self._pool.expire_connections()
         raise AssertionError("unreachable")
 
-    async def _transaction(self, work: Callable[[asyncpg.Connection], Awaitable[Any]], lock_timeout_ms: int,
+    async def _transaction(self, work: Work, lock_timeout_ms: int,
                            timeout: float) -> Any:
         """`work` in a transaction that waits at most `lock_timeout_ms` for another's lock; returns
         once the transaction has committed."""
-        async def in_transaction(connection: asyncpg.Connection) -> Any:
+        async def in_transaction(connection: psycopg.AsyncConnection) -> Any:
             async with connection.transaction():
                 await connection.execute(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}; "
                                          "SET LOCAL synchronous_commit = on")
@@ -302,7 +323,7 @@ class PostgresSettingsStore(ScopedSettings):
         finally:
             self._write_slots.release()
 
-    async def _guarded(self, work: Callable[[asyncpg.Connection], Awaitable[Any]], timeout: float) -> Any:
+    async def _guarded(self, work: Work, timeout: float) -> Any:
         """A read with no fallback (state, replies): SettingsUnavailableError while unreachable."""
         if self._down is not None:
             raise SettingsUnavailableError(UNREACHABLE)
@@ -312,7 +333,7 @@ class PostgresSettingsStore(ScopedSettings):
             self._note_down(error)
             raise SettingsUnavailableError(UNREACHABLE) from None
 
-    async def _guarded_write(self, work: Callable[[asyncpg.Connection], Awaitable[Any]], lock_timeout_ms: int,
+    async def _guarded_write(self, work: Work, lock_timeout_ms: int,
                              timeout: float) -> Any:
         with self._write_errors("bot state or a reply"):
             return await self._transaction(work, lock_timeout_ms, timeout)
@@ -346,7 +367,7 @@ class PostgresSettingsStore(ScopedSettings):
             raise SettingsUnavailableError(UNREACHABLE)
         try:
             yield
-        except asyncpg.exceptions.DiskFullError as error:
+        except FULL_ERRORS as error:
             log.error("The settings database at %s is out of disk space (%s); changes are refused.",
                       self.where, reason(error, self._url))
             raise SettingsUnavailableError(FULL) from None
@@ -381,13 +402,12 @@ class PostgresSettingsStore(ScopedSettings):
     # -- the LISTEN connection and the watcher --
 
     async def _listen(self) -> None:
-        connection = await asyncpg.connect(self._url, timeout=CONNECT_TIMEOUT,
-                                           server_settings={"application_name": "shakespeare-bot listener"})
+        connection = await connect(self._url, "shakespeare-bot listener", CONNECT_TIMEOUT)
         try:
-            await asyncio.wait_for(connection.add_listener(CHANNEL, self._on_notification), CONNECT_TIMEOUT)
-            connection.add_termination_listener(self._on_termination)
+            with reaching():
+                await asyncio.wait_for(connection.execute(f"LISTEN {CHANNEL}"), CONNECT_TIMEOUT)
         except BaseException:
-            connection.terminate()
+            await close_quietly(connection)
             raise
         self._listener = connection
         # Anything cached before may have changed unseen; from now on every change is heard.
@@ -395,7 +415,7 @@ class PostgresSettingsStore(ScopedSettings):
         self._generation += 1
         self._listening = True
 
-    def _on_notification(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+    def _on_notification(self, payload: str) -> None:
         self._generation += 1
         scope, _, owner = payload.partition(":")
         if owner == "*":
@@ -405,52 +425,55 @@ class PostgresSettingsStore(ScopedSettings):
         with contextlib.suppress(ValueError):
             self._cache.pop((scope, int(owner)), None)
 
-    def _on_termination(self, connection: object) -> None:
-        if connection is self._listener and not self._closed:
-            self._lost_listener("its connection closed")
-
     def _stop_listening(self) -> None:
         self._listening = False
         self._cache.clear()
         self._generation += 1
 
-    def _lost_listener(self, why: str) -> None:
+    async def _lost_listener(self, why: str) -> None:
         if self._listening:
             log.warning("Lost the LISTEN connection to the settings database at %s (%s): not caching "
                         "settings until it is back.", self.where, why)
         self._stop_listening()
-        listener, self._listener = self._listener, None
-        if listener is not None and not listener.is_closed():
-            listener.terminate()
-        self._wake.set()
+        await self._close_listener()
 
     async def _close_listener(self) -> None:
         listener, self._listener = self._listener, None
-        if listener is None or listener.is_closed():
-            return
-        try:
-            await asyncio.wait_for(listener.close(), 2)
-        except (asyncio.TimeoutError, *UNREACHABLE_ERRORS):
-            listener.terminate()
+        if listener is not None:
+            await close_quietly(listener)
 
     async def _watch(self) -> None:
-        """Keep the LISTEN connection up and notice when the database answers again."""
+        """Hear other processes' changes, keep the LISTEN connection up, and notice when the
+        database answers again."""
         while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), WATCH_SECONDS)
-            self._wake.clear()
             try:
+                if self._listener is None:
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), WATCH_SECONDS)
+                else:
+                    await self._hear(self._listener)
+                self._wake.clear()
                 await self._watch_once()
             except asyncio.CancelledError:
                 raise
             except Exception:  # a bug: logged, and the watcher goes on
                 log.exception("The settings database watcher failed; trying again.")
 
+    async def _hear(self, listener: psycopg.AsyncConnection) -> None:
+        """Other processes' changes as they come, for WATCH_SECONDS (psycopg delivers notifications
+        only while the connection is read; those that came during the ping wait in its backlog)."""
+        try:
+            with reaching():
+                async for notification in listener.notifies(timeout=WATCH_SECONDS):
+                    self._on_notification(notification.payload)
+        except UNREACHABLE_ERRORS as error:
+            await self._lost_listener(reason(error, self._url))
+
     async def _watch_once(self) -> None:
         listener = self._listener
-        if listener is None or listener.is_closed():
+        if listener is None or listener.closed:
             if listener is not None:
-                self._lost_listener("its connection closed")
+                await self._lost_listener("its connection closed")
             try:
                 await self._listen()
             except UNREACHABLE_ERRORS as error:
@@ -461,32 +484,32 @@ class PostgresSettingsStore(ScopedSettings):
             log.info("Listening to the settings database at %s again; caching settings again.", self.where)
         else:
             try:
-                await asyncio.wait_for(listener.fetchval("SELECT 1"), WATCH_SECONDS)
+                with reaching():
+                    await asyncio.wait_for(listener.execute("SELECT 1"), WATCH_SECONDS)
             except UNREACHABLE_ERRORS as error:
-                self._lost_listener(reason(error, self._url))
+                await self._lost_listener(reason(error, self._url))
                 return
         if self._down is not None:
             try:
-                await self._run(lambda connection: connection.fetchval("SELECT 1"), READ_TIMEOUT)
+                await self._run(lambda connection: fetch_value(connection, "SELECT 1"), READ_TIMEOUT)
             except UNREACHABLE_ERRORS:
                 return
             log.info("The settings database at %s answers again.", self.where)
             self._down = None
             self._fallback_logged.clear()
 
-
-async def _migrate(connection: asyncpg.Connection, where: str) -> None:
+async def _migrate(connection: psycopg.AsyncConnection, where: str) -> None:
     """Apply the missing migrations, each exactly once however many processes start at once: the
     advisory lock makes them take turns, and each finds what the ones before it recorded."""
     async with connection.transaction():
         await connection.execute(f"SET LOCAL lock_timeout = {MIGRATION_LOCK_TIMEOUT_MS}")
-        await connection.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+        await connection.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         await connection.execute(POSTGRES_VERSION_TABLE)
-        version = await connection.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
+        version = await fetch_value(connection, "SELECT coalesce(max(version), 0) FROM schema_version")
         if version > POSTGRES_SCHEMA_VERSION:
             raise SettingsStoreError(
                 f"The settings database at {where} has schema version {version}, newer than this bot's "
                 f"{POSTGRES_SCHEMA_VERSION}; run a newer bot or restore an older backup.")
         for number in range(version, POSTGRES_SCHEMA_VERSION):
             await connection.execute(POSTGRES_MIGRATIONS[number])
-            await connection.execute("INSERT INTO schema_version (version) VALUES ($1)", number + 1)
+            await connection.execute("INSERT INTO schema_version (version) VALUES (%s)", (number + 1,))

@@ -10,7 +10,6 @@ import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from bot.__main__ import main
@@ -25,6 +24,7 @@ from bot.storage.replies import ReplyRecord
 from bot.storage.sqlite_store import SqliteSettingsStore
 from bot.storage.voices import TEXT_GONE, SqliteVoiceBook
 from tests.helpers import TINY_TEXT, run_main, tiny_checkpoint
+from tests.pg_server import connect as pg_connect
 
 GUILD, OTHER, THIRD = 1234, 5678, 9012
 USER = 1_234_567_890_123_456_789  # a real Discord id: past 32 bits
@@ -78,7 +78,7 @@ async def fill(config: BotConfig) -> dict[str, int]:
 
 async def pg_rows(url: str) -> dict[str, list[tuple]]:
     """Every row of every copied table, as psql would show them."""
-    connection = await asyncpg.connect(url)
+    connection = await pg_connect(url)
     try:
         return {table: [tuple(row) for row in await connection.fetch(f"SELECT * FROM {table} ORDER BY 1, 2")]
                 for table in TABLES}
@@ -242,7 +242,7 @@ async def test_what_cannot_work_is_one_sentence_exit_2_and_nothing_written(
     await fill(config)
     status, out, err = await command(monkeypatch, config, **variables)
     assert (status, out) == (2, "") and err.startswith(says) and one_sentence(err), err
-    connection = await asyncpg.connect(config.database_url)
+    connection = await pg_connect(config.database_url)
     try:  # not even migrated
         assert await connection.fetchval("SELECT to_regclass('guild_settings')") is None
     finally:

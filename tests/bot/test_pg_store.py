@@ -11,7 +11,7 @@ import math
 import sqlite3
 import time
 
-import asyncpg
+import psycopg
 import pytest
 
 from bot.config import BotConfig, ConfigError
@@ -40,6 +40,7 @@ from bot.storage.sqlite_store import SqliteSettingsStore
 from bot.storage.voices import SqliteVoiceBook
 from tests.bot import test_replies_store as sqlite_reply_tests
 from tests.bot import test_store as sqlite_store_tests
+from tests.pg_server import connect as pg_connect
 
 GUILD = 1234
 SNOWFLAKE = 1_234_567_890_123_456_789  # a real Discord id: past 32 bits, so bigint columns
@@ -55,7 +56,7 @@ async def store(database_url):
 @contextlib.asynccontextmanager
 async def raw(url: str):
     """A plain connection, as an operator's psql would be."""
-    connection = await asyncpg.connect(url)
+    connection = await pg_connect(url)
     try:
         yield connection
     finally:
@@ -154,7 +155,7 @@ async def test_the_range_ends_are_accepted_and_temperatures_keep_every_digit(sto
     async with raw(database_url) as connection:
         types = await connection.fetch("SELECT table_name, data_type FROM information_schema.columns "
                                        "WHERE column_name = 'temperature'")
-    assert {row["table_name"]: row["data_type"] for row in types} == {
+    assert {table: data_type for table, data_type in types} == {
         "guild_settings": "double precision", "user_settings": "double precision",
         "replies": "double precision"}
 
@@ -174,9 +175,9 @@ async def test_the_schema_refuses_what_the_code_refuses_even_when_written_direct
         for value in good:
             await connection.execute(insert, 1, value)
         for value in bad:
-            with pytest.raises(asyncpg.CheckViolationError):
+            with pytest.raises(psycopg.errors.CheckViolation):
                 await connection.execute(insert, 2, value)
-        with pytest.raises(asyncpg.CheckViolationError):
+        with pytest.raises(psycopg.errors.CheckViolation):
             await connection.execute(insert, 0, good[0])  # ids are positive
 
 
@@ -309,7 +310,7 @@ async def test_old_replies_expire_and_the_number_kept_is_bounded(store, database
     await store.save_reply(record("aaaaaaaaaaaaaaaa"))
     async with raw(database_url) as connection:
         rows = await connection.fetch("SELECT key FROM replies")
-    assert [row["key"] for row in rows] == ["aaaaaaaaaaaaaaaa"]
+    assert [row[0] for row in rows] == ["aaaaaaaaaaaaaaaa"]
 
 
 @pytest.mark.parametrize("column, bad", [("key", "short"), ("temperature", 9.0), ("length", 0),
@@ -319,7 +320,7 @@ async def test_the_replies_schema_refuses_what_the_code_never_writes(store, data
               "length": 5, "body": "b", "prompt": "p", "continued": False, "created_at": 1.0, column: bad}
     marks = ", ".join(f"${number}" for number in range(1, len(values) + 1))
     async with raw(database_url) as connection:
-        with pytest.raises(asyncpg.CheckViolationError):
+        with pytest.raises(psycopg.errors.CheckViolation):
             await connection.execute(f"INSERT INTO replies ({', '.join(values)}) VALUES ({marks})",
                                      *values.values())
 
@@ -417,7 +418,7 @@ async def test_migrations_are_applied_once_when_four_stores_open_at_the_same_mom
         for store in stores:
             await store.close()
     async with raw(database_url) as connection:
-        versions = [row["version"] for row in await connection.fetch("SELECT version FROM schema_version "
+        versions = [row[0] for row in await connection.fetch("SELECT version FROM schema_version "
                                                                      "ORDER BY version")]
     assert versions == list(range(1, POSTGRES_SCHEMA_VERSION + 1))
 
@@ -539,7 +540,7 @@ async def test_while_the_listen_connection_is_away_nothing_is_cached(database_ur
 
         monkeypatch.setattr(store, "_listen", refused)
         async with raw(database_url) as operator:
-            await operator.execute("SELECT pg_terminate_backend($1)", store._listener.get_server_pid())
+            await operator.execute("SELECT pg_terminate_backend($1)", store._listener.info.backend_pid)
             await eventually(lambda: _not(_listening(store)), within=3)
             assert store._cache == {} and "not caching" in caplog.text
             # Notifications are not heard now, so every read asks the database, and is right.

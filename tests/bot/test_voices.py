@@ -20,11 +20,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import bot.storage.voices as jobs_module
 import pytest
 import yarl
 from aiohttp import web
 
+import bot.storage.voices as jobs_module
 import bot.voices.trainer as trainer_module
 from bot import health
 from bot.config import BotConfig
