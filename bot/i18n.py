@@ -52,7 +52,7 @@ KOREAN: dict[str, str] = {
     "That message is already gone.": "그 메시지는 이미 사라졌어요.",
     "That message has no text to continue; pick one with some words in it.":
         "그 메시지에는 이어 쓸 글이 없어요. 글이 들어 있는 메시지를 골라 주세요.",
-    # bot/storage_faults.py
+    # bot/errors.py: storage
     "The bot's settings storage is damaged, so nothing was changed; please tell the bot's operator.":
         "봇의 설정 저장소가 손상되어 아무것도 바뀌지 않았어요. 봇 운영자에게 알려 주세요.",
     "The bot's storage is full, so nothing was changed; please tell the bot's operator.":
@@ -63,7 +63,7 @@ KOREAN: dict[str, str] = {
         "봇 운영자에게 알려 주세요.",
     "The settings database is busy, so nothing was changed; try again in a moment.":
         "설정 데이터베이스가 바빠서 아무것도 바뀌지 않았어요. 잠시 후 다시 시도해 주세요.",
-    # bot/pg_store.py
+    # bot/errors.py: storage, PostgreSQL
     "The bot cannot reach its settings database right now, so nothing was changed; try again in a moment.":
         "봇이 지금 설정 데이터베이스에 연결할 수 없어서 아무것도 바뀌지 않았어요. "
         "잠시 후 다시 시도해 주세요.",
@@ -72,7 +72,7 @@ KOREAN: dict[str, str] = {
     "moment.":
         "봇이 지금 데이터베이스에 연결할 수 없어서 {name} 목소리를 불러올 수 없어요. "
         "잠시 후 다시 시도해 주세요.",
-    # bot/store.py
+    # bot/storage/settings.py
     "Temperature must be a number from {low} to {high}.": "온도는 {low}에서 {high} 사이의 숫자여야 해요.",
     "Length must be a whole number from {low} to {high}.": "길이는 {low}에서 {high} 사이의 정수여야 해요.",
     "Model must be the name of one of the bot's models, such as lstm.":

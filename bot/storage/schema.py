@@ -93,7 +93,7 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
 SQLITE_SCHEMA_VERSION = len(SQLITE_MIGRATIONS)
 
 # Numbered migrations, applied in order, each recorded as a row of schema_version. Never edit a
-# shipped one: append a new one. They are this database's own, not bot/store.py's SQLite ones
+# shipped one: append a new one. They are this database's own, not the SQLite ones above
 # (the same tables, numbered in the order each came here). NULL in a setting column means "use the
 # default".
 POSTGRES_MIGRATIONS: tuple[str, ...] = (
@@ -159,7 +159,7 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX replies_by_age ON replies (created_at);
     """,
-    # Server voices (bot/voices/pg_jobs.py): the trained ones with their weights, and the jobs that
+    # Server voices (bot/storage/pg_voices.py): the trained ones with their weights, and the jobs that
     # train them with their uploaded text (NULL once the job ended). As SQLite's migration 5, at
     # most one job per server is queued or running (the partial unique index). Times are Unix
     # seconds, as there.

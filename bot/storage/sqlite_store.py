@@ -55,8 +55,8 @@ class SqliteSettingsStore(ScopedSettings):
         self._reader = reader
         # Replies are written through their own connection with a short busy timeout, so a settings
         # change waiting for a lock never holds up a /shakespeare reply (REPLY_BUSY_TIMEOUT_MS).
-        self.guard = StorageGuard(path)  # damage, a full disk, the file replaced: bot/storage_faults.py
-        self.replies = RepliesTable(reply_writer, reader, self.guard)  # bot/replies_store.py
+        self.guard = StorageGuard(path)  # damage, a full disk, the file replaced: sqlite.py
+        self.replies = RepliesTable(reply_writer, reader, self.guard)  # replies.py
         self.path = path
         self._cache: dict[tuple[str, int], GuildSettings] = {}
         self._data_version: int | None = None
@@ -217,7 +217,8 @@ async def _set_up(connection: aiosqlite.Connection, path: Path, busy_timeout_ms:
 
     Two processes opening a new file together race to switch it to WAL, and SQLite answers the
     loser "database is locked" at once instead of waiting out busy_timeout (seen in
-    tests/bot/test_store.py); so this step retries for as long as busy_timeout would have waited."""
+    tests/bot/storage/test_sqlite_store.py); so this step retries for as long as busy_timeout would
+    have waited."""
     deadline = time.monotonic() + busy_timeout_ms / 1000
     while True:
         try:

@@ -6,7 +6,7 @@ one itself (VOICE_TRAINER=local, `LocalTrainer`); on several hosts a `trainer` r
 command against the same database, and the bot sets VOICE_TRAINER=off (with PostgreSQL the texts and
 voices are in the database, so no folder is shared; with SQLite the voices folder must be).
 
-A job survives restarts: it is a row (bot/voices/jobs.py). A trainer killed mid-job leaves the
+A job survives restarts: it is a row (bot/storage/voices.py). A trainer killed mid-job leaves the
 row `running` with a heartbeat that stops; the next trainer to look queues it again (once), then
 marks it failed with the reason. A voice is kept only if it reads the server's held-out text
 better than its base model did, and is written atomically (safetensors) before its row exists
