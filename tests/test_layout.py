@@ -68,3 +68,16 @@ def test_readme_configuration_table_is_the_one_the_code_prints() -> None:
 
 def test_readme_stays_short() -> None:
     assert len((REPO / "README.md").read_bytes()) < 12 * 1024, "README is for users; figures go in docs/"
+
+
+def test_storage_and_the_error_tree_know_nothing_of_discord() -> None:
+    """bot/storage/ (and bot/errors.py, whose tree storage raises) import no Discord library; the
+    trainer reaches the database through bot.storage, never the client or the runner."""
+    files = {**imports_by_file("bot/storage"), "bot/errors.py": imported_packages(REPO / "bot/errors.py")}
+    assert "bot/storage/__init__.py" in files
+    offenders = {name: sorted(imports & {"discord", "discord_emulator"}) for name, imports in files.items()
+                 if imports & {"discord", "discord_emulator"}}
+    assert not offenders, f"storage must not import Discord: {offenders}"
+    trainer = ast.parse((REPO / "bot/voices/trainer.py").read_text())
+    modules = {node.module for node in ast.walk(trainer) if isinstance(node, ast.ImportFrom)}
+    assert not modules & {"bot.client", "bot.runner"}, modules

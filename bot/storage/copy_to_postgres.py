@@ -40,14 +40,12 @@ import psycopg
 from bot.config import EXIT_CONFIG, BotConfig
 from bot.errors import SettingsError, SettingsStoreError
 from bot.health import check_heartbeat
-from bot.storage import replies, settings
-from bot.storage.postgres import UNREACHABLE_ERRORS, close_quietly, connect, describe, reason
+from bot.storage import queries, replies, settings
+from bot.storage.postgres import UNREACHABLE_ERRORS, close_quietly, connect, describe, placeholders, reason
 from bot.storage.postgres_store import (
     CONNECT_TIMEOUT,
-    INSERT_REPLY,
     PostgresSettingsStore,
     fetch_value,
-    reply_values,
 )
 from bot.storage.replies import REPLY_COLUMNS, ReplyRecord
 from bot.storage.schema import SQLITE_SCHEMA_VERSION
@@ -190,8 +188,9 @@ async def _copy(sqlite: sqlite3.Connection, tables: set[str], pg: psycopg.AsyncC
     newest = rows("replies", f"SELECT {REPLY_COLUMNS} FROM replies WHERE created_at >= ? "
                              "ORDER BY created_at DESC, key DESC LIMIT ?",
                   (time.time() - replies.REPLY_TTL_SECONDS, replies.MAX_REPLIES))
-    await insert("replies", INSERT_REPLY,
-                 (reply_values(reply, reply.created_at) for reply in map(ReplyRecord.from_row, newest)),
+    await insert("replies", placeholders(queries.INSERT_REPLY),
+                 (queries.reply_values(reply, reply.created_at)
+                  for reply in map(ReplyRecord.from_row, newest)),
                  lambda row: f"key {row[0]}")
     if stored > counts["replies"]:
         notes["replies"] = (f"{stored - counts['replies']} left out: older than "

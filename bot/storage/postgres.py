@@ -63,6 +63,11 @@ def reaching() -> Iterator[None]:
         raise
 
 
+def placeholders(sql: str) -> str:
+    """bot/storage/queries.py's `?` placeholders as psycopg's `%s` (no query there holds a literal ?)."""
+    return sql.replace("?", "%s")
+
+
 def describe(url: str) -> str:
     """Where the database is, for messages and logs: host, port and database, never the password."""
     try:

@@ -37,7 +37,7 @@ from typing import Any
 import psycopg
 
 from bot.errors import FULL, UNREACHABLE, SettingsBusyError, SettingsStoreError, SettingsUnavailableError
-from bot.storage import replies
+from bot.storage import queries, replies
 from bot.storage.postgres import (
     BUSY_ERRORS,
     FULL_ERRORS,
@@ -46,15 +46,15 @@ from bot.storage.postgres import (
     close_quietly,
     connect,
     describe,
+    placeholders,
     reaching,
     reason,
 )
-from bot.storage.replies import REPLY_BUSY_TIMEOUT_MS, REPLY_COLUMNS, ReplyRecord
+from bot.storage.replies import REPLY_BUSY_TIMEOUT_MS, ReplyRecord
 from bot.storage.schema import POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION, POSTGRES_VERSION_TABLE
 from bot.storage.settings import (
     BUSY_TIMEOUT_MS,
     DEFAULT_SETTINGS,
-    SCOPES,
     GuildSettings,
     Scope,
     ScopedSettings,
@@ -83,15 +83,6 @@ MIGRATION_LOCK_TIMEOUT_MS = 60_000
 WATCH_SECONDS = 1.0
 # Connections of the pool that only reads may use (see _write_slots).
 READ_CONNECTIONS = 2
-
-INSERT_REPLY = f"INSERT INTO replies ({REPLY_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-
-
-def reply_values(reply: ReplyRecord, created_at: float) -> tuple:
-    """INSERT_REPLY's parameters for `reply`, stored at `created_at` (Unix seconds)."""
-    return (reply.key, reply.requester_id, reply.seed, reply.model, float(reply.temperature), reply.length,
-            reply.body, reply.prompt, bool(reply.continued), created_at)
-
 
 async def fetch_row(connection: psycopg.AsyncConnection, sql: str, *args: object) -> tuple | None:
     """The first row `sql` returns (%s placeholders), or None."""
@@ -176,11 +167,9 @@ class PostgresSettingsStore(ScopedSettings):
         if self._down is not None:
             return self._fallback(key)
         generation = self._generation
-        table, column = SCOPES[scope]
         try:
             row = await self._run(
-                lambda connection: fetch_row(
-                    connection, f"SELECT temperature, length, model FROM {table} WHERE {column} = %s", owner),
+                lambda connection: fetch_row(connection, placeholders(queries.read_settings(scope)), owner),
                 READ_TIMEOUT)
         except UNREACHABLE_ERRORS as error:
             self._note_down(error)
@@ -195,12 +184,7 @@ class PostgresSettingsStore(ScopedSettings):
 
     async def _write(self, scope: Scope, owner: int, name: SettingName, value: object) -> GuildSettings:
         checked = check_setting(name, value)
-        table, column = SCOPES[scope]
-        # `name` is one of three column names (check_setting refused anything else); table and
-        # column come from SCOPES. RETURNING: the row this very statement wrote.
-        statement = (f"INSERT INTO {table} ({column}, {name}) VALUES (%s, %s) "
-                     f"ON CONFLICT ({column}) DO UPDATE SET {name} = excluded.{name}, updated_at = now() "
-                     "RETURNING temperature, length, model")
+        statement = placeholders(queries.write_setting(scope, name, queries.NOW["postgres"]))
         async with self._changing(scope, owner):
             row = await self._transaction(lambda connection: fetch_row(connection, statement, owner, checked),
                                           self.busy_timeout_ms, self._write_timeout)
@@ -209,10 +193,9 @@ class PostgresSettingsStore(ScopedSettings):
         return settings
 
     async def _delete(self, scope: Scope, owner: int) -> None:
-        table, column = SCOPES[scope]
         async with self._changing(scope, owner):
             await self._transaction(
-                lambda connection: connection.execute(f"DELETE FROM {table} WHERE {column} = %s", (owner,)),
+                lambda connection: connection.execute(placeholders(queries.delete_settings(scope)), (owner,)),
                 self.busy_timeout_ms, self._write_timeout)
         self._last[(scope, owner)] = DEFAULT_SETTINGS
 
@@ -220,14 +203,12 @@ class PostgresSettingsStore(ScopedSettings):
 
     async def get_state(self, key: str) -> str | None:
         return await self._guarded(
-            lambda connection: fetch_value(connection, "SELECT value FROM bot_state WHERE key = %s", key),
+            lambda connection: fetch_value(connection, placeholders(queries.READ_STATE), key),
             READ_TIMEOUT)
 
     async def set_state(self, key: str, value: str) -> None:
         await self._guarded_write(
-            lambda connection: connection.execute(
-                "INSERT INTO bot_state (key, value) VALUES (%s, %s) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value)),
+            lambda connection: connection.execute(placeholders(queries.WRITE_STATE), (key, value)),
             self.busy_timeout_ms, self._write_timeout)
 
     # -- replies (the same bounds as bot/replies.py) --
@@ -236,19 +217,17 @@ class PostgresSettingsStore(ScopedSettings):
         now = time.time()
 
         async def save(connection: psycopg.AsyncConnection) -> None:
-            await connection.execute(INSERT_REPLY, reply_values(reply, now))
-            # Read at call time, so a test may lower them as it does for SQLite.
-            await connection.execute(
-                "DELETE FROM replies WHERE created_at < %s OR key IN "
-                "(SELECT key FROM replies ORDER BY created_at DESC, key DESC OFFSET %s)",
-                (now - replies.REPLY_TTL_SECONDS, replies.MAX_REPLIES))
+            await connection.execute(placeholders(queries.INSERT_REPLY), queries.reply_values(reply, now))
+            # Read at call time, so a test may lower them.
+            await connection.execute(placeholders(queries.PRUNE_REPLIES),
+                                     (now - replies.REPLY_TTL_SECONDS, replies.MAX_REPLIES))
 
         await self._guarded_write(save, REPLY_BUSY_TIMEOUT_MS, REPLY_TIMEOUT)
 
     async def get_reply(self, key: str) -> ReplyRecord | None:
         row = await self._guarded(
             lambda connection: fetch_row(
-                connection, f"SELECT {REPLY_COLUMNS} FROM replies WHERE key = %s AND created_at >= %s",
+                connection, placeholders(queries.READ_REPLY),
                 key, time.time() - replies.REPLY_TTL_SECONDS),
             READ_TIMEOUT)
         return None if row is None else ReplyRecord.from_row(row)
@@ -256,7 +235,7 @@ class PostgresSettingsStore(ScopedSettings):
     async def update_reply(self, key: str, *, body: str, prompt: str) -> None:
         await self._guarded_write(
             lambda connection: connection.execute(
-                "UPDATE replies SET body = %s, prompt = %s WHERE key = %s",
+                placeholders(queries.UPDATE_REPLY),
                 (body[:replies.MAX_REPLY_BODY], prompt[-replies.MAX_REPLY_PROMPT:], key)),
             REPLY_BUSY_TIMEOUT_MS, REPLY_TIMEOUT)
 
@@ -268,7 +247,7 @@ class PostgresSettingsStore(ScopedSettings):
         if self._down is None:
             try:
                 await self._run(lambda connection: fetch_value(
-                    connection, "SELECT 1 FROM guild_settings LIMIT 1"), READ_TIMEOUT)
+                    connection, queries.CHECK), READ_TIMEOUT)
                 return
             except UNREACHABLE_ERRORS as error:
                 self._note_down(error)

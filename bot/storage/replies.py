@@ -1,24 +1,14 @@
-"""The `replies` table: what the buttons under a generated reply need to serve a press.
+"""The rows of the `replies` table: what the buttons under a generated reply need to serve a press.
 
 Written before the reply is sent (so the buttons work after a restart or kill -9), bounded in
-number, size and age, through its own connection with a short busy timeout (a settings change
-waiting for another process's lock never holds up a reply: past the timeout the reply goes out
-without buttons). The table itself is a numbered migration in bot/storage/schema.py;
-`RepliesTable` is SQLite's (bot/storage/postgres_store.py keeps the same bounds in PostgreSQL).
+number, size and age, by either store with the same queries (bot/storage/queries.py); SQLite's
+go through their own connection with a short busy timeout (a settings change waiting for another
+process's lock never holds up a reply: past the timeout the reply goes out without buttons).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import sqlite3
-import time
 from dataclasses import dataclass
-
-import aiosqlite
-
-from bot.errors import SettingsBusyError
-from bot.storage.sqlite import StorageGuard, is_busy, is_damage
 
 # What the buttons under a reply need to serve a press, kept per reply (not in memory, so they
 # survive restarts and kill -9), bounded in number, size and age.
@@ -64,73 +54,3 @@ class ReplyRecord:
         object.__setattr__(self, "seed", self.seed[-MAX_REPLY_SEED:])
         object.__setattr__(self, "prompt", self.prompt[-MAX_REPLY_PROMPT:])
         object.__setattr__(self, "body", self.body[:MAX_REPLY_BODY])
-
-
-class RepliesTable:
-    """Reads through the store's read connection, writes through its own (see the module doc)."""
-
-    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection,
-                 guard: StorageGuard) -> None:
-        self.writer = writer
-        self._reader = reader
-        self.guard = guard
-        self._lock = asyncio.Lock()
-
-    async def save(self, reply: ReplyRecord) -> None:
-        now = time.time()
-        async with self._writing():
-            await self.writer.execute("BEGIN IMMEDIATE")
-            try:
-                await self.writer.execute(
-                    "INSERT INTO replies (key, requester_id, seed, model, temperature, length, body, prompt, "
-                    "continued, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (reply.key, reply.requester_id, reply.seed, reply.model, reply.temperature, reply.length,
-                     reply.body, reply.prompt, int(reply.continued), now))
-                await self.writer.execute("DELETE FROM replies WHERE created_at < ?",
-                                                 (now - REPLY_TTL_SECONDS,))
-                await self.writer.execute(
-                    "DELETE FROM replies WHERE key IN "
-                    "(SELECT key FROM replies ORDER BY created_at DESC LIMIT -1 OFFSET ?)", (MAX_REPLIES,))
-                await self.writer.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    await self.writer.execute("ROLLBACK")
-                raise
-
-    async def get(self, key: str) -> ReplyRecord | None:
-        try:
-            return await self._get(key)
-        except sqlite3.DatabaseError as error:
-            if not is_damage(error):
-                raise
-            self.guard.note_damage(error)
-            return None
-
-    async def _get(self, key: str) -> ReplyRecord | None:
-        async with self._reader.execute(
-            f"SELECT {REPLY_COLUMNS} FROM replies WHERE key = ? AND created_at >= ?",
-            (key, time.time() - REPLY_TTL_SECONDS),
-        ) as cursor:
-            row = await cursor.fetchone()
-        return None if row is None else ReplyRecord.from_row(row)
-
-    async def update(self, key: str, *, body: str, prompt: str) -> None:
-        async with self._writing():
-            await self.writer.execute("UPDATE replies SET body = ?, prompt = ? WHERE key = ?",
-                                             (body[:MAX_REPLY_BODY], prompt[-MAX_REPLY_PROMPT:], key))
-
-    @contextlib.asynccontextmanager
-    async def _writing(self):
-        """One reply write of ours at a time; one that waited out its busy timeout is
-        SettingsBusyError (nothing written), which the caller turns into a reply without buttons."""
-        async with self._lock:
-            self.guard.before_write()
-            try:
-                yield
-            except sqlite3.OperationalError as error:
-                if is_busy(error):
-                    raise SettingsBusyError() from None
-                raise self.guard.translate(error) from None
-            except sqlite3.DatabaseError as error:
-                raise self.guard.translate(error) from None
-            self.guard.after_write()

@@ -17,12 +17,12 @@ from pathlib import Path
 import aiosqlite
 
 from bot.errors import SettingsBusyError, SettingsStoreError
-from bot.storage.replies import REPLY_BUSY_TIMEOUT_MS, RepliesTable, ReplyRecord
+from bot.storage import queries, replies
+from bot.storage.replies import REPLY_BUSY_TIMEOUT_MS, ReplyRecord
 from bot.storage.schema import SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION
 from bot.storage.settings import (
     BUSY_TIMEOUT_MS,
     DEFAULT_SETTINGS,
-    SCOPES,
     GuildSettings,
     Scope,
     ScopedSettings,
@@ -110,10 +110,7 @@ class SqliteSettingsStore(ScopedSettings):
         if cached is not None:
             return cached
         writes_seen = self._writes_seen
-        table, key = SCOPES[scope]
-        async with self._reader.execute(
-            f"SELECT temperature, length, model FROM {table} WHERE {key} = ?", (owner,)
-        ) as cursor:
+        async with self._reader.execute(queries.read_settings(scope), (owner,)) as cursor:
             row = await cursor.fetchone()
         settings = merge_row(row)
         if writes_seen == self._writes_seen:
@@ -122,35 +119,22 @@ class SqliteSettingsStore(ScopedSettings):
 
     async def _write(self, scope: Scope, owner: int, name: SettingName, value: object) -> GuildSettings:
         checked = check_setting(name, value)
-        table, key = SCOPES[scope]
-        # `name` is one of three known column names (check_setting refused anything else); table
-        # and key come from SCOPES. RETURNING hands back the row this very statement wrote, so the
-        # reply states the value this person chose even when other changes queue right behind it.
         async with self._writing(scope, owner), self._writer.execute(
-            f"INSERT INTO {table} ({key}, {name}) VALUES (?, ?) "
-            f"ON CONFLICT ({key}) DO UPDATE SET {name} = excluded.{name}, "
-            "updated_at = datetime('now') RETURNING temperature, length, model",
-            (owner, checked),
-        ) as cursor:
+                queries.write_setting(scope, name, queries.NOW["sqlite"]), (owner, checked)) as cursor:
             row = await cursor.fetchone()
         return merge_row(row)
 
     async def _delete(self, scope: Scope, owner: int) -> None:
-        table, key = SCOPES[scope]
         async with self._writing(scope, owner):
-            await self._writer.execute(f"DELETE FROM {table} WHERE {key} = ?", (owner,))
+            await self._writer.execute(queries.delete_settings(scope), (owner,))
 
     async def get_state(self, key: str) -> str | None:
-        async with self._reader.execute("SELECT value FROM bot_state WHERE key = ?", (key,)) as cursor:
+        async with self._reader.execute(queries.READ_STATE, (key,)) as cursor:
             row = await cursor.fetchone()
         return None if row is None else row[0]
 
     async def set_state(self, key: str, value: str) -> None:
-        await self._writer.execute(
-            "INSERT INTO bot_state (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
+        await self._writer.execute(queries.WRITE_STATE, (key, value))
 
     async def save_reply(self, reply: ReplyRecord) -> None:
         await self.replies.save(reply)
@@ -166,7 +150,7 @@ class SqliteSettingsStore(ScopedSettings):
         if problem is not None:
             raise SettingsStoreError(problem)
         try:
-            async with self._reader.execute("SELECT count(*) FROM guild_settings") as cursor:
+            async with self._reader.execute(queries.CHECK) as cursor:
                 await cursor.fetchone()
         except (sqlite3.Error, ValueError) as error:  # ValueError: the connection was closed
             raise SettingsStoreError(f"The settings database {self.path} cannot be read ({error}).") from None
@@ -205,6 +189,69 @@ class SqliteSettingsStore(ScopedSettings):
         if version != self._data_version:
             self._cache.clear()
             self._data_version = version
+
+
+class RepliesTable:
+    """The replies' rows in SQLite: read through the store's read connection, written through
+    their own with REPLY_BUSY_TIMEOUT_MS (bot/storage/replies.py)."""
+
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection,
+                 guard: StorageGuard) -> None:
+        self.writer = writer
+        self._reader = reader
+        self.guard = guard
+        self._lock = asyncio.Lock()
+
+    async def save(self, reply: ReplyRecord) -> None:
+        now = time.time()
+        async with self._writing():
+            await self.writer.execute("BEGIN IMMEDIATE")
+            try:
+                await self.writer.execute(queries.INSERT_REPLY, queries.reply_values(reply, now))
+                # Read at call time, so a test may lower them.
+                await self.writer.execute(queries.PRUNE_REPLIES,
+                                          (now - replies.REPLY_TTL_SECONDS, replies.MAX_REPLIES))
+                await self.writer.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    await self.writer.execute("ROLLBACK")
+                raise
+
+    async def get(self, key: str) -> ReplyRecord | None:
+        try:
+            return await self._get(key)
+        except sqlite3.DatabaseError as error:
+            if not is_damage(error):
+                raise
+            self.guard.note_damage(error)
+            return None
+
+    async def _get(self, key: str) -> ReplyRecord | None:
+        async with self._reader.execute(queries.READ_REPLY,
+                                        (key, time.time() - replies.REPLY_TTL_SECONDS)) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else ReplyRecord.from_row(row)
+
+    async def update(self, key: str, *, body: str, prompt: str) -> None:
+        async with self._writing():
+            await self.writer.execute(queries.UPDATE_REPLY, (body[:replies.MAX_REPLY_BODY],
+                                                              prompt[-replies.MAX_REPLY_PROMPT:], key))
+
+    @contextlib.asynccontextmanager
+    async def _writing(self):
+        """One reply write of ours at a time; one that waited out its busy timeout is
+        SettingsBusyError (nothing written), which the caller turns into a reply without buttons."""
+        async with self._lock:
+            self.guard.before_write()
+            try:
+                yield
+            except sqlite3.OperationalError as error:
+                if is_busy(error):
+                    raise SettingsBusyError() from None
+                raise self.guard.translate(error) from None
+            except sqlite3.DatabaseError as error:
+                raise self.guard.translate(error) from None
+            self.guard.after_write()
 
 
 async def _close_all(connections: list[aiosqlite.Connection]) -> None:
