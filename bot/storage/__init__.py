@@ -2,18 +2,20 @@
 
     settings.py          the rows the bot keeps and their limits (server and user settings), and
                          `SettingsStore`, the protocol the commands use
-    replies.py           the rows behind a reply's buttons, their bounds, SQLite's replies table
+    replies.py           the rows behind a reply's buttons and their bounds
+    queries.py           every settings, state and reply query, written once for both databases
     voices.py            server voices and training jobs (`VoiceBook`, its SQL written once for
                          both databases with ? placeholders), their limits and the job states
     schema.py            every table, as each database's frozen numbered migrations
     sqlite.py            SQLite's side: its file's faults and the one place sqlite3 errors become
                          the bot's (bot/errors.py)
-    sqlite_store.py      the settings store over a SQLite file (aiosqlite)
+    sqlite_store.py      the settings store over a SQLite file (aiosqlite), replies included
     postgres.py          PostgreSQL's side: where it is, and the one place psycopg's errors become
                          the bot's
     postgres_store.py    the settings store over PostgreSQL (psycopg async; LISTEN/NOTIFY keeps every
                          process's cache right, an advisory lock serializes migrations)
-    pg_voices.py         the voice book over PostgreSQL (psycopg 3, synchronous)
+    pg_voices.py         the voice book over PostgreSQL (psycopg 3, synchronous; SQLite's is in
+                         voices.py, on the standard library's sqlite3)
     timed.py             TimedStore: every store call timed for /metrics
     copy_to_postgres.py  `python -m bot copy-to-postgres`: a SQLite bot's data into PostgreSQL
 

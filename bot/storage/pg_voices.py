@@ -34,7 +34,7 @@ from typing import Any
 import psycopg
 
 from bot.errors import UNREACHABLE, SettingsUnavailableError
-from bot.storage.postgres import describe
+from bot.storage.postgres import describe, is_unreachable, placeholders
 from bot.storage.voices import BUSY_TIMEOUT_MS, Job, Voice, VoiceBook
 
 CONNECT_TIMEOUT = 5
@@ -46,13 +46,6 @@ PING_AFTER_SECONDS = 10.0
 ENQUEUE_LOCK = 0x564F494345  # "VOICE"
 
 
-def _unreachable(error: psycopg.Error) -> bool:
-    """The database away: no connection (no SQLSTATE), a connection exception (08), or the server
-    shutting down or restarting (57P0x)."""
-    state = error.sqlstate or ""
-    return isinstance(error, psycopg.OperationalError) and (not state or state.startswith(("08", "57P0")))
-
-
 class _Placeholders:
     """A psycopg connection that takes the ? placeholders VoiceBook's SQL is written with."""
 
@@ -60,7 +53,7 @@ class _Placeholders:
         self.connection = connection
 
     def execute(self, sql: str, params: tuple = (), **options: Any) -> psycopg.Cursor:
-        return self.connection.execute(sql.replace("?", "%s"), params, **options)
+        return self.connection.execute(placeholders(sql), params, **options)
 
 
 class PostgresVoiceBook(VoiceBook):
@@ -120,7 +113,7 @@ class PostgresVoiceBook(VoiceBook):
             with self._session(write, serialize) as db:
                 yield db
         except psycopg.Error as error:
-            if _unreachable(error):  # one sentence for the person; the log has the driver's words
+            if is_unreachable(error):  # one sentence for the person; the log has the driver's words
                 raise SettingsUnavailableError(UNREACHABLE) from error
             raise
 
