@@ -23,9 +23,9 @@ from bot.commands.answers import UserError, expired_interaction, log_expired, re
 from bot.commands.options import check_command_data
 from bot.commands.replies import NOT_OURS, KeyedLocks, ReplyButton, unserved_press
 from bot.commands.shakespeare import COOLDOWN_RATE, COOLDOWN_SECONDS, UserCooldown
+from bot.commands.translator import BotTranslator
 from bot.config import BotConfig
 from bot.errors import INTERNAL, RESTARTING, SettingsStoreError, sentence_of
-from bot.i18n import BotTranslator
 from bot.lifecycle import InFlight
 from bot.metrics import BotMetrics
 from bot.storage import open_voice_book

@@ -13,9 +13,6 @@ from __future__ import annotations
 import logging
 import os
 
-import discord
-from discord import app_commands
-
 log = logging.getLogger(__name__)
 
 STRICT_ENV = "BOT_STRICT_I18N"
@@ -184,8 +181,9 @@ KOREAN: dict[str, str] = {
         "글이 너무 짧아서 배울 수 없어요. 목소리에는 적어도 {least}자가 필요해요.",
 }
 
-# The commands' names, descriptions and option names, for discord.py's Translator. Slash command
-# and option names must be lower case (Hangul has no case); a context menu's name may have spaces.
+# The commands' names, descriptions and option names, for discord.py's Translator
+# (bot/commands/translator.py). Slash command and option names must be lower case (Hangul has
+# no case); a context menu's name may have spaces.
 COMMAND_KOREAN: dict[str, str] = {
     "shakespeare": "셰익스피어",
     "Write Shakespeare with a character-level model.": "글자 단위 모델로 셰익스피어풍 글을 써요.",
@@ -297,14 +295,3 @@ def _missing(text: str) -> None:
     if os.environ.get(STRICT_ENV) == "1":
         raise KeyError(f"no Korean for {text!r}: add it to bot/i18n.py's KOREAN")
     log.debug("No Korean for %r; shown in English.", text)
-
-
-class BotTranslator(app_commands.Translator):
-    """Korean names and descriptions for the commands (discord.py sends them when syncing)."""
-
-    async def translate(self, string: app_commands.locale_str, locale: discord.Locale,
-                        context: app_commands.TranslationContextTypes) -> str | None:
-        if locale is not discord.Locale.korean:
-            return None
-        return COMMAND_KOREAN.get(string.message)
-

@@ -22,10 +22,10 @@ from discord import app_commands
 from bot import storage
 from bot.client import ShakespeareBot, sync_commands
 from bot.commands import add_commands
+from bot.commands.translator import BotTranslator
 from bot.config import EXIT_CONFIG, BotConfig, ConfigError
 from bot.errors import SettingsStoreError
 from bot.http_status import serving as serving_status
-from bot.i18n import BotTranslator
 from bot.lifecycle import install_stop_signals
 from bot.storage.settings import SettingsStore
 from charlm.engine import EngineError, GenerationEngine

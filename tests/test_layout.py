@@ -8,6 +8,8 @@ is a tool of its own: it knows nothing of the bot, and the bot reaches for it on
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,6 +80,13 @@ def test_storage_and_the_error_tree_know_nothing_of_discord() -> None:
     offenders = {name: sorted(imports & {"discord", "discord_emulator"}) for name, imports in files.items()
                  if imports & {"discord", "discord_emulator"}}
     assert not offenders, f"storage must not import Discord: {offenders}"
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, bot.errors, bot.storage, bot.storage.postgres_store, "
+         "bot.storage.copy_to_postgres, bot.storage.timed, bot.voices.trainer; "
+         "print(sorted(name for name in sys.modules if name.split('.')[0] == 'discord'"
+         " or name in ('bot.client', 'bot.runner')))"],
+        cwd=REPO, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]", loaded.stdout  # nor anything they import
     trainer = ast.parse((REPO / "bot/voices/trainer.py").read_text())
     modules = {node.module for node in ast.walk(trainer) if isinstance(node, ast.ImportFrom)}
     assert not modules & {"bot.client", "bot.runner"}, modules

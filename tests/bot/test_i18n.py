@@ -88,7 +88,7 @@ async def test_a_changed_translation_changes_the_synced_command_set(monkeypatch)
     # The stored hash decides whether a start syncs: it must cover the Korean too, or a corrected
     # translation would never reach Discord.
     from bot.client import command_set_hash
-    from bot.i18n import BotTranslator
+    from bot.commands.translator import BotTranslator
 
     client = discord.Client(intents=discord.Intents.none())
     client._connection.application_id = 1  # what a logged-in client knows
