@@ -40,17 +40,17 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp  # noqa: E402
-import asyncpg  # noqa: E402
 import yarl  # noqa: E402
 
 from bench.figures import percentile  # noqa: E402
 from bot.devtools.playground import BOT_CAST, BOT_COMMAND, emulated_bot_env  # noqa: E402
-from bot.pg_store import UNREACHABLE  # noqa: E402
-from bot.store import MAX_LENGTH  # noqa: E402
+from bot.errors import UNREACHABLE  # noqa: E402
+from bot.storage.settings import MAX_LENGTH  # noqa: E402
 from discord_emulator import Emulator, SentInteraction  # noqa: E402
 from discord_emulator.models import Guild  # noqa: E402
 from discord_emulator.process import BotProcess  # noqa: E402
 from tests.pg_server import PostgresServer, create_database, find_bin_dir, free_port  # noqa: E402
+from tests.pg_server import connect as pg_connect  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 600.0  # several processes importing torch at once on two cores
@@ -167,12 +167,12 @@ class Cluster:
                 self.maybe.setdefault(one.guild.id, set()).add(one.length)
 
     async def stored_lengths(self) -> dict[int, int | None]:
-        connection = await asyncpg.connect(self.url)
+        connection = await pg_connect(self.url)
         try:
             rows = await connection.fetch("SELECT guild_id, length FROM guild_settings")
         finally:
             await connection.close()
-        return {row["guild_id"]: row["length"] for row in rows}
+        return {guild_id: length for guild_id, length in rows}
 
     async def lost_changes(self) -> list[int]:
         """Guilds whose stored length is neither the last confirmed one nor a later unanswered one."""

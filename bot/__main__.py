@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         print(problem or "healthy: the bot is connected and its heartbeat is fresh.")
         return 1 if problem else 0
     if args.command == "copy-to-postgres":
-        from bot.copy_to_postgres import copy_to_postgres
+        from bot.storage.copy_to_postgres import copy_to_postgres
 
         return copy_to_postgres(config)
     from bot.ops.logs import formatter_options  # LOG_FORMAT=json: one JSON object per line

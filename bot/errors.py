@@ -1,25 +1,26 @@
-"""Turning every error into one ephemeral sentence for the user, and a traceback for the log only.
+"""The bot's exceptions: every error a user or an operator can cause, each carrying its sentence.
 
-discord.py's default `CommandTree.on_error` only logs, which leaves the user staring at "The
-application did not respond". `ShakespeareTree.on_error` (in bot/runtime/client.py) answers through
-`reply_privately` with the sentence `user_message` picks.
+    BotError                      args[0] is the one sentence (a Phrase, so it can be localized)
+     ├── SettingsError            a setting's value out of its range (also a ValueError)
+     ├── VoiceError               a voice request refused: name taken, too many voices, queue full
+     │                            (also a ValueError)
+     ├── UserError                a command refused for what was asked (bot/answers.py: it is
+     │                            also discord.py's AppCommandError, so the command tree routes it)
+     └── SettingsStoreError       the database cannot be opened or used (unwritable path, newer schema,
+          │                       damaged file at start, unreachable server at start)
+          ├── SettingsBusyError         a change waited out another's lock and was not made
+          └── SettingsUnavailableError  the database cannot take a change now (damaged, full,
+                                        replaced, unreachable); reads fall back where they can
+
+Outside the tree, because charlm knows nothing of the bot: charlm.engine's EngineBusyError,
+EngineClosedError and InvalidRequestError, worded by bot/answers.py's `sentence_for`.
+
+This module imports nothing of Discord: storage (bot/storage/) raises these too.
 """
 
 from __future__ import annotations
 
-import logging
-import math
-
-import discord
-from discord import app_commands
-
-from bot.i18n import Phrase, localize
-from bot.storage_faults import SettingsUnavailableError
-from bot.store import SettingsBusyError, SettingsError
-from bot.voices.jobs import VoiceError
-from charlm.engine import EngineBusyError, EngineClosedError, InvalidRequestError
-
-log = logging.getLogger(__name__)
+from bot.i18n import Phrase
 
 BUSY = Phrase("The bot is busy writing for others; try again in a moment.")
 RESTARTING = Phrase("The bot is restarting; try again in a moment.")
@@ -31,81 +32,44 @@ NEEDS_MANAGE_SERVER = Phrase(
 OUTDATED_COMMAND = Phrase("This command has changed; wait a minute for Discord to update it, then try again.")
 BAD_OPTION = Phrase("One of the options has a value this command does not accept.")
 INTERNAL = Phrase("Something went wrong on our side; it has been logged, so please try again later.")
+# What the storage says when it cannot take a change (bot/storage/: each database's module picks one).
+STORE_BUSY = Phrase("The settings database is busy, so nothing was changed; try again in a moment.")
+DAMAGED = Phrase(
+    "The bot's settings storage is damaged, so nothing was changed; please tell the bot's operator.")
+FULL = Phrase("The bot's storage is full, so nothing was changed; please tell the bot's operator.")
+MOVED = Phrase("The bot's settings storage was moved or deleted while the bot runs, so nothing was changed; "
+               "please tell the bot's operator.")
+UNREACHABLE = Phrase(
+    "The bot cannot reach its settings database right now, so nothing was changed; try again in a moment.")
 
 
-class UserError(app_commands.AppCommandError):
-    """A refusal caused by what the user asked; str(error) is the one sentence they are shown."""
+class BotError(Exception):
+    """An error a user or an operator caused; args[0] is its one sentence."""
 
 
-UNKNOWN_INTERACTION = 10062  # Discord's code for an interaction whose 3 s (or 15 min) are over
+class SettingsError(BotError, ValueError):
+    """A value outside its range; the message is one sentence for the user."""
 
 
-def expired_interaction(error: BaseException) -> bool:
-    """Discord no longer knows the interaction (it reached us too late): nobody can be answered."""
-    if isinstance(error, app_commands.CommandInvokeError):
-        error = error.original
-    return isinstance(error, discord.NotFound) and error.code == UNKNOWN_INTERACTION
+class VoiceError(BotError, ValueError):
+    """A refusal the person caused; args[0] is the one sentence (a Phrase) they are shown."""
 
 
-def log_expired(interaction: discord.Interaction) -> None:
-    log.warning("Interaction %s had expired before the bot answered it (Discord delivered it late); "
-                "not answered.", interaction.id)
+class SettingsStoreError(BotError):
+    """The store cannot be opened or used (unwritable path, newer schema...); one sentence."""
 
 
-def user_message(error: app_commands.AppCommandError) -> str | None:
-    """The sentence for an error the user caused, or None for a fault of ours (to be logged)."""
-    if isinstance(error, app_commands.CommandInvokeError):
-        return sentence_for(error.original)
-    return sentence_for(error)
+class SettingsBusyError(SettingsStoreError):
+    """A change waited the whole busy timeout for another process's lock and was not made."""
+
+    def __init__(self) -> None:
+        super().__init__(STORE_BUSY)
 
 
-def sentence_for(error: BaseException) -> str | None:
-    """user_message for any exception: what a command's callback, or a button's, raised."""
-    if isinstance(error, EngineBusyError):
-        return BUSY
-    if isinstance(error, EngineClosedError):
-        return RESTARTING
-    if isinstance(error, (InvalidRequestError, SettingsError, SettingsBusyError, SettingsUnavailableError,
-                          VoiceError)):
-        return sentence_of(error)
-    if isinstance(error, app_commands.CommandInvokeError):
-        return sentence_for(error.original)
-    if not isinstance(error, app_commands.AppCommandError):
-        return None
-    if isinstance(error, app_commands.CommandOnCooldown):
-        return Phrase("You're writing too fast; try again in {seconds} s.",
-                      seconds=math.ceil(error.retry_after))
-    if isinstance(error, app_commands.NoPrivateMessage):
-        return NEEDS_SERVER
-    if isinstance(error, app_commands.MissingPermissions):
-        return NEEDS_MANAGE_SERVER
-    if isinstance(error, UserError):
-        return sentence_of(error)
-    if isinstance(error, app_commands.TransformerError):
-        return BAD_OPTION
-    if isinstance(error, (app_commands.CommandNotFound, app_commands.CommandSignatureMismatch)):
-        return OUTDATED_COMMAND
-    return None
+class SettingsUnavailableError(SettingsStoreError):
+    """The store cannot take a change now; str(error) is the one sentence for the admin."""
 
 
 def sentence_of(error: BaseException) -> str:
     """The sentence an error carries, as given (a Phrase stays one, so it can be said in Korean)."""
     return error.args[0] if error.args and isinstance(error.args[0], str) else str(error)
-
-
-async def reply_privately(interaction: discord.Interaction, sentence: str) -> None:
-    """Send `sentence` so that only the user sees it, if Discord still allows that.
-
-    After a public deferral the first follow-up replaces the "thinking..." message and keeps its
-    visibility, so an error that late is shown there; /shakespeare therefore lets the engine
-    refuse a request before it defers.
-    """
-    sentence = localize(sentence, interaction.locale)
-    try:
-        if interaction.response.is_done():
-            await interaction.followup.send(sentence, ephemeral=True)
-        else:
-            await interaction.response.send_message(sentence, ephemeral=True)
-    except discord.HTTPException as error:
-        # The interaction expired or Discord is unreachable: nobody is left to tell but the log.
-        log.warning("Could not send %r to interaction %s: %s", sentence, interaction.id, error)

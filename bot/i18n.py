@@ -13,9 +13,6 @@ from __future__ import annotations
 import logging
 import os
 
-import discord
-from discord import app_commands
-
 log = logging.getLogger(__name__)
 
 STRICT_ENV = "BOT_STRICT_I18N"
@@ -62,7 +59,7 @@ KOREAN: dict[str, str] = {
     "or ask its operator.":
         "봇이 무엇을 얼마 동안 저장하는지, 어떻게 지울 수 있는지는 소스의 docs/privacy.md에 있어요. "
         "봇 운영자에게 물어봐도 돼요.",
-    # bot/storage_faults.py
+    # bot/errors.py: storage
     "The bot's settings storage is damaged, so nothing was changed; please tell the bot's operator.":
         "봇의 설정 저장소가 손상되어 아무것도 바뀌지 않았어요. 봇 운영자에게 알려 주세요.",
     "The bot's storage is full, so nothing was changed; please tell the bot's operator.":
@@ -73,7 +70,7 @@ KOREAN: dict[str, str] = {
         "봇 운영자에게 알려 주세요.",
     "The settings database is busy, so nothing was changed; try again in a moment.":
         "설정 데이터베이스가 바빠서 아무것도 바뀌지 않았어요. 잠시 후 다시 시도해 주세요.",
-    # bot/pg_store.py
+    # bot/errors.py: storage, PostgreSQL
     "The bot cannot reach its settings database right now, so nothing was changed; try again in a moment.":
         "봇이 지금 설정 데이터베이스에 연결할 수 없어서 아무것도 바뀌지 않았어요. "
         "잠시 후 다시 시도해 주세요.",
@@ -82,7 +79,7 @@ KOREAN: dict[str, str] = {
     "moment.":
         "봇이 지금 데이터베이스에 연결할 수 없어서 {name} 목소리를 불러올 수 없어요. "
         "잠시 후 다시 시도해 주세요.",
-    # bot/store.py
+    # bot/storage/settings.py
     "Temperature must be a number from {low} to {high}.": "온도는 {low}에서 {high} 사이의 숫자여야 해요.",
     "Length must be a whole number from {low} to {high}.": "길이는 {low}에서 {high} 사이의 정수여야 해요.",
     "Model must be the name of one of the bot's models, such as lstm.":
@@ -194,8 +191,9 @@ KOREAN: dict[str, str] = {
         "글이 너무 짧아서 배울 수 없어요. 목소리에는 적어도 {least}자가 필요해요.",
 }
 
-# The commands' names, descriptions and option names, for discord.py's Translator. Slash command
-# and option names must be lower case (Hangul has no case); a context menu's name may have spaces.
+# The commands' names, descriptions and option names, for discord.py's Translator
+# (bot/commands/translator.py). Slash command and option names must be lower case (Hangul has
+# no case); a context menu's name may have spaces.
 COMMAND_KOREAN: dict[str, str] = {
     "shakespeare": "셰익스피어",
     "Write Shakespeare with a character-level model.": "글자 단위 모델로 셰익스피어풍 글을 써요.",
@@ -307,14 +305,3 @@ def _missing(text: str) -> None:
     if os.environ.get(STRICT_ENV) == "1":
         raise KeyError(f"no Korean for {text!r}: add it to bot/i18n.py's KOREAN")
     log.debug("No Korean for %r; shown in English.", text)
-
-
-class BotTranslator(app_commands.Translator):
-    """Korean names and descriptions for the commands (discord.py sends them when syncing)."""
-
-    async def translate(self, string: app_commands.locale_str, locale: discord.Locale,
-                        context: app_commands.TranslationContextTypes) -> str | None:
-        if locale is not discord.Locale.korean:
-            return None
-        return COMMAND_KOREAN.get(string.message)
-

@@ -19,7 +19,7 @@ from charlm.models import CharModel
 DEFAULT_TEMPERATURE = 0.8
 DEFAULT_LENGTH = 400
 # What the sampler can compute at all (below 1e-3 the softmax is argmax in all but name); a caller
-# that serves people narrows these (the bot's own ranges are in bot/store.py).
+# that serves people narrows these (the bot's own ranges are in bot/storage/settings.py).
 SAMPLER_TEMPERATURE_RANGE = (1e-3, 100.0)
 SAMPLER_MAX_LENGTH = 100_000
 

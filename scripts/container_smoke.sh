@@ -357,7 +357,7 @@ done
 # The schema the image's bot knows, made by them (all three migrate at start, taking turns); the
 # shards' LISTEN connections; the trainer polling the job queue, not waiting for its database.
 schema=$(engine exec "$pg_trainer_container" python -c \
-    'from bot.pg_store import SCHEMA_VERSION; print(SCHEMA_VERSION)') || fail "read the image's SCHEMA_VERSION"
+    'from bot.storage.schema import POSTGRES_SCHEMA_VERSION; print(POSTGRES_SCHEMA_VERSION)') || fail "read the image's SCHEMA_VERSION"
 versions=$(psql_host "SELECT count(*) || ' ' || coalesce(max(version), 0) FROM schema_version") \
     || fail "no schema_version table in PostgreSQL"
 [[ $versions == "$schema $schema" ]] \

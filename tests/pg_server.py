@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -105,12 +106,66 @@ class PostgresServer:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
 
 
+class Client:
+    """A psycopg (async) connection with the few calls the tests make: `execute`, `fetch`,
+    `fetchval` taking $1-style placeholders and their values as arguments. Autocommit."""
+
+    def __init__(self, connection) -> None:
+        self.connection = connection
+
+    @staticmethod
+    def _sql(sql: str) -> str:
+        return re.sub(r"\$\d+", "%s", sql)
+
+    async def execute(self, sql: str, *args: object) -> None:
+        await self.connection.execute(self._sql(sql), args or None)
+
+    async def fetch(self, sql: str, *args: object) -> list[tuple]:
+        cursor = await self.connection.execute(self._sql(sql), args or None)
+        return await cursor.fetchall()
+
+    async def fetchval(self, sql: str, *args: object) -> object:
+        cursor = await self.connection.execute(self._sql(sql), args or None)
+        row = await cursor.fetchone()
+        return None if row is None else row[0]
+
+    def transaction(self) -> Transaction:
+        return Transaction(self)
+
+    async def close(self) -> None:
+        await self.connection.close()
+
+
+class Transaction:
+    """BEGIN ... COMMIT (ROLLBACK on an error) as `async with`, or by hand: start(), rollback()."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    async def start(self) -> None:
+        await self.client.execute("BEGIN")
+
+    async def rollback(self) -> None:
+        await self.client.execute("ROLLBACK")
+
+    async def __aenter__(self) -> Transaction:
+        await self.start()
+        return self
+
+    async def __aexit__(self, kind: object, *_: object) -> None:
+        await self.client.execute("ROLLBACK" if kind is not None else "COMMIT")
+
+
+async def connect(url: str) -> Client:
+    import psycopg
+
+    return Client(await psycopg.AsyncConnection.connect(url, autocommit=True))
+
+
 async def create_database(server: PostgresServer) -> str:
     """A new, empty database on `server`; its URL."""
-    import asyncpg
-
     name = f"test_{uuid.uuid4().hex[:16]}"
-    admin = await asyncpg.connect(server.url())
+    admin = await connect(server.url())
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
@@ -120,10 +175,8 @@ async def create_database(server: PostgresServer) -> str:
 
 async def drop_database(server: PostgresServer, url: str) -> None:
     """Drop the database at `url` (made by create_database), disconnecting whoever still uses it."""
-    import asyncpg
-
     name = url.rsplit("/", 1)[1]
-    admin = await asyncpg.connect(server.url())
+    admin = await connect(server.url())
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:

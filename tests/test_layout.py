@@ -9,6 +9,8 @@ is a tool of its own: it knows nothing of the bot, and the bot reaches for it on
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,10 +26,7 @@ PACKAGES = ("bot", "charlm", "discord_emulator")
 # above it (the longest name wins; "bot" is bot/__init__.py alone).
 LAYERS = {
     "foundation": {"bot", "bot.config", "bot.i18n", "bot.names"},
-    "services": {"bot.storage", "bot.voices", "bot.ops", "bot.errors",
-                 # the storage modules at bot/'s top level, until they are in bot.storage
-                 "bot.store", "bot.pg_store", "bot.replies_store", "bot.storage_faults",
-                 "bot.copy_to_postgres"},
+    "services": {"bot.storage", "bot.voices", "bot.ops", "bot.errors", "bot.answers"},
     "commands": {"bot.commands"},
     "runtime": {"bot.runtime"},
     "devtools": {"bot.devtools"},
@@ -44,14 +43,6 @@ MAY_IMPORT = {
 }
 # The one exception: a command names the client in its type hints (under `if TYPE_CHECKING:`).
 MAY_IMPORT_FOR_TYPES_ONLY = {"commands": {"runtime"}}
-# Known faults another branch removes (the storage rework: the trainer opens its database through
-# bot.storage, the voice books join it). Each entry must still be true: delete it when it is not.
-PENDING_BACK_IMPORTS = {("bot.voices.trainer", "bot.runtime.runner")}
-PENDING_CYCLES = [{"bot.voices.jobs", "bot.voices.pg_jobs"},
-                  {"bot.runtime.client", "bot.runtime.runner", "bot.voices.trainer"}]
-PENDING_TEST_IMPORTS = {("tests/bot/test_pg_store.py", "tests.bot.test_replies_store"),
-                        ("tests/bot/test_pg_store.py", "tests.bot.test_store"),
-                        ("tests/bot/test_replies_store.py", "tests.bot.test_store")}
 
 
 def imported_packages(path: Path) -> set[str]:
@@ -231,22 +222,14 @@ def test_every_bot_module_has_a_layer() -> None:
 
 
 def test_the_bots_layers_point_down() -> None:
-    wrong = back_imports(import_graph(REPO)) - PENDING_BACK_IMPORTS
+    wrong = back_imports(import_graph(REPO))
     assert not wrong, ("an import points up the bot's layers (see LAYERS and MAY_IMPORT in "
                        f"tests/test_layout.py): {sorted(wrong)}")
 
 
 def test_no_import_cycles_at_run_time() -> None:
-    cycles = [group for group in run_time_cycles(import_graph(REPO)) if group not in PENDING_CYCLES]
+    cycles = run_time_cycles(import_graph(REPO))
     assert not cycles, f"these modules import each other at run time: {[sorted(c) for c in cycles]}"
-
-
-def test_the_known_faults_listed_here_are_still_there() -> None:
-    graph = import_graph(REPO)
-    assert back_imports(graph) >= PENDING_BACK_IMPORTS, "fixed: delete it from PENDING_BACK_IMPORTS"
-    cycles = run_time_cycles(graph)
-    assert all(group in cycles for group in PENDING_CYCLES), "fixed: delete it from PENDING_CYCLES"
-    assert imports_between_tests(REPO) >= PENDING_TEST_IMPORTS, "fixed: delete it from PENDING_TEST_IMPORTS"
 
 
 def write_tree(root: Path, files: dict[str, str]) -> None:
@@ -302,7 +285,7 @@ def imports_between_tests(root: Path) -> set[tuple[str, str]]:
 
 
 def test_no_test_module_imports_another() -> None:
-    wrong = imports_between_tests(REPO) - PENDING_TEST_IMPORTS
+    wrong = imports_between_tests(REPO)
     assert not wrong, f"move what these share into a conftest.py or harness module: {sorted(wrong)}"
 
 
@@ -323,3 +306,23 @@ def test_readme_configuration_table_is_the_one_the_code_prints() -> None:
 
 def test_readme_stays_short() -> None:
     assert len((REPO / "README.md").read_bytes()) < 12 * 1024, "README is for users; figures go in docs/"
+
+
+def test_storage_and_the_error_tree_know_nothing_of_discord() -> None:
+    """bot/storage/ (and bot/errors.py, whose tree storage raises) import no Discord library; the
+    trainer reaches the database through bot.storage, never the client or the runner."""
+    files = {**imports_by_file("bot/storage"), "bot/errors.py": imported_packages(REPO / "bot/errors.py")}
+    assert "bot/storage/__init__.py" in files
+    offenders = {name: sorted(imports & {"discord", "discord_emulator"}) for name, imports in files.items()
+                 if imports & {"discord", "discord_emulator"}}
+    assert not offenders, f"storage must not import Discord: {offenders}"
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, bot.errors, bot.storage, bot.storage.postgres_store, "
+         "bot.storage.copy_to_postgres, bot.storage.timed, bot.voices.trainer; "
+         "print(sorted(name for name in sys.modules if name.split('.')[0] == 'discord'"
+         " or name in ('bot.client', 'bot.runner')))"],
+        cwd=REPO, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]", loaded.stdout  # nor anything they import
+    trainer = ast.parse((REPO / "bot/voices/trainer.py").read_text())
+    modules = {node.module for node in ast.walk(trainer) if isinstance(node, ast.ImportFrom)}
+    assert not modules & {"bot.client", "bot.runner"}, modules

@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 from bot.commands.about import about_text
-from bot.replies_store import REPLY_TTL_SECONDS
-from bot.store import MIGRATIONS
+from bot.storage.replies import REPLY_TTL_SECONDS
+from bot.storage.schema import SQLITE_MIGRATIONS as MIGRATIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 PRIVACY = ROOT / "docs" / "privacy.md"

@@ -16,11 +16,11 @@ import discord
 from discord import app_commands
 from discord.utils import remove_markdown
 
+from bot.answers import UserError
 from bot.commands.replies import write_reply
 from bot.commands.settings import settings_for
 from bot.commands.shakespeare import check_seed, cooldown_check
 from bot.commands.voice import choose_model
-from bot.errors import UserError
 from bot.i18n import Phrase
 from charlm.engine import GenerationRequest
 

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
-from bot.errors import BAD_OPTION, NOT_INSTALLED_HERE, UserError
+from bot.answers import UserError
+from bot.errors import BAD_OPTION, NOT_INSTALLED_HERE
 from bot.i18n import Phrase
-from bot.store import DEFAULT_SETTINGS
+from bot.storage.settings import DEFAULT_SETTINGS
 
 if TYPE_CHECKING:
     from bot.runtime.client import ShakespeareBot

@@ -31,21 +31,13 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.answers import UserError, expired_interaction, log_expired, reply_privately, sentence_for
 from bot.commands.formatting import continuation_reply, fits_whole, generation_reply
 from bot.commands.voice import choose_stored
-from bot.errors import (
-    INTERNAL,
-    RESTARTING,
-    UserError,
-    expired_interaction,
-    log_expired,
-    reply_privately,
-    sentence_for,
-)
+from bot.errors import INTERNAL, RESTARTING, SettingsUnavailableError
 from bot.i18n import Phrase
 from bot.names import BUTTON_ID, button_id
-from bot.storage_faults import SettingsUnavailableError
-from bot.store import ReplyRecord
+from bot.storage.replies import ReplyRecord
 from bot.voices.cache import Chosen, shipped
 from charlm.engine import GenerationRequest
 

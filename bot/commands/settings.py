@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, ClassVar
 import discord
 from discord import app_commands
 
+from bot.answers import reply_privately
 from bot.commands.options import (
     check_server_manager,
     in_server_with_bot,
@@ -25,9 +26,8 @@ from bot.commands.options import (
     serving_model,
 )
 from bot.commands.pace import settings_pace_check
-from bot.errors import reply_privately
 from bot.i18n import Phrase, localize
-from bot.store import (
+from bot.storage.settings import (
     MAX_LENGTH,
     MAX_MODEL_NAME_LENGTH,
     MAX_TEMPERATURE,

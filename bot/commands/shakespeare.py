@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
+from bot.answers import UserError, expired_interaction
 from bot.commands.options import SPEAKERS, seed_autocomplete
 from bot.commands.replies import write_reply
 from bot.commands.settings import settings_for
 from bot.commands.voice import choose_model, model_or_voice_autocomplete
-from bot.errors import UserError, expired_interaction
+from bot.errors import SettingsBusyError, SettingsUnavailableError
 from bot.i18n import Phrase
-from bot.storage_faults import SettingsBusyError, SettingsUnavailableError
-from bot.store import (
+from bot.storage.settings import (
     MAX_MODEL_NAME_LENGTH,
     MAX_REQUEST_LENGTH,
     MAX_TEMPERATURE,

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
+from bot.answers import UserError, reply_privately
 from bot.commands.options import (
     MAX_CHOICE_LENGTH,
     MAX_CHOICES,
@@ -33,12 +34,12 @@ from bot.commands.options import (
     serving_model,
 )
 from bot.commands.pace import settings_pace_check
-from bot.errors import BAD_OPTION, UserError, reply_privately
+from bot.errors import BAD_OPTION, VoiceError
 from bot.i18n import Phrase, localize
 from bot.names import voice_model
-from bot.store import DEFAULT_SETTINGS
+from bot.storage.settings import DEFAULT_SETTINGS
+from bot.storage.voices import MAX_NAME_LENGTH, MAX_VOICES_PER_SERVER, NAME, Job, Voice, check_name
 from bot.voices.cache import Chosen, shipped, voice_name
-from bot.voices.jobs import MAX_NAME_LENGTH, MAX_VOICES_PER_SERVER, NAME, Job, Voice, VoiceError, check_name
 from bot.voices.upload import check_size, check_source, check_text, decode_text, download
 
 if TYPE_CHECKING:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from bot.config import BotConfig
 from bot.devtools.playground import BOT_CAST
-from bot.runtime.runner import EXIT_OK, open_store, run_bot
+from bot.runtime.runner import EXIT_OK, run_bot
+from bot.storage import open_store
 from discord_emulator import Emulator
 
 READY_TIMEOUT = 180.0  # loading the shipped models on a slow CPU takes a while
@@ -100,6 +101,6 @@ async def run_self_test(config: BotConfig) -> int:
 def _database(config: BotConfig) -> str:
     if config.database_url is None:
         return str(config.db_path)
-    from bot.pg_store import describe  # asyncpg is imported only when chosen
+    from bot.storage.postgres import describe  # psycopg is imported only when chosen
 
     return describe(config.database_url)

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from bot.config import BotConfig
     from bot.ops.metrics import BotMetrics
-    from bot.store import SettingsStore
+    from bot.storage.settings import SettingsStore
 
 log = logging.getLogger(__name__)
 

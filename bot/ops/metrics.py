@@ -42,14 +42,14 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
-from bot.errors import expired_interaction, sentence_for
+from bot.answers import expired_interaction, sentence_for
 from bot.names import BUTTON_ACTION
 from bot.ops.logs import bind_interaction
-from bot.store import SettingsError
+from bot.storage.voices import JOB_STATES
 from charlm.engine import EngineBusyError
 
 if TYPE_CHECKING:
-    from bot.store import SettingsStore
+    from bot.storage.settings import SettingsStore
     from charlm.engine import GenerationEngine
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,6 @@ class MeasuredBot(Protocol):
     shard_count: int | None
 
 OUTCOMES = ("answered", "refused", "busy", "failed")
-JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 LAG_PROBE_SECONDS = 1.0
 # Generations take from tens of milliseconds (one short text) to a minute (10,000 characters, busy).
 GENERATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
@@ -100,43 +99,6 @@ def outcome_of(result: BaseException | str | None) -> str:
     if expired_interaction(result):
         return "failed"
     return "refused" if sentence_for(result) is not None else "failed"
-
-
-# The settings store's calls that TimedStore times: the protocol's, but check (timed as the health
-# check) and close.
-TIMED_OPERATIONS = frozenset({"get", "set_value", "reset", "get_user", "set_user_value", "reset_user",
-                              "get_state", "set_state", "save_reply", "get_reply", "update_reply"})
-
-
-class TimedStore:
-    """A settings store whose calls are timed and whose database failures are counted, by
-    operation; everything else passes through to the store it wraps."""
-
-    def __init__(self, store: SettingsStore, metrics: BotMetrics) -> None:
-        self._store = store
-        self._metrics = metrics
-
-    def __getattr__(self, name: str):
-        attribute = getattr(self._store, name)
-        if name not in TIMED_OPERATIONS:
-            return attribute
-        seconds = self._metrics.database_operation_seconds.labels(name)
-        errors = self._metrics.database_operation_errors.labels(name)
-
-        async def timed(*args, **kwargs):
-            started = time.perf_counter()
-            try:
-                return await attribute(*args, **kwargs)
-            except (SettingsError, asyncio.CancelledError):  # the user's value, or nobody waiting
-                raise
-            except Exception:
-                errors.inc()
-                raise
-            finally:
-                seconds.observe(time.perf_counter() - started)
-
-        setattr(self, name, timed)  # wrapped once: later lookups find it without __getattr__
-        return timed
 
 
 class _EngineCollector:

@@ -19,31 +19,24 @@ from collections.abc import Coroutine
 import discord
 from discord import app_commands
 
+from bot.answers import UserError, expired_interaction, log_expired, reply_privately, user_message
 from bot.commands import add_commands
 from bot.commands.options import check_command_data
 from bot.commands.pace import SETTINGS_PER, SETTINGS_RATE, UPLOAD_PER, UPLOAD_RATE, Pace
 from bot.commands.replies import NOT_OURS, KeyedLocks, ReplyButton, unserved_press
 from bot.commands.shakespeare import COOLDOWN_RATE, COOLDOWN_SECONDS, UserCooldown
+from bot.commands.translator import BotTranslator
 from bot.config import BotConfig
-from bot.errors import (
-    INTERNAL,
-    RESTARTING,
-    UserError,
-    expired_interaction,
-    log_expired,
-    reply_privately,
-    sentence_of,
-    user_message,
-)
-from bot.i18n import BotTranslator
+from bot.errors import INTERNAL, RESTARTING, SettingsStoreError, sentence_of
 from bot.ops import health
-from bot.ops.metrics import BotMetrics, TimedStore
+from bot.ops.metrics import BotMetrics
 from bot.runtime.gateway import tolerate_unreadable_events, tune_heartbeat_timeout
 from bot.runtime.lifecycle import InFlight
 from bot.runtime.sync import sync_commands
-from bot.store import SettingsStore, SettingsStoreError
+from bot.storage import open_voice_book
+from bot.storage.settings import SettingsStore
+from bot.storage.timed import TimedStore
 from bot.voices.cache import VoiceCache
-from bot.voices.jobs import open_voice_book
 from bot.voices.trainer import LocalTrainer, trainer_env
 from charlm.engine import GenerationEngine
 

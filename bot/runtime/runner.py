@@ -20,14 +20,16 @@ import discord
 import yarl
 from discord import app_commands
 
+from bot import storage
 from bot.commands import add_commands
+from bot.commands.translator import BotTranslator
 from bot.config import EXIT_CONFIG, BotConfig, ConfigError
-from bot.i18n import BotTranslator
+from bot.errors import SettingsStoreError
 from bot.ops.http_status import serving as serving_status
 from bot.runtime.client import ShakespeareBot
 from bot.runtime.lifecycle import install_stop_signals
 from bot.runtime.sync import sync_commands
-from bot.store import SettingsStore, SettingsStoreError, SqliteSettingsStore
+from bot.storage.settings import SettingsStore
 from charlm.engine import EngineError, GenerationEngine
 from charlm.errors import CharLMError
 
@@ -77,15 +79,10 @@ async def open_engine(config: BotConfig) -> GenerationEngine:
 
 
 async def open_store(config: BotConfig) -> SettingsStore:
-    """SQLite at BOT_DB_PATH, or PostgreSQL when DATABASE_URL is set (bot/pg_store.py); either's
-    migrations make the server voices' tables too (bot/voices/jobs.py `open_voice_book` makes the
-    same choice)."""
+    """bot.storage's `open_store` (SQLite at BOT_DB_PATH, or PostgreSQL when DATABASE_URL is set),
+    its refusal a StartupError."""
     try:
-        if config.database_url is None:
-            return await SqliteSettingsStore.open(config.db_path)
-        from bot.pg_store import PostgresSettingsStore  # asyncpg is imported only when chosen
-
-        return await PostgresSettingsStore.open(config.database_url)
+        return await storage.open_store(config)
     except SettingsStoreError as error:
         raise StartupError(str(error)) from None
 

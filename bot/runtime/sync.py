@@ -12,7 +12,7 @@ import logging
 import discord
 from discord import app_commands
 
-from bot.store import SettingsStore
+from bot.storage.settings import SettingsStore
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from bot.errors import SettingsUnavailableError, VoiceError
 from bot.i18n import Phrase
 from bot.names import VOICE_PREFIX
-from bot.storage_faults import SettingsUnavailableError
-from bot.voices.jobs import Voice, VoiceBook, VoiceError
+from bot.storage.voices import Voice, VoiceBook
 from charlm.engine import GenerationEngine, GenerationRequest, InvalidRequestError
 from charlm.errors import CharLMError
 

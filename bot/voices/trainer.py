@@ -6,7 +6,7 @@ one itself (VOICE_TRAINER=local, `LocalTrainer`); on several hosts a `trainer` r
 command against the same database, and the bot sets VOICE_TRAINER=off (with PostgreSQL the texts and
 voices are in the database, so no folder is shared; with SQLite the voices folder must be).
 
-A job survives restarts: it is a row (bot/voices/jobs.py). A trainer killed mid-job leaves the
+A job survives restarts: it is a row (bot/storage/voices.py). A trainer killed mid-job leaves the
 row `running` with a heartbeat that stops; the next trainer to look queues it again (once), then
 marks it failed with the reason. A voice is kept only if it reads the server's held-out text
 better than its base model did, and is written atomically (safetensors) before its row exists
@@ -33,8 +33,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bot.config import BotConfig
+from bot.errors import SettingsStoreError
 from bot.ops import health
-from bot.voices.jobs import TEXT_GONE, Job, VoiceBook, open_voice_book
+from bot.storage import open_store, open_voice_book
+from bot.storage.voices import TEXT_GONE, Job, VoiceBook
 
 log = logging.getLogger(__name__)
 
@@ -161,20 +163,19 @@ def _serve_jobs(book: VoiceBook, config: BotConfig, stop: threading.Event, poll_
 
 def run_trainer(config: BotConfig) -> int:
     """The `trainer` command: migrate the database if needed, then serve jobs until SIGTERM/SIGINT."""
-    from bot.runtime.runner import StartupError, open_store
 
     lowest_priority()
     import torch
 
     torch.set_num_threads(config.voice_train_threads)
 
-    async def migrate() -> None:
+    async def migrate() -> None:  # as the bot does when it starts (bot/storage/__init__.py)
         store = await open_store(config)
         await store.close()
 
     try:
         asyncio.run(migrate())
-    except StartupError as error:
+    except SettingsStoreError as error:
         log.error("%s", error)
         return 2
     stop = threading.Event()

@@ -15,8 +15,8 @@ import codecs
 import aiohttp
 import yarl
 
+from bot.errors import VoiceError
 from bot.i18n import Phrase
-from bot.voices.jobs import VoiceError
 from charlm.alphabet import Alphabet
 from charlm.training.finetune import MIN_CHARACTERS
 

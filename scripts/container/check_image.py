@@ -30,15 +30,14 @@ def main() -> None:
 
     check(torch.version.cuda is None, f"torch {torch.__version__} is the CPU build")
 
-    # DATABASE_URL needs both PostgreSQL drivers: asyncpg (settings, replies) and psycopg (voices).
+    # DATABASE_URL needs the PostgreSQL driver: psycopg 3, with its binary build (bot/storage/postgres.py).
     try:
-        import asyncpg
         import psycopg
 
-        drivers = f"asyncpg {asyncpg.__version__}, psycopg {psycopg.__version__} ({psycopg.pq.__impl__})"
+        drivers = f"psycopg {psycopg.__version__} ({psycopg.pq.__impl__})"
     except ImportError as error:
         drivers = f"{error.name} is missing"
-    check("missing" not in drivers, f"PostgreSQL drivers for DATABASE_URL: {drivers}")
+    check("missing" not in drivers, f"PostgreSQL driver for DATABASE_URL: {drivers}")
 
     checkpoint_dir = Path(os.environ.get("CHECKPOINT_DIR", "/app/checkpoints"))
     checkpoints = sorted(path.name for path in checkpoint_dir.glob("*.safetensors"))

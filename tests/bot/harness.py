@@ -19,7 +19,8 @@ from typing import Any
 from bot.config import BotConfig
 from bot.runtime.client import ShakespeareBot
 from bot.runtime.runner import discord_endpoints, serve
-from bot.store import BUSY_TIMEOUT_MS, SqliteSettingsStore
+from bot.storage.settings import BUSY_TIMEOUT_MS
+from bot.storage.sqlite_store import SqliteSettingsStore
 from charlm.alphabet import Alphabet
 from charlm.checkpoint import save_checkpoint
 from charlm.engine import GenerationEngine
@@ -69,7 +70,7 @@ async def running_bot(tmp_path: Path, kinds: tuple[str, ...] = ("lstm",), hidden
     if database_url is None:
         store = await SqliteSettingsStore.open(tmp_path / "bot.sqlite3", busy_timeout_ms)
     else:
-        from bot.pg_store import PostgresSettingsStore
+        from bot.storage.postgres_store import PostgresSettingsStore
 
         store = await PostgresSettingsStore.open(database_url, busy_timeout_ms=busy_timeout_ms)
     try:

@@ -13,8 +13,9 @@ import pytest
 from bot import __version__
 from bot.config import ENVIRONMENT
 from bot.ops.health import write_heartbeat
-from bot.store import SqliteSettingsStore
+from bot.storage.sqlite_store import SqliteSettingsStore
 from tests.bot.harness import make_checkpoints
+from tests.pg_server import connect as pg_connect
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_VARIABLES = [name for name, _, _ in ENVIRONMENT]
@@ -93,13 +94,12 @@ async def test_the_self_test_passes_end_to_end_and_leaves_the_change_in_the_data
 
 
 async def test_the_self_test_uses_postgresql_when_database_url_is_set(tmp_path, database_url):
-    import asyncpg
 
     result = run("--self-test", timeout=300, BOT_DB_PATH=str(tmp_path / "unused.sqlite3"), DEVICE="cpu",
                  DATABASE_URL=database_url, CHECKPOINT_DIR=str(make_checkpoints(tmp_path / "checkpoints")))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "self-test: the change is stored in 127.0.0.1:" in result.stdout
-    connection = await asyncpg.connect(database_url)
+    connection = await pg_connect(database_url)
     try:
         assert await connection.fetchval("SELECT array_agg(temperature) FROM guild_settings") == [1.3]
     finally:

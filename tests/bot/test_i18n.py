@@ -87,7 +87,7 @@ async def test_a_korean_client_reads_korean_from_the_bot_and_the_commands(tmp_pa
 async def test_a_changed_translation_changes_the_synced_command_set(monkeypatch) -> None:
     # The stored hash decides whether a start syncs: it must cover the Korean too, or a corrected
     # translation would never reach Discord.
-    from bot.i18n import BotTranslator
+    from bot.commands.translator import BotTranslator
     from bot.runtime.sync import command_set_hash
 
     client = discord.Client(intents=discord.Intents.none())

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.pg_store import UNREACHABLE
+from bot.errors import UNREACHABLE
 from tests.helpers import load_script
 from tests.pg_server import SKIP_REASON, find_bin_dir
 

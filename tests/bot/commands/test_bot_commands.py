@@ -19,7 +19,8 @@ from bot import __version__, errors
 from bot.commands.options import serving_model
 from bot.commands.settings import SLOW_WRITE_SECONDS
 from bot.commands.shakespeare import COOLDOWN_SECONDS, MAX_SEED_CHARACTERS, SPEAKERS
-from bot.store import DEFAULT_SETTINGS, SettingsBusyError
+from bot.errors import SettingsBusyError
+from bot.storage.settings import DEFAULT_SETTINGS
 from charlm.engine import EngineBusyError, GenerationRequest
 from discord_emulator import CommandHiddenError, CommandInputError
 from tests.bot.harness import poem, refusal, running_bot

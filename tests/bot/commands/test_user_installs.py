@@ -11,7 +11,7 @@ from bot import errors
 from bot.commands.menu import MENU_NAME
 from bot.commands.shakespeare import COOLDOWN_SECONDS
 from bot.ops.invite import SERVER_PERMISSIONS
-from bot.store import DEFAULT_SETTINGS
+from bot.storage.settings import DEFAULT_SETTINGS
 from discord_emulator import CommandInputError, Reply
 from discord_emulator.models import ATTACH_FILES, USE_EXTERNAL_APPS
 from tests.bot.harness import buttons, poem, refusal, running_bot

@@ -11,8 +11,8 @@ import codecs
 
 import pytest
 
-from bot.pg_store import UNREACHABLE
-from bot.voices.jobs import MAX_VOICES_PER_SERVER
+from bot.errors import UNREACHABLE
+from bot.storage.voices import MAX_VOICES_PER_SERVER
 from charlm.training.finetune import MIN_CHARACTERS
 from discord_emulator import CommandHiddenError, CommandInputError
 from tests.bot.harness import FAST, NO_TRAINER, TEXT, buttons, poem, refusal, running_bot, train
@@ -138,7 +138,7 @@ async def test_a_url_that_is_not_discords_attachment_is_never_fetched(tmp_path, 
 
 
 async def test_a_job_queued_before_a_restart_is_trained_after_it(tmp_path, database):
-    from bot.voices.jobs import open_voice_book
+    from bot.storage import open_voice_book
 
     async with running_bot(tmp_path, database_url=database, config_options=FAST) as run:
         book = open_voice_book(run.bot.config)  # another process's: the one that queued before a restart

@@ -15,7 +15,7 @@ from bot.config import EXIT_CONFIG, BotConfig
 from bot.ops.health import check_heartbeat
 from bot.runtime.client import ShakespeareBot
 from bot.runtime.runner import TOKEN_REJECTED, discord_endpoints, run_bot, sync_command_set
-from bot.store import SqliteSettingsStore
+from bot.storage.sqlite_store import SqliteSettingsStore
 from discord_emulator import Emulator
 from tests.bot.harness import config_for, make_checkpoints
 

@@ -1,5 +1,6 @@
-"""What can go wrong with the settings file under a running bot, and what each becomes (and the
-store's errors themselves, which bot/store.py and bot/replies_store.py both raise).
+"""SQLite's side of storage: what can go wrong with the database file under a running bot, and
+the one place SQLite's errors (sqlite3's, which aiosqlite raises too) become the bot's
+(bot/errors.py): the settings store, the replies table and the voice book all translate here.
 
 An operator's mistakes and bad luck, each turned into one sentence for the admin who asked, one
 log line for the operator (not a traceback per attempt), and a failing health check where the bot
@@ -21,32 +22,9 @@ import os
 import sqlite3
 from pathlib import Path
 
-from bot.i18n import Phrase
+from bot.errors import DAMAGED, FULL, MOVED, SettingsBusyError, SettingsUnavailableError
 
 log = logging.getLogger(__name__)
-
-DAMAGED = Phrase(
-    "The bot's settings storage is damaged, so nothing was changed; please tell the bot's operator.")
-FULL = Phrase("The bot's storage is full, so nothing was changed; please tell the bot's operator.")
-MOVED = Phrase("The bot's settings storage was moved or deleted while the bot runs, so nothing was changed; "
-               "please tell the bot's operator.")
-
-
-class SettingsStoreError(Exception):
-    """The store cannot be opened or used (unwritable path, newer schema...); one sentence."""
-
-
-class SettingsBusyError(SettingsStoreError):
-    """A change waited the whole busy timeout for another process's lock and was not made."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            Phrase("The settings database is busy, so nothing was changed; try again in a moment."))
-
-
-class SettingsUnavailableError(Exception):
-    """The store cannot take a change now; str(error) is the one sentence for the admin."""
-
 
 def is_damage(error: BaseException) -> bool:
     """SQLite's SQLITE_CORRUPT and SQLITE_NOTADB, as Python's sqlite3 reports them."""
@@ -62,6 +40,18 @@ def is_busy(error: BaseException) -> bool:
 
 def is_full(error: BaseException) -> bool:
     return isinstance(error, sqlite3.OperationalError) and "full" in str(error)
+
+
+def translated(error: BaseException) -> BaseException:
+    """The bot's error for a fault of the file itself (damaged, full, locked past the busy timeout),
+    as the settings store words it; `error` itself when it is none of these."""
+    if is_damage(error):
+        return SettingsUnavailableError(DAMAGED)
+    if is_full(error):
+        return SettingsUnavailableError(FULL)
+    if is_busy(error):
+        return SettingsBusyError()
+    return error
 
 
 def damaged_on_open(path: Path, detail: str) -> str:

@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import sqlite3
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from bot.store import (
-    DEFAULT_SETTINGS,
-    MAX_LENGTH,
-    MAX_TEMPERATURE,
-    MIGRATIONS,
-    MIN_LENGTH,
-    MIN_TEMPERATURE,
-    SCHEMA_VERSION,
-    SettingsBusyError,
-    SettingsError,
-    SettingsStoreError,
-    SqliteSettingsStore,
-)
+from bot.errors import SettingsBusyError, SettingsStoreError
+from bot.storage.schema import SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION
+from bot.storage.settings import DEFAULT_SETTINGS, MAX_LENGTH, MAX_TEMPERATURE, MIN_LENGTH, MIN_TEMPERATURE
+from bot.storage.sqlite_store import SqliteSettingsStore
+from tests.bot.storage.harness import GUILD, run_python
 from tests.helpers import held_write_lock
-
-REPO = Path(__file__).resolve().parents[2]
-GUILD = 1234
 
 
 @pytest.fixture
@@ -43,69 +28,6 @@ def raw_rows(path: Path) -> list[tuple]:
         return connection.execute(
             "SELECT guild_id, temperature, length, model FROM guild_settings ORDER BY guild_id"
         ).fetchall()
-
-
-def run_python(code: str, timeout: float = 60) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-async def test_a_guild_nobody_configured_gets_the_defaults_and_nothing_is_stored(store):
-    settings = await store.get(GUILD)
-    assert settings == DEFAULT_SETTINGS
-    assert settings.changed == frozenset()
-    assert raw_rows(store.path) == []
-
-
-async def test_only_the_changed_setting_is_stored_and_the_rest_follow_the_defaults(store):
-    settings = await store.set_value(GUILD, "temperature", 1.2)
-    assert (settings.temperature, settings.length, settings.model) == (1.2, DEFAULT_SETTINGS.length,
-                                                                        DEFAULT_SETTINGS.model)
-    assert settings.changed == {"temperature"}
-    assert raw_rows(store.path) == [(GUILD, 1.2, None, None)]
-    await store.set_value(GUILD, "length", 250)
-    await store.set_value(GUILD, "model", "gru")
-    settings = await store.get(GUILD)
-    assert (settings.temperature, settings.length, settings.model) == (1.2, 250, "gru")
-    assert await store.get(GUILD + 1) == DEFAULT_SETTINGS  # other guilds are untouched
-
-
-async def test_each_of_many_queued_changes_reports_its_own_value(store):
-    values = [round(0.1 + 0.05 * step, 2) for step in range(30)]
-    results = await asyncio.gather(*(store.set_value(7, "temperature", value) for value in values))
-    assert [settings.temperature for settings in results] == values
-    assert (await store.get(7)).temperature == values[-1]
-
-
-async def test_reset_forgets_every_change(store):
-    await store.set_value(GUILD, "length", 99)
-    await store.reset(GUILD)
-    assert await store.get(GUILD) == DEFAULT_SETTINGS
-    assert raw_rows(store.path) == []
-
-
-@pytest.mark.parametrize("name, value", [
-    ("temperature", MIN_TEMPERATURE / 2), ("temperature", MAX_TEMPERATURE + 0.01),
-    ("temperature", math.nan), ("temperature", math.inf), ("temperature", 10**400), ("temperature", "1.0"),
-    ("temperature", True),
-    ("temperature", None), ("length", MIN_LENGTH - 1), ("length", MAX_LENGTH + 1), ("length", 10**9),
-    ("length", 300.0), ("length", "300"), ("model", ""), ("model", "x" * 33), ("model", "lstm; DROP"),
-    ("model", "l\u00e9stm"), ("model", 7), ("colour", "red"),
-])
-async def test_values_outside_their_range_are_refused_with_one_sentence(store, name, value):
-    with pytest.raises(SettingsError) as refusal:
-        await store.set_value(GUILD, name, value)
-    message = str(refusal.value)
-    assert message.endswith(".") and message.count(". ") == 0 and "\n" not in message
-    assert await store.get(GUILD) == DEFAULT_SETTINGS
-
-
-async def test_the_range_ends_themselves_are_accepted(store):
-    assert (await store.set_value(GUILD, "temperature", MIN_TEMPERATURE)).temperature == MIN_TEMPERATURE
-    assert (await store.set_value(GUILD, "temperature", MAX_TEMPERATURE)).temperature == MAX_TEMPERATURE
-    assert (await store.set_value(GUILD, "temperature", 1)).temperature == 1.0
-    assert (await store.set_value(GUILD, "length", MIN_LENGTH)).length == MIN_LENGTH
-    assert (await store.set_value(GUILD, "length", MAX_LENGTH)).length == MAX_LENGTH
 
 
 @pytest.mark.parametrize("column, good, bad", [
@@ -144,7 +66,7 @@ async def test_a_change_reported_as_done_survives_kill_9_right_after(tmp_path):
     path = tmp_path / "bot.sqlite3"
     process = run_python(f"""
         import asyncio, os, signal
-        from bot.store import SqliteSettingsStore
+        from bot.storage.sqlite_store import SqliteSettingsStore
         async def main():
             store = await SqliteSettingsStore.open({str(path)!r})
             await store.set_value({GUILD}, "length", 777)
@@ -168,7 +90,7 @@ async def test_two_processes_writing_at_once_both_succeed(tmp_path):
     writes = 40
     script = """
         import asyncio, sys
-        from bot.store import SqliteSettingsStore
+        from bot.storage.sqlite_store import SqliteSettingsStore
         async def main(worker):
             store = await SqliteSettingsStore.open({path!r})
             for i in range({writes}):
@@ -191,7 +113,7 @@ async def test_two_processes_writing_at_once_both_succeed(tmp_path):
 async def test_an_older_database_is_migrated_and_keeps_its_settings(tmp_path):
     path = tmp_path / "bot.sqlite3"
     with sqlite3.connect(path) as connection:  # a database written by the first release
-        connection.executescript(MIGRATIONS[0])
+        connection.executescript(SQLITE_MIGRATIONS[0])
         connection.execute("INSERT INTO guild_settings (guild_id, temperature) VALUES (?, 1.5)", (GUILD,))
         connection.execute("PRAGMA user_version = 1")
     store = await SqliteSettingsStore.open(path)
@@ -202,7 +124,7 @@ async def test_an_older_database_is_migrated_and_keeps_its_settings(tmp_path):
     finally:
         await store.close()
     with sqlite3.connect(path) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        assert connection.execute("PRAGMA user_version").fetchone() == (SQLITE_SCHEMA_VERSION,)
 
 
 async def test_a_database_from_a_newer_bot_is_refused_not_damaged(tmp_path):
@@ -286,24 +208,3 @@ async def test_the_cache_follows_writes_from_this_and_other_processes(tmp_path):
         await theirs.close()
 
 
-async def test_check_reports_a_closed_store(tmp_path):
-    store = await SqliteSettingsStore.open(tmp_path / "bot.sqlite3")
-    await store.check()
-    await store.close()
-    with pytest.raises(SettingsStoreError):
-        await store.check()
-
-
-async def test_a_persons_own_defaults_are_kept_apart_from_any_servers(store):
-    # The same number as a guild id and a user id: two different owners, never mixed up.
-    await store.set_value(GUILD, "length", 50)
-    assert (await store.get_user(GUILD)) == DEFAULT_SETTINGS
-    chosen = await store.set_user_value(GUILD, "temperature", 1.5)
-    assert (chosen.temperature, chosen.changed) == (1.5, frozenset({"temperature"}))
-    assert (await store.get(GUILD)).temperature == DEFAULT_SETTINGS.temperature
-    with pytest.raises(SettingsError):
-        await store.set_user_value(GUILD, "length", 0)
-    with sqlite3.connect(store.path) as connection, pytest.raises(sqlite3.IntegrityError):
-        connection.execute("INSERT INTO user_settings (user_id, length) VALUES (5, 99999)")
-    await store.reset_user(GUILD)
-    assert (await store.get_user(GUILD)) == DEFAULT_SETTINGS and (await store.get(GUILD)).length == 50

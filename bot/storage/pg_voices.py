@@ -1,8 +1,8 @@
 """Server voices and their jobs in PostgreSQL (psycopg 3, synchronous): for bots on several hosts.
 
-The tables are bot/pg_store.py's migration 4; `VoiceBook` (jobs.py) holds the SQL, which this
-module runs with PostgreSQL's placeholders. No folder is shared between hosts, so the database
-holds what SQLite keeps in files:
+The tables are PostgreSQL's migration 4 (bot/storage/schema.py); `VoiceBook` (voices.py) holds
+the SQL, which this module runs with PostgreSQL's placeholders. No folder is shared between
+hosts, so the database holds what SQLite keeps in files:
 
 - The uploaded text is `voice_jobs.text` (at most 2 MB), set NULL once its job ends; the trainer,
   on any host, reads it from there.
@@ -33,9 +33,9 @@ from typing import Any
 
 import psycopg
 
-from bot.pg_store import UNREACHABLE, describe
-from bot.storage_faults import SettingsUnavailableError
-from bot.voices.jobs import BUSY_TIMEOUT_MS, Job, Voice, VoiceBook
+from bot.errors import UNREACHABLE, SettingsUnavailableError
+from bot.storage.postgres import describe, is_unreachable, placeholders
+from bot.storage.voices import BUSY_TIMEOUT_MS, Job, Voice, VoiceBook
 
 CONNECT_TIMEOUT = 5
 IDLE_CONNECTIONS = 4
@@ -46,13 +46,6 @@ PING_AFTER_SECONDS = 10.0
 ENQUEUE_LOCK = 0x564F494345  # "VOICE"
 
 
-def _unreachable(error: psycopg.Error) -> bool:
-    """The database away: no connection (no SQLSTATE), a connection exception (08), or the server
-    shutting down or restarting (57P0x)."""
-    state = error.sqlstate or ""
-    return isinstance(error, psycopg.OperationalError) and (not state or state.startswith(("08", "57P0")))
-
-
 class _Placeholders:
     """A psycopg connection that takes the ? placeholders VoiceBook's SQL is written with."""
 
@@ -60,7 +53,7 @@ class _Placeholders:
         self.connection = connection
 
     def execute(self, sql: str, params: tuple = (), **options: Any) -> psycopg.Cursor:
-        return self.connection.execute(sql.replace("?", "%s"), params, **options)
+        return self.connection.execute(placeholders(sql), params, **options)
 
 
 class PostgresVoiceBook(VoiceBook):
@@ -120,7 +113,7 @@ class PostgresVoiceBook(VoiceBook):
             with self._session(write, serialize) as db:
                 yield db
         except psycopg.Error as error:
-            if _unreachable(error):  # one sentence for the person; the log has the driver's words
+            if is_unreachable(error):  # one sentence for the person; the log has the driver's words
                 raise SettingsUnavailableError(UNREACHABLE) from error
             raise
 

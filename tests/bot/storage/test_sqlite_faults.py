@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from bot.config import EXIT_CONFIG
+from bot.errors import DAMAGED, FULL, MOVED, SettingsStoreError, SettingsUnavailableError
 from bot.runtime.runner import run_bot
-from bot.storage_faults import DAMAGED, FULL, MOVED, SettingsUnavailableError
-from bot.store import DEFAULT_SETTINGS, ReplyRecord, SettingsStoreError, SqliteSettingsStore
+from bot.storage.replies import ReplyRecord
+from bot.storage.settings import DEFAULT_SETTINGS
+from bot.storage.sqlite_store import SqliteSettingsStore
 from discord_emulator import Emulator, Rules
 from tests.bot.harness import config_for, poem, refusal, running_bot
 

@@ -24,20 +24,13 @@ import pytest
 import yarl
 from aiohttp import web
 
-import bot.voices.jobs as jobs_module
+import bot.storage.voices as jobs_module
 import bot.voices.trainer as trainer_module
 from bot.config import BotConfig
+from bot.errors import SettingsBusyError, SettingsUnavailableError, VoiceError
 from bot.ops import health
-from bot.runtime.runner import open_store
-from bot.storage_faults import SettingsBusyError, SettingsUnavailableError
-from bot.voices.jobs import (
-    MAX_VOICES_PER_SERVER,
-    SqliteVoiceBook,
-    VoiceBook,
-    VoiceError,
-    check_name,
-    open_voice_book,
-)
+from bot.storage import open_store, open_voice_book
+from bot.storage.voices import MAX_VOICES_PER_SERVER, SqliteVoiceBook, VoiceBook, check_name
 from bot.voices.trainer import serve_jobs, train_one
 from bot.voices.upload import MAX_UPLOAD_BYTES, check_source, check_text, decode_text, download
 from charlm.checkpoint import load_checkpoint

@@ -10,20 +10,21 @@ import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
-import asyncpg
 import pytest
 
-from bot import replies_store
 from bot.__main__ import main
 from bot.config import ENVIRONMENT, BotConfig
-from bot.copy_to_postgres import TABLES, copy_database
 from bot.ops.health import write_heartbeat
-from bot.pg_store import PostgresSettingsStore, describe
-from bot.replies_store import ReplyRecord
-from bot.store import SqliteSettingsStore
-from bot.voices.jobs import TEXT_GONE, SqliteVoiceBook
-from bot.voices.pg_jobs import PostgresVoiceBook
+from bot.storage import replies as replies_store
+from bot.storage.copy_to_postgres import TABLES, copy_database
+from bot.storage.pg_voices import PostgresVoiceBook
+from bot.storage.postgres import describe
+from bot.storage.postgres_store import PostgresSettingsStore
+from bot.storage.replies import ReplyRecord
+from bot.storage.sqlite_store import SqliteSettingsStore
+from bot.storage.voices import TEXT_GONE, SqliteVoiceBook
 from tests.helpers import TINY_TEXT, run_main, tiny_checkpoint
+from tests.pg_server import connect as pg_connect
 
 GUILD, OTHER, THIRD = 1234, 5678, 9012
 USER = 1_234_567_890_123_456_789  # a real Discord id: past 32 bits
@@ -77,7 +78,7 @@ async def fill(config: BotConfig) -> dict[str, int]:
 
 async def pg_rows(url: str) -> dict[str, list[tuple]]:
     """Every row of every copied table, as psql would show them."""
-    connection = await asyncpg.connect(url)
+    connection = await pg_connect(url)
     try:
         return {table: [tuple(row) for row in await connection.fetch(f"SELECT * FROM {table} ORDER BY 1, 2")]
                 for table in TABLES}
@@ -241,7 +242,7 @@ async def test_what_cannot_work_is_one_sentence_exit_2_and_nothing_written(
     await fill(config)
     status, out, err = await command(monkeypatch, config, **variables)
     assert (status, out) == (2, "") and err.startswith(says) and one_sentence(err), err
-    connection = await asyncpg.connect(config.database_url)
+    connection = await pg_connect(config.database_url)
     try:  # not even migrated
         assert await connection.fetchval("SELECT to_regclass('guild_settings')") is None
     finally:

@@ -10,7 +10,7 @@ preferences, reply's buttons or server voice stays behind:
 - PostgreSQL is migrated through PostgresSettingsStore.open, as a bot would, then written in one
   transaction (its tables locked against a bot started meanwhile): all or nothing. A database that
   already holds a row in any of the copied tables is refused: nothing is merged or overwritten.
-- Settings pass bot/store.py's check_setting, and every row the PostgreSQL schema's CHECKs; a row
+- Settings pass bot/storage/settings.py's check_setting, and every row the PostgreSQL schema's CHECKs; a row
   refused is one sentence naming its table and row, and nothing is written.
 - Replies: those PostgresSettingsStore would keep (the newest MAX_REPLIES of the last
   REPLY_TTL_SECONDS), with their times, so their buttons expire when they would have.
@@ -35,23 +35,21 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-import asyncpg
+import psycopg
 
-from bot import replies_store, store
 from bot.config import EXIT_CONFIG, BotConfig
+from bot.errors import SettingsError, SettingsStoreError
 from bot.ops.health import check_heartbeat
-from bot.pg_store import (
-    _UNREACHABLE,
+from bot.storage import queries, replies, settings
+from bot.storage.postgres import UNREACHABLE_ERRORS, close_quietly, connect, describe, placeholders, reason
+from bot.storage.postgres_store import (
     CONNECT_TIMEOUT,
-    INSERT_REPLY,
     PostgresSettingsStore,
-    _reason,
-    describe,
-    reply_values,
+    fetch_value,
 )
-from bot.replies_store import REPLY_COLUMNS, ReplyRecord
-from bot.storage_faults import SettingsStoreError
-from bot.voices.jobs import LIVE, TEXT_GONE, Job, SqliteVoiceBook, Voice, VoiceBook
+from bot.storage.replies import REPLY_COLUMNS, ReplyRecord
+from bot.storage.schema import SQLITE_SCHEMA_VERSION
+from bot.storage.voices import LIVE, TEXT_GONE, Job, SqliteVoiceBook, Voice, VoiceBook
 
 # In the order they are copied; a database holding a row in any of them is refused.
 TABLES = ("guild_settings", "user_settings", "bot_state", "replies", "voices", "voice_jobs")
@@ -60,7 +58,7 @@ LOCK_TIMEOUT_MS = 10_000
 
 # Job's fields, then the one it leaves out.
 _JOB_COLUMNS = f"{VoiceBook._JOB_COLUMNS}, heartbeat_at"
-_SETTINGS_COLUMNS = ", ".join(store.SETTING_NAMES)
+_SETTINGS_COLUMNS = ", ".join(settings.SETTING_NAMES)
 
 
 class CopyRefused(Exception):
@@ -97,16 +95,16 @@ async def copy_database(config: BotConfig) -> tuple[dict[str, int], dict[str, st
             raise CopyRefused(str(error)) from None
         await opened.close()
         try:
-            pg = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT)
-        except (*_UNREACHABLE, asyncpg.PostgresError) as error:
+            pg = await connect(url, "shakespeare-bot copy-to-postgres", CONNECT_TIMEOUT)
+        except (*UNREACHABLE_ERRORS, psycopg.Error) as error:
             raise CopyRefused(f"Cannot connect to the PostgreSQL database at {where} "
-                              f"({_reason(error, url)}); nothing was copied.") from None
+                              f"({reason(error, url)}); nothing was copied.") from None
         try:
             async with pg.transaction():
                 await pg.execute(f"SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS}")
                 await pg.execute(f"LOCK TABLE {', '.join(TABLES)} IN EXCLUSIVE MODE")
                 held = [table for table in TABLES
-                        if await pg.fetchval(f"SELECT EXISTS (SELECT 1 FROM {table})")]
+                        if await fetch_value(pg, f"SELECT EXISTS (SELECT 1 FROM {table})")]
                 if held:
                     raise CopyRefused(
                         f"The PostgreSQL database at {where} already holds rows ({', '.join(held)}), and "
@@ -116,14 +114,13 @@ async def copy_database(config: BotConfig) -> tuple[dict[str, int], dict[str, st
                 return *await _copy(sqlite, tables, pg, book, config.db_path), where
         except CopyRefused:
             raise
-        except (*_UNREACHABLE, asyncpg.PostgresError) as error:
+        except (*UNREACHABLE_ERRORS, psycopg.Error) as error:
             # The commit itself may be what failed: the copy may have arrived, or not.
             raise CopyRefused(f"The copy to the PostgreSQL database at {where} did not complete "
-                              f"({_reason(error, url)}); run it again, which refuses if the copy did "
+                              f"({reason(error, url)}); run it again, which refuses if the copy did "
                               "arrive.") from None
         finally:
-            with contextlib.suppress(*_UNREACHABLE):
-                await asyncio.wait_for(pg.close(), CONNECT_TIMEOUT)
+            await close_quietly(pg)
 
 
 @contextlib.contextmanager
@@ -148,9 +145,9 @@ def _snapshot(config: BotConfig) -> Iterator[tuple[sqlite3.Connection, set[str]]
         connection.execute("BEGIN")  # the snapshot is taken at the first read and kept to the end
         (version,) = connection.execute("PRAGMA user_version").fetchone()
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if version > store.SCHEMA_VERSION or "guild_settings" not in tables:
+        if version > SQLITE_SCHEMA_VERSION or "guild_settings" not in tables:
             raise CopyRefused(f"{path} is not a settings database this bot knows (schema version {version}, "
-                              f"this bot's is {store.SCHEMA_VERSION}); check BOT_DB_PATH.")
+                              f"this bot's is {SQLITE_SCHEMA_VERSION}); check BOT_DB_PATH.")
         yield connection, tables
     except sqlite3.Error as error:
         raise CopyRefused(f"Cannot read the settings database {path} ({error}); nothing was "
@@ -159,8 +156,8 @@ def _snapshot(config: BotConfig) -> Iterator[tuple[sqlite3.Connection, set[str]]
         connection.close()  # the read transaction ends with it
 
 
-async def _copy(sqlite: sqlite3.Connection, tables: set[str], pg: asyncpg.Connection, book: SqliteVoiceBook,
-                path: Path) -> tuple[dict[str, int], dict[str, str]]:
+async def _copy(sqlite: sqlite3.Connection, tables: set[str], pg: psycopg.AsyncConnection,
+                book: SqliteVoiceBook, path: Path) -> tuple[dict[str, int], dict[str, str]]:
     counts: dict[str, int] = {}
     notes: dict[str, str] = {}
 
@@ -171,18 +168,18 @@ async def _copy(sqlite: sqlite3.Connection, tables: set[str], pg: asyncpg.Connec
         counts[table] = 0
         for row in values:
             try:
-                await pg.execute(sql, *row)
-            except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError) as error:
-                raise _refused(table, row_name(row), _reason(error), path) from None
+                await pg.execute(sql, row)
+            except (psycopg.IntegrityError, psycopg.DataError) as error:
+                raise _refused(table, row_name(row), reason(error), path) from None
             counts[table] += 1
 
-    for scope, (table, key) in store.SCOPES.items():
+    for scope, (table, key) in settings.SCOPES.items():
         await insert(table, f"INSERT INTO {table} ({key}, {_SETTINGS_COLUMNS}, updated_at) "
-                            "VALUES ($1, $2, $3, $4, coalesce($5, now()))",
+                            "VALUES (%s, %s, %s, %s, coalesce(%s, now()))",
                      _settings(rows(table, f"SELECT {key}, {_SETTINGS_COLUMNS}, updated_at FROM {table} "
                                            f"ORDER BY {key}"), table, scope, path),
                      lambda row, scope=scope: f"{scope} {row[0]}")
-    await insert("bot_state", "INSERT INTO bot_state (key, value) VALUES ($1, $2)",
+    await insert("bot_state", "INSERT INTO bot_state (key, value) VALUES (%s, %s)",
                  rows("bot_state", "SELECT key, value FROM bot_state ORDER BY key"),
                  lambda row: f"key {row[0]!r}")
 
@@ -190,20 +187,21 @@ async def _copy(sqlite: sqlite3.Connection, tables: set[str], pg: asyncpg.Connec
     stored = sum(1 for _ in rows("replies", "SELECT key FROM replies"))
     newest = rows("replies", f"SELECT {REPLY_COLUMNS} FROM replies WHERE created_at >= ? "
                              "ORDER BY created_at DESC, key DESC LIMIT ?",
-                  (time.time() - replies_store.REPLY_TTL_SECONDS, replies_store.MAX_REPLIES))
-    await insert("replies", INSERT_REPLY,
-                 (reply_values(reply, reply.created_at) for reply in map(ReplyRecord.from_row, newest)),
+                  (time.time() - replies.REPLY_TTL_SECONDS, replies.MAX_REPLIES))
+    await insert("replies", placeholders(queries.INSERT_REPLY),
+                 (queries.reply_values(reply, reply.created_at)
+                  for reply in map(ReplyRecord.from_row, newest)),
                  lambda row: f"key {row[0]}")
     if stored > counts["replies"]:
         notes["replies"] = (f"{stored - counts['replies']} left out: older than "
-                            f"{replies_store.REPLY_TTL_SECONDS // 86400} days or past the newest "
-                            f"{replies_store.MAX_REPLIES:,}, which PostgreSQL would not keep either")
+                            f"{replies.REPLY_TTL_SECONDS // 86400} days or past the newest "
+                            f"{replies.MAX_REPLIES:,}, which PostgreSQL would not keep either")
 
     voices = [Voice(*row) for row in rows("voices", f"SELECT {VoiceBook._VOICE_COLUMNS} FROM voices "
                                                     "ORDER BY guild_id, name")]
     sizes: list[int] = []
     await insert("voices", "INSERT INTO voices (guild_id, name, base, data, bits_before, bits_after, "
-                           "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                           "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
                  _voices(voices, book, sizes, path), lambda row: f"guild {row[0]} voice {row[1]}")
     if sizes:
         notes["voices"] = f"{sum(sizes):,} bytes of checkpoints"
@@ -211,7 +209,7 @@ async def _copy(sqlite: sqlite3.Connection, tables: set[str], pg: asyncpg.Connec
     outcomes: dict[str, int] = {}
     await insert("voice_jobs", f"INSERT INTO voice_jobs ({_JOB_COLUMNS.replace('text_file', 'text')}) "
                                "OVERRIDING SYSTEM VALUE VALUES "
-                               "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                               "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                  _jobs(rows("voice_jobs", f"SELECT {_JOB_COLUMNS} FROM voice_jobs ORDER BY id"), book,
                        outcomes),
                  lambda row: f"job {row[0]} (guild {row[1]}, voice {row[2]})")
@@ -230,11 +228,11 @@ def _refused(table: str, row: str, why: str, path: Path) -> CopyRefused:
 def _settings(rows: Iterable[tuple], table: str, scope: str, path: Path) -> Iterator[tuple]:
     """Each row's values through check_setting (NULL stays NULL: the default); its time in UTC."""
     for owner, *values, updated_at in rows:
-        for name, value in zip(store.SETTING_NAMES, values, strict=True):
+        for name, value in zip(settings.SETTING_NAMES, values, strict=True):
             if value is not None:
                 try:
-                    store.check_setting(name, value)
-                except store.SettingsError as error:
+                    settings.check_setting(name, value)
+                except SettingsError as error:
                     raise _refused(table, f"{scope} {owner}", f"{name}: {error}", path) from None
         yield owner, *values, _utc(updated_at)
 

@@ -2,12 +2,13 @@
 
 Both sides use this: the bot queues, lists, cancels and deletes; the trainer process (trainer.py)
 claims a job, reports progress and finishes it. `VoiceBook` is the interface and holds the SQL,
-written once for both databases; `open_voice_book` picks the implementation from DATABASE_URL, as
-bot/runtime/runner.py's `open_store` picks the settings store:
+written once for both databases; bot/storage/__init__.py's `open_voice_book` picks the
+implementation from DATABASE_URL, as its `open_store` picks the settings store:
 
-- `SqliteVoiceBook`: the tables of bot/store.py's migration 5 in the file at BOT_DB_PATH, the files
-  (uploaded texts, trained voices) in VOICES_DIR. Several processes on one host share both.
-- `PostgresVoiceBook` (bot/voices/pg_jobs.py): the tables of bot/pg_store.py's migration 4, the
+- `SqliteVoiceBook`: the tables of SQLite's migration 5 (bot/storage/schema.py) in the file
+  at BOT_DB_PATH, the files (uploaded texts, trained voices) in VOICES_DIR. Several processes on
+  one host share both.
+- `PostgresVoiceBook` (bot/storage/pg_voices.py): the tables of PostgreSQL's migration 4, the
   uploaded text and the trained voice in them too, so shards and trainers on several hosts share
   the queue with no shared folder; each process keeps the voices it loads in its own VOICES_DIR,
   as a cache fetched from the database.
@@ -29,22 +30,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from bot.errors import VoiceError
 from bot.i18n import Phrase
 from bot.names import voice_model
-from bot.storage_faults import (
-    DAMAGED,
-    FULL,
-    SettingsBusyError,
-    SettingsUnavailableError,
-    is_busy,
-    is_damage,
-    is_full,
-)
-
-if TYPE_CHECKING:
-    from bot.config import BotConfig
+from bot.storage.sqlite import translated
 
 MAX_VOICES_PER_SERVER = 5
 MAX_QUEUED_JOBS = 20  # across every server: the one trainer works through them in order
@@ -55,13 +46,11 @@ STALE_SECONDS = 90.0
 MAX_ATTEMPTS = 2
 BUSY_TIMEOUT_MS = 10_000
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,19}")
-LIVE = ("queued", "running")
+# A training job's states, in the order a job goes through them: the schema's CHECKs list the same.
+JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
+LIVE = JOB_STATES[:2]  # a live job: at most one per server (the schema's partial unique index)
 # Why a job ended failed when its uploaded text was gone before a trainer read it.
 TEXT_GONE = "its uploaded text was gone"
-
-
-class VoiceError(ValueError):
-    """A refusal the person caused; args[0] is the one sentence (a Phrase) they are shown."""
 
 
 @dataclass(frozen=True)
@@ -373,7 +362,7 @@ class VoiceBook:
 
 
 class SqliteVoiceBook(VoiceBook):
-    """Over the settings database at `db_path` (bot/store.py's migration 5), the files in `folder`
+    """Over the settings database at `db_path` (SQLite's migration 5), the files in `folder`
     (VOICES_DIR): uploaded texts in uploads/, voices in <guild>/<name>.safetensors."""
 
     def __init__(self, db_path: Path, folder: Path) -> None:
@@ -409,13 +398,10 @@ class SqliteVoiceBook(VoiceBook):
                 connection.close()
         except sqlite3.Error as error:
             # The settings file's own faults, as the settings store words them: one sentence each.
-            if is_damage(error):
-                raise SettingsUnavailableError(DAMAGED) from error
-            if is_full(error):
-                raise SettingsUnavailableError(FULL) from error
-            if is_busy(error):
-                raise SettingsBusyError() from error
-            raise
+            bot_error = translated(error)
+            if bot_error is error:
+                raise
+            raise bot_error from error
 
     @contextlib.contextmanager
     def _text_kept(self, guild_id: int, text: str) -> Iterator[object]:
@@ -453,14 +439,3 @@ class SqliteVoiceBook(VoiceBook):
 
     def _forget_files(self, voice: Voice) -> None:
         Path(voice.file).unlink(missing_ok=True)
-
-
-def open_voice_book(config: BotConfig) -> VoiceBook:
-    """The voices in the database the settings are in: SQLite at BOT_DB_PATH, or PostgreSQL when
-    DATABASE_URL is set (the same choice as bot/runtime/runner.py's `open_store`, whose migrations make the
-    tables; psycopg is imported only when chosen)."""
-    if config.database_url is None:
-        return SqliteVoiceBook(config.db_path, config.voices_folder)
-    from bot.voices.pg_jobs import PostgresVoiceBook
-
-    return PostgresVoiceBook(config.database_url, config.voices_folder)
