@@ -14,16 +14,14 @@ from typing import Any
 
 from .cdn import guess_content_type
 from .errors import CommandInputError, invalid_form_body
+from .kinds import CHAT_INPUT, MAX_SAFE_INTEGER
 from .messages import attachment_objects
 from .models import Guild, World
 
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
 STRING, INTEGER, BOOLEAN, USER, CHANNEL, NUMBER, ATTACHMENT = 3, 4, 5, 6, 7, 10, 11
-# Command types: slash commands, and the context menus of a user and of a message.
-CHAT_INPUT, USER_COMMAND, MESSAGE_COMMAND = 1, 2, 3
 AUTOCOMPLETE_TYPES = (STRING, INTEGER, NUMBER)
 MAX_NAME = 32
-MAX_SAFE_INTEGER = 2**53
 TYPE_NAMES = {STRING: "text", INTEGER: "a whole number", BOOLEAN: "true or false",
               USER: "a user", CHANNEL: "a channel", NUMBER: "a number", ATTACHMENT: "a file"}
 NAME_PATTERN = re.compile(r"^[-_'\w]{1,32}$")

@@ -36,6 +36,10 @@ def invalid_form_body(path: list[str], code: str, message: str) -> DiscordError:
     return DiscordError(400, 50035, "Invalid Form Body", field_error(path, code, message))
 
 
+def too_long(path: list[str], limit: int) -> DiscordError:
+    return invalid_form_body(path, "BASE_TYPE_MAX_LENGTH", f"Must be {limit} or fewer in length.")
+
+
 def unauthorized() -> DiscordError:
     return DiscordError(401, 0, "401: Unauthorized")
 

@@ -22,7 +22,7 @@ from . import errors, messages
 from .channels import ChannelMessages
 from .contract import SpecRequest
 from .errors import DiscordError
-from .interactions import ATTACHMENT_SIZE_LIMIT
+from .kinds import ATTACHMENT_SIZE_LIMIT
 from .recorder import RecordedCall
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ import pytest
 from discord import app_commands
 
 from discord_emulator import CommandInputError, Emulator
-from discord_emulator.interactions import ATTACHMENT_SIZE_LIMIT
+from discord_emulator.kinds import ATTACHMENT_SIZE_LIMIT
 from tests.emulator.test_emulator import BareClient, assert_clean, connect_bare_client, http_errors
 
 LORE = b"To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n"
