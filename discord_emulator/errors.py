@@ -96,6 +96,15 @@ def too_many_followups() -> DiscordError:
     return DiscordError(400, 40094, "This interaction has hit the maximum number of follow up messages")
 
 
+def followup_while_deferred() -> DiscordError:
+    """Stricter than Discord, which still lets this follow-up edit the 'thinking' message (a
+    deprecated stand-in for Edit Original Interaction Response); code 0 is its "General error"."""
+    return DiscordError(
+        400, 0, "A follow-up cannot stand in for a deferred response (deprecated by Discord): "
+        "edit the original response (PATCH /webhooks/{application_id}/{token}/messages/@original)",
+    )
+
+
 class CommandInputError(ValueError):
     """What Discord's own client refuses to send; the sentence is what its UI would say."""
 

@@ -13,6 +13,7 @@ from typing import Any
 from . import messages
 from .errors import (
     already_acknowledged,
+    followup_while_deferred,
     invalid_form_body,
     invalid_webhook_token,
     too_many_followups,
@@ -311,30 +312,23 @@ class InteractionRecord:
     def followup(
         self, world: World, body: dict[str, Any], now: float, rules: Rules
     ) -> dict[str, Any]:
-        """POST /webhooks/{app}/{token}. After a defer, the first follow-up replaces the
-        'thinking' message and keeps the defer's ephemerality; later ones are new messages."""
+        """POST /webhooks/{app}/{token}: a new message under the interaction. Refused while a
+        deferred response is still 'thinking': Discord lets that follow-up stand in for the
+        original response only "for backwards compatibility", deprecated in favour of editing
+        @original, which is what a bot must do here."""
         self._check_token(now, rules)
-        messages.check_body(body)
         if self.loading:
-            assert self.original is not None
-            flags = self.original["flags"] & ~messages.LOADING
-            message = self._new_message(world, body, flags)
-            message["id"] = self.original["id"]
-            messages.require_not_empty(message)
-            self.original.clear()
-            self.original.update(message)
-            world.messages.changed(message["id"])
-            message = self.original
-        else:
-            if (user_install_only(self.payload.get("authorizing_integration_owners") or {})
-                    and len(self.followups) >= USER_INSTALL_FOLLOWUPS):
-                raise too_many_followups()
-            flags = (body.get("flags") or 0) & messages.SETTABLE_FLAGS
-            if forced_ephemeral(self.payload):
-                flags |= messages.EPHEMERAL
-            message = self._new_message(world, body, flags, followup=True)
-            messages.require_not_empty(message)
-            self.followups.append(world.messages.add(message))
+            raise followup_while_deferred()
+        messages.check_body(body)
+        if (user_install_only(self.payload.get("authorizing_integration_owners") or {})
+                and len(self.followups) >= USER_INSTALL_FOLLOWUPS):
+            raise too_many_followups()
+        flags = (body.get("flags") or 0) & messages.SETTABLE_FLAGS
+        if forced_ephemeral(self.payload):
+            flags |= messages.EPHEMERAL
+        message = self._new_message(world, body, flags, followup=True)
+        messages.require_not_empty(message)
+        self.followups.append(world.messages.add(message))
         self.answers += 1
         self._notify()
         return message

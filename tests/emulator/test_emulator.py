@@ -39,11 +39,18 @@ class BareClient(discord.Client):
             mentions = discord.AllowedMentions.none() if safe else discord.utils.MISSING
             await self._guard(interaction.response.send_message(text, allowed_mentions=mentions))
 
-        @tree.command(description="Defer, wait for the test, then follow up.")
+        @tree.command(description="Defer, wait for the test, then edit the original response.")
         async def slow(interaction: discord.Interaction, private: bool = False) -> None:
             await interaction.response.defer(ephemeral=private, thinking=True)
             await self.release.wait()
-            await self._guard(interaction.followup.send("done", ephemeral=private))
+            await self._guard(interaction.edit_original_response(content="done"))
+
+        @tree.command(description="Defer, then answer with a follow-up (the deprecated stand-in).")
+        async def standin(interaction: discord.Interaction) -> None:
+            await interaction.response.defer(thinking=True)
+            await self._guard(interaction.followup.send("instead"))
+            await self._guard(interaction.edit_original_response(content="answer"))
+            await self._guard(interaction.followup.send("and more"))
 
         @tree.command(description="Wait for the test, then answer (too late).")
         async def late(interaction: discord.Interaction) -> None:
@@ -53,7 +60,7 @@ class BareClient(discord.Client):
         @tree.command(description="Answer with a message longer than Discord allows.")
         async def long(interaction: discord.Interaction, size: app_commands.Range[int, 1, 5000]) -> None:
             await interaction.response.defer()
-            await self._guard(interaction.followup.send("x" * size))
+            await self._guard(interaction.edit_original_response(content="x" * size))
 
         group = app_commands.Group(
             name="settings",
@@ -154,7 +161,7 @@ async def test_immediate_reply_and_allowed_mentions(emu: Emulator, client: BareC
     assert_clean(emu)
 
 
-async def test_defer_then_followup_replaces_the_thinking_message(
+async def test_defer_then_edit_original_replaces_the_thinking_message(
     emu: Emulator, client: BareClient
 ) -> None:
     sent = await emu.send_command("/slow private:true", user="member")
@@ -166,6 +173,24 @@ async def test_defer_then_followup_replaces_the_thinking_message(
     assert len(reply.messages) == 1 and sent.record.answers == 1
     assert [str(call).split("/")[1] for call in emu.calls[-2:]] == ["interactions", "webhooks"]
     assert_clean(emu)
+
+
+async def test_followup_standing_in_for_a_deferred_response_is_refused(
+    emu: Emulator, client: BareClient
+) -> None:
+    """Discord still lets a follow-up edit the 'thinking' message, deprecated "for backwards
+    compatibility" (receiving-and-responding, Create Followup Message); the emulator refuses it.
+    Once @original is edited, follow-ups are new messages again."""
+    sent = await emu.send_command("/standin")
+    reply = await sent.wait_reply(5)
+    assert await http_errors(client) == [(400, 0)]
+    assert "edit the original response" in str(client.errors[0])
+    assert reply.content == "answer"
+    for _ in range(100):
+        if len(sent.record.followups) == 1:
+            break
+        await asyncio.sleep(0.05)
+    assert [message["content"] for message in sent.record.visible_messages()] == ["answer", "and more"]
 
 
 async def test_late_acknowledgement_is_unknown_interaction(emu: Emulator, client: BareClient) -> None:
@@ -196,13 +221,13 @@ async def test_content_over_2000_characters_is_rejected(emu: Emulator, client: B
     assert sent.record.loading
 
 
-async def test_rate_limited_followup_is_retried_once(emu: Emulator, client: BareClient) -> None:
-    emu.inject_429("POST /webhooks/*", retry_after=0.3)
+async def test_rate_limited_edit_is_retried_once(emu: Emulator, client: BareClient) -> None:
+    emu.inject_429("PATCH /webhooks/*", retry_after=0.3)
     client.release.set()
     sent = await emu.send_command("/slow")
     reply = await sent.wait_reply(5)
     assert reply.content == "done" and sent.record.answers == 1
-    followups = emu.recorder.find("POST /webhooks/*")
+    followups = emu.recorder.find("PATCH /webhooks/*")
     assert [call.status for call in followups] == [429, 200]
     assert followups[1].at - followups[0].at >= 0.3
     assert_clean(emu)
@@ -354,3 +379,27 @@ def test_the_openapi_description_is_looked_for_beside_the_checkout(monkeypatch: 
     assert locate_spec() == (beside if beside.is_file() else None)
     monkeypatch.setenv(SPEC_ENV, str(beside.with_name("absent.json")))
     assert locate_spec() is None
+
+
+async def test_followups_always_return_the_message_and_refuse_webhook_only_parameters(
+    emu: Emulator, client: BareClient
+) -> None:
+    """Create Followup Message "functions the same as Execute Webhook, but `wait` is always true";
+    thread_id, avatar_url and username are not supported there (receiving-and-responding)."""
+    sent = await emu.send_command("/echo text:first")
+    await sent.wait_reply(5)
+    base = f"{emu.api_base}/webhooks/{emu.world.application_id}/{sent.record.token}"
+    async with aiohttp.ClientSession() as session:
+        async with session.post(base, json={"content": "no wait given"}) as answer:
+            assert answer.status == 200 and (await answer.json())["content"] == "no wait given"
+        refused = [
+            (f"{base}?wait=false", {"content": "x"}, "wait"),
+            (f"{base}?thread_id=1", {"content": "x"}, "thread_id"),
+            (base, {"content": "x", "username": "Someone"}, "username"),
+            (base, {"content": "x", "avatar_url": "https://example.com/a.png"}, "avatar_url"),
+        ]
+        for url, body, field in refused:
+            async with session.post(url, json=body) as answer:
+                error = await answer.json()
+                assert answer.status == 400 and error["code"] == 50035 and field in error["errors"]
+    assert [message["content"] for message in sent.record.followups] == ["no wait given"]
