@@ -228,7 +228,8 @@ class RestApi:
         return 200, {"url": self._emu.gateway.url}
 
     async def get_gateway_bot(self, request: web.Request, body: Any, now: float) -> tuple[int, Any]:
-        limit = {"total": 1000, "remaining": 999, "reset_after": 14_400_000, "max_concurrency": 1}
+        limit = {"total": 1000, "remaining": 999, "reset_after": 14_400_000,
+                 "max_concurrency": self._emu.gateway.max_concurrency}
         return 200, {"url": self._emu.gateway.url, "shards": 1, "session_start_limit": limit}
 
     # -- application commands --

@@ -41,7 +41,8 @@ class FilesClient(BareClient):
             self.seen.append(file)
             await interaction.response.defer(ephemeral=True, thinking=True)
             data = await file.read()  # discord.py's own download, from file.url
-            await self._guard(interaction.edit_original_response(content=f"{name}|{len(data)}|{digest(data)}"))
+            answer = f"{name}|{len(data)}|{digest(data)}"
+            await self._guard(interaction.edit_original_response(content=answer))
 
         voice = app_commands.Group(name="voice", description="Voices.")
 

@@ -18,6 +18,7 @@ import yarl
 from discord import app_commands
 
 from discord_emulator import CommandHiddenError, CommandInputError, Emulator, NoResponse
+from discord_emulator.gateway import IDENTIFY_WINDOW
 
 
 class BareClient(discord.Client):
@@ -249,6 +250,7 @@ async def test_gateway_drop_is_resumed_and_missed_events_replayed(
 async def test_a_forgotten_session_is_invalidated_and_the_client_identifies_again(
     emu: Emulator, client: BareClient
 ) -> None:
+    emu.clock.advance(IDENTIFY_WINDOW)  # BareClient does not wait the 5 s between IDENTIFYs
     assert await emu.drop_gateway(resumable=False) == 1
     await emu.wait_until_ready(timeout=10, identifies=2)
     reply = await (await emu.send_command("/echo text:new session")).wait_reply(5)
@@ -257,7 +259,9 @@ async def test_a_forgotten_session_is_invalidated_and_the_client_identifies_agai
 
 
 async def test_interactions_reach_the_shard_that_owns_their_guild(emu: Emulator) -> None:
-    """Two shards in one AutoShardedClient, as the bot runs with SHARD_COUNT=2."""
+    """Two shards in one AutoShardedClient, as the bot runs with SHARD_COUNT=2; identifying at
+    once, as an application whose max_concurrency is 2 may."""
+    emu.gateway.max_concurrency = 2
 
     class Sharded(discord.AutoShardedClient):
         before_identify_hook = BareClient.before_identify_hook
@@ -365,6 +369,36 @@ async def test_heartbeats_acked_bad_resume_invalidated_silence_closed_privileged
             await second.send_json({"op": 2, "d": {"token": emu.world.token, "intents": members_intent}})
             closed = await second.receive(timeout=2)
             assert closed.type == aiohttp.WSMsgType.CLOSE and closed.data == 4014
+
+
+async def test_identifies_beyond_max_concurrency_get_invalid_session() -> None:
+    """Shards with the same rate_limit_key (shard_id % max_concurrency) IDENTIFY one per 5 s; the
+    next gets INVALID_SESSION d:false (events/gateway.mdx, Max Concurrency). Two bot processes
+    starting their shards at once, with max_concurrency 1: the second is refused."""
+    async with Emulator(validate=False) as emu, aiohttp.ClientSession() as session:
+        async with session.get(f"{emu.api_base}/gateway/bot",
+                               headers={"Authorization": f"Bot {emu.world.token}"}) as answer:
+            assert (await answer.json())["session_start_limit"]["max_concurrency"] == 1
+
+        async def identify(shard_id: int) -> dict:
+            socket = await session.ws_connect(emu.gateway_url)
+            sockets.append(socket)
+            await socket.receive_json()  # HELLO
+            data = {"token": emu.world.token, "intents": 1, "shard": [shard_id, 2]}
+            await socket.send_json({"op": 2, "d": data})
+            return await socket.receive_json()
+
+        sockets: list[aiohttp.ClientWebSocketResponse] = []
+        first, second = await identify(0), await identify(1)
+        assert first["t"] == "READY" and second == {"op": 9, "d": False}
+        assert emu.gateway.identifies == 1 and emu.gateway.refused_identifies == 1
+        emu.clock.advance(IDENTIFY_WINDOW)
+        assert (await identify(1))["t"] == "READY"
+        emu.gateway.max_concurrency = 2  # shards 0 and 1 are then in buckets of their own
+        emu.clock.advance(IDENTIFY_WINDOW)
+        assert [(await identify(0))["t"], (await identify(1))["t"]] == ["READY", "READY"]
+        for socket in sockets:
+            await socket.close()
 
 
 def test_the_openapi_description_is_looked_for_beside_the_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
