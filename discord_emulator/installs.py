@@ -12,14 +12,18 @@ from typing import Any
 from .errors import CommandHiddenError, CommandInputError
 from .kinds import APPLICATION_COMMAND, ATTACHMENT_SIZE_LIMIT, CHAT_INPUT
 from .models import (
+    ATTACH_FILES,
     CONTEXT_BOT_DM,
     CONTEXT_GUILD,
     CONTEXT_PRIVATE_CHANNEL,
     DM_PERMISSIONS,
+    EMBED_LINKS,
     GROUP_DM,
     GUILD_INSTALL,
+    MENTION_EVERYONE,
     PRIVATE_CHANNEL_PERMISSIONS,
     USE_EXTERNAL_APPS,
+    USE_EXTERNAL_EMOJIS,
     USER_INSTALL,
     Channel,
     Guild,
@@ -27,6 +31,11 @@ from .models import (
     World,
     permission_names,
 )
+
+# "For apps without a bot user ... the same as the permissions for @everyone, but limited to the
+# permissions that can be used in interaction responses" (change-log: app_permissions in
+# interactions): what a user's install may do in a server the bot is not in.
+USER_INSTALL_PERMISSIONS = ATTACH_FILES | EMBED_LINKS | MENTION_EVERYONE | USE_EXTERNAL_EMOJIS
 
 
 def context_of(guild: Guild | None, channel: Channel | None) -> int:
@@ -96,8 +105,10 @@ def interaction_payload(
     }
     if guild is not None:
         channel = channel or guild.default_channel
-        # Where the bot is not a member, a user's install acts with that user's permissions.
-        acting = world.bot.id if guild.has_member(world.bot.id) else user.id
+        if guild.has_member(world.bot.id):
+            app_permissions = guild.permissions_of(world.bot.id)
+        else:  # only a user's install: @everyone's permissions, as far as a response can use them
+            app_permissions = guild.roles[guild.id].permissions & USER_INSTALL_PERMISSIONS
         payload.update(
             guild_id=str(guild.id),
             guild={"id": str(guild.id), "locale": "en-US", "features": []},
@@ -105,7 +116,7 @@ def interaction_payload(
             channel=channel.to_dict(),
             channel_id=str(channel.id),
             member=guild.members[user.id].to_dict(guild.permissions_of(user.id)),
-            app_permissions=str(guild.permissions_of(acting)),
+            app_permissions=str(app_permissions),
         )
     else:
         channel = channel or world.dm_channel(user)

@@ -16,6 +16,7 @@ from .errors import (
     followup_while_deferred,
     invalid_form_body,
     invalid_webhook_token,
+    missing_permissions,
     too_many_followups,
     unknown_interaction,
     unknown_message,
@@ -45,7 +46,7 @@ from .kinds import (
     USER_INSTALL_FOLLOWUPS,
 )
 from .message_store import MessageStore
-from .models import User, World
+from .models import ATTACH_FILES, User, World
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,7 @@ class InteractionRecord:
     def _new_message(
         self, world: World, body: dict[str, Any], flags: int, *, followup: bool = False
     ) -> dict[str, Any]:
+        self._check_may_attach(body)
         message_type, reference_id = self._shape()
         return messages.build_message(
             world,
@@ -186,6 +188,13 @@ class InteractionRecord:
             reference_id=reference_id,
             referenced=None if reference_id is None else world.messages.get(reference_id),
         )
+
+    def _check_may_attach(self, body: dict[str, Any]) -> None:
+        """Files need ATTACH_FILES in the interaction's app_permissions (a user's install in a
+        server without the bot has only what @everyone may attach): 403 Missing Permissions."""
+        held = self.payload.get("app_permissions")
+        if body.get("attachments") and held is not None and not int(held) & ATTACH_FILES:
+            raise missing_permissions()
 
     def callback(
         self, world: World, body: dict[str, Any], now: float, rules: Rules
@@ -237,6 +246,7 @@ class InteractionRecord:
         self, world: World, message: dict[str, Any], body: dict[str, Any]
     ) -> dict[str, Any]:
         """Apply an edit to a stored message, all of Discord's checks first; its flags stay."""
+        self._check_may_attach(body)
         messages.check_body(body, flags=message["flags"])
         was_loading = bool(message["flags"] & messages.LOADING)
         edited = dict(message)
