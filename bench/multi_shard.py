@@ -136,8 +136,9 @@ class Cluster:
             self.shards.append(Shard(number, process, yarl.URL(api_base).port or 0, metrics_port))
         for guild in self.guilds:
             self.shards[shard_of(guild.id, self.count)].guilds.append(guild)
-        for shard in self.shards:
+        for shard in self.shards:  # one at a time: one IDENTIFY per 5 s (max_concurrency 1)
             await shard.process.start()
+            await shard.process.wait_identified(timeout)
         await asyncio.gather(*(shard.process.wait_ready(timeout) for shard in self.shards))
         await self.emu.gateway.wait_connected(timeout)
         return time.monotonic() - started

@@ -89,19 +89,30 @@ def sentence_for(error: BaseException) -> str | None:
     return None
 
 
+async def still_thinking(interaction: discord.Interaction) -> bool:
+    """Whether the interaction was deferred with "thinking..." and the original response is not
+    yet written: what completes it is an edit of @original (a follow-up there is deprecated)."""
+    if interaction.response.type is not discord.InteractionResponseType.deferred_channel_message:
+        return False
+    return (await interaction.original_response()).flags.loading
+
+
 async def reply_privately(interaction: discord.Interaction, sentence: str) -> None:
     """Send `sentence` so that only the user sees it, if Discord still allows that.
 
-    After a public deferral the first follow-up replaces the "thinking..." message and keeps its
-    visibility, so an error that late is shown there; /shakespeare therefore lets the engine
-    refuse a request before it defers.
+    After a deferral the sentence completes the "thinking..." message (an edit of the original
+    response, which keeps the deferral's visibility), so an error after a public deferral is
+    shown to all; /shakespeare therefore lets the engine refuse a request before it defers. Once
+    the original response is complete, the sentence is an ephemeral follow-up.
     """
     sentence = localize(sentence, interaction.locale)
     try:
-        if interaction.response.is_done():
-            await interaction.followup.send(sentence, ephemeral=True)
-        else:
+        if not interaction.response.is_done():
             await interaction.response.send_message(sentence, ephemeral=True)
+        elif await still_thinking(interaction):
+            await interaction.edit_original_response(content=sentence)
+        else:
+            await interaction.followup.send(sentence, ephemeral=True)
     except discord.HTTPException as error:
         # The interaction expired or Discord is unreachable: nobody is left to tell but the log.
         log.warning("Could not send %r to interaction %s: %s", sentence, interaction.id, error)

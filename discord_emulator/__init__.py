@@ -4,8 +4,9 @@ The real, unmodified discord.py client talks to it; see server.Emulator for the 
 """
 
 from .errors import CommandHiddenError, CommandInputError, DiscordError, NoResponse, UnknownMessage
-from .interactions import Reply, Rules, SentInteraction
+from .interactions import Rules
 from .recorder import RecordedCall
+from .sent import Reply, SentInteraction
 from .server import Emulator
 
 __all__ = [

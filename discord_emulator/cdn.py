@@ -15,13 +15,12 @@ import hmac
 import mimetypes
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from .models import Clock
+from .clock import Clock
 
 DISCORD_CDN = "https://cdn.discordapp.com"
 DISCORD_MEDIA_PROXY = "https://media.discordapp.net"

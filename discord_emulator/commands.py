@@ -13,88 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from .cdn import guess_content_type
+from .command_rules import SUB_COMMAND, SUB_COMMAND_GROUP, check_definition
 from .errors import CommandInputError, invalid_form_body
+from .kinds import CHAT_INPUT, MAX_SAFE_INTEGER
 from .messages import attachment_objects
 from .models import Guild, World
 
-SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
 STRING, INTEGER, BOOLEAN, USER, CHANNEL, NUMBER, ATTACHMENT = 3, 4, 5, 6, 7, 10, 11
-# Command types: slash commands, and the context menus of a user and of a message.
-CHAT_INPUT, USER_COMMAND, MESSAGE_COMMAND = 1, 2, 3
-AUTOCOMPLETE_TYPES = (STRING, INTEGER, NUMBER)
-MAX_NAME = 32
-MAX_SAFE_INTEGER = 2**53
 TYPE_NAMES = {STRING: "text", INTEGER: "a whole number", BOOLEAN: "true or false",
               USER: "a user", CHANNEL: "a channel", NUMBER: "a number", ATTACHMENT: "a file"}
-NAME_PATTERN = re.compile(r"^[-_'\w]{1,32}$")
-
-
-def _check_options(options: list[dict[str, Any]], path: list[str]) -> None:
-    """Rules Discord applies to a definition beyond what its published schema says."""
-    seen_optional = False
-    for index, option in enumerate(options):
-        where = [*path, "options", str(index)]
-        name = option.get("name", "")
-        if name != name.lower() or not NAME_PATTERN.match(name):
-            raise invalid_form_body(
-                [*where, "name"], "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"
-            )
-        if option.get("type") in (SUB_COMMAND, SUB_COMMAND_GROUP):
-            _check_options(option.get("options") or [], where)
-            continue
-        if option.get("autocomplete"):
-            if option.get("type") not in AUTOCOMPLETE_TYPES:
-                raise invalid_form_body(
-                    [*where, "autocomplete"], "APPLICATION_COMMAND_AUTOCOMPLETE_INVALID",
-                    "Autocomplete cannot be configured for this type of option",
-                )
-            if option.get("choices"):
-                raise invalid_form_body(
-                    [*where, "autocomplete"], "APPLICATION_COMMAND_AUTOCOMPLETE_INVALID",
-                    "Autocomplete cannot be used with choices",
-                )
-        if option.get("required"):
-            if seen_optional:
-                raise invalid_form_body(
-                    where, "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
-                    "Required options must be placed before non-required options",
-                )
-        else:
-            seen_optional = True
-
-
-def _check_definition(index: int, definition: dict[str, Any]) -> None:
-    """Discord's rules for one command of a PUT .../commands: a slash command has a lowercase
-    name and a description; a context menu (USER or MESSAGE) has a name of up to 32 characters,
-    which may be mixed case and hold spaces, and neither description nor options."""
-    kind = definition.get("type") or CHAT_INPUT
-    if kind == CHAT_INPUT:
-        name = definition.get("name") or ""
-        if name != name.lower() or not NAME_PATTERN.match(name):
-            raise invalid_form_body(
-                [str(index), "name"], "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"
-            )
-        _check_options(definition.get("options") or [], [str(index)])
-        if not definition.get("description"):
-            raise invalid_form_body(
-                [str(index), "description"], "BASE_TYPE_REQUIRED", "This field is required"
-            )
-        return
-    name = definition.get("name") or ""
-    if not 1 <= len(name) <= MAX_NAME or name != name.strip():
-        raise invalid_form_body(
-            [str(index), "name"], "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"
-        )
-    if definition.get("description"):
-        raise invalid_form_body(
-            [str(index), "description"], "APPLICATION_COMMAND_CONTEXT_MENU_DESCRIPTION_INVALID",
-            "Context menu commands cannot have description",
-        )
-    if definition.get("options"):
-        raise invalid_form_body(
-            [str(index), "options"], "APPLICATION_COMMAND_CONTEXT_MENU_OPTIONS_INVALID",
-            "Context menu commands cannot have options",
-        )
 
 
 class CommandRegistry:
@@ -110,7 +37,7 @@ class CommandRegistry:
     def replace(self, guild_id: int | None, definitions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         seen: set[tuple[int, str]] = set()
         for index, definition in enumerate(definitions):
-            _check_definition(index, definition)
+            check_definition(index, definition)
             key = (definition.get("type") or CHAT_INPUT, definition["name"])
             if key in seen:
                 raise invalid_form_body(

@@ -36,6 +36,10 @@ def invalid_form_body(path: list[str], code: str, message: str) -> DiscordError:
     return DiscordError(400, 50035, "Invalid Form Body", field_error(path, code, message))
 
 
+def too_long(path: list[str], limit: int) -> DiscordError:
+    return invalid_form_body(path, "BASE_TYPE_MAX_LENGTH", f"Must be {limit} or fewer in length.")
+
+
 def unauthorized() -> DiscordError:
     return DiscordError(401, 0, "401: Unauthorized")
 
@@ -90,6 +94,15 @@ def missing_access() -> DiscordError:
 
 def too_many_followups() -> DiscordError:
     return DiscordError(400, 40094, "This interaction has hit the maximum number of follow up messages")
+
+
+def followup_while_deferred() -> DiscordError:
+    """Stricter than Discord, which still lets this follow-up edit the 'thinking' message (a
+    deprecated stand-in for Edit Original Interaction Response); code 0 is its "General error"."""
+    return DiscordError(
+        400, 0, "A follow-up cannot stand in for a deferred response (deprecated by Discord): "
+        "edit the original response (PATCH /webhooks/{application_id}/{token}/messages/@original)",
+    )
 
 
 class CommandInputError(ValueError):

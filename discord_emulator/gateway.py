@@ -27,6 +27,9 @@ UNKNOWN_OPCODE, DECODE_ERROR, NOT_AUTHENTICATED, AUTHENTICATION_FAILED = 4001, 4
 ALREADY_AUTHENTICATED, SESSION_TIMED_OUT, INVALID_SHARD = 4005, 4009, 4010
 INVALID_API_VERSION, DISALLOWED_INTENTS = 4012, 4014
 
+# IDENTIFYs allowed per rate limit key (shard_id % max_concurrency) in this many seconds.
+IDENTIFY_WINDOW = 5.0
+
 GUILDS_INTENT = 1 << 0
 PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)
 REPLAY_BUFFER = 5000
@@ -94,6 +97,11 @@ class Gateway:
         self.url = ""
         self.sessions: dict[str, Session] = {}
         self.identifies = 0
+        # Shards that may IDENTIFY at once (/gateway/bot's session_start_limit.max_concurrency):
+        # one IDENTIFY per rate limit key per IDENTIFY_WINDOW, the next gets INVALID_SESSION.
+        self.max_concurrency = 1
+        self.refused_identifies = 0
+        self._identified_at: dict[int, float] = {}
         self.resumes = 0
         self.heartbeats = 0
         self._changed = asyncio.Condition()
@@ -217,6 +225,8 @@ class Gateway:
         if intents & PRIVILEGED_INTENTS:
             await connection.close(DISALLOWED_INTENTS)
             return None
+        if not await self._may_identify(connection, shard_id):
+            return None
         for old in [s for s in self.sessions.values() if s.shard_id == shard_id]:
             del self.sessions[old.id]
         session = Session(secrets.token_hex(16), shard_id, shard_count, intents)
@@ -230,6 +240,23 @@ class Gateway:
                     await session.dispatch("GUILD_CREATE", guild.to_dict(self._world.started_at))
         await self._changed_now()
         return session
+
+    async def _may_identify(self, connection: Connection, shard_id: int) -> bool:
+        """Discord's identify concurrency: shards whose rate_limit_key (shard_id % max_concurrency)
+        is the same start one per 5 s; one beyond that gets INVALID_SESSION (d: false) and must
+        IDENTIFY again later (events/gateway.mdx, Max Concurrency). The emulator's clock: a test
+        may move it on rather than wait."""
+        key = shard_id % self.max_concurrency
+        now = self._world.clock.now()
+        last = self._identified_at.get(key)
+        if last is not None and now - last < IDENTIFY_WINDOW:
+            self.refused_identifies += 1
+            log.info("gateway: shard %s identified %.1f s after another of key %s: INVALID_SESSION",
+                     shard_id, now - last, key)
+            await connection.send({"op": INVALID_SESSION, "d": False})
+            return False
+        self._identified_at[key] = now
+        return True
 
     def _ready(self, session: Session, sharded: bool) -> dict[str, Any]:
         world = self._world

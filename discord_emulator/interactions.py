@@ -6,82 +6,47 @@ https://discord.com/developers/docs/interactions/receiving-and-responding
 from __future__ import annotations
 
 import asyncio
-import copy
 import math
-import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import messages
 from .errors import (
-    NoResponse,
-    UnknownMessage,
     already_acknowledged,
+    followup_while_deferred,
     invalid_form_body,
     invalid_webhook_token,
+    missing_permissions,
     too_many_followups,
     unknown_interaction,
     unknown_message,
     unknown_webhook,
 )
-from .models import (
-    CONTEXT_BOT_DM,
-    CONTEXT_GUILD,
-    CONTEXT_PRIVATE_CHANNEL,
-    DM_PERMISSIONS,
-    GROUP_DM,
-    GUILD_INSTALL,
-    PRIVATE_CHANNEL_PERMISSIONS,
-    USE_EXTERNAL_APPS,
-    USER_INSTALL,
-    Channel,
-    Guild,
-    MessageStore,
-    User,
-    World,
+from .installs import forced_ephemeral, user_install_only
+from .kinds import (
+    ALLOWED_CALLBACKS,
+    APPLICATION_COMMAND,
+    APPLICATION_COMMAND_AUTOCOMPLETE,
+    APPLICATION_COMMAND_AUTOCOMPLETE_RESULT,
+    CHANNEL_MESSAGE_WITH_SOURCE,
+    CHAT_INPUT,
+    DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE,
+    DEFERRED_UPDATE_MESSAGE,
+    INTEGER_OPTION,
+    INTERACTION_NAMES,
+    MAX_AUTOCOMPLETE_CHOICES,
+    MAX_CHOICE_NAME,
+    MAX_CHOICE_STRING,
+    MAX_SAFE_INTEGER,
+    MESSAGE_COMMAND,
+    NUMBER_OPTION,
+    STRING_OPTION,
+    UPDATE_MESSAGE,
+    USER_COMMAND,
+    USER_INSTALL_FOLLOWUPS,
 )
-
-# Interaction types.
-APPLICATION_COMMAND = 2
-MESSAGE_COMPONENT = 3
-APPLICATION_COMMAND_AUTOCOMPLETE = 4
-MODAL_SUBMIT = 5
-# Callback types.
-CHANNEL_MESSAGE_WITH_SOURCE = 4
-DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE = 5
-DEFERRED_UPDATE_MESSAGE = 6
-UPDATE_MESSAGE = 7
-APPLICATION_COMMAND_AUTOCOMPLETE_RESULT = 8
-MODAL = 9
-# Which callbacks Discord accepts for which interactions (6 and 7 only for components).
-ALLOWED_CALLBACKS = {
-    APPLICATION_COMMAND: {CHANNEL_MESSAGE_WITH_SOURCE, DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE, MODAL},
-    MESSAGE_COMPONENT: {
-        CHANNEL_MESSAGE_WITH_SOURCE, DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE, DEFERRED_UPDATE_MESSAGE,
-        UPDATE_MESSAGE, MODAL,
-    },
-    APPLICATION_COMMAND_AUTOCOMPLETE: {APPLICATION_COMMAND_AUTOCOMPLETE_RESULT},
-    MODAL_SUBMIT: {
-        CHANNEL_MESSAGE_WITH_SOURCE, DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE, DEFERRED_UPDATE_MESSAGE,
-        UPDATE_MESSAGE,
-    },
-}
-INTERACTION_NAMES = {
-    APPLICATION_COMMAND: "an application command", MESSAGE_COMPONENT: "a message component",
-    APPLICATION_COMMAND_AUTOCOMPLETE: "an autocomplete interaction", MODAL_SUBMIT: "a modal submission",
-}
-# Application command types, and the option types an autocomplete choice's value must match.
-CHAT_INPUT, USER_COMMAND, MESSAGE_COMMAND = 1, 2, 3
-STRING_OPTION, INTEGER_OPTION, NUMBER_OPTION = 3, 4, 10
-MAX_AUTOCOMPLETE_CHOICES = 25
-MAX_CHOICE_NAME = 100
-MAX_CHOICE_STRING = 100
-MAX_SAFE_INTEGER = 2**53
-ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
-# Follow-ups one interaction may create where only a user's install of the app authorized it
-# (the app is not in that server): Discord's limit, error 40094 past it.
-USER_INSTALL_FOLLOWUPS = 5
+from .message_store import MessageStore
+from .models import ATTACH_FILES, User, World
 
 
 @dataclass(frozen=True)
@@ -209,6 +174,7 @@ class InteractionRecord:
     def _new_message(
         self, world: World, body: dict[str, Any], flags: int, *, followup: bool = False
     ) -> dict[str, Any]:
+        self._check_may_attach(body)
         message_type, reference_id = self._shape()
         return messages.build_message(
             world,
@@ -222,6 +188,13 @@ class InteractionRecord:
             reference_id=reference_id,
             referenced=None if reference_id is None else world.messages.get(reference_id),
         )
+
+    def _check_may_attach(self, body: dict[str, Any]) -> None:
+        """Files need ATTACH_FILES in the interaction's app_permissions (a user's install in a
+        server without the bot has only what @everyone may attach): 403 Missing Permissions."""
+        held = self.payload.get("app_permissions")
+        if body.get("attachments") and held is not None and not int(held) & ATTACH_FILES:
+            raise missing_permissions()
 
     def callback(
         self, world: World, body: dict[str, Any], now: float, rules: Rules
@@ -273,6 +246,7 @@ class InteractionRecord:
         self, world: World, message: dict[str, Any], body: dict[str, Any]
     ) -> dict[str, Any]:
         """Apply an edit to a stored message, all of Discord's checks first; its flags stay."""
+        self._check_may_attach(body)
         messages.check_body(body, flags=message["flags"])
         was_loading = bool(message["flags"] & messages.LOADING)
         edited = dict(message)
@@ -348,30 +322,23 @@ class InteractionRecord:
     def followup(
         self, world: World, body: dict[str, Any], now: float, rules: Rules
     ) -> dict[str, Any]:
-        """POST /webhooks/{app}/{token}. After a defer, the first follow-up replaces the
-        'thinking' message and keeps the defer's ephemerality; later ones are new messages."""
+        """POST /webhooks/{app}/{token}: a new message under the interaction. Refused while a
+        deferred response is still 'thinking': Discord lets that follow-up stand in for the
+        original response only "for backwards compatibility", deprecated in favour of editing
+        @original, which is what a bot must do here."""
         self._check_token(now, rules)
-        messages.check_body(body)
         if self.loading:
-            assert self.original is not None
-            flags = self.original["flags"] & ~messages.LOADING
-            message = self._new_message(world, body, flags)
-            message["id"] = self.original["id"]
-            messages.require_not_empty(message)
-            self.original.clear()
-            self.original.update(message)
-            world.messages.changed(message["id"])
-            message = self.original
-        else:
-            if (user_install_only(self.payload.get("authorizing_integration_owners") or {})
-                    and len(self.followups) >= USER_INSTALL_FOLLOWUPS):
-                raise too_many_followups()
-            flags = (body.get("flags") or 0) & messages.SETTABLE_FLAGS
-            if forced_ephemeral(self.payload):
-                flags |= messages.EPHEMERAL
-            message = self._new_message(world, body, flags, followup=True)
-            messages.require_not_empty(message)
-            self.followups.append(world.messages.add(message))
+            raise followup_while_deferred()
+        messages.check_body(body)
+        if (user_install_only(self.payload.get("authorizing_integration_owners") or {})
+                and len(self.followups) >= USER_INSTALL_FOLLOWUPS):
+            raise too_many_followups()
+        flags = (body.get("flags") or 0) & messages.SETTABLE_FLAGS
+        if forced_ephemeral(self.payload):
+            flags |= messages.EPHEMERAL
+        message = self._new_message(world, body, flags, followup=True)
+        messages.require_not_empty(message)
+        self.followups.append(world.messages.add(message))
         self.answers += 1
         self._notify()
         return message
@@ -405,210 +372,3 @@ class InteractionRecord:
             self.followups = [followup for followup in self.followups if followup is not message]
         self.store.delete(message["id"])
         self._notify()
-
-
-def context_of(guild: Guild | None, channel: Channel | None) -> int:
-    """The interaction context type of a place: a server, the DM with the bot, or a private
-    channel (a group DM, or a DM between people) where only a user's install reaches."""
-    if guild is not None:
-        return CONTEXT_GUILD
-    return CONTEXT_PRIVATE_CHANNEL if channel is not None and channel.type == GROUP_DM else CONTEXT_BOT_DM
-
-
-def authorizing_owners(
-    world: World, user: User, guild: Guild | None, channel: Channel | None, integration_types: Any,
-) -> dict[str, str]:
-    """authorizing_integration_owners: which installs of the app, among those a command supports
-    (`integration_types`), let `user` use it there. The server's install counts in a server the
-    bot is in ("0": the guild id) and in the DM with the bot ("0": "0"); the user's own install
-    counts everywhere ("1": their id)."""
-    types = integration_types if isinstance(integration_types, list) else [GUILD_INSTALL]
-    owners: dict[str, str] = {}
-    if GUILD_INSTALL in types:
-        if guild is not None and guild.has_member(world.bot.id):
-            owners[str(GUILD_INSTALL)] = str(guild.id)
-        elif context_of(guild, channel) == CONTEXT_BOT_DM:
-            owners[str(GUILD_INSTALL)] = "0"
-    if USER_INSTALL in types and user.id in world.user_installs:
-        owners[str(USER_INSTALL)] = str(user.id)
-    return owners
-
-
-def user_install_only(owners: dict[str, Any]) -> bool:
-    """Only the user's own install authorized it: the app is not a member where it was used."""
-    return str(USER_INSTALL) in owners and str(GUILD_INSTALL) not in owners
-
-
-def interaction_payload(
-    world: World,
-    *,
-    interaction_id: int,
-    data: dict[str, Any],
-    user: User,
-    guild: Guild | None,
-    kind: int = APPLICATION_COMMAND,
-    channel: Channel | None = None,
-    message: dict[str, Any] | None = None,
-    owners: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """The INTERACTION_CREATE body Discord sends for an interaction of type `kind` by `user` in
-    `channel` (by default `guild`'s first channel, or their DM with the bot when `guild` is None;
-    a group DM when `channel` is one); `message` is the message a component is on. `owners` is
-    its authorizing_integration_owners (by default: the server's install, where there is one)."""
-    if owners is None:
-        owners = authorizing_owners(world, user, guild, channel, [GUILD_INSTALL])
-    payload: dict[str, Any] = {
-        "id": str(interaction_id),
-        "application_id": str(world.application_id),
-        "type": kind,
-        "data": data,
-        "token": f"aW50ZXJhY3Rpb246{interaction_id}:{secrets.token_urlsafe(96)}",
-        "version": 1,
-        "locale": user.locale,  # the language the user's Discord client is set to
-        "entitlements": [],
-        "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
-        "authorizing_integration_owners": owners,
-        "context": context_of(guild, channel),
-    }
-    if guild is not None:
-        channel = channel or guild.default_channel
-        # Where the bot is not a member, a user's install acts with that user's permissions.
-        acting = world.bot.id if guild.has_member(world.bot.id) else user.id
-        payload.update(
-            guild_id=str(guild.id),
-            guild={"id": str(guild.id), "locale": "en-US", "features": []},
-            guild_locale="en-US",
-            channel=channel.to_dict(),
-            channel_id=str(channel.id),
-            member=guild.members[user.id].to_dict(guild.permissions_of(user.id)),
-            app_permissions=str(guild.permissions_of(acting)),
-        )
-    else:
-        channel = channel or world.dm_channel(user)
-        private = channel.type == GROUP_DM
-        payload.update(
-            channel=channel.to_dict(),
-            channel_id=str(channel.id),
-            user=user.to_dict(),
-            app_permissions=str(PRIVATE_CHANNEL_PERMISSIONS if private else DM_PERMISSIONS),
-        )
-    if message is not None:
-        payload["message"] = message
-    return payload
-
-
-def forced_ephemeral(payload: dict[str, Any]) -> bool:
-    """A server that turned off Use External Apps for a member sees only ephemeral answers from
-    apps that are not in the server (USE_EXTERNAL_APPS in Discord's permissions)."""
-    owners = payload.get("authorizing_integration_owners") or {}
-    member = payload.get("member")
-    if not user_install_only(owners) or not isinstance(member, dict):
-        return False
-    return not int(member.get("permissions") or 0) & USE_EXTERNAL_APPS
-
-
-@dataclass(frozen=True)
-class Reply:
-    """What the user sees once the bot has answered: the original response and any follow-ups."""
-
-    messages: list[dict[str, Any]]
-
-    @property
-    def message(self) -> dict[str, Any]:
-        return self.messages[0]
-
-    @property
-    def content(self) -> str:
-        return self.message["content"]
-
-    @property
-    def embeds(self) -> list[dict[str, Any]]:
-        return self.message["embeds"]
-
-    @property
-    def ephemeral(self) -> bool:
-        return bool(self.message["flags"] & messages.EPHEMERAL)
-
-
-class SentInteraction:
-    """A handle on an interaction the emulator sent, to wait for what the bot answered."""
-
-    def __init__(
-        self, record: InteractionRecord, rules: Rules, clock_now: Callable[[], float]
-    ) -> None:
-        self.record = record
-        self._rules = rules
-        self._now = clock_now
-
-    @property
-    def id(self) -> int:
-        return self.record.id
-
-    @property
-    def payload(self) -> dict[str, Any]:
-        return self.record.payload
-
-    async def _wait(self, done: Callable[[], bool], timeout: float) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not done():
-            record = self.record
-            if record.acked_at is None:
-                ack_left = record.created_at + self._rules.ack_window - self._now()
-                if ack_left < 0:
-                    refused = f"; Discord refused its answer: {record.refused[-1]}" if record.refused else ""
-                    raise NoResponse(
-                        f"interaction {record.id}: the application did not respond within "
-                        f"{self._rules.ack_window:g} s{refused}"
-                    )
-            else:
-                ack_left = timeout
-            left = deadline - loop.time()
-            if left <= 0:
-                raise TimeoutError(
-                    f"interaction {record.id}: no final reply within {timeout:g} s "
-                    f"(acknowledged: {record.callback_type}, messages: {record.visible_messages()})"
-                )
-            try:
-                await asyncio.wait_for(record._changed.wait(), min(left, ack_left + 0.01))
-            except asyncio.TimeoutError:
-                continue
-
-    async def wait_ack(self, timeout: float = 10.0) -> int:
-        """The callback type the bot acknowledged with (4 reply, 5 defer; for a component also 6
-        deferred update, 7 update; 8 for autocomplete results; 9 modal)."""
-        await self._wait(lambda: self.record.acked_at is not None, timeout)
-        assert self.record.callback_type is not None
-        return self.record.callback_type
-
-    async def wait_reply(self, timeout: float = 30.0) -> Reply:
-        """The visible messages once the bot has answered with a message (not merely deferred):
-        for a component, a NEW message (callback 4, or 5 and a follow-up; a follow-up after 6)."""
-        await self._wait(lambda: self.record.answered, timeout)
-        return Reply(list(self.record.visible_messages()))
-
-    def _target_changed(self) -> bool:
-        record = self.record
-        assert record.target_message_id is not None
-        return record.store.version(record.target_message_id) > record.target_version
-
-    async def wait_update(self, timeout: float = 30.0) -> dict[str, Any]:
-        """The message the component is on, once the bot has changed it (callback 7, or an edit of
-        @original after callback 6, or an edit through the channel). Raises UnknownMessage if
-        the bot deleted it instead, NoResponse if it did not acknowledge within 3 s."""
-        record = self.record
-        if record.target_message_id is None:
-            raise ValueError(f"interaction {record.id} is not on a message (not a component)")
-        await self._wait(self._target_changed, timeout)
-        target = record.target
-        if target is None:
-            raise UnknownMessage(f"message {record.target_message_id} was deleted")
-        return copy.deepcopy(target)
-
-    async def wait_deleted(self, timeout: float = 30.0) -> None:
-        """Until the message the component is on is deleted (DELETE of @original after callback
-        6/7, or through the channel)."""
-        record = self.record
-        if record.target_message_id is None:
-            raise ValueError(f"interaction {record.id} is not on a message (not a component)")
-        await self._wait(lambda: record.store.was_deleted(record.target_message_id or 0), timeout)

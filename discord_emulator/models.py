@@ -1,4 +1,4 @@
-"""The emulated Discord world: ids, a clock, the application, users, guilds and DM channels.
+"""The emulated Discord world: the application, users, guilds, channels and permissions.
 
 Everything here serialises to the JSON shapes Discord itself sends (snowflakes as strings, explicit
 nulls), because the real discord.py client parses these objects unmodified.
@@ -7,17 +7,14 @@ nulls), because the real discord.py client parses these objects unmodified.
 from __future__ import annotations
 
 import base64
-import itertools
 import secrets
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from .cdn import Cdn
-
-DISCORD_EPOCH_MS = 1420070400000
+from .clock import Clock, Snowflakes, iso
+from .message_store import MessageStore
 
 # Permission bits (https://discord.com/developers/docs/topics/permissions).
 CREATE_INSTANT_INVITE = 1 << 0
@@ -83,45 +80,6 @@ CONTEXT_PRIVATE_CHANNEL = 2
 GUILD_INSTALL = 0
 USER_INSTALL = 1
 
-
-class Clock:
-    """Monotonic time plus an offset, so tests can jump past Discord's deadlines without sleeping."""
-
-    def __init__(self) -> None:
-        self._offset = 0.0
-
-    def now(self) -> float:
-        return time.monotonic() + self._offset
-
-    def utcnow(self) -> datetime:
-        return datetime.now(timezone.utc) + timedelta(seconds=self._offset)
-
-    def advance(self, seconds: float) -> None:
-        self._offset += seconds
-
-
-class Snowflakes:
-    """Real Discord snowflakes: discord.py derives created_at and cooldown buckets from them."""
-
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-        self._increment = itertools.count()
-
-    def next(self) -> int:
-        milliseconds = int(self._clock.utcnow().timestamp() * 1000) - DISCORD_EPOCH_MS
-        return (milliseconds << 22) | (1 << 17) | (next(self._increment) & 0xFFF)
-
-    def next_on_shard(self, shard_id: int, shard_count: int) -> int:
-        """A new id that Discord routes to `shard_id`, by its rule (id >> 22) % shard_count: the
-        timestamp part moves on to the next millisecond that qualifies (at most count - 1 ahead)."""
-        snowflake = self.next()
-        milliseconds = snowflake >> 22
-        milliseconds += (shard_id - milliseconds) % shard_count
-        return (milliseconds << 22) | (snowflake & ((1 << 22) - 1))
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat()
 
 
 @dataclass
@@ -312,98 +270,19 @@ class Guild:
         }
 
 
-@dataclass
-class _StoredMessage:
-    message: dict[str, Any]
-    version: int = 0
-    deleted: bool = False
-    watchers: list[Callable[[], None]] = field(default_factory=list)
-
-
-class MessageStore:
-    """Every message of the world by id: the bot's (interaction responses, follow-ups, channel
-    messages) and people's. Edits change the stored dict in place, so every holder of it sees them;
-    a deleted message is kept aside, so a late lookup can tell "deleted" from "never existed"."""
-
-    def __init__(self) -> None:
-        self._entries: dict[int, _StoredMessage] = {}
-
-    def add(self, message: dict[str, Any]) -> dict[str, Any]:
-        self._entries[int(message["id"])] = _StoredMessage(message)
-        return message
-
-    def get(self, message_id: int | str) -> dict[str, Any] | None:
-        """The message as it is now; None if it never existed or was deleted."""
-        entry = self._entries.get(int(message_id))
-        return None if entry is None or entry.deleted else entry.message
-
-    def was_deleted(self, message_id: int | str) -> bool:
-        entry = self._entries.get(int(message_id))
-        return entry is not None and entry.deleted
-
-    def version(self, message_id: int | str) -> int:
-        """How often it changed since it was stored (edits, and its deletion)."""
-        entry = self._entries.get(int(message_id))
-        return 0 if entry is None else entry.version
-
-    def changed(self, message_id: int | str) -> None:
-        """Record an edit made to the stored dict; replies show the new state of what they quote."""
-        entry = self._entries.get(int(message_id))
-        if entry is not None:
-            entry.version += 1
-            self._refresh_replies(str(message_id), _basic(entry.message))
-            self._notify(entry)
-
-    def delete(self, message_id: int | str) -> None:
-        entry = self._entries.get(int(message_id))
-        if entry is not None and not entry.deleted:
-            entry.deleted = True
-            entry.version += 1
-            # Discord shows a reply to a deleted message with `referenced_message: null`.
-            self._refresh_replies(str(message_id), None)
-            self._notify(entry)
-
-    def watch(self, message_id: int | str, callback: Callable[[], None]) -> None:
-        """Call `callback` whenever the message changes or is deleted."""
-        entry = self._entries.get(int(message_id))
-        if entry is not None:
-            entry.watchers.append(callback)
-
-    def in_channel(self, channel_id: int) -> list[dict[str, Any]]:
-        """The channel's messages, oldest first (snowflakes sort by time), deleted ones left out."""
-        found = [
-            entry.message for entry in self._entries.values()
-            if not entry.deleted and entry.message["channel_id"] == str(channel_id)
-        ]
-        return sorted(found, key=lambda message: int(message["id"]))
-
-    def all(self) -> list[dict[str, Any]]:
-        return sorted(
-            (entry.message for entry in self._entries.values() if not entry.deleted),
-            key=lambda message: int(message["id"]),
-        )
-
-    def _refresh_replies(self, message_id: str, basic: dict[str, Any] | None) -> None:
-        for entry in self._entries.values():
-            reference = entry.message.get("message_reference") or {}
-            if reference.get("message_id") == message_id and "referenced_message" in entry.message:
-                entry.message["referenced_message"] = basic
-
-    @staticmethod
-    def _notify(entry: _StoredMessage) -> None:
-        for callback in list(entry.watchers):
-            callback()
-
-
-def _basic(message: dict[str, Any]) -> dict[str, Any]:
-    """A message as quoted in `referenced_message`: itself, without what it quotes in turn."""
-    return {key: value for key, value in message.items() if key != "referenced_message"}
-
 
 def make_token(bot_id: int) -> str:
     """A token shaped like Discord's (base64 user id, timestamp part, HMAC part)."""
     user_part = base64.b64encode(str(bot_id).encode()).decode().rstrip("=")
     return f"{user_part}.{secrets.token_urlsafe(4)}.{secrets.token_urlsafe(27)}"
+
+
+def _known(table: dict[Any, Any], key: Any, what: str) -> Any:
+    """table[key], or a KeyError that lists the keys there are."""
+    try:
+        return table[key]
+    except KeyError:
+        raise KeyError(f"no {what} {key!r}; known: {', '.join(map(str, table))}") from None
 
 
 @dataclass(frozen=True)
@@ -486,10 +365,7 @@ class World:
         return guild
 
     def guild_by_id(self, guild_id: int) -> Guild:
-        try:
-            return self.guilds[guild_id]
-        except KeyError:
-            raise KeyError(f"no guild {guild_id}; known: {', '.join(map(str, self.guilds))}") from None
+        return _known(self.guilds, guild_id, "guild")
 
     def _new_user(self, username: str, global_name: str | None) -> User:
         user = User(self.snowflakes.next(), username, global_name)
@@ -530,10 +406,7 @@ class World:
         return channel
 
     def user(self, username: str) -> User:
-        try:
-            return self.users[username]
-        except KeyError:
-            raise KeyError(f"no user {username!r}; known: {', '.join(self.users)}") from None
+        return _known(self.users, username, "user")
 
     def user_by_id(self, user_id: int) -> User | None:
         if user_id == self.bot.id:

@@ -67,6 +67,22 @@ class BotProcess:
         exited.cancel()
         ready.result()
 
+    async def wait_identified(self, timeout: float) -> None:
+        """Until the gateway accepted this process's IDENTIFY (one more than before it started).
+
+        Start the shard processes of one bot this way, one after another: Discord takes one
+        IDENTIFY per max_concurrency bucket per 5 s, and a process refused with INVALID_SESSION
+        waits 5 s more before it tries again."""
+        assert self._process is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.emulator.gateway.identifies <= self._identifies_before:
+            if self._process.returncode is not None:
+                raise BotExited(f"the bot exited with status {self.returncode}:\n{self.log_tail()}")
+            if loop.time() > deadline:
+                raise TimeoutError(f"the bot did not IDENTIFY within {timeout:g} s:\n{self.log_tail()}")
+            await asyncio.sleep(0.05)
+
     async def stop(self, grace: float = 15.0) -> int:
         """SIGTERM, as `docker stop` sends; SIGKILL if it has not finished after `grace` s."""
         process = self._process

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .messages import ACTION_ROW, BUTTON, EPHEMERAL, LINK, LOADING, USER_MENTION
+from .components import ACTION_ROW, BUTTON, LINK
+from .messages import EPHEMERAL, LOADING, USER_MENTION
 from .models import World
 
 BAR = "\u2502 "

@@ -22,7 +22,7 @@ from . import errors, messages
 from .channels import ChannelMessages
 from .contract import SpecRequest
 from .errors import DiscordError
-from .interactions import ATTACHMENT_SIZE_LIMIT
+from .kinds import ATTACHMENT_SIZE_LIMIT
 from .recorder import RecordedCall
 
 if TYPE_CHECKING:
@@ -62,6 +62,22 @@ def _form_parts(content_type: str, raw: bytes) -> dict[str, tuple[str | None, by
 
 def _truthy(request: web.Request, name: str) -> bool:
     return request.query.get(name, "").lower() in ("1", "true")
+
+
+def _check_followup_parameters(request: web.Request, body: dict[str, Any]) -> None:
+    """Execute Webhook's parameters that an interaction follow-up does not support (Create
+    Followup Message: thread_id, avatar_url, username), and `wait=false`, which Discord ignores
+    there (wait is always true): refused, so no client counts on them."""
+    if "thread_id" in request.query:
+        raise errors.invalid_form_body(
+            ["thread_id"], "INTERACTION_FOLLOWUP_PARAMETER", "thread_id is not supported on follow-ups")
+    if request.query.get("wait", "true").lower() not in ("1", "true"):
+        raise errors.invalid_form_body(
+            ["wait"], "INTERACTION_FOLLOWUP_PARAMETER", "wait is always true on follow-ups")
+    for name in ("avatar_url", "username"):
+        if name in body:
+            raise errors.invalid_form_body(
+                [name], "INTERACTION_FOLLOWUP_PARAMETER", f"{name} is not supported on follow-ups")
 
 
 @contextlib.contextmanager
@@ -212,7 +228,8 @@ class RestApi:
         return 200, {"url": self._emu.gateway.url}
 
     async def get_gateway_bot(self, request: web.Request, body: Any, now: float) -> tuple[int, Any]:
-        limit = {"total": 1000, "remaining": 999, "reset_after": 14_400_000, "max_concurrency": 1}
+        limit = {"total": 1000, "remaining": 999, "reset_after": 14_400_000,
+                 "max_concurrency": self._emu.gateway.max_concurrency}
         return 200, {"url": self._emu.gateway.url, "shards": 1, "session_start_limit": limit}
 
     # -- application commands --
@@ -272,8 +289,10 @@ class RestApi:
         emu = self._emu
         record = self._interaction(request)
         with _noted_on(record):
+            _check_followup_parameters(request, body or {})
             message = record.followup(emu.world, body or {}, now, emu.rules)
-        return (200, self._seen(message)) if _truthy(request, "wait") else (204, None)
+        # "Functions the same as Execute Webhook, but `wait` is always true": the message, always.
+        return 200, self._seen(message)
 
     async def get_message(self, request: web.Request, body: Any, now: float) -> tuple[int, Any]:
         record = self._interaction(request)

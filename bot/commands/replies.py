@@ -189,8 +189,10 @@ async def write_reply(interaction: discord.Interaction[ShakespeareBot], request:
     if attached:  # what fits is shown, the whole text comes as a file
         extra["file"] = text_file(request.seed + text)
     none = discord.AllowedMentions.none()
-    if interaction.response.is_done():
-        await interaction.followup.send(content, allowed_mentions=none, **extra)
+    if interaction.response.is_done():  # deferred with "thinking...": the answer completes it
+        files = [extra.pop("file")] if "file" in extra else []
+        await interaction.edit_original_response(content=content, allowed_mentions=none, attachments=files,
+                                                 **extra)
     else:
         await interaction.response.send_message(content, allowed_mentions=none, **extra)
 

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from discord_emulator.errors import CommandHiddenError, CommandInputError, NoResponse, UnknownMessage
-from discord_emulator.interactions import DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE, SentInteraction
+from discord_emulator.kinds import DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
 from discord_emulator.messages import EPHEMERAL, LOADING
 from discord_emulator.models import MANAGE_GUILD, Cast, Channel, Guild
 from discord_emulator.process import BotExited, BotProcess
 from discord_emulator.render import render_message
+from discord_emulator.sent import SentInteraction
 from discord_emulator.server import Emulator
 
 DEFAULT_DB = Path("data/playground.sqlite3")

@@ -17,7 +17,7 @@ ESSENTIAL = {
     "GET /users/@me",
     "PUT /applications/{application_id}/commands",
     "POST /interactions/{interaction_id}/{token}/callback",
-    "POST /webhooks/{application_id}/{token}",
+    "PATCH /webhooks/{application_id}/{token}/messages/{message_id}",
 }
 
 

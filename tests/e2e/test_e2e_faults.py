@@ -1,4 +1,4 @@
-"""Faults Discord produces in real life: a dropped gateway mid-generation, a 429 on a follow-up."""
+"""Faults Discord produces in real life: a dropped gateway mid-generation, a 429 on a deferred answer."""
 
 from __future__ import annotations
 
@@ -33,16 +33,16 @@ async def test_gateway_dropped_while_generating_the_followup_still_arrives(
     assert (await about.wait_reply(REPLY_TIMEOUT)).ephemeral
 
 
-async def test_a_429_on_the_followup_is_waited_out_and_delivered_once(
+async def test_a_429_on_the_deferred_answer_is_waited_out_and_delivered_once(
     emulator: Emulator, bot: BotProcess
 ) -> None:
     retry_after = 1.0
-    emulator.inject_429("POST /webhooks/*", retry_after=retry_after)
+    emulator.inject_429("PATCH /webhooks/*/messages/@original", retry_after=retry_after)
     sent = await emulator.send_command("/shakespeare seed:JULIET: length:200", user=fresh_user(emulator))
     reply = await sent.wait_reply(REPLY_TIMEOUT)
     generation(reply)
     await asyncio.sleep(retry_after)  # room for a second, wrong delivery to show up
-    followups = emulator.recorder.find(f"POST /webhooks/*/{sent.record.token}")
-    assert [call.status for call in followups] == [429, 200]
-    assert followups[1].at - followups[0].at >= retry_after
+    edits = emulator.recorder.find(f"PATCH /webhooks/*/{sent.record.token}/messages/@original")
+    assert [call.status for call in edits] == [429, 200]
+    assert edits[1].at - edits[0].at >= retry_after
     assert sent.record.answers == 1 and len(sent.record.visible_messages()) == 1

@@ -94,8 +94,9 @@ async def test_two_shard_processes_change_settings_at_once_in_one_file(tmp_path:
 
         try:
             started = time.monotonic()
-            for process in processes:
+            for process in processes:  # one at a time: one IDENTIFY per 5 s (max_concurrency 1)
                 await process.start()
+                await process.wait_identified(BOT_START_TIMEOUT)
             await asyncio.gather(*(process.wait_ready(BOT_START_TIMEOUT) for process in processes))
             assert sorted(session.shard_id for session in emu.gateway.live_sessions()) == [0, 1]
             ready = time.monotonic()

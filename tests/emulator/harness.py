@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -35,11 +36,18 @@ class BareClient(discord.Client):
             mentions = discord.AllowedMentions.none() if safe else discord.utils.MISSING
             await self._guard(interaction.response.send_message(text, allowed_mentions=mentions))
 
-        @tree.command(description="Defer, wait for the test, then follow up.")
+        @tree.command(description="Defer, wait for the test, then edit the original response.")
         async def slow(interaction: discord.Interaction, private: bool = False) -> None:
             await interaction.response.defer(ephemeral=private, thinking=True)
             await self.release.wait()
-            await self._guard(interaction.followup.send("done", ephemeral=private))
+            await self._guard(interaction.edit_original_response(content="done"))
+
+        @tree.command(description="Defer, then answer with a follow-up (the deprecated stand-in).")
+        async def standin(interaction: discord.Interaction) -> None:
+            await interaction.response.defer(thinking=True)
+            await self._guard(interaction.followup.send("instead"))
+            await self._guard(interaction.edit_original_response(content="answer"))
+            await self._guard(interaction.followup.send("and more"))
 
         @tree.command(description="Wait for the test, then answer (too late).")
         async def late(interaction: discord.Interaction) -> None:
@@ -49,7 +57,7 @@ class BareClient(discord.Client):
         @tree.command(description="Answer with a message longer than Discord allows.")
         async def long(interaction: discord.Interaction, size: app_commands.Range[int, 1, 5000]) -> None:
             await interaction.response.defer()
-            await self._guard(interaction.followup.send("x" * size))
+            await self._guard(interaction.edit_original_response(content="x" * size))
 
         group = app_commands.Group(
             name="settings",
@@ -133,6 +141,12 @@ class InstallsClient(BareClient):
             await interaction.response.send_message(f"owners={interaction.is_user_integration()}")
             for number in range(more):
                 await self._guard(interaction.followup.send(f"more {number}"))
+
+        @self.tree.command(description="Answer with a file.")
+        @app_commands.allowed_installs(guilds=True, users=True)
+        async def file(interaction: discord.Interaction) -> None:
+            upload = discord.File(io.BytesIO(b"to be"), "verse.txt")
+            await self._guard(interaction.response.send_message("a file", file=upload))
 
         @self.tree.command(description="Post in the channel instead of answering.")
         @app_commands.allowed_installs(guilds=True, users=True)

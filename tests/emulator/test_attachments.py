@@ -15,7 +15,7 @@ import pytest
 from discord import app_commands
 
 from discord_emulator import CommandInputError, Emulator
-from discord_emulator.interactions import ATTACHMENT_SIZE_LIMIT
+from discord_emulator.kinds import ATTACHMENT_SIZE_LIMIT
 from tests.emulator.harness import BareClient, assert_clean, connect_bare_client, http_errors
 
 LORE = b"To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n"
@@ -41,7 +41,8 @@ class FilesClient(BareClient):
             self.seen.append(file)
             await interaction.response.defer(ephemeral=True, thinking=True)
             data = await file.read()  # discord.py's own download, from file.url
-            await self._guard(interaction.followup.send(f"{name}|{len(data)}|{digest(data)}"))
+            answer = f"{name}|{len(data)}|{digest(data)}"
+            await self._guard(interaction.edit_original_response(content=answer))
 
         voice = app_commands.Group(name="voice", description="Voices.")
 

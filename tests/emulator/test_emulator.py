@@ -16,6 +16,7 @@ import yarl
 from discord import app_commands
 
 from discord_emulator import CommandHiddenError, CommandInputError, Emulator, NoResponse
+from discord_emulator.gateway import IDENTIFY_WINDOW
 from tests.emulator.harness import BareClient, assert_clean, connect_bare_client, http_errors
 
 
@@ -47,7 +48,7 @@ async def test_immediate_reply_and_allowed_mentions(emu: Emulator, client: BareC
     assert_clean(emu)
 
 
-async def test_defer_then_followup_replaces_the_thinking_message(
+async def test_defer_then_edit_original_replaces_the_thinking_message(
     emu: Emulator, client: BareClient
 ) -> None:
     sent = await emu.send_command("/slow private:true", user="member")
@@ -59,6 +60,24 @@ async def test_defer_then_followup_replaces_the_thinking_message(
     assert len(reply.messages) == 1 and sent.record.answers == 1
     assert [str(call).split("/")[1] for call in emu.calls[-2:]] == ["interactions", "webhooks"]
     assert_clean(emu)
+
+
+async def test_followup_standing_in_for_a_deferred_response_is_refused(
+    emu: Emulator, client: BareClient
+) -> None:
+    """Discord still lets a follow-up edit the 'thinking' message, deprecated "for backwards
+    compatibility" (receiving-and-responding, Create Followup Message); the emulator refuses it.
+    Once @original is edited, follow-ups are new messages again."""
+    sent = await emu.send_command("/standin")
+    reply = await sent.wait_reply(5)
+    assert await http_errors(client) == [(400, 0)]
+    assert "edit the original response" in str(client.errors[0])
+    assert reply.content == "answer"
+    for _ in range(100):
+        if len(sent.record.followups) == 1:
+            break
+        await asyncio.sleep(0.05)
+    assert [message["content"] for message in sent.record.visible_messages()] == ["answer", "and more"]
 
 
 async def test_late_acknowledgement_is_unknown_interaction(emu: Emulator, client: BareClient) -> None:
@@ -89,13 +108,13 @@ async def test_content_over_2000_characters_is_rejected(emu: Emulator, client: B
     assert sent.record.loading
 
 
-async def test_rate_limited_followup_is_retried_once(emu: Emulator, client: BareClient) -> None:
-    emu.inject_429("POST /webhooks/*", retry_after=0.3)
+async def test_rate_limited_edit_is_retried_once(emu: Emulator, client: BareClient) -> None:
+    emu.inject_429("PATCH /webhooks/*", retry_after=0.3)
     client.release.set()
     sent = await emu.send_command("/slow")
     reply = await sent.wait_reply(5)
     assert reply.content == "done" and sent.record.answers == 1
-    followups = emu.recorder.find("POST /webhooks/*")
+    followups = emu.recorder.find("PATCH /webhooks/*")
     assert [call.status for call in followups] == [429, 200]
     assert followups[1].at - followups[0].at >= 0.3
     assert_clean(emu)
@@ -117,6 +136,7 @@ async def test_gateway_drop_is_resumed_and_missed_events_replayed(
 async def test_a_forgotten_session_is_invalidated_and_the_client_identifies_again(
     emu: Emulator, client: BareClient
 ) -> None:
+    emu.clock.advance(IDENTIFY_WINDOW)  # BareClient does not wait the 5 s between IDENTIFYs
     assert await emu.drop_gateway(resumable=False) == 1
     await emu.wait_until_ready(timeout=10, identifies=2)
     reply = await (await emu.send_command("/echo text:new session")).wait_reply(5)
@@ -125,7 +145,9 @@ async def test_a_forgotten_session_is_invalidated_and_the_client_identifies_agai
 
 
 async def test_interactions_reach_the_shard_that_owns_their_guild(emu: Emulator) -> None:
-    """Two shards in one AutoShardedClient, as the bot runs with SHARD_COUNT=2."""
+    """Two shards in one AutoShardedClient, as the bot runs with SHARD_COUNT=2; identifying at
+    once, as an application whose max_concurrency is 2 may."""
+    emu.gateway.max_concurrency = 2
 
     class Sharded(discord.AutoShardedClient):
         before_identify_hook = BareClient.before_identify_hook
@@ -235,6 +257,36 @@ async def test_heartbeats_acked_bad_resume_invalidated_silence_closed_privileged
             assert closed.type == aiohttp.WSMsgType.CLOSE and closed.data == 4014
 
 
+async def test_identifies_beyond_max_concurrency_get_invalid_session() -> None:
+    """Shards with the same rate_limit_key (shard_id % max_concurrency) IDENTIFY one per 5 s; the
+    next gets INVALID_SESSION d:false (events/gateway.mdx, Max Concurrency). Two bot processes
+    starting their shards at once, with max_concurrency 1: the second is refused."""
+    async with Emulator(validate=False) as emu, aiohttp.ClientSession() as session:
+        async with session.get(f"{emu.api_base}/gateway/bot",
+                               headers={"Authorization": f"Bot {emu.world.token}"}) as answer:
+            assert (await answer.json())["session_start_limit"]["max_concurrency"] == 1
+
+        async def identify(shard_id: int) -> dict:
+            socket = await session.ws_connect(emu.gateway_url)
+            sockets.append(socket)
+            await socket.receive_json()  # HELLO
+            data = {"token": emu.world.token, "intents": 1, "shard": [shard_id, 2]}
+            await socket.send_json({"op": 2, "d": data})
+            return await socket.receive_json()
+
+        sockets: list[aiohttp.ClientWebSocketResponse] = []
+        first, second = await identify(0), await identify(1)
+        assert first["t"] == "READY" and second == {"op": 9, "d": False}
+        assert emu.gateway.identifies == 1 and emu.gateway.refused_identifies == 1
+        emu.clock.advance(IDENTIFY_WINDOW)
+        assert (await identify(1))["t"] == "READY"
+        emu.gateway.max_concurrency = 2  # shards 0 and 1 are then in buckets of their own
+        emu.clock.advance(IDENTIFY_WINDOW)
+        assert [(await identify(0))["t"], (await identify(1))["t"]] == ["READY", "READY"]
+        for socket in sockets:
+            await socket.close()
+
+
 def test_the_openapi_description_is_looked_for_beside_the_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
     # Where the checkout has ../shared/data/discord-openapi.json the contract checks must run, not
     # skip: a wrong folder here once turned every check off without a failing test.
@@ -247,3 +299,27 @@ def test_the_openapi_description_is_looked_for_beside_the_checkout(monkeypatch: 
     assert locate_spec() == (beside if beside.is_file() else None)
     monkeypatch.setenv(SPEC_ENV, str(beside.with_name("absent.json")))
     assert locate_spec() is None
+
+
+async def test_followups_always_return_the_message_and_refuse_webhook_only_parameters(
+    emu: Emulator, client: BareClient
+) -> None:
+    """Create Followup Message "functions the same as Execute Webhook, but `wait` is always true";
+    thread_id, avatar_url and username are not supported there (receiving-and-responding)."""
+    sent = await emu.send_command("/echo text:first")
+    await sent.wait_reply(5)
+    base = f"{emu.api_base}/webhooks/{emu.world.application_id}/{sent.record.token}"
+    async with aiohttp.ClientSession() as session:
+        async with session.post(base, json={"content": "no wait given"}) as answer:
+            assert answer.status == 200 and (await answer.json())["content"] == "no wait given"
+        refused = [
+            (f"{base}?wait=false", {"content": "x"}, "wait"),
+            (f"{base}?thread_id=1", {"content": "x"}, "thread_id"),
+            (base, {"content": "x", "username": "Someone"}, "username"),
+            (base, {"content": "x", "avatar_url": "https://example.com/a.png"}, "avatar_url"),
+        ]
+        for url, body, field in refused:
+            async with session.post(url, json=body) as answer:
+                error = await answer.json()
+                assert answer.status == 400 and error["code"] == 50035 and field in error["errors"]
+    assert [message["content"] for message in sent.record.followups] == ["no wait given"]

@@ -10,7 +10,14 @@ from collections.abc import AsyncIterator
 import pytest
 
 from discord_emulator import CommandInputError, Emulator
-from discord_emulator.models import ATTACH_FILES, USE_EXTERNAL_APPS
+from discord_emulator.models import (
+    ATTACH_FILES,
+    EMBED_LINKS,
+    MANAGE_MESSAGES,
+    MENTION_EVERYONE,
+    USE_EXTERNAL_APPS,
+    USE_EXTERNAL_EMOJIS,
+)
 from tests.emulator.harness import InstallsClient, assert_clean, connect_bare_client, http_errors
 
 
@@ -38,7 +45,7 @@ async def test_only_a_users_install_reaches_a_server_without_the_bot(emu: Emulat
     sent = await emu.send_command("/anywhere", user="member", guild_id=guild.id)
     payload = sent.payload
     assert payload["authorizing_integration_owners"] == {"1": str(member.id)} and payload["context"] == 0
-    assert int(payload["app_permissions"]) == guild.permissions_of(member.id)  # the user's own
+    assert int(payload["app_permissions"]) == ATTACH_FILES | EMBED_LINKS | USE_EXTERNAL_EMOJIS
     assert (await sent.wait_reply(5)).content == "owners=True"
     # A command for server installs only is not offered there, installed or not.
     with pytest.raises(CommandInputError, match="a server without the app"):
@@ -48,6 +55,33 @@ async def test_only_a_users_install_reaches_a_server_without_the_bot(emu: Emulat
     owners = both.payload["authorizing_integration_owners"]
     assert owners == {"0": str(emu.world.guild.id), "1": str(member.id)}
     assert_clean(emu)
+
+
+async def test_a_users_install_in_a_server_has_everyones_permissions_for_responses_only(
+    emu: Emulator, client
+) -> None:
+    """Where only a user's install reaches, app_permissions are @everyone's, limited to what an
+    interaction response can use: ATTACH_FILES, EMBED_LINKS, MENTION_EVERYONE, USE_EXTERNAL_EMOJIS
+    (change-log, app_permissions in interactions). Not the user's own: the admin's Manage
+    Messages and Mention Everyone do not pass to the app."""
+    guild = elsewhere(emu)
+    emu.world.install_for("admin")
+    sent = await emu.send_command("/anywhere", user="admin", guild_id=guild.id)
+    held = int(sent.payload["app_permissions"])
+    assert guild.permissions_of(emu.world.user("admin").id) & (MANAGE_MESSAGES | MENTION_EVERYONE)
+    assert held == ATTACH_FILES | EMBED_LINKS | USE_EXTERNAL_EMOJIS
+    answered = await (await emu.send_command("/file", user="admin", guild_id=guild.id)).wait_reply(5)
+    assert answered.message["attachments"]
+    # @everyone may not attach files there: neither may the app, whatever the admin may do.
+    guild.roles[guild.id].permissions &= ~ATTACH_FILES
+    refused = await emu.send_command("/file", user="admin", guild_id=guild.id)
+    assert not int(refused.payload["app_permissions"]) & ATTACH_FILES
+    assert await http_errors(client) == [(403, 50013)]
+    # In the bot's own server, the bot's role decides.
+    emu.world.guild.roles[emu.world.guild.id].permissions &= ~ATTACH_FILES
+    client.errors.clear()
+    kept = await (await emu.send_command("/file", user="admin")).wait_reply(5)
+    assert kept.message["attachments"] and client.errors == []
 
 
 async def test_an_app_that_is_not_a_member_cannot_post_in_the_channel(emu: Emulator, client) -> None:

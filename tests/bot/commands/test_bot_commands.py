@@ -35,8 +35,8 @@ async def test_shakespeare_defers_then_replies_publicly_with_the_seed_and_the_te
         model, temperature, notes, block = poem(reply)
         assert (model, temperature, notes) == ("lstm", DEFAULT_SETTINGS.temperature, "")
         assert block.startswith("ROMEO:") and len(block) == len("ROMEO:") + 60
-        [followup] = run.emu.recorder.find("POST /webhooks/*")
-        assert followup.body["allowed_mentions"] == {"parse": []}  # never pings anyone
+        [answer] = run.emu.recorder.find("PATCH /webhooks/*/messages/@original")  # completes the deferral
+        assert answer.body["allowed_mentions"] == {"parse": []}  # never pings anyone
 
 
 async def test_without_a_seed_a_speaker_begins_and_the_server_settings_fill_in(tmp_path):
@@ -56,7 +56,7 @@ async def test_a_mention_and_markdown_in_the_seed_stay_inert_text(tmp_path):
     async with running_bot(tmp_path) as run:
         _, _, _, block = poem(await run.ask("/shakespeare", seed=seed, length=5))
         assert block.startswith(seed)
-        message = run.emu.recorder.find("POST /webhooks/*")[0].response
+        message = run.emu.recorder.find("PATCH /webhooks/*/messages/@original")[0].response
         assert message["mention_everyone"] is False and message["mention_roles"] == []
 
 

@@ -214,7 +214,8 @@ async def test_continue_as_shakespeare_starts_from_any_messages_words_and_pings_
         assert block.startswith(f"@{admin.display_name} Friends, see example.com wink everyone")
         assert reply.message["mentions"] == [] and not reply.message["mention_everyone"]
         assert list(buttons(reply.message)) == ["Again", "Continue", "Delete"]
-        [call] = run.emu.recorder.find("POST /webhooks/*") or run.emu.recorder.find("POST /interactions/*")
+        [call] = (run.emu.recorder.find("PATCH /webhooks/*/messages/@original")
+                  or run.emu.recorder.find("POST /interactions/*"))
         assert call.body.get("allowed_mentions", {"parse": []}) == {"parse": []} or "data" in call.body
 
 
