@@ -94,7 +94,8 @@ def read_through(model: CharModel, alphabet: Alphabet, text: str,
     chosen = probabilities.gather(1, targets[:, None])[:, 0].tolist()
     top = torch.topk(probabilities, min(TOP_ALTERNATIVES, probabilities.shape[1]), dim=1)
     expected = tuple(
-        tuple((alphabet.characters[int(index)], float(value)) for value, index in zip(values, indices))
-        for values, indices in zip(top.values.tolist(), top.indices.tolist())
+        tuple((alphabet.characters[int(index)], float(value))
+              for value, index in zip(values, indices, strict=True))
+        for values, indices in zip(top.values.tolist(), top.indices.tolist(), strict=True)
     )
     return Reading(normalised, tuple(chosen), expected, float(temperature), top_k, changed)

@@ -76,7 +76,7 @@ def _interpolate(anchors: tuple[tuple[int, int, int], ...], position: float) -> 
     position = min(1.0, max(0.0, position)) * (len(anchors) - 1)
     low = min(int(position), len(anchors) - 2)
     share = position - low
-    return tuple(round(a + (b - a) * share) for a, b in zip(anchors[low], anchors[low + 1]))  # type: ignore[return-value]
+    return tuple(round(a + (b - a) * share) for a, b in zip(anchors[low], anchors[low + 1], strict=True))  # type: ignore[return-value]
 
 
 def bits_colour(bits: float) -> tuple[int, int, int]:
