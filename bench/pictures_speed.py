@@ -58,6 +58,8 @@ def main() -> None:
                         help="torch threads for the reading (default 1: a bot's worker thread)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.repeats < 1 or args.threads < 1:
+        parser.error("--repeats and --threads must be at least 1")
     torch.set_num_threads(args.threads)
 
     loaded = load_checkpoint(args.checkpoint)

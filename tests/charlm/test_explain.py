@@ -135,3 +135,16 @@ def test_a_curve_that_cannot_be_drawn_is_one_picture_error() -> None:
 def test_curve_points_come_from_fine_tune_progress_reports() -> None:
     assert curve_point(FineTuneProgress(0.0, 0, None, 2.4, 300.0), 300) is None
     assert curve_point(FineTuneProgress(0.5, 40, 1.9, 2.4, 120.0), 300) == (180.0, 1.9)
+
+
+def test_pictures_drawn_on_several_threads_at_once_are_the_same_as_one_alone(lstm: LoadedModel) -> None:
+    """No pyplot, no global matplotlib state: a bot draws in worker threads, several at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    alone_curve = render_loss_curve(POINTS, 300, 2.4, 2.1)
+    alone_why, _ = explain_png(lstm, REPLY, 0.8)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        curves = list(pool.map(lambda _: render_loss_curve(POINTS, 300, 2.4, 2.1), range(4)))
+        whys = list(pool.map(lambda _: explain_png(lstm, REPLY, 0.8)[0], range(4)))
+    assert all(curve == alone_curve for curve in curves)
+    assert all(why == alone_why for why in whys)
