@@ -4,6 +4,7 @@
     python -m charlm eval --checkpoint checkpoints/lstm.safetensors --text input.txt --last 0.1 --json
     python -m charlm info --checkpoint checkpoints/lstm.safetensors
     python -m charlm hello
+    python -m charlm guess --checkpoint checkpoints/lstm.safetensors
 
 Bad arguments give a one-line error and exit code 2.
 """
@@ -75,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     info_parser.add_argument("--checkpoint", type=Path, required=True)
 
     commands.add_parser("hello", help="the seed post's demo: learn one sentence, then recite it")
+
+    guess_parser = commands.add_parser("guess", help="Shakespeare or the bot? one round of /guess")
+    guess_parser.add_argument("--checkpoint", type=Path, required=True)
+    guess_parser.add_argument("--rng-seed", type=int, help="make the round reproducible")
+    guess_parser.add_argument("--reveal", action="store_true",
+                              help="print the answer at once instead of asking for a guess")
     return parser
 
 
@@ -127,9 +134,28 @@ def run_hello(_: argparse.Namespace) -> None:
     print(f"trained on: {HELLO_SENTENCE}\nrecited:    {recited}\nexact: {recited == HELLO_SENTENCE}")
 
 
+def run_guess(args: argparse.Namespace) -> None:
+    import random
+
+    from charlm.guess import SampledContinuation, draw_round, shipped_openings
+
+    loaded = load_checkpoint(args.checkpoint)
+    rng = random.Random(args.rng_seed)
+    name = args.checkpoint.stem
+    passage = draw_round(rng, SampledContinuation(loaded, rng=rng), name, shipped_openings())
+    print(passage.text + "\n")
+    answer = "Shakespeare" if passage.kind == "real" else f"the {name} model"
+    if not args.reveal and sys.stdin.isatty():
+        guess = input("Shakespeare or the bot? [s/b] ").strip().lower()[:1]
+        right = guess == ("s" if passage.kind == "real" else "b")
+        print("Right!" if right else "Wrong!", end=" ")
+    print(f"After the first line, this was {answer}.")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"sample": run_sample, "eval": run_eval, "info": run_info, "hello": run_hello}
+    handlers = {"sample": run_sample, "eval": run_eval, "info": run_info, "hello": run_hello,
+                "guess": run_guess}
     try:
         with torch.inference_mode(args.command != "hello"):
             handlers[args.command](args)

@@ -5,21 +5,17 @@ The shipped models trained on the first 90% of the normalised text and held out 
 rest, so every real passage and every opening comes from text no shipped model saw. It is public
 domain and about 110 KB; regenerate it with
 
-    python -m charlm.guess.corpus --data ../shared/data/tinyshakespeare.txt
+    python -m charlm.guess --data ../shared/data/tinyshakespeare.txt
 
 Openings (`charlm.guess.passages.find_openings`) are the first lines of its speeches.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from importlib import resources
-from pathlib import Path
 
 from charlm.alphabet import Alphabet
-from charlm.data import TRAIN_FRACTION, read_text
-from charlm.errors import CharLMError
+from charlm.data import TRAIN_FRACTION
 from charlm.guess.passages import Opening, find_openings
 
 HELD_OUT_FILE = "held_out.txt"
@@ -40,24 +36,3 @@ def load_held_out() -> str:
 def shipped_openings() -> list[Opening]:
     """Every opening of the shipped held-out text (about a thousand; built in a few milliseconds)."""
     return find_openings(load_held_out())
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m charlm.guess.corpus",
-                                     description="Write the held-out tenth that /guess ships.")
-    parser.add_argument("--data", type=Path, required=True, help="tinyshakespeare.txt")
-    parser.add_argument("--out", type=Path, default=Path(__file__).with_name(HELD_OUT_FILE))
-    args = parser.parse_args(argv)
-    try:
-        text, _ = read_text(args.data)
-    except CharLMError as error:
-        print(f"{parser.prog}: error: {error}", file=sys.stderr)
-        return 2
-    held_out = held_out_part(text)
-    args.out.write_text(held_out, encoding="utf-8")
-    print(f"wrote {len(held_out):,} characters to {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
