@@ -31,38 +31,40 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from charlm.engine import GenerationEngine, GenerationRequest  # noqa: E402
 from charlm.guess import GENERATION_LENGTH, PassageError, finish_round, plan_round  # noqa: E402
 from charlm.guess.corpus import shipped_openings  # noqa: E402
-from charlm.guess.passages import GuessRound, RoundPlan, layout_features  # noqa: E402
+from charlm.guess.passages import GuessRound, Opening, RoundPlan, layout_features  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 LIMIT = 0.60
 ATTEMPTS = 3  # as draw_round: a model text that makes no passage is asked for again
 
 
-async def model_rounds(plans: list[RoundPlan], checkpoint: Path, rng: random.Random,
-                       model: str) -> tuple[list[GuessRound], int]:
-    """Each plan's model passage, and how many generations made no passage (and were redone)."""
+async def model_rounds(plans: list[RoundPlan], openings: list[Opening], checkpoint: Path,
+                       rng: random.Random, model: str) -> tuple[list[GuessRound], int, int]:
+    """Each plan's model passage; how many generations made no passage (and were asked again), and
+    how many plans were given up after ATTEMPTS such generations (and a new opening drawn, as a
+    game would draw a new round)."""
     engine = GenerationEngine({model: checkpoint}, max_waiting=len(plans) + 1)
-    redone = 0
+    redone = given_up = 0
 
     async def one(plan: RoundPlan) -> GuessRound:
-        nonlocal redone
-        for attempt in range(ATTEMPTS):
-            text = await engine.generate(GenerationRequest(
-                seed=plan.prompt, model=model, length=GENERATION_LENGTH,
-                rng_seed=rng.getrandbits(63)))
-            try:
-                return finish_round(plan, model, text)
-            except PassageError:
-                redone += 1
-                if attempt == ATTEMPTS - 1:
-                    raise
-        raise AssertionError("the loop returns or raises")
+        nonlocal redone, given_up
+        while True:
+            for _ in range(ATTEMPTS):
+                text = await engine.generate(GenerationRequest(
+                    seed=plan.prompt, model=model, length=GENERATION_LENGTH,
+                    rng_seed=rng.getrandbits(63)))
+                try:
+                    return finish_round(plan, model, text)
+                except PassageError:
+                    redone += 1
+            given_up += 1
+            plan = plan_round(rng, openings, kind="model")
 
     try:
         rounds = await asyncio.gather(*(one(plan) for plan in plans))
     finally:
         await engine.aclose()
-    return list(rounds), redone
+    return list(rounds), redone, given_up
 
 
 def fit_logistic(features: np.ndarray, labels: np.ndarray, steps: int = 3000,
@@ -101,11 +103,11 @@ def main() -> int:
     real = [finish_round(plan_round(rng, openings, kind="real"), "lstm") for _ in range(args.count)]
     plans = [plan_round(rng, openings, kind="model") for _ in range(args.count)]
     started = time.perf_counter()
-    model, redone = asyncio.run(model_rounds(plans, args.checkpoint, rng, "lstm"))
+    model, redone, given_up = asyncio.run(model_rounds(plans, openings, args.checkpoint, rng, "lstm"))
     seconds = time.perf_counter() - started
     print(f"openings {len(openings)}; {args.count} real and {args.count} model passages; generating "
           f"{args.count} x {GENERATION_LENGTH} characters took {seconds:.1f} s; {redone} generations "
-          "made no passage and were redone")
+          f"made no passage and were asked again; {given_up} openings given up after {ATTEMPTS}")
 
     names = list(layout_features(real[0].text))
     rows = [[layout_features(item.text)[name] for name in names] for item in real + model]
@@ -129,7 +131,7 @@ def main() -> int:
         scores.append(accuracy(features[test], labels[test], fitted))
     print(f"\nweights of the first split's regression (standardised; positive leans 'model'), "
           f"bias {first_fit[1]:+.3f}")
-    for name, weight in sorted(zip(names, first_fit[0]), key=lambda pair: -abs(pair[1])):
+    for name, weight in sorted(zip(names, first_fit[0], strict=True), key=lambda pair: -abs(pair[1])):
         print(f"  {name:<16}{weight:+.3f}")
     median = statistics.median(scores)
     print(f"\nheld-out accuracy over {args.splits} splits: median {median:.3f}, "
