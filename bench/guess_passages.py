@@ -29,42 +29,33 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from charlm.engine import GenerationEngine, GenerationRequest  # noqa: E402
-from charlm.guess import GENERATION_LENGTH, PassageError, finish_round, plan_round  # noqa: E402
+from charlm.guess import GENERATION_LENGTH, draw_round_async, finish_round, plan_round  # noqa: E402
 from charlm.guess.corpus import shipped_openings  # noqa: E402
-from charlm.guess.passages import GuessRound, Opening, RoundPlan, layout_features  # noqa: E402
+from charlm.guess.passages import AT_ONCE, GuessRound, Opening, layout_features  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 LIMIT = 0.60
-ATTEMPTS = 3  # as draw_round: a model text that makes no passage is asked for again
 
 
-async def model_rounds(plans: list[RoundPlan], openings: list[Opening], checkpoint: Path,
-                       rng: random.Random, model: str) -> tuple[list[GuessRound], int, int]:
-    """Each plan's model passage; how many generations made no passage (and were asked again), and
-    how many plans were given up after ATTEMPTS such generations (and a new opening drawn, as a
-    game would draw a new round)."""
-    engine = GenerationEngine({model: checkpoint}, max_waiting=len(plans) + 1)
-    redone = given_up = 0
+async def model_rounds(count: int, openings: list[Opening], checkpoint: Path,
+                       rng: random.Random, model: str) -> tuple[list[GuessRound], int]:
+    """`count` model rounds drawn as the bot draws them (draw_round_async on the engine), and the
+    generations they took."""
+    engine = GenerationEngine({model: checkpoint}, max_waiting=count * AT_ONCE + 1)
+    generations = 0
 
-    async def one(plan: RoundPlan) -> GuessRound:
-        nonlocal redone, given_up
-        while True:
-            for _ in range(ATTEMPTS):
-                text = await engine.generate(GenerationRequest(
-                    seed=plan.prompt, model=model, length=GENERATION_LENGTH,
-                    rng_seed=rng.getrandbits(63)))
-                try:
-                    return finish_round(plan, model, text)
-                except PassageError:
-                    redone += 1
-            given_up += 1
-            plan = plan_round(rng, openings, kind="model")
+    async def generate(prompt: str, length: int) -> str:
+        nonlocal generations
+        generations += 1
+        return await engine.generate(GenerationRequest(seed=prompt, model=model, length=length,
+                                                       rng_seed=rng.getrandbits(63)))
 
     try:
-        rounds = await asyncio.gather(*(one(plan) for plan in plans))
+        rounds = await asyncio.gather(*(draw_round_async(rng, generate, model, openings, "model")
+                                        for _ in range(count)))
     finally:
         await engine.aclose()
-    return list(rounds), redone, given_up
+    return list(rounds), generations
 
 
 def fit_logistic(features: np.ndarray, labels: np.ndarray, steps: int = 3000,
@@ -101,13 +92,12 @@ def main() -> int:
     rng = random.Random(args.seed)
     openings = shipped_openings()
     real = [finish_round(plan_round(rng, openings, kind="real"), "lstm") for _ in range(args.count)]
-    plans = [plan_round(rng, openings, kind="model") for _ in range(args.count)]
     started = time.perf_counter()
-    model, redone, given_up = asyncio.run(model_rounds(plans, openings, args.checkpoint, rng, "lstm"))
+    model, generations = asyncio.run(model_rounds(args.count, openings, args.checkpoint, rng, "lstm"))
     seconds = time.perf_counter() - started
     print(f"openings {len(openings)}; {args.count} real and {args.count} model passages; generating "
-          f"{args.count} x {GENERATION_LENGTH} characters took {seconds:.1f} s; {redone} generations "
-          f"made no passage and were asked again; {given_up} openings given up after {ATTEMPTS}")
+          f"the model passages took {generations} generations of {GENERATION_LENGTH} characters, "
+          f"{seconds:.1f} s")
 
     names = list(layout_features(real[0].text))
     rows = [[layout_features(item.text)[name] for name in names] for item in real + model]

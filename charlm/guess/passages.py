@@ -9,7 +9,8 @@ one (the bot, with its generation engine) share every rule:
         generated = generate(plan.prompt, GENERATION_LENGTH)   # called, or awaited
     passage = finish_round(plan, "lstm", generated)  # GuessRound: text, kind, model, opening
 
-`draw_round` and `draw_round_async` do exactly that. Both kinds go through `build_passage`, whose
+`draw_round` and `draw_round_async` do that, and draw a new opening for a model round whose
+text makes no passage. Both kinds go through `build_passage`, whose
 layout rules are the whole defence against a player (or a classifier, bench/guess_passages.py)
 telling them apart by shape:
 
@@ -26,6 +27,7 @@ telling them apart by shape:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
 import re
@@ -226,31 +228,52 @@ def finish_round(plan: RoundPlan, model: str, generated: str | None = None) -> G
 
 Generate = Callable[[str, int], str]
 GenerateAsync = Callable[[str, int], Awaitable[str]]
+# Model generations a round may take before it gives up. One speech of MIN_LENGTH characters is
+# what a passage needs, and about one continuation in four has one (the shipped LSTM, like the
+# held-out text itself, mostly changes speaker sooner: bench/guess_passages.py): 16 tries leave
+# about 1% of model rounds without a passage.
+DRAW_ATTEMPTS = 16
+# Generations draw_round_async asks for at once: the engine batches them, so four cost about
+# the time of one.
+AT_ONCE = 4
 
 
 def draw_round(rng: random.Random, generate: Generate, model: str, openings: list[Opening],
-               attempts: int = 3) -> GuessRound:
-    """One round: `generate(prompt, length)` returns a model's continuation of `prompt` and is
-    called only for a model round, up to `attempts` times until its text makes a passage."""
-    plan = plan_round(rng, openings)
+               kind: Kind | None = None, attempts: int = DRAW_ATTEMPTS) -> GuessRound:
+    """One round, the kind by a fair coin (or `kind`). `generate(prompt, length)` returns a model's
+    continuation of `prompt`; it is called only for a model round, each time on a newly drawn
+    opening after a text that makes no passage, at most `attempts` times (then PassageError)."""
+    plan = plan_round(rng, openings, kind)
     if plan.kind == "real":
         return finish_round(plan, model)
-    for _ in range(attempts - 1):
+    for _ in range(attempts):
         with contextlib.suppress(PassageError):
             return finish_round(plan, model, generate(plan.prompt, GENERATION_LENGTH))
-    return finish_round(plan, model, generate(plan.prompt, GENERATION_LENGTH))
+        plan = plan_round(rng, openings, "model")
+    raise PassageError(f"The model wrote no passage in {attempts} tries; draw the round again.")
 
 
 async def draw_round_async(rng: random.Random, generate: GenerateAsync, model: str,
-                           openings: list[Opening], attempts: int = 3) -> GuessRound:
-    """`draw_round` for a caller whose model is awaited (the bot's generation engine)."""
-    plan = plan_round(rng, openings)
+                           openings: list[Opening], kind: Kind | None = None,
+                           attempts: int = DRAW_ATTEMPTS, at_once: int = AT_ONCE) -> GuessRound:
+    """`draw_round` for a caller whose model is awaited (the bot's generation engine): model texts
+    are asked for `at_once` at a time, each on its own opening, and the first that makes a passage
+    wins."""
+    plan = plan_round(rng, openings, kind)
     if plan.kind == "real":
         return finish_round(plan, model)
-    for _ in range(attempts - 1):
-        with contextlib.suppress(PassageError):
-            return finish_round(plan, model, await generate(plan.prompt, GENERATION_LENGTH))
-    return finish_round(plan, model, await generate(plan.prompt, GENERATION_LENGTH))
+    plans = [plan]
+    tried = 0
+    while tried < attempts:
+        while len(plans) < min(at_once, attempts - tried):
+            plans.append(plan_round(rng, openings, "model"))
+        texts = await asyncio.gather(*(generate(each.prompt, GENERATION_LENGTH) for each in plans))
+        tried += len(plans)
+        for each, text in zip(plans, texts, strict=True):
+            with contextlib.suppress(PassageError):
+                return finish_round(each, model, text)
+        plans = []
+    raise PassageError(f"The model wrote no passage in {attempts} tries; draw the round again.")
 
 
 def fooled_share(votes_shakespeare: int, votes_total: int, minimum: int = 20) -> float | None:
@@ -294,7 +317,8 @@ def layout_features(passage: str) -> dict[str, float]:
     return features
 
 
-__all__ = ["CONTEXT_LENGTH", "GENERATION_LENGTH", "MAX_LENGTH", "MAX_LINE_LENGTH", "MIN_LENGTH",
+__all__ = ["AT_ONCE", "CONTEXT_LENGTH", "DRAW_ATTEMPTS", "GENERATION_LENGTH", "MAX_LENGTH",
+           "MAX_LINE_LENGTH", "MIN_LENGTH",
            "TARGET_LENGTH", "GuessRound", "Opening", "PassageError", "RoundPlan", "build_passage",
            "draw_round", "draw_round_async", "find_openings", "finish_round", "fooled_share",
            "is_speaker_line", "lay_out", "layout_features", "plan_round"]

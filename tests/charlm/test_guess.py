@@ -105,17 +105,20 @@ def test_a_model_that_writes_nothing_is_asked_again_then_refused(openings) -> No
         calls.append((prompt, length))
         return ""
 
-    rng = random.Random(0)
-    kinds = []
-    for _ in range(6):
-        before = len(calls)
-        try:
-            kinds.append(draw_round(rng, silent, "lstm", openings).kind)
-        except PassageError:
-            assert len(calls) - before == 3  # attempts
-            kinds.append("model")
-    assert "real" in kinds and "model" in kinds  # real rounds never call the model
+    with pytest.raises(PassageError, match="no passage in 5 tries"):
+        draw_round(random.Random(0), silent, "lstm", openings, kind="model", attempts=5)
+    assert len(calls) == 5 and len({prompt for prompt, _ in calls}) > 1  # a new opening each time
     assert all(length == GENERATION_LENGTH and prompt.endswith("\n") for prompt, length in calls)
+    calls.clear()
+    assert draw_round(random.Random(0), silent, "lstm", openings, kind="real").kind == "real"
+    assert calls == []  # a real round never calls the model
+
+
+def test_a_model_that_writes_once_a_passage_is_taken(openings) -> None:
+    texts = iter(["no line end", "", CLEAN])
+    passage = draw_round(random.Random(0), lambda prompt, length: next(texts), "lstm", openings,
+                         kind="model")
+    assert passage.kind == "model" and passage.text == build_passage(passage.opening, CLEAN)
 
 
 def test_the_coin_is_fair_and_openings_are_all_used(openings) -> None:
@@ -146,15 +149,25 @@ def test_the_shipped_lstm_continues_an_opening_into_a_passage(openings) -> None:
     assert MIN_LENGTH <= len(passage.text) <= MAX_LENGTH
 
 
-def test_draw_round_async_awaits_the_model(openings) -> None:
-    async def echo_verse(prompt: str, length: int) -> str:
+def test_draw_round_async_asks_for_several_texts_at_once(openings) -> None:
+    asked: list[str] = []
+
+    async def verse_on_the_third(prompt: str, length: int) -> str:
+        asked.append(prompt)
+        number = len(asked)
         await asyncio.sleep(0)
-        return CLEAN
+        return CLEAN if number == 3 else ""
 
     rng = random.Random(0)
-    rounds = [asyncio.run(draw_round_async(rng, echo_verse, "gru", openings)) for _ in range(8)]
-    model_rounds = [item for item in rounds if item.kind == "model"]
-    assert model_rounds and all(item.text == build_passage(item.opening, CLEAN) for item in model_rounds)
+    passage = asyncio.run(draw_round_async(rng, verse_on_the_third, "gru", openings, kind="model",
+                                           at_once=4))
+    assert len(asked) == 4  # one batch of four
+    assert passage.kind == "model" and passage.model == "gru"
+    assert passage.text == build_passage(passage.opening, CLEAN)
+    with pytest.raises(PassageError):
+        asyncio.run(draw_round_async(rng, verse_on_the_third, "gru", openings, kind="model",
+                                     attempts=6, at_once=4))
+    assert len(asked) == 10  # four, then the two left
 
 
 def test_fooled_share_needs_enough_votes() -> None:
