@@ -29,18 +29,24 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from charlm.engine import GenerationEngine, GenerationRequest  # noqa: E402
-from charlm.guess import GENERATION_LENGTH, draw_round_async, finish_round, plan_round  # noqa: E402
+from charlm.guess import (  # noqa: E402
+    GENERATION_LENGTH,
+    PassageError,
+    draw_round_async,
+    finish_round,
+    plan_round,
+)
 from charlm.guess.corpus import shipped_openings  # noqa: E402
-from charlm.guess.passages import AT_ONCE, GuessRound, Opening, layout_features  # noqa: E402
+from charlm.guess.passages import AT_ONCE, DRAW_ATTEMPTS, GuessRound, Opening, layout_features  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 LIMIT = 0.60
 
 
 async def model_rounds(count: int, openings: list[Opening], checkpoint: Path,
-                       rng: random.Random, model: str) -> tuple[list[GuessRound], int]:
-    """`count` model rounds drawn as the bot draws them (draw_round_async on the engine), and the
-    generations they took."""
+                       rng: random.Random, model: str) -> tuple[list[GuessRound], int, int]:
+    """`count` model rounds drawn as the bot draws them (draw_round_async on the engine), the
+    generations they took, and the rounds that found no passage and were drawn again."""
     engine = GenerationEngine({model: checkpoint}, max_waiting=count * AT_ONCE + 1)
     generations = 0
 
@@ -50,12 +56,21 @@ async def model_rounds(count: int, openings: list[Opening], checkpoint: Path,
         return await engine.generate(GenerationRequest(seed=prompt, model=model, length=length,
                                                        rng_seed=rng.getrandbits(63)))
 
+    failed = 0
+
+    async def one() -> GuessRound:
+        nonlocal failed
+        while True:  # as the bot would: a round with no passage in DRAW_ATTEMPTS tries is drawn again
+            try:
+                return await draw_round_async(rng, generate, model, openings, "model")
+            except PassageError:
+                failed += 1
+
     try:
-        rounds = await asyncio.gather(*(draw_round_async(rng, generate, model, openings, "model")
-                                        for _ in range(count)))
+        rounds = await asyncio.gather(*(one() for _ in range(count)))
     finally:
         await engine.aclose()
-    return list(rounds), generations
+    return list(rounds), generations, failed
 
 
 def fit_logistic(features: np.ndarray, labels: np.ndarray, steps: int = 3000,
@@ -93,11 +108,11 @@ def main() -> int:
     openings = shipped_openings()
     real = [finish_round(plan_round(rng, openings, kind="real"), "lstm") for _ in range(args.count)]
     started = time.perf_counter()
-    model, generations = asyncio.run(model_rounds(args.count, openings, args.checkpoint, rng, "lstm"))
+    model, generations, failed = asyncio.run(model_rounds(args.count, openings, args.checkpoint, rng, "lstm"))
     seconds = time.perf_counter() - started
     print(f"openings {len(openings)}; {args.count} real and {args.count} model passages; generating "
           f"the model passages took {generations} generations of {GENERATION_LENGTH} characters, "
-          f"{seconds:.1f} s")
+          f"{seconds:.1f} s; {failed} rounds found none in {DRAW_ATTEMPTS} tries and were drawn again")
 
     names = list(layout_features(real[0].text))
     rows = [[layout_features(item.text)[name] for name in names] for item in real + model]
