@@ -35,7 +35,7 @@ import psycopg
 
 from bot.errors import UNREACHABLE, SettingsUnavailableError
 from bot.storage.postgres import describe, is_unreachable, placeholders
-from bot.storage.voices import BUSY_TIMEOUT_MS, Job, Voice, VoiceBook
+from bot.storage.voices import BUSY_TIMEOUT_MS, Job, Voice, VoiceBook, check_name
 
 CONNECT_TIMEOUT = 5
 IDLE_CONNECTIONS = 4
@@ -172,10 +172,11 @@ class PostgresVoiceBook(VoiceBook):
     def _voice(self, row: tuple) -> Voice:
         guild_id, name, base, _, bits_before, bits_after, created_at = row
         # '@' is in no voice's name: the copies of one voice are <name>@*.
-        file = self.folder / "cache" / str(guild_id) / f"{name}@{created_at:.6f}.safetensors"
+        file = self.folder / "cache" / str(int(guild_id)) / f"{name}@{created_at:.6f}.safetensors"
         return Voice(guild_id, name, base, str(file), bits_before, bits_after, created_at)
 
     def voice(self, guild_id: int, name: str) -> Voice | None:
+        name = check_name(name)
         found = super().voice(guild_id, name)
         if found is None:  # deleted, perhaps through another shard: this host's copy goes too
             self._remove_copies(guild_id, name)
@@ -205,10 +206,17 @@ class PostgresVoiceBook(VoiceBook):
         self._remove_copies(voice.guild_id, voice.name)
 
     def _remove_copies(self, guild_id: int, name: str, keep: Path | None = None) -> None:
-        folder = self.folder / "cache" / str(guild_id)
-        if not folder.is_dir():
+        """This host's copies of the voice: files in its server's folder whose name, up to the '@',
+        is exactly `name` (the folder is listed and each entry compared; nothing is matched as a
+        pattern)."""
+        folder = self.folder / "cache" / str(int(guild_id))
+        try:
+            entries = os.listdir(folder)
+        except OSError:
             return
-        for copy in folder.glob(f"{name}@*.safetensors"):
-            if copy != keep:
+        for entry in entries:
+            stem, at, rest = entry.partition("@")
+            copy = folder / entry
+            if at and stem == name and rest.endswith(".safetensors") and copy != keep:
                 with contextlib.suppress(OSError):
                     copy.unlink()

@@ -95,7 +95,10 @@ class Job:
 
 
 def check_name(raw: object, taken: set[str] = frozenset()) -> str:
-    """A voice's name: 1-20 lower-case letters, digits, - or _, not a shipped model's name."""
+    """A voice's name: 1-20 lower-case letters, digits, - or _, not a shipped model's name.
+
+    The one check of a name a person typed: the book runs it on every name it is given, so a
+    name that reaches a file's name has matched NAME (no path, glob or pattern characters)."""
     name = raw.strip().lower() if isinstance(raw, str) else ""
     if not NAME.fullmatch(name):
         raise VoiceError(Phrase("A voice's name must be 1 to {most} letters, digits, - or _, starting with a "
@@ -187,6 +190,8 @@ class VoiceBook:
         return [self._voice(row) for row in rows]
 
     def voice(self, guild_id: int, name: str) -> Voice | None:
+        """The server's voice `name`; VoiceError (the name's sentence) for a name no voice may have."""
+        name = check_name(name)
         with self._connection() as db:
             row = _one(db.execute(f"SELECT {self._VOICE_COLUMNS} FROM voices WHERE guild_id = ? AND name = ?",
                                   (guild_id, name)))
@@ -267,7 +272,9 @@ class VoiceBook:
         return job
 
     def delete_voice(self, guild_id: int, name: str) -> bool:
-        """Forget the voice, then remove its file; False when there was none by that name."""
+        """Forget the voice, then remove its file; False when there was none by that name, VoiceError
+        for a name no voice may have."""
+        name = check_name(name)
         with self._connection(write=True) as db:
             row = _one(db.execute(f"DELETE FROM voices WHERE guild_id = ? AND name = ? "
                                   f"RETURNING {self._VOICE_COLUMNS}", (guild_id, name)))
