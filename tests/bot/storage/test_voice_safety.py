@@ -4,15 +4,17 @@ shared fairly, this host's copies stay under their disk cap, and a server the bo
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
+import bot.storage.voices as jobs_module
 from bot.config import BotConfig
 from bot.errors import VoiceError
 from bot.storage import open_voice_book
 from bot.storage.voices import VoiceBook
-from tests.bot.storage.test_voices import GUILD, migrate
+from tests.bot.storage.test_voices import GUILD, TEXT, finish_with, migrate, texts_kept
 from tests.helpers import tiny_checkpoint
 
 # Names an admin typed into /settings voice or /voice delete: each a path, a glob or a pattern.
@@ -77,3 +79,38 @@ def test_a_name_reaches_only_its_own_servers_copies_by_exact_name(book: VoiceBoo
         assert gone == [planted[0]]  # this server's stale copy of "lore", nothing else
     else:
         assert gone == []  # SQLite's voices are its own files, found through their rows
+
+
+# Fair queueing ------------------------------------------------------------------------------------
+
+
+def test_a_server_and_a_person_queue_a_bounded_number_of_voices_a_day(book: VoiceBook) -> None:
+    for number in range(jobs_module.MAX_DAILY_JOBS_PER_SERVER):
+        book.enqueue(GUILD, f"v{number}", "lstm", 100 + number, TEXT)  # five admins of one server
+        book.cancel(GUILD)
+    with pytest.raises(VoiceError, match="This server has queued 5 voices in the last day"):
+        book.enqueue(GUILD, "more", "lstm", 99, TEXT)
+    for server in range(1, jobs_module.MAX_DAILY_JOBS_PER_REQUESTER + 1):  # one person, many servers
+        book.enqueue(server, "lore", "lstm", 7, TEXT)
+    with pytest.raises(VoiceError, match="You have queued 5 voices in the last day, the most one person may"):
+        book.enqueue(99, "lore", "lstm", 7, TEXT)
+    assert book.latest_job(99) is None and texts_kept(book) == jobs_module.MAX_DAILY_JOBS_PER_REQUESTER
+    # A day later, both may queue again.
+    later = time.time() + jobs_module.DAY_SECONDS + 1
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(jobs_module.time, "time", lambda: later)
+        book.enqueue(GUILD, "more", "lstm", 99, TEXT)
+        book.cancel(GUILD)
+        for server in range(1, jobs_module.MAX_DAILY_JOBS_PER_REQUESTER + 1):
+            book.cancel(server)
+        book.enqueue(99, "lore", "lstm", 7, TEXT)
+
+
+def test_the_trainer_takes_jobs_round_robin_by_server(book: VoiceBook) -> None:
+    busy, quiet = GUILD, GUILD + 1
+    for number in range(2):  # the busy server trained twice today
+        book.enqueue(busy, f"v{number}", "lstm", 10 + number, TEXT)
+        finish_with(book, book.claim())
+    again = book.enqueue(busy, "v2", "lstm", 12, TEXT)  # queued first ...
+    first = book.enqueue(quiet, "lore", "lstm", 20, TEXT)  # ... but this server has had no turn today
+    assert [book.claim().id, book.claim().id] == [first.id, again.id]
