@@ -4,6 +4,8 @@ shared fairly, this host's copies stay under their disk cap, and a server the bo
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import time
 from pathlib import Path
 
@@ -12,14 +14,46 @@ import pytest
 import bot.storage.voices as jobs_module
 from bot.config import BotConfig
 from bot.errors import VoiceError
-from bot.storage import open_voice_book
-from bot.storage.voices import VoiceBook
-from tests.bot.storage.test_voices import GUILD, TEXT, finish_with, migrate, texts_kept
-from tests.helpers import tiny_checkpoint
+from bot.storage import open_store, open_voice_book
+from bot.storage.voices import SqliteVoiceBook, VoiceBook
+from charlm.training.finetune import MIN_CHARACTERS
+from tests.helpers import TINY_TEXT, tiny_checkpoint
+
+GUILD = 4321
+TEXT = TINY_TEXT * (MIN_CHARACTERS // len(TINY_TEXT) + 2)
+pg_only = pytest.mark.parametrize("database", ["postgres"], indirect=True)
 
 # Names an admin typed into /settings voice or /voice delete: each a path, a glob or a pattern.
 HOSTILE_NAMES = ("../*/*", "../../*", "../../../*", "**/*", "*", "[a-z]*", "a@b", "a/b", "a\\b", "..",
                  "../../../**/*", "lore@*", "lore\x00")
+
+
+def migrate(config: BotConfig) -> None:
+    """What the bot does at start: open the settings store, whose migrations make every table."""
+    async def opened() -> None:
+        await (await open_store(config)).close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, opened()).result()
+
+
+def texts_kept(book: VoiceBook) -> int:
+    """Uploaded texts the book still keeps: files in VOICES_DIR (SQLite), job rows (PostgreSQL)."""
+    if isinstance(book, SqliteVoiceBook):
+        return len(list(book.uploads.glob("*"))) if book.uploads.exists() else 0
+    import psycopg
+
+    with psycopg.connect(book.url) as connection:
+        return connection.execute("SELECT count(*) FROM voice_jobs WHERE text IS NOT NULL").fetchone()[0]
+
+
+def finish_with(book: VoiceBook, job, data: bytes = b"weights") -> None:
+    """Finish `job` as the trainer would, with `data` as its voice's bytes."""
+    path = book.training_path(job)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    assert book.finish(job, path, 3.0, 2.0)
+    book.drop_text(job)
 
 
 @pytest.fixture
@@ -114,3 +148,24 @@ def test_the_trainer_takes_jobs_round_robin_by_server(book: VoiceBook) -> None:
     again = book.enqueue(busy, "v2", "lstm", 12, TEXT)  # queued first ...
     first = book.enqueue(quiet, "lore", "lstm", 20, TEXT)  # ... but this server has had no turn today
     assert [book.claim().id, book.claim().id] == [first.id, again.id]
+
+
+# This host's copies (PostgreSQL) -----------------------------------------------------------------
+
+
+@pg_only
+def test_copies_stay_under_the_disk_cap_least_recently_used_removed(book: VoiceBook) -> None:
+    book.disk_bytes = 1_000_000
+    paths = {}
+    for server in (1, 2, 3):
+        book.enqueue(server, "lore", "lstm", server, TEXT)
+        finish_with(book, book.claim(), bytes(400_000))
+    paths[1] = book.voice_file(book.voice(1, "lore"))
+    paths[2] = book.voice_file(book.voice(2, "lore"))
+    time.sleep(0.01)
+    assert book.voice_file(book.voice(1, "lore")) == paths[1]  # used again: now the more recent
+    paths[3] = book.voice_file(book.voice(3, "lore"))  # 1.2 MB past 1 MB: server 2's copy goes
+    assert {server: path.exists() for server, path in paths.items()} == {1: True, 2: False, 3: True}
+    assert book.voice_file(book.voice(2, "lore")).read_bytes() == bytes(400_000)  # fetched again
+    copies = [path for path in book.folder.rglob("*.safetensors") if path.is_file()]
+    assert sum(path.stat().st_size for path in copies) <= 1_000_000
