@@ -14,7 +14,7 @@ import pytest
 import bot.storage.voices as jobs_module
 from bot.config import BotConfig
 from bot.errors import VoiceError
-from bot.storage import open_store, open_voice_book
+from bot.storage import departed, open_store, open_voice_book
 from bot.storage.voices import SqliteVoiceBook, VoiceBook
 from charlm.training.finetune import MIN_CHARACTERS
 from tests.helpers import TINY_TEXT, tiny_checkpoint
@@ -169,3 +169,36 @@ def test_copies_stay_under_the_disk_cap_least_recently_used_removed(book: VoiceB
     assert book.voice_file(book.voice(2, "lore")).read_bytes() == bytes(400_000)  # fetched again
     copies = [path for path in book.folder.rglob("*.safetensors") if path.is_file()]
     assert sum(path.stat().st_size for path in copies) <= 1_000_000
+
+
+# A server the bot left ---------------------------------------------------------------------------
+
+
+def test_a_server_the_bot_left_is_forgotten_after_the_stated_days(book: VoiceBook) -> None:
+    left_at = time.time()
+    for guild in (GUILD, GUILD + 1):
+        book.enqueue(guild, "lore", "lstm", guild, TEXT)
+        finish_with(book, book.claim())
+        book.voice_file(book.voice(guild, "lore"))  # PostgreSQL: a copy on this host
+    book.enqueue(GUILD, "next", "lstm", 1, TEXT)
+    running = book.claim()  # a trainer is training the server's next voice
+    departed.mark_left(book, GUILD, now=left_at)
+    departed.mark_left(book, GUILD, now=left_at + 100)  # left again: the first time counts
+    departed.mark_left(book, GUILD + 2, now=left_at)
+    departed.mark_back(book, GUILD + 2)  # added back in time: never forgotten
+    days = departed.FORGET_AFTER_DAYS * 24 * 3600
+    assert departed.due(book, left_at + days - 1) == []
+    assert departed.due(book, left_at + days + 1) == [GUILD]
+    assert departed.forget(book, GUILD) == ["lore"]
+    assert book.voices(GUILD) == [] and book.latest_job(GUILD) is None and texts_kept(book) == 0
+    assert departed.due(book, left_at + days + 1) == []
+    # Its trainer stops at its next report, and what it trained is not kept.
+    said = book.report(running.id, progress=0.5, bits_before=None, bits_now=None, seconds_left=1)
+    assert said == "cancelled"
+    path = book.training_path(running)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"weights")
+    assert not book.finish(running, path, 3.0, 2.0) and book.voices(GUILD) == []
+    left = [path for path in book.folder.rglob("*") if path.is_file()]
+    assert left and all(str(GUILD + 1) in path.parts for path in left)  # the other server's only
+    assert book.voice(GUILD + 1, "lore") is not None
