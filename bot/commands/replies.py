@@ -1,4 +1,4 @@
-"""Replies people play with: the Again / Continue / Delete buttons under every generated message.
+"""Replies people play with: the Again / Continue / Delete / Why? buttons under every generated message.
 
 A button's custom_id carries what cannot go stale - the action, the key of the stored reply and who
 asked for it, `shk:more:0123456789abcdef:123456789` - and the rest (seed, model, temperature,
@@ -14,9 +14,12 @@ the client; it turns any such custom_id into a button with a callback.
   served one at a time, in order, so two members pressing at once both get text and nothing is
   lost or written twice.
 - Delete removes the message, for the member who asked or members with Manage Messages.
+- Why? shows the member who pressed it, privately, how likely the model found each character
+  (bot/commands/why.py).
 
-Again and Continue count against the user's cooldown and the engine's busy rule like /shakespeare;
-a press the bot refused for its own reasons (busy, restarting) gives its cooldown back.
+Again, Continue and Why? count against the user's cooldown (Again and Continue against the engine's
+busy rule too, like /shakespeare); a press the bot refused for its own reasons (busy, restarting)
+gives its cooldown back.
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ TEXT_FILE = "shakespeare.txt"  # a text too long for one message comes whole as 
 # action -> (label, style); the order is the order of the buttons.
 BUTTONS = {"again": ("Again", discord.ButtonStyle.primary),
            "more": ("Continue", discord.ButtonStyle.secondary),
-           "delete": ("Delete", discord.ButtonStyle.danger)}
+           "delete": ("Delete", discord.ButtonStyle.danger),
+           "why": ("Why?", discord.ButtonStyle.secondary)}  # bot/commands/why.py
 TOO_OLD = Phrase("This reply is too old for its buttons; use /shakespeare for a new one.")
 NOT_OURS = Phrase("This button no longer works; use /shakespeare for a new reply.")
 NOT_YOURS = Phrase("Only the member who asked for this text, or members with Manage Messages, can delete it.")
@@ -62,7 +66,7 @@ def new_key() -> str:
 
 
 class ReplyButton(discord.ui.DynamicItem[discord.ui.Button], template=BUTTON_ID.pattern):
-    """One of the three buttons; rebuilt from its custom_id for every press (see the module doc)."""
+    """One of the buttons; rebuilt from its custom_id for every press (see the module doc)."""
 
     def __init__(self, action: str, key: str, owner_id: int) -> None:
         label, style = BUTTONS[action]
@@ -76,7 +80,10 @@ class ReplyButton(discord.ui.DynamicItem[discord.ui.Button], template=BUTTON_ID.
         return cls(match["action"], match["key"], int(match["owner"]))
 
     async def callback(self, interaction: discord.Interaction[ShakespeareBot]) -> None:
-        handler = {"again": press_again, "more": press_continue, "delete": press_delete}[self.action]
+        from bot.commands.why import press_why  # it reads replies through this module
+
+        handler = {"again": press_again, "more": press_continue, "delete": press_delete,
+                   "why": press_why}[self.action]
         await answer(interaction, lambda: handler(interaction, self), costs_cooldown=self.action != "delete")
 
 

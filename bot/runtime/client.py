@@ -30,6 +30,7 @@ from bot.config import BotConfig
 from bot.errors import INTERNAL, RESTARTING, SettingsStoreError, sentence_of
 from bot.ops import health
 from bot.ops.metrics import BotMetrics
+from bot.ops.pictures import PictureWorker
 from bot.runtime.gateway import tolerate_unreadable_events, tune_heartbeat_timeout
 from bot.runtime.lifecycle import InFlight
 from bot.runtime.sync import sync_commands
@@ -122,6 +123,7 @@ class ShakespeareBot(discord.AutoShardedClient):
         self.uploading: set[int] = set()  # servers whose upload is being fetched and checked now
         self.replaced_models_logged: set[str] = set()  # settings' models not loaded here, warned of
         self.reply_locks = KeyedLocks()  # Continue presses on one message, one at a time
+        self.pictures = PictureWorker()  # Why? and voice-progress pictures, off the event loop
         # Server voices: their jobs and files, the loaded ones, the trainer this process may run.
         self.voices = open_voice_book(config)  # the settings' database: SQLite or PostgreSQL
         self.voice_cache = VoiceCache(engine, self.voices, config.voice_cache_mb)
@@ -217,4 +219,5 @@ class ShakespeareBot(discord.AutoShardedClient):
                 await asyncio.gather(self._heartbeat_write, return_exceptions=True)
             health.remove_heartbeat(self.config.heartbeat_file)
         await asyncio.to_thread(self.voices.close)
+        self.pictures.close()
         await super().close()
