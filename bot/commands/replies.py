@@ -17,9 +17,9 @@ the client; it turns any such custom_id into a button with a callback.
 - Why? shows the member who pressed it, privately, how likely the model found each character
   (bot/commands/why.py).
 
-Again, Continue and Why? count against the user's cooldown (Again and Continue against the engine's
-busy rule too, like /shakespeare); a press the bot refused for its own reasons (busy, restarting)
-gives its cooldown back.
+Again and Continue count against the user's cooldown and the engine's busy rule like /shakespeare;
+a press the bot refused for its own reasons (busy, restarting) gives its cooldown back. Why? has a
+cooldown of its own (bot/commands/why.py), so it can be pressed at once on a reply just written.
 """
 
 from __future__ import annotations
@@ -84,7 +84,8 @@ class ReplyButton(discord.ui.DynamicItem[discord.ui.Button], template=BUTTON_ID.
 
         handler = {"again": press_again, "more": press_continue, "delete": press_delete,
                    "why": press_why}[self.action]
-        await answer(interaction, lambda: handler(interaction, self), costs_cooldown=self.action != "delete")
+        await answer(interaction, lambda: handler(interaction, self),
+                     costs_cooldown=self.action in ("again", "more"))
 
 
 def reply_view(key: str, owner_id: int) -> discord.ui.View:

@@ -10,6 +10,7 @@ So the button works on any stored reply, after restarts too. The seed is the mem
 and is not drawn; a reply longer than one picture is drawn up to where the picture ends, and the
 message says so.
 
+Why? presses have a per-user cooldown of their own (WHY_COOLDOWN_SECONDS), apart from writing's.
 The press is acknowledged at once without changing anything (a deferred update), which keeps the
 message pressed as the interaction's @original: fetching it tells a message deleted since (one
 sentence) from one still there. The reading and drawing run on the bot's picture thread
@@ -40,6 +41,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WHY_FILE = "why.png"
+# Per user, apart from writing's cooldown (a reply just written can be explained at once): a
+# picture costs the picture thread a few hundred ms, so one every few seconds each.
+WHY_COOLDOWN_RATE = 1
+WHY_COOLDOWN_SECONDS = 5.0
 HOW_TO_READ = Phrase("Why the model wrote this: each character's background shows how likely the model "
                      "found it there, pale for likely and dark red for surprising (the scale is in bits); "
                      "the numbered places list the model's top three guesses there.")
@@ -78,6 +83,7 @@ async def press_why(interaction: discord.Interaction[ShakespeareBot], button: Re
     from bot.commands.voice import choose_stored
 
     bot = interaction.client
+    bot.why_cooldown.check(interaction)
     await interaction.response.defer()  # an update that changes nothing: @original stays the message
     try:
         await interaction.original_response()

@@ -26,6 +26,7 @@ from bot.commands.pace import SETTINGS_PER, SETTINGS_RATE, UPLOAD_PER, UPLOAD_RA
 from bot.commands.replies import NOT_OURS, KeyedLocks, ReplyButton, unserved_press
 from bot.commands.shakespeare import COOLDOWN_RATE, COOLDOWN_SECONDS, UserCooldown
 from bot.commands.translator import BotTranslator
+from bot.commands.why import WHY_COOLDOWN_RATE, WHY_COOLDOWN_SECONDS
 from bot.config import BotConfig
 from bot.errors import INTERNAL, RESTARTING, SettingsStoreError, sentence_of
 from bot.ops import health
@@ -124,6 +125,7 @@ class ShakespeareBot(discord.AutoShardedClient):
         self.replaced_models_logged: set[str] = set()  # settings' models not loaded here, warned of
         self.reply_locks = KeyedLocks()  # Continue presses on one message, one at a time
         self.pictures = PictureWorker()  # Why? and voice-progress pictures, off the event loop
+        self.why_cooldown = UserCooldown(WHY_COOLDOWN_RATE, WHY_COOLDOWN_SECONDS)  # Why? presses, per user
         # Server voices: their jobs and files, the loaded ones, the trainer this process may run.
         self.voices = open_voice_book(config)  # the settings' database: SQLite or PostgreSQL
         self.voice_cache = VoiceCache(engine, self.voices, config.voice_cache_mb)
