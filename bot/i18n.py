@@ -74,8 +74,6 @@ KOREAN: dict[str, str] = {
         "그림 설명: 선은 학습 시간 동안의 학습 손실(글자당 비트)이에요. 속이 빈 원은 학습 전, "
         "속이 찬 원은 학습 후의 검증용 글 손실이에요.",
     "A sample in voice {name}:": "{name} 목소리로 쓴 예시:",
-    "Training voice {name} will take about {seconds} s.":
-        "{name} 목소리 학습은 {seconds}초쯤 걸려요.",
     # bot/commands/about.py
     "What the bot stores, for how long, and how to have it deleted: docs/privacy.md in its source, "
     "or ask its operator.":

@@ -37,6 +37,7 @@ import discord
 from bot.answers import UserError, expired_interaction, log_expired, reply_privately, sentence_for
 from bot.commands.formatting import continuation_reply, fits_whole, generation_reply
 from bot.commands.voice import choose_stored
+from bot.commands.why import explain
 from bot.errors import INTERNAL, RESTARTING, SettingsUnavailableError
 from bot.i18n import Phrase
 from bot.names import BUTTON_ID, button_id
@@ -80,8 +81,6 @@ class ReplyButton(discord.ui.DynamicItem[discord.ui.Button], template=BUTTON_ID.
         return cls(match["action"], match["key"], int(match["owner"]))
 
     async def callback(self, interaction: discord.Interaction[ShakespeareBot]) -> None:
-        from bot.commands.why import press_why  # it reads replies through this module
-
         handler = {"again": press_again, "more": press_continue, "delete": press_delete,
                    "why": press_why}[self.action]
         await answer(interaction, lambda: handler(interaction, self),
@@ -287,6 +286,21 @@ async def press_delete(interaction: discord.Interaction[ShakespeareBot], button:
         await interaction.delete_original_response()
     except discord.NotFound:
         raise UserError(GONE) from None
+
+
+async def press_why(interaction: discord.Interaction[ShakespeareBot], button: ReplyButton) -> None:
+    bot = interaction.client
+    bot.why_cooldown.check(interaction)  # its own: a reply just written can be explained at once
+    await interaction.response.defer()  # an update that changes nothing: @original stays the message
+    try:
+        await interaction.original_response()  # still there?
+    except discord.NotFound:
+        raise UserError(GONE) from None
+    message = interaction.message
+    assert message is not None  # ReplyButton only sees presses that came with their message
+    async with bot.reply_locks.hold(message.id):  # after a Continue in flight: the text it wrote
+        record = await stored_reply(interaction, button.key)
+    await explain(interaction, record)
 
 
 class KeyedLocks:

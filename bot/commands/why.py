@@ -11,12 +11,12 @@ and is not drawn; a reply longer than one picture is drawn up to where the pictu
 message says so.
 
 Why? presses have a per-user cooldown of their own (WHY_COOLDOWN_SECONDS), apart from writing's.
-The press is acknowledged at once without changing anything (a deferred update), which keeps the
-message pressed as the interaction's @original: fetching it tells a message deleted since (one
-sentence) from one still there. The reading and drawing run on the bot's picture thread
-(bot/ops/pictures.py), never the event loop or the engine's worker. Words in the picture follow
-the member's language: the legend's unit in English, none in Korean (the bundled font has no
-Hangul), where the message text says what the colours mean.
+The press (bot/commands/replies.py's press_why) is acknowledged at once without changing anything
+(a deferred update), which keeps the message pressed as the interaction's @original: fetching it
+tells a message deleted since (one sentence) from one still there. The reading and drawing run
+on the bot's picture thread (bot/ops/pictures.py), never the event loop or the engine's worker.
+Words in the picture follow the member's language: the legend's unit in English, none in Korean
+(the bundled font has no Hangul), where the message text says what the colours mean.
 """
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.answers import UserError
+from bot.commands.voice import choose_stored
 from bot.i18n import Phrase, language, localize
 from bot.storage.replies import MAX_REPLY_BODY, ReplyRecord
 from charlm.errors import AlphabetError
 from charlm.explain import ExplainInfo, explain_png
 
 if TYPE_CHECKING:
-    from bot.commands.replies import ReplyButton
     from bot.runtime.client import ShakespeareBot
     from charlm.checkpoint import LoadedModel
 
@@ -78,21 +78,10 @@ def notices(info: ExplainInfo, record: ReplyRecord) -> list[Phrase]:
     return said
 
 
-async def press_why(interaction: discord.Interaction[ShakespeareBot], button: ReplyButton) -> None:
-    from bot.commands.replies import GONE, stored_reply
-    from bot.commands.voice import choose_stored
-
+async def explain(interaction: discord.Interaction[ShakespeareBot], record: ReplyRecord) -> None:
+    """Answer a Why? press (acknowledged, the reply read: bot/commands/replies.py's press_why) with
+    the picture of `record`, privately."""
     bot = interaction.client
-    bot.why_cooldown.check(interaction)
-    await interaction.response.defer()  # an update that changes nothing: @original stays the message
-    try:
-        await interaction.original_response()
-    except discord.NotFound:
-        raise UserError(GONE) from None
-    message = interaction.message
-    assert message is not None  # ReplyButton only sees presses that came with their message
-    async with bot.reply_locks.hold(message.id):  # after a Continue in flight: the text it wrote
-        record = await stored_reply(interaction, button.key)
     chosen = await choose_stored(interaction, record.model)  # a voice deleted since: one sentence
     loaded = bot.engine.loaded_model(chosen.engine_key)
     if loaded is None:  # a voice unloaded since it was chosen (another needed the room): again

@@ -39,6 +39,7 @@ from bot.storage import open_voice_book
 from bot.storage.settings import SettingsStore
 from bot.storage.timed import TimedStore
 from bot.voices.cache import VoiceCache
+from bot.voices.progress_picture import TrainingCurves
 from bot.voices.trainer import LocalTrainer, trainer_env
 from charlm.engine import GenerationEngine
 
@@ -126,6 +127,7 @@ class ShakespeareBot(discord.AutoShardedClient):
         self.reply_locks = KeyedLocks()  # Continue presses on one message, one at a time
         self.pictures = PictureWorker()  # Why? and voice-progress pictures, off the event loop
         self.why_cooldown = UserCooldown(WHY_COOLDOWN_RATE, WHY_COOLDOWN_SECONDS)  # Why? presses, per user
+        self.training_curves = TrainingCurves()  # the voice jobs' training losses read so far
         # Server voices: their jobs and files, the loaded ones, the trainer this process may run.
         self.voices = open_voice_book(config)  # the settings' database: SQLite or PostgreSQL
         self.voice_cache = VoiceCache(engine, self.voices, config.voice_cache_mb)
