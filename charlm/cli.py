@@ -6,6 +6,7 @@
     python -m charlm hello
     python -m charlm explain --checkpoint checkpoints/lstm.safetensors --seed "ROMEO:" --out why.png
     python -m charlm cells --checkpoint checkpoints/lstm.safetensors --out cells.png
+    python -m charlm guess --checkpoint checkpoints/lstm.safetensors
 
 Bad arguments give a one-line error and exit code 2.
 """
@@ -97,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     cells_parser.add_argument("--text", type=Path, help="a UTF-8 text file (default: a built-in passage)")
     cells_parser.add_argument("--out", type=Path, default=Path("cells.png"),
                               help="the PNG to write (default: %(default)s)")
+
+    guess_parser = commands.add_parser("guess", help="Shakespeare or the bot? one round of /guess")
+    guess_parser.add_argument("--checkpoint", type=Path, required=True)
+    guess_parser.add_argument("--rng-seed", type=int, help="make the round reproducible")
+    guess_parser.add_argument("--reveal", action="store_true",
+                              help="print the answer at once instead of asking for a guess")
     return parser
 
 
@@ -200,10 +207,28 @@ def run_cells(args: argparse.Namespace) -> None:
           f"(blue -1, white 0, red +1)")
 
 
+def run_guess(args: argparse.Namespace) -> None:
+    import random
+
+    from charlm.guess import SampledContinuation, draw_round, shipped_openings
+
+    loaded = load_checkpoint(args.checkpoint)
+    rng = random.Random(args.rng_seed)
+    name = args.checkpoint.stem
+    passage = draw_round(rng, SampledContinuation(loaded, rng=rng), name, shipped_openings())
+    print(passage.text + "\n")
+    answer = "Shakespeare" if passage.kind == "real" else f"the {name} model"
+    if not args.reveal and sys.stdin.isatty():
+        guess = input("Shakespeare or the bot? [s/b] ").strip().lower()[:1]
+        right = guess == ("s" if passage.kind == "real" else "b")
+        print("Right!" if right else "Wrong!", end=" ")
+    print(f"After the first line, this was {answer}.")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"sample": run_sample, "eval": run_eval, "info": run_info, "hello": run_hello,
-                "explain": run_explain, "cells": run_cells}
+                "explain": run_explain, "cells": run_cells, "guess": run_guess}
     try:
         with torch.inference_mode(args.command != "hello"):
             handlers[args.command](args)

@@ -53,4 +53,4 @@ def open_voice_book(config: BotConfig) -> VoiceBook:
         return SqliteVoiceBook(config.db_path, config.voices_folder)
     from bot.storage.pg_voices import PostgresVoiceBook
 
-    return PostgresVoiceBook(config.database_url, config.voices_folder)
+    return PostgresVoiceBook(config.database_url, config.voices_folder, disk_mb=config.voice_disk_mb)
