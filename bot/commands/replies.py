@@ -1,4 +1,4 @@
-"""Replies people play with: the Again / Continue / Delete buttons under every generated message.
+"""Replies people play with: the Again / Continue / Delete / Why? buttons under every generated message.
 
 A button's custom_id carries what cannot go stale - the action, the key of the stored reply and who
 asked for it, `shk:more:0123456789abcdef:123456789` - and the rest (seed, model, temperature,
@@ -14,9 +14,12 @@ the client; it turns any such custom_id into a button with a callback.
   served one at a time, in order, so two members pressing at once both get text and nothing is
   lost or written twice.
 - Delete removes the message, for the member who asked or members with Manage Messages.
+- Why? shows the member who pressed it, privately, how likely the model found each character
+  (bot/commands/why.py).
 
 Again and Continue count against the user's cooldown and the engine's busy rule like /shakespeare;
-a press the bot refused for its own reasons (busy, restarting) gives its cooldown back.
+a press the bot refused for its own reasons (busy, restarting) gives its cooldown back. Why? has a
+cooldown of its own (bot/commands/why.py), so it can be pressed at once on a reply just written.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import discord
 from bot.answers import UserError, expired_interaction, log_expired, reply_privately, sentence_for
 from bot.commands.formatting import continuation_reply, fits_whole, generation_reply
 from bot.commands.voice import choose_stored
+from bot.commands.why import explain
 from bot.errors import INTERNAL, RESTARTING, SettingsUnavailableError
 from bot.i18n import Phrase
 from bot.names import BUTTON_ID, button_id
@@ -50,7 +54,8 @@ TEXT_FILE = "shakespeare.txt"  # a text too long for one message comes whole as 
 # action -> (label, style); the order is the order of the buttons.
 BUTTONS = {"again": ("Again", discord.ButtonStyle.primary),
            "more": ("Continue", discord.ButtonStyle.secondary),
-           "delete": ("Delete", discord.ButtonStyle.danger)}
+           "delete": ("Delete", discord.ButtonStyle.danger),
+           "why": ("Why?", discord.ButtonStyle.secondary)}  # bot/commands/why.py
 TOO_OLD = Phrase("This reply is too old for its buttons; use /shakespeare for a new one.")
 NOT_OURS = Phrase("This button no longer works; use /shakespeare for a new reply.")
 NOT_YOURS = Phrase("Only the member who asked for this text, or members with Manage Messages, can delete it.")
@@ -62,7 +67,7 @@ def new_key() -> str:
 
 
 class ReplyButton(discord.ui.DynamicItem[discord.ui.Button], template=BUTTON_ID.pattern):
-    """One of the three buttons; rebuilt from its custom_id for every press (see the module doc)."""
+    """One of the buttons; rebuilt from its custom_id for every press (see the module doc)."""
 
     def __init__(self, action: str, key: str, owner_id: int) -> None:
         label, style = BUTTONS[action]
@@ -76,8 +81,10 @@ class ReplyButton(discord.ui.DynamicItem[discord.ui.Button], template=BUTTON_ID.
         return cls(match["action"], match["key"], int(match["owner"]))
 
     async def callback(self, interaction: discord.Interaction[ShakespeareBot]) -> None:
-        handler = {"again": press_again, "more": press_continue, "delete": press_delete}[self.action]
-        await answer(interaction, lambda: handler(interaction, self), costs_cooldown=self.action != "delete")
+        handler = {"again": press_again, "more": press_continue, "delete": press_delete,
+                   "why": press_why}[self.action]
+        await answer(interaction, lambda: handler(interaction, self),
+                     costs_cooldown=self.action in ("again", "more"))
 
 
 def reply_view(key: str, owner_id: int) -> discord.ui.View:
@@ -279,6 +286,21 @@ async def press_delete(interaction: discord.Interaction[ShakespeareBot], button:
         await interaction.delete_original_response()
     except discord.NotFound:
         raise UserError(GONE) from None
+
+
+async def press_why(interaction: discord.Interaction[ShakespeareBot], button: ReplyButton) -> None:
+    bot = interaction.client
+    bot.why_cooldown.check(interaction)  # its own: a reply just written can be explained at once
+    await interaction.response.defer()  # an update that changes nothing: @original stays the message
+    try:
+        await interaction.original_response()  # still there?
+    except discord.NotFound:
+        raise UserError(GONE) from None
+    message = interaction.message
+    assert message is not None  # ReplyButton only sees presses that came with their message
+    async with bot.reply_locks.hold(message.id):  # after a Continue in flight: the text it wrote
+        record = await stored_reply(interaction, button.key)
+    await explain(interaction, record)
 
 
 class KeyedLocks:

@@ -2,8 +2,10 @@
 background, and the server's members write with it through /shakespeare model:<name>.
 
 The admin's private reply follows the job: queued (place in line), training (percent, loss so far,
-time left), then ready (the held-out loss before and after) or why not. It is edited every
-PROGRESS_SECONDS while Discord's token for it lives (15 minutes); /voice status shows the same later.
+time left, the time budget until the first report), then ready (the held-out loss before and after,
+and a short sample in the new voice) or why not, each edit with the newest picture of the training
+(bot/commands/voice_progress.py). It is edited every PROGRESS_SECONDS while Discord's token for it
+lives (15 minutes); /voice status shows the same sentence and picture later.
 
 An upload costs the bot a download and a second or so of CPU, so /voice train refuses everything
 it can before fetching the file: a bad name or base, a URL not on Discord's attachment host, a
@@ -34,6 +36,7 @@ from bot.commands.options import (
     serving_model,
 )
 from bot.commands.pace import settings_pace_check
+from bot.commands.voice_progress import progress_reply, voice_sample
 from bot.errors import BAD_OPTION, VoiceError
 from bot.i18n import Phrase, localize
 from bot.names import voice_model
@@ -53,7 +56,8 @@ ONE_UPLOAD = Phrase("This server's last upload is still being fetched and checke
 TOKEN_SECONDS = 14 * 60  # Discord's interaction token lasts 15 minutes; stop editing before
 
 
-def describe_job(job: Job, position: int | None = None) -> Phrase:
+def describe_job(job: Job, position: int | None = None, budget_seconds: float | None = None) -> Phrase:
+    """The job's state in one sentence; `budget_seconds` is the time left before any is reported."""
     if job.state == "queued":
         return Phrase("Voice {name} is queued: number {position} in line.", name=job.name,
                       position=position or 1)
@@ -62,7 +66,8 @@ def describe_job(job: Job, position: int | None = None) -> Phrase:
                   else Phrase("; held-out loss before {before}, training loss now {now} bits/char",
                               before=f"{job.bits_before:.3f}", now=f"{job.bits_now:.3f}"))
         return Phrase("Training voice {name}: {percent}% done, about {seconds} s left{so_far}.",
-                      name=job.name, percent=int(job.progress * 100), seconds=int(job.seconds_left or 0),
+                      name=job.name, percent=int(job.progress * 100),
+                      seconds=round(budget_seconds or 0 if job.seconds_left is None else job.seconds_left),
                       so_far=so_far)
     if job.state == "done":
         return Phrase("Voice {name} is ready: your text's validation loss went from {before} to {after} "
@@ -124,7 +129,7 @@ class VoiceGroup(app_commands.Group, name="voice",
             bot.uploading.discard(guild_id)
         await bot.start_trainer()
         position = await asyncio.to_thread(bot.voices.position, job)
-        await reply_privately(interaction, describe_job(job, position))
+        await reply_privately(interaction, describe_job(job, position, bot.config.voice_train_seconds))
         bot.follow_job(follow_progress(interaction, job.id))
 
     @app_commands.command(name="list", description="This server's voices and how well each learned.")
@@ -143,12 +148,15 @@ class VoiceGroup(app_commands.Group, name="voice",
     @app_commands.command(name="status", description="How this server's latest voice training is going.")
     async def status(self, interaction: discord.Interaction[ShakespeareBot]) -> None:
         bot = interaction.client
+        await interaction.response.defer(ephemeral=True, thinking=True)  # the picture takes a moment
         job = await asyncio.to_thread(bot.voices.latest_job, interaction.guild_id)
         if job is None:
             await reply_privately(interaction, Phrase("No voice has been trained on this server yet."))
             return
         position = await asyncio.to_thread(bot.voices.position, job) if job.state == "queued" else None
-        await reply_privately(interaction, describe_job(job, position))
+        budget = bot.config.voice_train_seconds
+        shown = await progress_reply(bot, job, describe_job(job, position, budget), interaction.locale)
+        await interaction.edit_original_response(content=shown.content, attachments=shown.files)
 
     @app_commands.command(name="cancel", description="Stop this server's voice training.")
     async def cancel(self, interaction: discord.Interaction[ShakespeareBot]) -> None:
@@ -186,8 +194,10 @@ async def check_room(bot: ShakespeareBot, guild_id: int, voice: str) -> None:
 
 
 async def follow_progress(interaction: discord.Interaction[ShakespeareBot], job_id: int) -> None:
-    """Edit the admin's private reply as the job goes, until it ends or the token is about to."""
+    """Edit the admin's private reply as the job goes, until it ends or the token is about to: the
+    sentence, the newest picture of the training in place of the last, and a sample at the end."""
     bot = interaction.client
+    budget = bot.config.voice_train_seconds
     shown = None
     while (discord.utils.utcnow() - interaction.created_at).total_seconds() < TOKEN_SECONDS:
         await asyncio.sleep(PROGRESS_SECONDS)
@@ -195,14 +205,16 @@ async def follow_progress(interaction: discord.Interaction[ShakespeareBot], job_
         if job is None:
             return
         position = await asyncio.to_thread(bot.voices.position, job) if job.state == "queued" else None
-        text = localize(describe_job(job, position), interaction.locale)
-        if text != shown:
+        sample = await voice_sample(bot, job) if job.state == "done" else None
+        sentence = describe_job(job, position, budget)
+        reply = await progress_reply(bot, job, sentence, interaction.locale, sample)
+        if (reply.content, reply.points) != shown:
             try:
-                await interaction.edit_original_response(content=text)
+                await interaction.edit_original_response(content=reply.content, attachments=reply.files)
             except discord.HTTPException as error:
                 log.info("Stopped following voice job %s: %s", job_id, error)
                 return
-            shown = text
+            shown = (reply.content, reply.points)
         if not job.live:
             return
 

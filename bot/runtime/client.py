@@ -26,10 +26,12 @@ from bot.commands.pace import SETTINGS_PER, SETTINGS_RATE, UPLOAD_PER, UPLOAD_RA
 from bot.commands.replies import NOT_OURS, KeyedLocks, ReplyButton, unserved_press
 from bot.commands.shakespeare import COOLDOWN_RATE, COOLDOWN_SECONDS, UserCooldown
 from bot.commands.translator import BotTranslator
+from bot.commands.why import WHY_COOLDOWN_RATE, WHY_COOLDOWN_SECONDS
 from bot.config import BotConfig
 from bot.errors import INTERNAL, RESTARTING, SettingsStoreError, sentence_of
 from bot.ops import health
 from bot.ops.metrics import BotMetrics
+from bot.ops.pictures import PictureWorker
 from bot.runtime import departures
 from bot.runtime.gateway import tolerate_unreadable_events, tune_heartbeat_timeout
 from bot.runtime.lifecycle import InFlight
@@ -38,6 +40,7 @@ from bot.storage import open_voice_book
 from bot.storage.settings import SettingsStore
 from bot.storage.timed import TimedStore
 from bot.voices.cache import VoiceCache
+from bot.voices.progress_picture import TrainingCurves
 from bot.voices.trainer import LocalTrainer, trainer_env
 from charlm.engine import GenerationEngine
 
@@ -123,6 +126,9 @@ class ShakespeareBot(discord.AutoShardedClient):
         self.uploading: set[int] = set()  # servers whose upload is being fetched and checked now
         self.replaced_models_logged: set[str] = set()  # settings' models not loaded here, warned of
         self.reply_locks = KeyedLocks()  # Continue presses on one message, one at a time
+        self.pictures = PictureWorker()  # Why? and voice-progress pictures, off the event loop
+        self.why_cooldown = UserCooldown(WHY_COOLDOWN_RATE, WHY_COOLDOWN_SECONDS)  # Why? presses, per user
+        self.training_curves = TrainingCurves()  # the voice jobs' training losses read so far
         # Server voices: their jobs and files, the loaded ones, the trainer this process may run.
         self.voices = open_voice_book(config)  # the settings' database: SQLite or PostgreSQL
         self.voice_cache = VoiceCache(engine, self.voices, config.voice_cache_mb)
@@ -228,4 +234,5 @@ class ShakespeareBot(discord.AutoShardedClient):
                 await asyncio.gather(self._heartbeat_write, return_exceptions=True)
             health.remove_heartbeat(self.config.heartbeat_file)
         await asyncio.to_thread(self.voices.close)
+        self.pictures.close()
         await super().close()
