@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=100, help="rounds of four Continue presses")
-    parser.add_argument("--length", type=int, default=20, help="characters each press writes")
+    parser.add_argument("--length", type=int, default=200, help="characters each press writes")
     parser.add_argument("--commands", type=int, default=100, help="commands sent while the database stalls")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)

@@ -16,7 +16,9 @@ hosts, so the database holds what SQLite keeps in files:
 
 Synchronous on purpose: the trainer has no event loop, and the bot calls VoiceBook through
 asyncio.to_thread. Connections are kept open between calls (a few idle ones), since the bot asks
-for a voice's row at every request that names one.
+for a voice's row at every request that names one. The bot bounds each call (`call_seconds`): the
+connect, lock and statement timeouts for a slow server, and the socket shut after that long for a
+server that stopped answering (which no server-side timeout can stop).
 """
 
 from __future__ import annotations
@@ -109,13 +111,21 @@ class PostgresVoiceBook(VoiceBook):
         if self.call_seconds is None:
             yield
             return
-        timer = threading.Timer(self.call_seconds, _cut, (connection,))
+        cut: list[bool] = []
+
+        def expire() -> None:
+            cut.append(True)
+            _cut(connection)
+
+        timer = threading.Timer(self.call_seconds, expire)
         timer.daemon = True
         timer.start()
         try:
             yield
         finally:
             timer.cancel()
+            if cut:  # cut as the call ended: never handed out again
+                connection.close()
 
     def _take(self) -> psycopg.Connection:
         while True:
