@@ -125,6 +125,7 @@ async def run(args: argparse.Namespace) -> dict:
                 pressed = await presses(emu, members, args.rounds, args.length)
                 stalled = await stalled_commands(emu, members, Path(folder) / "bot.sqlite3", args.commands)
                 runs.append({"continue_presses": figures(pressed), "stalled_database": figures(stalled)})
+                print(f"run {len(runs)}: {json.dumps(runs[-1])}", file=sys.stderr, flush=True)  # as it goes
     overall = {}
     for part in ("continue_presses", "stalled_database"):
         overall[part] = {name: {"median": round(statistics.median(run[part][name] for run in runs), 3),
