@@ -167,6 +167,11 @@ KOREAN: dict[str, str] = {
         "봇이 이미 목소리 {count}개를 학습하고 있어서 더 받을 수 없어요. 나중에 다시 시도해 주세요.",
     "The name {name} is taken; choose another.":
         "{name}(이)라는 이름은 이미 있어요. 다른 이름을 골라 주세요.",
+    "This server has queued {count} voices in the last day, the most it may; try again tomorrow.":
+        "이 서버는 지난 하루 동안 목소리를 {count}개 학습시켜서 최대예요. 내일 다시 시도해 주세요.",
+    "You have queued {count} voices in the last day, the most one person may; try again tomorrow.":
+        "지난 하루 동안 목소리를 {count}개 학습시켜서 한 사람이 할 수 있는 최대예요. "
+        "내일 다시 시도해 주세요.",
     "This server has {count} voices, the most it may keep; delete one with /voice delete first.":
         "이 서버에는 이미 목소리가 {count}개로 최대예요. 먼저 /voice delete로 하나를 지워 주세요.",
     "Discord did not hand over the file (HTTP {status}); attach it again.":

@@ -4,6 +4,9 @@
     python -m charlm eval --checkpoint checkpoints/lstm.safetensors --text input.txt --last 0.1 --json
     python -m charlm info --checkpoint checkpoints/lstm.safetensors
     python -m charlm hello
+    python -m charlm explain --checkpoint checkpoints/lstm.safetensors --seed "ROMEO:" --out why.png
+    python -m charlm cells --checkpoint checkpoints/lstm.safetensors --out cells.png
+    python -m charlm guess --checkpoint checkpoints/lstm.safetensors
 
 Bad arguments give a one-line error and exit code 2.
 """
@@ -23,6 +26,7 @@ from charlm.checkpoint import load_checkpoint
 from charlm.data import encode_corpus, read_text, split_ids
 from charlm.errors import CharLMError
 from charlm.evaluation import evaluate
+from charlm.explain.cells import FEATURES
 from charlm.sampling import DEFAULT_LENGTH, DEFAULT_TEMPERATURE, check_sampling_options, sample
 
 EXIT_USAGE = 2
@@ -75,6 +79,31 @@ def build_parser() -> argparse.ArgumentParser:
     info_parser.add_argument("--checkpoint", type=Path, required=True)
 
     commands.add_parser("hello", help="the seed post's demo: learn one sentence, then recite it")
+
+    explain_parser = commands.add_parser(
+        "explain", help="draw a text coloured by how likely the model found each character")
+    explain_parser.add_argument("--checkpoint", type=Path, required=True)
+    source = explain_parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text", type=Path, help="a UTF-8 text file to explain")
+    source.add_argument("--seed", help="text given on the command line to explain")
+    explain_parser.add_argument("--temp", type=_finite_float, default=DEFAULT_TEMPERATURE,
+                                help="the temperature the text was sampled with (default: %(default)s)")
+    explain_parser.add_argument("--top-k", type=int, help="the top-k it was sampled with, if any")
+    explain_parser.add_argument("--out", type=Path, default=Path("explain.png"),
+                                help="the PNG to write (default: %(default)s)")
+
+    cells_parser = commands.add_parser(
+        "cells", help="find the cells that follow simple properties of a text, and draw them")
+    cells_parser.add_argument("--checkpoint", type=Path, required=True)
+    cells_parser.add_argument("--text", type=Path, help="a UTF-8 text file (default: a built-in passage)")
+    cells_parser.add_argument("--out", type=Path, default=Path("cells.png"),
+                              help="the PNG to write (default: %(default)s)")
+
+    guess_parser = commands.add_parser("guess", help="Shakespeare or the bot? one round of /guess")
+    guess_parser.add_argument("--checkpoint", type=Path, required=True)
+    guess_parser.add_argument("--rng-seed", type=int, help="make the round reproducible")
+    guess_parser.add_argument("--reveal", action="store_true",
+                              help="print the answer at once instead of asking for a guess")
     return parser
 
 
@@ -127,9 +156,79 @@ def run_hello(_: argparse.Namespace) -> None:
     print(f"trained on: {HELLO_SENTENCE}\nrecited:    {recited}\nexact: {recited == HELLO_SENTENCE}")
 
 
+def _write_png(path: Path, png: bytes) -> None:
+    try:
+        path.write_bytes(png)
+    except OSError as error:
+        raise UsageError(f"Cannot write {path} ({error.strerror or error}).") from None
+
+
+def run_explain(args: argparse.Namespace) -> None:
+    from charlm.explain import explain_png
+
+    try:
+        check_sampling_options(args.temp, 1, args.top_k)
+    except CharLMError as error:
+        raise UsageError(str(error)) from None
+    text = read_text(args.text)[0] if args.text is not None else args.seed
+    png, info = explain_png(load_checkpoint(args.checkpoint), text, args.temp, top_k=args.top_k)
+    _write_png(args.out, png)
+    reading = info.reading
+    print(f"wrote {args.out} ({info.width} x {info.height} px): {info.shown_characters:,} characters, "
+          f"{reading.bits_per_char:.2f} bits/char at temperature {args.temp:g}")
+    if info.notice() is not None:
+        print(info.notice())
+    for number, index in enumerate(info.surprising, start=1):
+        expected = ", ".join(f"{character!r} {probability:.1%}"
+                             for character, probability in reading.expected[index])
+        print(f"{number}. {reading.text[index]!r} at {index}: {reading.probabilities[index]:.2%}; "
+              f"expected {expected}")
+
+
+def run_cells(args: argparse.Namespace) -> None:
+    from charlm.explain import find_cells, render_cells
+    from charlm.explain.passage import PASSAGE
+
+    loaded = load_checkpoint(args.checkpoint)
+    text = read_text(args.text)[0] if args.text is not None else PASSAGE
+    report = find_cells(loaded, text)
+    if report.note is not None:
+        print(report.note)
+    print(f"{len(report.text):,} characters read; the best single cell for each property "
+          f"(Pearson's r of its activation with the property):")
+    for number, match in enumerate(report.matches, start=1):
+        print(f"{number}. {match.feature:<28} layer {match.layer} cell {match.unit:<4} "
+              f"r = {match.correlation:+.3f}")
+    missing = [feature for feature in FEATURES if feature not in {m.feature for m in report.matches}]
+    for feature in missing:
+        print(f"-  {feature:<28} does not vary in this text: no correlation")
+    _write_png(args.out, render_cells(report))
+    print(f"wrote {args.out}: panel N draws property N's cell over the text's start "
+          f"(blue -1, white 0, red +1)")
+
+
+def run_guess(args: argparse.Namespace) -> None:
+    import random
+
+    from charlm.guess import SampledContinuation, draw_round, shipped_openings
+
+    loaded = load_checkpoint(args.checkpoint)
+    rng = random.Random(args.rng_seed)
+    name = args.checkpoint.stem
+    passage = draw_round(rng, SampledContinuation(loaded, rng=rng), name, shipped_openings())
+    print(passage.text + "\n")
+    answer = "Shakespeare" if passage.kind == "real" else f"the {name} model"
+    if not args.reveal and sys.stdin.isatty():
+        guess = input("Shakespeare or the bot? [s/b] ").strip().lower()[:1]
+        right = guess == ("s" if passage.kind == "real" else "b")
+        print("Right!" if right else "Wrong!", end=" ")
+    print(f"After the first line, this was {answer}.")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"sample": run_sample, "eval": run_eval, "info": run_info, "hello": run_hello}
+    handlers = {"sample": run_sample, "eval": run_eval, "info": run_info, "hello": run_hello,
+                "explain": run_explain, "cells": run_cells, "guess": run_guess}
     try:
         with torch.inference_mode(args.command != "hello"):
             handlers[args.command](args)

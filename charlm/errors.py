@@ -23,3 +23,7 @@ class TrainingError(CharLMError):
 
 class DeviceError(CharLMError, ValueError):
     """A device name that is malformed or names hardware this machine does not have."""
+
+
+class PictureError(CharLMError):
+    """A picture that cannot be drawn: a label the bundled font cannot show, or the renderer failed."""

@@ -163,10 +163,10 @@ class VoiceGroup(app_commands.Group, name="voice",
     async def delete(self, interaction: discord.Interaction[ShakespeareBot],
                      name: app_commands.Range[str, 1, MAX_NAME_LENGTH]) -> None:
         bot = interaction.client
-        voice = name.strip().lower()
+        voice = check_name(name)  # the book checks it too; refused here before a thread is taken
         if not await ask_book(bot.voices.delete_voice, interaction.guild_id, voice):
             raise UserError(Phrase("This server has no voice named {name}; /voice list shows its voices.",
-                                   name=voice[:MAX_NAME_LENGTH]))
+                                   name=voice))
         bot.voice_cache.forget(interaction.guild_id, voice)
         await reply_privately(interaction, Phrase("Voice {name} is deleted.", name=voice))
 
@@ -298,10 +298,10 @@ async def settings_voice(interaction: discord.Interaction[ShakespeareBot],
     from bot.commands.settings import write_then_confirm
 
     bot = interaction.client
-    voice = name.strip().lower()
+    voice = check_name(name)  # the book checks it too; refused here before a thread is taken
     if await ask_book(bot.voices.voice, interaction.guild_id, voice) is None:
         raise UserError(Phrase("This server has no voice named {name}; /voice list shows its voices.",
-                               name=voice[:MAX_NAME_LENGTH]))
+                               name=voice))
     change = bot.store.set_value(interaction.guild_id, "model", voice_model(voice))
     said = Phrase("Voice {name} now writes by default on this server.", name=voice)
     await write_then_confirm(interaction, change, lambda _: said)

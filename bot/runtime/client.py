@@ -33,6 +33,7 @@ from bot.config import BotConfig
 from bot.errors import INTERNAL, RESTARTING, SettingsStoreError, sentence_of
 from bot.ops import health
 from bot.ops.metrics import BotMetrics
+from bot.runtime import departures
 from bot.runtime.gateway import tolerate_unreadable_events, tune_heartbeat_timeout
 from bot.runtime.lifecycle import InFlight
 from bot.runtime.sync import sync_commands
@@ -139,6 +140,7 @@ class ShakespeareBot(discord.AutoShardedClient):
         self.tree = ShakespeareTree(self)
         add_commands(self.tree)
         self._heartbeat: asyncio.Task | None = None
+        self._departures: asyncio.Task | None = None  # forgets servers left long ago (departures.py)
         self._heartbeat_write: asyncio.Future | None = None
 
     async def setup_hook(self) -> None:
@@ -151,6 +153,7 @@ class ShakespeareBot(discord.AutoShardedClient):
             # Serving with the commands Discord already has beats not serving at all.
             log.error("Could not sync commands (%s); serving the ones Discord has.", error)
         self._heartbeat = asyncio.create_task(self._beat(), name="heartbeat")
+        self._departures = asyncio.create_task(departures.sweep_forever(self), name="departures")
         await self.resume_voice_jobs()
 
     async def resume_voice_jobs(self) -> None:
@@ -168,6 +171,12 @@ class ShakespeareBot(discord.AutoShardedClient):
         task = asyncio.create_task(follower, name="voice-progress")
         self._followers.add(task)
         task.add_done_callback(self._followers.discard)
+
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        await departures.left(self, guild.id)  # its data is deleted FORGET_AFTER_DAYS later
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        await departures.joined(self, guild.id)
 
     async def on_shard_connect(self, shard_id: int) -> None:
         tune_heartbeat_timeout(self, shard_id)
@@ -217,6 +226,8 @@ class ShakespeareBot(discord.AutoShardedClient):
     async def close(self) -> None:
         for task in list(self._followers):
             task.cancel()
+        if self._departures is not None:
+            self._departures.cancel()
         if self.trainer is not None:
             await self.trainer.stop()  # a job it was training goes back in the queue
         if self._heartbeat is not None:

@@ -54,4 +54,5 @@ def open_voice_book(config: BotConfig, call_seconds: float | None = None) -> Voi
         return SqliteVoiceBook(config.db_path, config.voices_folder, call_seconds)
     from bot.storage.pg_voices import PostgresVoiceBook
 
-    return PostgresVoiceBook(config.database_url, config.voices_folder, call_seconds)
+    return PostgresVoiceBook(config.database_url, config.voices_folder, disk_mb=config.voice_disk_mb,
+                             call_seconds=call_seconds)

@@ -38,7 +38,7 @@ import psycopg
 
 from bot.errors import UNREACHABLE, SettingsUnavailableError
 from bot.storage.postgres import describe, is_unreachable, placeholders
-from bot.storage.voices import BUSY_TIMEOUT_MS, Job, Voice, VoiceBook
+from bot.storage.voices import BUSY_TIMEOUT_MS, Job, Voice, VoiceBook, check_name
 
 CONNECT_TIMEOUT = 5
 IDLE_CONNECTIONS = 4
@@ -76,8 +76,11 @@ class PostgresVoiceBook(VoiceBook):
     _JOB_COLUMNS = VoiceBook._JOB_COLUMNS.replace("text_file", "NULL")
     _VOICE_COLUMNS = VoiceBook._VOICE_COLUMNS.replace("file", "NULL")
 
-    def __init__(self, url: str, folder: Path, call_seconds: float | None = None) -> None:
+    def __init__(self, url: str, folder: Path, disk_mb: float = 1000,
+                 call_seconds: float | None = None) -> None:
         super().__init__(folder, call_seconds)
+        # This host's copies take at most this much disk; past it the least recently used go.
+        self.disk_bytes = int(disk_mb * 1024 * 1024)
         self.url = url
         self.where = describe(url)
         self._idle: list[tuple[psycopg.Connection, float]] = []
@@ -219,10 +222,11 @@ class PostgresVoiceBook(VoiceBook):
     def _voice(self, row: tuple) -> Voice:
         guild_id, name, base, _, bits_before, bits_after, created_at = row
         # '@' is in no voice's name: the copies of one voice are <name>@*.
-        file = self.folder / "cache" / str(guild_id) / f"{name}@{created_at:.6f}.safetensors"
+        file = self.folder / "cache" / str(int(guild_id)) / f"{name}@{created_at:.6f}.safetensors"
         return Voice(guild_id, name, base, str(file), bits_before, bits_after, created_at)
 
     def voice(self, guild_id: int, name: str) -> Voice | None:
+        name = check_name(name)
         found = super().voice(guild_id, name)
         if found is None:  # deleted, perhaps through another shard: this host's copy goes too
             self._remove_copies(guild_id, name)
@@ -230,7 +234,8 @@ class PostgresVoiceBook(VoiceBook):
 
     def voice_file(self, voice: Voice) -> Path:
         path = Path(voice.file)
-        if path.exists():
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(path)  # just used: the last to go when the copies are past their disk cap
             return path
         with self._connection() as db:
             row = db.execute("SELECT data FROM voices WHERE guild_id = ? AND name = ? AND created_at = ?",
@@ -246,16 +251,52 @@ class PostgresVoiceBook(VoiceBook):
         finally:
             partial.unlink(missing_ok=True)
         self._remove_copies(voice.guild_id, voice.name, keep=path)  # of an earlier training
+        self._within_disk_cap(keep=path)
         return path
+
+    def _within_disk_cap(self, keep: Path) -> None:
+        """Remove this host's least recently used copies (by modification time, which `voice_file`
+        sets at each use) until all of them take at most `disk_bytes`; never `keep`, just fetched.
+        A removed copy that is wanted again is fetched again from the database."""
+        copies = []
+        for server in _entries(self.folder / "cache"):
+            for copy in _entries(server):
+                with contextlib.suppress(OSError):
+                    if copy.name.endswith(".safetensors") and not copy.name.startswith("."):
+                        status = copy.stat()
+                        copies.append((status.st_mtime_ns, status.st_size, copy))
+        total = sum(size for _, size, _ in copies)
+        for _, size, copy in sorted(copies):
+            if total <= self.disk_bytes:
+                return
+            if copy != keep:
+                with contextlib.suppress(OSError):
+                    copy.unlink()
+                    total -= size
 
     def _forget_files(self, voice: Voice) -> None:
         self._remove_copies(voice.guild_id, voice.name)
 
     def _remove_copies(self, guild_id: int, name: str, keep: Path | None = None) -> None:
-        folder = self.folder / "cache" / str(guild_id)
-        if not folder.is_dir():
+        """This host's copies of the voice: files in its server's folder whose name, up to the '@',
+        is exactly `name` (the folder is listed and each entry compared; nothing is matched as a
+        pattern)."""
+        folder = self.folder / "cache" / str(int(guild_id))
+        try:
+            entries = os.listdir(folder)
+        except OSError:
             return
-        for copy in folder.glob(f"{name}@*.safetensors"):
-            if copy != keep:
+        for entry in entries:
+            stem, at, rest = entry.partition("@")
+            copy = folder / entry
+            if at and stem == name and rest.endswith(".safetensors") and copy != keep:
                 with contextlib.suppress(OSError):
                     copy.unlink()
+
+
+def _entries(folder: Path) -> list[Path]:
+    """What a folder holds; nothing when it is not there."""
+    try:
+        return [folder / entry for entry in os.listdir(folder)]
+    except OSError:
+        return []

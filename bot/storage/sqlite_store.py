@@ -18,6 +18,7 @@ import aiosqlite
 
 from bot.errors import SettingsBusyError, SettingsStoreError
 from bot.storage import queries, replies
+from bot.storage.bounded import LeastRecentlyUsed
 from bot.storage.replies import REPLY_BUSY_TIMEOUT_MS, ReplyRecord
 from bot.storage.schema import SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION
 from bot.storage.settings import (
@@ -58,7 +59,7 @@ class SqliteSettingsStore(ScopedSettings):
         self.guard = StorageGuard(path)  # damage, a full disk, the file replaced: sqlite.py
         self.replies = RepliesTable(reply_writer, reader, self.guard)  # replies.py
         self.path = path
-        self._cache: dict[tuple[str, int], GuildSettings] = {}
+        self._cache: LeastRecentlyUsed[tuple[str, int], GuildSettings] = LeastRecentlyUsed()
         self._data_version: int | None = None
         # Bumped each time a write of ours ends (see get).
         self._writes_seen = 0
