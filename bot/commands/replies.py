@@ -10,9 +10,9 @@ the client; it turns any such custom_id into a button with a callback.
 - Again writes a new text from the same seed, model, temperature and length, as a new message.
 - Continue primes the model with the text so far (seed included, by its end) and writes `length`
   more characters: the message is edited to hold them while everything fits one message, else the
-  continuation is a new message (a follow-up, shown as a reply to it). Presses on one message are
-  served one at a time, in order, so two members pressing at once both get text and nothing is
-  lost or written twice.
+  continuation is a new message (a follow-up, shown as a reply to it). A press is acknowledged
+  before anything else (a deferred update); then presses on one message are served one at a time,
+  in order, so members pressing at once all get text and nothing is lost or written twice.
 - Delete removes the message, for the member who asked or members with Manage Messages.
 - Why? shows the member who pressed it, privately, how likely the model found each character
   (bot/commands/why.py).
@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.answers import UserError, expired_interaction, log_expired, reply_privately, sentence_for
+from bot.commands.acknowledge import Deferral, guard
 from bot.commands.formatting import continuation_reply, fits_whole, generation_reply
 from bot.commands.voice import choose_stored
 from bot.commands.why import explain
@@ -60,6 +61,10 @@ TOO_OLD = Phrase("This reply is too old for its buttons; use /shakespeare for a 
 NOT_OURS = Phrase("This button no longer works; use /shakespeare for a new reply.")
 NOT_YOURS = Phrase("Only the member who asked for this text, or members with Manage Messages, can delete it.")
 GONE = Phrase("That message is already gone.")
+# How the acknowledgement guard defers a press not answered in time: Again's answer is a new public
+# message ("thinking..." first, as write_reply's own deferral); Continue and Delete change the
+# message pressed or follow it up (a deferred update).
+DEFERRALS: dict[str, Deferral] = {"again": "public", "more": "update", "delete": "update", "why": "update"}
 
 
 def new_key() -> str:
@@ -84,7 +89,7 @@ class ReplyButton(discord.ui.DynamicItem[discord.ui.Button], template=BUTTON_ID.
         handler = {"again": press_again, "more": press_continue, "delete": press_delete,
                    "why": press_why}[self.action]
         await answer(interaction, lambda: handler(interaction, self),
-                     costs_cooldown=self.action in ("again", "more"))
+                     costs_cooldown=self.action in ("again", "more"), deferral=DEFERRALS[self.action])
 
 
 def reply_view(key: str, owner_id: int) -> discord.ui.View:
@@ -110,9 +115,12 @@ def unserved_press(interaction: discord.Interaction) -> bool:
 
 
 async def answer(interaction: discord.Interaction[ShakespeareBot], handler: Callable[[], Awaitable[None]],
-                 *, costs_cooldown: bool) -> None:
-    """Run a press like the tree runs a command: refused while stopping, tracked while running,
-    every error one private sentence (tracebacks to the log), the cooldown given back on failure."""
+                 *, costs_cooldown: bool, deferral: Deferral) -> None:
+    """Run a press like the tree runs a command: acknowledged within Discord's 3 s whatever it
+    waits on (bot/commands/acknowledge.py, with `deferral`), refused while stopping, tracked while
+    running, every error one private sentence (tracebacks to the log), the cooldown given back on
+    failure."""
+    guard(interaction, deferral)
     bot = interaction.client
     bot.metrics.handling(interaction)  # metrics: its log lines carry its id
     if not bot.in_flight.accepting:
@@ -238,13 +246,14 @@ async def press_continue(interaction: discord.Interaction[ShakespeareBot], butto
     bot = interaction.client
     message = interaction.message
     assert message is not None  # ReplyButton only sees presses that came with their message
+    # Acknowledged first (a deferred update shows nothing): a press waiting below for the one
+    # before it, however long that one writes, is never dropped by Discord.
+    await interaction.response.defer()
     async with bot.reply_locks.hold(message.id):
         record = await stored_reply(interaction, button.key)  # read inside: the last press's text
         chosen = await choose_stored(interaction, record.model)
         request = request_from(record, record.prompt, chosen)
-        text = await generate(interaction, request, interaction.response.defer)
-        if not interaction.response.is_done():
-            await interaction.response.defer()
+        text = await generate(interaction, request, interaction.response.defer)  # acknowledged: no deferral
         body, prompt = record.body + text, record.prompt + text
         options = {"model": chosen.shown, "temperature": request.temperature, "locale": interaction.locale}
         if fits_whole("" if record.continued else record.seed, body, **options):

@@ -2,12 +2,14 @@
 while it runs.
 
 As in discord.py's examples/app_commands, one client owns one `CommandTree`; the commands live in
-bot/commands/, one module per feature. The tree's `interaction_check` refuses interactions while
-stopping and command data discord.py would fail on; its `on_error` turns every error into one
-sentence. The client keeps the heartbeat file fresh, resumes queued voice jobs and answers presses
-of buttons that are not ours. The command sync (sync.py) and the gateway guards (gateway.py) sit
-beside it. The engine and store are opened by bot/runtime/runner.py and handed in, so tests, the
-self-test and the playground can run the same bot in process.
+bot/commands/, one module per feature. The tree's `interaction_check` starts the acknowledgement
+guard (bot/commands/acknowledge.py), refuses interactions while stopping (an autocomplete with no
+suggestions, anything else with one sentence) and command data discord.py would fail on; its
+`on_error` turns every error into one sentence. The client keeps the heartbeat file fresh, resumes
+queued voice jobs and answers presses of buttons that are not ours. The command sync (sync.py) and
+the gateway guards (gateway.py) sit beside it. The engine and store are opened by
+bot/runtime/runner.py and handed in, so tests, the self-test and the playground can run the same
+bot in process.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from discord import app_commands
 
 from bot.answers import UserError, expired_interaction, log_expired, reply_privately, user_message
 from bot.commands import add_commands
+from bot.commands.acknowledge import command_deferral, guard
 from bot.commands.options import check_command_data
 from bot.commands.pace import SETTINGS_PER, SETTINGS_RATE, UPLOAD_PER, UPLOAD_RATE, Pace
 from bot.commands.replies import NOT_OURS, KeyedLocks, ReplyButton, unserved_press
@@ -39,7 +42,7 @@ from bot.runtime.sync import sync_commands
 from bot.storage import open_voice_book
 from bot.storage.settings import SettingsStore
 from bot.storage.timed import TimedStore
-from bot.voices.cache import VoiceCache
+from bot.voices.cache import CALL_SECONDS, VoiceCache
 from bot.voices.progress_picture import TrainingCurves
 from bot.voices.trainer import LocalTrainer, trainer_env
 from charlm.engine import GenerationEngine
@@ -53,14 +56,19 @@ discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
 class ShakespeareTree(app_commands.CommandTree["ShakespeareBot"]):
     async def interaction_check(self, interaction: discord.Interaction[ShakespeareBot], /) -> bool:
         in_flight = self.client.in_flight
+        # First: from here on, whatever the command waits on, it is acknowledged within Discord's 3 s.
+        guard(interaction, lambda: command_deferral(interaction))
         self.client.metrics.handling(interaction)  # metrics: its log lines carry its id
+        autocomplete = interaction.type is discord.InteractionType.autocomplete
         if not in_flight.accepting:
+            if autocomplete:  # only suggestions answer an autocomplete: none
+                await _no_suggestions(interaction)
+                return False
             self.client.metrics.interaction_done(interaction, "refused")  # metrics
             await reply_privately(interaction, RESTARTING)
             return False
         if interaction.type in (discord.InteractionType.application_command,
                                 discord.InteractionType.autocomplete):
-            autocomplete = interaction.type is discord.InteractionType.autocomplete
             try:
                 check_command_data(interaction.data or {}, autocomplete=autocomplete)
             except UserError as refusal:
@@ -130,7 +138,8 @@ class ShakespeareBot(discord.AutoShardedClient):
         self.why_cooldown = UserCooldown(WHY_COOLDOWN_RATE, WHY_COOLDOWN_SECONDS)  # Why? presses, per user
         self.training_curves = TrainingCurves()  # the voice jobs' training losses read so far
         # Server voices: their jobs and files, the loaded ones, the trainer this process may run.
-        self.voices = open_voice_book(config)  # the settings' database: SQLite or PostgreSQL
+        # The settings' database, SQLite or PostgreSQL; each call bounded, since someone waits for it.
+        self.voices = open_voice_book(config, CALL_SECONDS)
         self.voice_cache = VoiceCache(engine, self.voices, config.voice_cache_mb)
         self.trainer = LocalTrainer(trainer_env(config)) if config.voice_trainer == "local" else None
         self._followers: set[asyncio.Task] = set()  # the tasks editing admins' voice progress replies

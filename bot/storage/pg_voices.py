@@ -16,7 +16,9 @@ hosts, so the database holds what SQLite keeps in files:
 
 Synchronous on purpose: the trainer has no event loop, and the bot calls VoiceBook through
 asyncio.to_thread. Connections are kept open between calls (a few idle ones), since the bot asks
-for a voice's row at every request that names one.
+for a voice's row at every request that names one. The bot bounds each call (`call_seconds`): the
+connect, lock and statement timeouts for a slow server, and the socket shut after that long for a
+server that stopped answering (which no server-side timeout can stop).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import socket
 import threading
 import time
 import uuid
@@ -46,6 +49,13 @@ PING_AFTER_SECONDS = 10.0
 ENQUEUE_LOCK = 0x564F494345  # "VOICE"
 
 
+def _cut(connection: psycopg.Connection) -> None:
+    """Shut the connection's socket (from another thread: its own call is blocked reading it)."""
+    with (contextlib.suppress(OSError, psycopg.Error, ValueError),
+          socket.socket(fileno=os.dup(connection.pgconn.socket)) as handle):
+        handle.shutdown(socket.SHUT_RDWR)
+
+
 class _Placeholders:
     """A psycopg connection that takes the ? placeholders VoiceBook's SQL is written with."""
 
@@ -66,8 +76,9 @@ class PostgresVoiceBook(VoiceBook):
     _JOB_COLUMNS = VoiceBook._JOB_COLUMNS.replace("text_file", "NULL")
     _VOICE_COLUMNS = VoiceBook._VOICE_COLUMNS.replace("file", "NULL")
 
-    def __init__(self, url: str, folder: Path, disk_mb: float = 1000) -> None:
-        super().__init__(folder)
+    def __init__(self, url: str, folder: Path, disk_mb: float = 1000,
+                 call_seconds: float | None = None) -> None:
+        super().__init__(folder, call_seconds)
         # This host's copies take at most this much disk; past it the least recently used go.
         self.disk_bytes = int(disk_mb * 1024 * 1024)
         self.url = url
@@ -78,11 +89,46 @@ class PostgresVoiceBook(VoiceBook):
     # -- connections --
 
     def _open(self) -> psycopg.Connection:
-        connection = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
+        bound = CONNECT_TIMEOUT if self.call_seconds is None else min(CONNECT_TIMEOUT, self.call_seconds)
+        connection = psycopg.connect(self.url, autocommit=True, connect_timeout=max(2, round(bound)),
                                      application_name="shakespeare-bot voices")
-        # As SQLite's busy timeout: a write waits this long for another's lock, then fails.
-        connection.execute(f"SET lock_timeout = {int(BUSY_TIMEOUT_MS)}")
+        with self._bounded(connection):
+            # As SQLite's busy timeout: a write waits this long for another's lock, then fails; and
+            # a statement this long (a server that is slow, not gone), when calls are bounded.
+            connection.execute(f"SET lock_timeout = {int(self._lock_timeout_ms)}")
+            if self.call_seconds is not None:
+                connection.execute(f"SET statement_timeout = {int(self.call_seconds * 1000)}")
         return connection
+
+    @property
+    def _lock_timeout_ms(self) -> float:
+        bounded = self.call_seconds is not None and self.call_seconds * 1000 < BUSY_TIMEOUT_MS
+        return self.call_seconds * 1000 if bounded else BUSY_TIMEOUT_MS
+
+    @contextlib.contextmanager
+    def _bounded(self, connection: psycopg.Connection) -> Iterator[None]:
+        """Within: after call_seconds, the connection's socket is shut, so a call waiting on a
+        server that stopped answering (paused, or a network that drops everything) fails as a lost
+        connection instead of waiting forever: the server's statement_timeout cannot stop what the
+        server never runs."""
+        if self.call_seconds is None:
+            yield
+            return
+        cut: list[bool] = []
+
+        def expire() -> None:
+            cut.append(True)
+            _cut(connection)
+
+        timer = threading.Timer(self.call_seconds, expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+            if cut:  # cut as the call ended: never handed out again
+                connection.close()
 
     def _take(self) -> psycopg.Connection:
         while True:
@@ -93,7 +139,8 @@ class PostgresVoiceBook(VoiceBook):
             if time.monotonic() - since < PING_AFTER_SECONDS:
                 return connection
             try:
-                connection.execute("SELECT 1")
+                with self._bounded(connection):
+                    connection.execute("SELECT 1")
                 return connection
             except psycopg.Error:
                 connection.close()
@@ -123,13 +170,14 @@ class PostgresVoiceBook(VoiceBook):
     def _session(self, write: bool, serialize: bool) -> Iterator[_Placeholders]:
         connection = self._take()
         try:
-            if write:
-                with connection.transaction():
-                    if serialize:
-                        connection.execute("SELECT pg_advisory_xact_lock(%s)", (ENQUEUE_LOCK,))
+            with self._bounded(connection):
+                if write:
+                    with connection.transaction():
+                        if serialize:
+                            connection.execute("SELECT pg_advisory_xact_lock(%s)", (ENQUEUE_LOCK,))
+                        yield _Placeholders(connection)
+                else:
                     yield _Placeholders(connection)
-            else:
-                yield _Placeholders(connection)
         except BaseException:
             if connection.broken:
                 connection.close()

@@ -136,8 +136,12 @@ class VoiceBook:
                     "bits_before, bits_now, seconds_left, reason, created_at, updated_at")
     _VOICE_COLUMNS = "guild_id, name, base, file, bits_before, bits_after, created_at"
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, call_seconds: float | None = None) -> None:
         self.folder = Path(folder)
+        # How long one call may wait on the database (a lock, a server that stopped answering)
+        # before it fails with the database's sentence; None: as long as the driver's own limits.
+        # The bot, which has someone waiting for each answer, sets it; the trainer does not.
+        self.call_seconds = call_seconds
 
     # -- what each database provides --
 
@@ -395,9 +399,11 @@ class SqliteVoiceBook(VoiceBook):
     """Over the settings database at `db_path` (SQLite's migration 5), the files in `folder`
     (VOICES_DIR): uploaded texts in uploads/, voices in <guild>/<name>.safetensors."""
 
-    def __init__(self, db_path: Path, folder: Path) -> None:
-        super().__init__(folder)
+    def __init__(self, db_path: Path, folder: Path, call_seconds: float | None = None) -> None:
+        super().__init__(folder, call_seconds)
         self.db_path = Path(db_path)
+        # A writer waits this long for another's lock (sqlite3's busy timeout), then SettingsBusyError.
+        self._busy_seconds = min(BUSY_TIMEOUT_MS / 1000, call_seconds or BUSY_TIMEOUT_MS / 1000)
 
     @property
     def uploads(self) -> Path:
@@ -410,7 +416,7 @@ class SqliteVoiceBook(VoiceBook):
     def _connection(self, write: bool = False, serialize: bool = False) -> Iterator[sqlite3.Connection]:
         try:
             # BEGIN IMMEDIATE: one writer at a time, so every write transaction is serialized already.
-            connection = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            connection = sqlite3.connect(self.db_path, timeout=self._busy_seconds, isolation_level=None)
             try:
                 connection.execute("PRAGMA synchronous = FULL")
                 if write:

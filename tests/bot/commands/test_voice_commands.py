@@ -180,6 +180,10 @@ async def test_with_the_database_away_voice_commands_are_one_sentence_and_work_a
             for command, options in (("/voice list", {}), ("/voice status", {}), ("/voice cancel", {})):
                 assert refusal(await run.ask(command, user="admin", **options)) == str(UNREACHABLE), command
             assert refusal(await train(run)) == str(UNREACHABLE)
+            # Suggestions answer with what they have: the models, without the server's voices.
+            models = await run.emu.autocomplete("/shakespeare model:", user="admin")
+            assert [choice["value"] for choice in models] == ["lstm"]
+            assert await run.emu.autocomplete("/settings voice name:", user="admin") == []
         finally:
             pg_server.start()
         assert refusal(await run.ask("/voice list", user="admin")).startswith("This server has no voices")
