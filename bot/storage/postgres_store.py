@@ -50,6 +50,8 @@ from bot.storage.postgres import (
     reaching,
     reason,
 )
+from bot.storage.games import GuessGames
+from bot.storage.pg_games import PostgresGameTransactions
 from bot.storage.replies import REPLY_BUSY_TIMEOUT_MS, ReplyRecord
 from bot.storage.schema import POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION, POSTGRES_VERSION_TABLE
 from bot.storage.settings import (
@@ -126,6 +128,7 @@ class PostgresSettingsStore(ScopedSettings):
         self._closed = False
         self._wake = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
+        self.games = GuessGames(PostgresGameTransactions(self))  # /guess's rows: bot/storage/games.py
 
     @classmethod
     async def open(cls, url: str, *, pool_size: int = 5,
