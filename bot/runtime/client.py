@@ -21,6 +21,8 @@ from discord import app_commands
 
 from bot.answers import UserError, expired_interaction, log_expired, reply_privately, user_message
 from bot.commands import add_commands
+from bot.commands.guess import GuessButton
+from bot.commands.guess_rounds import RoundKeeper
 from bot.commands.options import check_command_data
 from bot.commands.pace import SETTINGS_PER, SETTINGS_RATE, UPLOAD_PER, UPLOAD_RATE, Pace
 from bot.commands.replies import NOT_OURS, KeyedLocks, ReplyButton, unserved_press
@@ -122,6 +124,7 @@ class ShakespeareBot(discord.AutoShardedClient):
         self.uploading: set[int] = set()  # servers whose upload is being fetched and checked now
         self.replaced_models_logged: set[str] = set()  # settings' models not loaded here, warned of
         self.reply_locks = KeyedLocks()  # Continue presses on one message, one at a time
+        self.guess = RoundKeeper(self)  # /guess: reveals on time, vote counts, solo rounds
         # Server voices: their jobs and files, the loaded ones, the trainer this process may run.
         self.voices = open_voice_book(config)  # the settings' database: SQLite or PostgreSQL
         self.voice_cache = VoiceCache(engine, self.voices, config.voice_cache_mb)
@@ -134,7 +137,8 @@ class ShakespeareBot(discord.AutoShardedClient):
 
     async def setup_hook(self) -> None:
         # The buttons under replies: any custom_id of theirs, on any message, old ones included.
-        self.add_dynamic_items(ReplyButton)
+        self.add_dynamic_items(ReplyButton, GuessButton)
+        self.guess.start()
         await self.tree.set_translator(BotTranslator())  # Korean names and descriptions
         try:
             await sync_commands(self.tree, self.store, self.config.dev_guild_id, force=False)
@@ -206,6 +210,7 @@ class ShakespeareBot(discord.AutoShardedClient):
         await self.close()
 
     async def close(self) -> None:
+        await self.guess.stop()
         for task in list(self._followers):
             task.cancel()
         if self.trainer is not None:

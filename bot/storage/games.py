@@ -255,7 +255,8 @@ class GuessGames:
 
         return await self.transactions.write(work)
 
-    async def scores(self, guild_id: int, user_id: int, top: int = 10) -> tuple[list[Score], Score | None, int]:
+    async def scores(self, guild_id: int, user_id: int,
+                     top: int = 10) -> tuple[list[Score], Score | None, int]:
         """The server's top `top`, the user's own score (None: never played) and their rank."""
         async def work(execute: Execute) -> tuple[list[Score], Score | None, int]:
             best = [Score(*row) for row in await execute(TOP, (guild_id, top))]

@@ -38,6 +38,8 @@ import psycopg
 
 from bot.errors import FULL, UNREACHABLE, SettingsBusyError, SettingsStoreError, SettingsUnavailableError
 from bot.storage import queries, replies
+from bot.storage.games import GuessGames
+from bot.storage.pg_games import PostgresGameTransactions
 from bot.storage.postgres import (
     BUSY_ERRORS,
     FULL_ERRORS,
@@ -50,8 +52,6 @@ from bot.storage.postgres import (
     reaching,
     reason,
 )
-from bot.storage.games import GuessGames
-from bot.storage.pg_games import PostgresGameTransactions
 from bot.storage.replies import REPLY_BUSY_TIMEOUT_MS, ReplyRecord
 from bot.storage.schema import POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION, POSTGRES_VERSION_TABLE
 from bot.storage.settings import (

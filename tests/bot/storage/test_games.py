@@ -44,7 +44,8 @@ async def test_a_round_from_reservation_to_scores(tmp_path, database):
         assert await book.vote("a" * 16, 7, "bot", 1060.0) is None  # time is up
         results = await asyncio.gather(book.reveal("a" * 16, 1061.0), book.reveal("a" * 16, 1061.0))
         revealed = [each for each in results if each is not None]
-        assert len(revealed) == 1 and (revealed[0].shakespeare, revealed[0].bot, revealed[0].right) == (1, 1, 1)
+        assert len(revealed) == 1
+        assert (revealed[0].shakespeare, revealed[0].bot, revealed[0].right) == (1, 1, 1)
         best, own, rank = await book.scores(GUILD, 6)
         assert [(s.user_id, s.points, s.streak) for s in best] == [(6, 1, 1), (5, 0, 0)]
         assert own.points == 1 and rank == 1
