@@ -1,0 +1,116 @@
+"""/guess through the real client against the emulator, on both databases: a round from the post to
+the reveal (votes, a change of vote, the split, scores), one round per channel and the pace, a
+solo round in a DM, and the refusals (a vote after the reveal, a forged button, a voice as model)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from bot.commands import guess
+from charlm.guess import plan_round, shipped_openings
+from tests.bot.harness import buttons, refusal, running_bot
+
+OPENINGS = shipped_openings()
+
+
+def rng_for(kind: str) -> random.Random:
+    """A generator whose first round is of `kind` ("real": no model text needed)."""
+    for seed in range(100):
+        if plan_round(random.Random(seed), OPENINGS).kind == kind:
+            return random.Random(seed)
+    raise AssertionError("no seed")
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 30) -> Any:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not (result := check()):
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+    return result
+
+
+@pytest.fixture
+def short_rounds(monkeypatch):
+    monkeypatch.setattr(guess, "ROUND_SECONDS", 4.0)
+
+
+async def start_round(run, kind: str = "real", **options: object) -> dict[str, Any]:
+    run.bot.guess.rng = rng_for(kind)
+    reply = await run.ask("/guess play", **options)
+    assert not reply.ephemeral, reply.content
+    assert "**Shakespeare or the bot?**" in reply.content and "```" in reply.content
+    return reply.message
+
+
+async def vote(run, message: dict[str, Any], label: str, user: str) -> str:
+    sent = await run.emu.press(message["id"], buttons(message)[label], user=user)
+    return refusal(await sent.wait_reply(30))
+
+
+async def test_a_round_from_the_post_to_the_reveal_and_the_scores(tmp_path, database, short_rounds):
+    async with running_bot(tmp_path, database_url=database) as run:
+        message = await start_round(run)
+        assert set(buttons(message)) == {"Shakespeare", "The bot"}
+        assert "Votes so far: 0" in message["content"]
+        assert (await vote(run, message, "Shakespeare", "member")).startswith("Your vote: Shakespeare.")
+        assert (await vote(run, message, "The bot", "admin")).startswith("Your vote: The bot.")
+        assert await vote(run, message, "Shakespeare", "admin") == "Vote changed to Shakespeare."
+        assert (await vote(run, message, "The bot", "owner")).startswith("Your vote: The bot.")
+        await eventually(lambda: "Votes so far: 3" in run.emu.message(message["id"])["content"])
+        shown = await eventually(lambda: (m := run.emu.message(message["id"]))["content"].startswith(
+            "**It was Shakespeare.**") and m)
+        assert "Shakespeare: 2, the bot: 1; 2 of 3 right." in shown["content"]
+        assert all(button.get("disabled") for row in shown["components"] for button in row["components"])
+        # A press after the reveal (a client that had not redrawn the buttons yet).
+        sent = await run.emu.press(message["id"], buttons(message)["The bot"], user="member", forge=True)
+        assert refusal(await sent.wait_reply(30)) == "This round is over. **It was Shakespeare.**"
+        scores = await run.ask("/guess scores", user="owner")
+        assert scores.content.startswith("**Best guessers here**")
+        lines = scores.content.splitlines()
+        assert lines[1].endswith(": 1 points (streak 1, best 1)") and lines[3].endswith(
+            ": 0 points (streak 0, best 0)")
+        assert lines[-1] == "You: number 3, 0 points, streak 0."
+        assert "<@" in lines[1] and scores.message.get("allowed_mentions", {}).get("parse", []) == []
+
+
+async def test_one_round_per_channel_and_a_pace_between_rounds(tmp_path, short_rounds):
+    async with running_bot(tmp_path) as run:
+        message = await start_round(run)
+        second = refusal(await run.ask("/guess play", user="admin"))
+        assert second.startswith("This channel already has a round going: https://discord.com/channels/")
+        assert f"/{message['channel_id']}/{message['id']}. Vote there" in second
+        await eventually(lambda: run.emu.message(message["id"])["content"].startswith("**It was"))
+        assert refusal(await run.ask("/guess play")).startswith("A new round can start in this channel <t:")
+
+
+async def test_a_round_in_a_dm_is_guessed_alone_and_revealed_by_the_vote(tmp_path, short_rounds):
+    async with running_bot(tmp_path) as run:
+        message = await start_round(run, guild=False)
+        assert "You guess alone here" in message["content"]
+        await run.emu.press(message["id"], buttons(message)["The bot"], user="member")
+        shown = await eventually(lambda: (m := run.emu.message(message["id"]))["content"].startswith(
+            "**It was Shakespeare.**") and m)  # the press itself edited the message
+        assert "Shakespeare: 0, the bot: 1; 0 of 1 right." in shown["content"]
+        refused = refusal(await run.ask("/guess scores", guild=False))
+        assert refused == "Scores belong to a server that added the bot; play /guess there."
+
+
+async def test_forged_buttons_voices_and_failed_draws_get_one_sentence(tmp_path):
+    async with running_bot(tmp_path) as run:
+        message = await start_round(run)
+        # A button that is not on the message, or not of any shape of ours: the bot's general sentence.
+        for forged in ("gss:bot:0123456789abcdef", "gss:maybe:0123456789abcdef"):
+            sent = await run.emu.press(message["id"], forged, forge=True)
+            assert refusal(await sent.wait_reply(30)) == (
+                "This button no longer works; use /shakespeare for a new reply.")
+        # A message made up to carry a round that never was.
+        sent = await run.emu.press("12345", "gss:bot:0123456789abcdef", forge=True)
+        assert refusal(await sent.wait_reply(30)) == "This round is unknown or too old; start one with /guess play."
+        refused = refusal(await run.ask("/guess play", model="voice:lore", user="admin"))
+        assert refused == "Only the shipped models play /guess: choose lstm."
