@@ -39,6 +39,7 @@ from bot.storage.games import Choice, GuessRecord
 from bot.storage.settings import MAX_MODEL_NAME_LENGTH
 from charlm.engine import GenerationRequest
 from charlm.guess import GuessRound, PassageError, draw_round_async
+from charlm.guess.passages import KINDS
 
 if TYPE_CHECKING:
     from bot.runtime.client import ShakespeareBot
@@ -98,20 +99,21 @@ def choose_guess_model(bot: ShakespeareBot, asked: object) -> str:
 
 
 async def draw(bot: ShakespeareBot, model: str) -> GuessRound:
+    """A round's passage; the coin is tossed once, so a model that fails a draw is drawn for again
+    (the odds stay even), and after DRAWS draws the user gets one sentence."""
     openings = await keeper(bot).openings()
+    rng = keeper(bot).rng
+    kind = KINDS[rng.randrange(len(KINDS))]
 
     async def generate(prompt: str, length: int) -> str:
         return await bot.engine.generate(GenerationRequest(seed=prompt, model=model, length=length))
 
-    for _ in range(DRAWS - 1):
+    for _ in range(DRAWS):
         try:
-            return await draw_round_async(keeper(bot).rng, generate, model, openings)
+            return await draw_round_async(rng, generate, model, openings, kind)
         except PassageError as error:
-            log.info("A /guess draw with %s failed (%s); drawing again.", model, error)
-    try:
-        return await draw_round_async(keeper(bot).rng, generate, model, openings)
-    except PassageError:
-        raise UserError(NO_PASSAGE) from None
+            log.info("A /guess draw with %s failed (%s).", model, error)
+    raise UserError(NO_PASSAGE)
 
 
 class GuessGroup(app_commands.Group, name="guess",

@@ -7,10 +7,25 @@ in the scores are shown as names but ping nobody (every message goes with allowe
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from bot.commands.formatting import neutralise_code
 from bot.i18n import Phrase, localize
 from bot.storage.games import Choice, Fooled, GuessRecord, Revealed, Score
 from charlm.guess import fooled_share
+
+if TYPE_CHECKING:
+    from bot.config import BotConfig
+    from bot.runtime.client import ShakespeareBot
+
+log = logging.getLogger(__name__)
+
+FOOLED_MINIMUM = 20  # votes on a model's passages before its share is shown
+FOOLED_READ_SECONDS = 1.0
 
 LABELS: dict[Choice, Phrase] = {"shakespeare": Phrase("Shakespeare"), "bot": Phrase("The bot")}
 TITLE = Phrase("**Shakespeare or the bot?** The first line is Shakespeare's; is the rest? "
@@ -71,16 +86,52 @@ def scores_text(best: list[Score], own: Score | None, rank: int, locale: object)
     return "\n".join(lines)
 
 
-def fooled_lines(tallies: list[Fooled], models: list[str], locale: object, minimum: int = 20) -> list[str]:
-    """One line per model in `models` (those with no votes yet say so too)."""
+def fooled_lines(tallies: list[Fooled], models: Sequence[str], locale: object, *,
+                 minimum: int = FOOLED_MINIMUM, all_models: bool = True) -> list[str]:
+    """One line per model in `models`; with `all_models` False only those with `minimum` votes
+    (and no lines at all when none has)."""
     by_model = {tally.model: tally for tally in tallies}
-    lines = [localize(FOOLED_TITLE, locale)]
+    lines = []
     for model in models:
         tally = by_model.get(model, Fooled(model, 0, 0))
         share = fooled_share(tally.shakespeare, tally.votes, minimum)
-        if share is None:
-            line = Phrase(FOOLED_TOO_FEW.template, model=model, votes=tally.votes, least=minimum)
-        else:
-            line = Phrase(FOOLED_LINE.template, model=model, share=f"{100 * share:.0f}", votes=tally.votes)
-        lines.append(localize(line, locale))
-    return lines
+        if share is None and all_models:
+            lines.append(Phrase(FOOLED_TOO_FEW.template, model=model, votes=tally.votes, least=minimum))
+        elif share is not None:
+            lines.append(Phrase(FOOLED_LINE.template, model=model, share=f"{100 * share:.0f}",
+                                votes=tally.votes))
+    return [localize(line, locale) for line in ([FOOLED_TITLE, *lines] if lines else [])]
+
+
+async def fooled_figures(bot: ShakespeareBot, locale: object) -> list[str]:
+    """/about's lines: the loaded models' figures once they have FOOLED_MINIMUM votes. /about
+    answers at once: a database slower than FOOLED_READ_SECONDS, or away, leaves them out."""
+    try:
+        tallies = await asyncio.wait_for(bot.store.games.fooled(), FOOLED_READ_SECONDS)
+    except Exception as error:
+        log.info("/about without the /guess figures: %s", error or type(error).__name__)
+        return []
+    return fooled_lines(tallies, bot.engine.model_names, locale, all_models=False)
+
+
+async def print_stats(config: BotConfig) -> int:
+    """`python -m bot stats`: every shipped model's /guess figure (the checkpoints in
+    CHECKPOINT_DIR), from the bot's database; 1 with one sentence when it cannot be read."""
+    from bot.errors import SettingsStoreError
+    from bot.storage import open_store
+
+    models = sorted(path.stem for path in config.checkpoint_dir.glob("*.safetensors"))
+    try:
+        store = await open_store(config)
+    except SettingsStoreError as error:
+        print(f"bot: {error}", file=sys.stderr)
+        return 1
+    try:
+        tallies = await store.games.fooled()
+    except SettingsStoreError as error:
+        print(f"bot: {error}", file=sys.stderr)
+        return 1
+    finally:
+        await store.close()
+    print("\n".join(fooled_lines(tallies, models, "en")))
+    return 0

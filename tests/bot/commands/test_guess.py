@@ -12,16 +12,18 @@ from typing import Any
 import pytest
 
 from bot.commands import guess
-from charlm.guess import plan_round, shipped_openings
+from charlm.guess import shipped_openings
+from charlm.guess.passages import KINDS
 from tests.bot.harness import buttons, refusal, running_bot
 
 OPENINGS = shipped_openings()
 
 
 def rng_for(kind: str) -> random.Random:
-    """A generator whose first round is of `kind` ("real": no model text needed)."""
+    """A generator whose first round is of `kind` ("real": no model text needed): the coin is
+    tossed first (bot/commands/guess.py `draw`)."""
     for seed in range(100):
-        if plan_round(random.Random(seed), OPENINGS).kind == kind:
+        if KINDS[random.Random(seed).randrange(len(KINDS))] == kind:
             return random.Random(seed)
     raise AssertionError("no seed")
 
@@ -111,6 +113,64 @@ async def test_forged_buttons_voices_and_failed_draws_get_one_sentence(tmp_path)
                 "This button no longer works; use /shakespeare for a new reply.")
         # A message made up to carry a round that never was.
         sent = await run.emu.press("12345", "gss:bot:0123456789abcdef", forge=True)
-        assert refusal(await sent.wait_reply(30)) == "This round is unknown or too old; start one with /guess play."
+        assert refusal(await sent.wait_reply(30)) == (
+            "This round is unknown or too old; start one with /guess play.")
         refused = refusal(await run.ask("/guess play", model="voice:lore", user="admin"))
         assert refused == "Only the shipped models play /guess: choose lstm."
+
+
+async def test_fifty_members_voting_at_once_and_the_fooled_figure(tmp_path, database, short_rounds,
+                                                                  monkeypatch, capsys):
+    async def writes_shakespeare(request):  # the tiny test model writes no passage; this one does
+        return OPENINGS[0].continuation + "\n"
+
+    async with running_bot(tmp_path, database_url=database) as run:
+        monkeypatch.setattr(run.engine, "generate", writes_shakespeare)
+        monkeypatch.setattr(guess, "ROUND_SECONDS", 8.0)
+        members = [f"player{number}" for number in range(50)]
+        for name in members:
+            run.emu.world.add_member(name)
+        message = await start_round(run, kind="model")
+        presses = await asyncio.gather(*(run.emu.press(message["id"], buttons(message)[
+            "Shakespeare" if number < 30 else "The bot"], user=name) for number, name in enumerate(members)))
+        answers = [refusal(await sent.wait_reply(30)) for sent in presses]
+        assert all(answer.startswith("Your vote: ") for answer in answers), answers
+        await eventually(lambda: "Votes so far: 50" in run.emu.message(message["id"])["content"])
+        shown = await eventually(lambda: (m := run.emu.message(message["id"]))["content"].startswith(
+            "**It was the bot: lstm.**") and m)
+        assert "Shakespeare: 30, the bot: 20; 20 of 50 right." in shown["content"]
+        about = await run.ask("/about")
+        assert "- **lstm**: 60% of 50 votes" in about.content
+    monkeypatch.setenv("BOT_DB_PATH", str(tmp_path / "bot.sqlite3"))
+    monkeypatch.setenv("CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
+    if database is not None:
+        monkeypatch.setenv("DATABASE_URL", database)
+    from bot.__main__ import main
+
+    assert await asyncio.to_thread(main, ["stats"]) == 0
+    assert "- **lstm**: 60% of 50 votes" in capsys.readouterr().out
+
+
+async def test_a_failed_draw_frees_the_channel_and_a_deleted_message_still_scores(tmp_path, short_rounds,
+                                                                                  monkeypatch):
+    async def writes_nothing(request):
+        return ""
+
+    async with running_bot(tmp_path, refused_calls=1) as run:  # the answer, to a message deleted
+        with monkeypatch.context() as patched:
+            patched.setattr(run.engine, "generate", writes_nothing)
+            run.bot.guess.rng = rng_for("model")
+            refused = await run.ask("/guess play")
+            assert refused.content == (
+                "The model wrote nothing that makes a passage this time; try /guess play again.")
+        message = await start_round(run)  # at once: the failed round left no mark on the pace
+        assert (await vote(run, message, "Shakespeare", "member")).startswith("Your vote")
+        await eventually(lambda: "Votes so far: 1" in run.emu.message(message["id"])["content"])
+        await run.bot.http.delete_message(int(message["channel_id"]), int(message["id"]))
+        for _ in range(200):  # the reveal finds the message gone, and scores the round all the same
+            best, own, rank = await run.bot.store.games.scores(run.emu.world.guild.id,
+                                                               run.emu.world.user("member").id)
+            if own is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert own is not None and own.points == 1 and rank == 1
