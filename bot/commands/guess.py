@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 import secrets
 import time
 from typing import TYPE_CHECKING
@@ -28,14 +27,12 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
-from bot.answers import UserError, reply_privately
+from bot.answers import UserError
 from bot.commands.guess_rounds import RoundKeeper, bounded, guess_view
-from bot.commands.guess_text import LABELS, answer_of, revealed_text, round_text, scores_text
+from bot.commands.guess_text import round_text, scores_text
 from bot.commands.options import in_server_with_bot, require_loaded
-from bot.commands.replies import answer
-from bot.i18n import Phrase, localize
-from bot.names import GUESS_ID, guess_button_id
-from bot.storage.games import Choice, GuessRecord
+from bot.i18n import Phrase
+from bot.storage.games import GuessRecord
 from bot.storage.settings import MAX_MODEL_NAME_LENGTH
 from charlm.engine import GenerationRequest
 from charlm.guess import GuessRound, PassageError, draw_round_async
@@ -56,32 +53,7 @@ DRAWING = Phrase("A round is being drawn in this channel; vote in it once it app
 PACE = Phrase("A new round can start in this channel {when}.")
 NO_PASSAGE = Phrase("The model wrote nothing that makes a passage this time; try /guess play again.")
 NOT_SHIPPED = Phrase("Only the shipped models play /guess: choose {choices}.")
-GONE = Phrase("This round is unknown or too old; start one with /guess play.")
-OVER = Phrase("This round is over. {answer}")
-VOTED = Phrase("Your vote: {choice}. You can change it until the answer comes {when}.")
-CHANGED = Phrase("Vote changed to {choice}.")
-NOT_YOUR_ROUND = Phrase(
-    "Only the member who started this round guesses in it; start your own with /guess play.")
 SCORES_NEED_SERVER = Phrase("Scores belong to a server that added the bot; play /guess there.")
-
-
-class GuessButton(discord.ui.DynamicItem[discord.ui.Button], template=GUESS_ID.pattern):
-    """One of the two vote buttons, rebuilt from its custom_id for every press."""
-
-    def __init__(self, choice: Choice, key: str, locale: object = "en") -> None:
-        style = discord.ButtonStyle.primary if choice == "shakespeare" else discord.ButtonStyle.secondary
-        super().__init__(discord.ui.Button(label=localize(LABELS[choice], locale), style=style,
-                                           custom_id=guess_button_id(choice, key)))
-        self.choice, self.key = choice, key
-
-    @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
-                             match: re.Match[str], /) -> GuessButton:
-        return cls(match["choice"], match["key"])  # type: ignore[arg-type]
-
-    async def callback(self, interaction: discord.Interaction[ShakespeareBot]) -> None:
-        await answer(interaction, lambda: press_vote(interaction, self.key, self.choice),
-                     costs_cooldown=False)
 
 
 def keeper(bot: ShakespeareBot) -> RoundKeeper:
@@ -185,40 +157,3 @@ def refusal(open_round: GuessRecord | None, ready_at: float | None,
     return Phrase(OPEN_ROUND.template, link=link)
 
 
-async def press_vote(interaction: discord.Interaction[ShakespeareBot], key: str, choice: Choice) -> None:
-    bot = interaction.client
-    games = bot.store.games
-    now = time.time()
-    record = await bounded(games.get(key))
-    if record is None or record.text is None:
-        raise UserError(GONE)
-    solo = record.guild_id is None
-    if solo and interaction.user.id != record.starter_id:
-        raise UserError(NOT_YOUR_ROUND)
-    voted = None if record.revealed_at is not None else await bounded(games.vote(key, interaction.user.id,
-                                                                                  choice, now))
-    if voted is None:
-        if solo and record.revealed_at is None:  # its time is up and nobody revealed it: this press does
-            await reveal_solo(interaction, key, now)
-            return
-        raise UserError(Phrase(OVER.template, answer=answer_of(record)))
-    if solo:
-        await reveal_solo(interaction, key, now)
-        return
-    label = LABELS[choice]
-    sentence = (Phrase(CHANGED.template, choice=label) if voted.changed
-                else Phrase(VOTED.template, choice=label, when=f"<t:{int(voted.round.reveal_at)}:R>"))
-    await reply_privately(interaction, sentence)
-    keeper(bot).count_changed(voted.round)
-
-
-async def reveal_solo(interaction: discord.Interaction[ShakespeareBot], key: str, now: float) -> None:
-    """A solo round's answer, shown by the player's own press (an edit of the message pressed)."""
-    revealed = await bounded(interaction.client.store.games.reveal(key, now))
-    keeper(interaction.client).solo.pop(key, None)
-    if revealed is None:
-        record = await bounded(interaction.client.store.games.get(key))
-        raise UserError(GONE if record is None else Phrase(OVER.template, answer=answer_of(record)))
-    await interaction.response.edit_message(content=revealed_text(revealed, interaction.locale),
-                                            view=guess_view(key, interaction.locale, disabled=True),
-                                            allowed_mentions=discord.AllowedMentions.none())

@@ -1,5 +1,5 @@
-"""/guess's rounds while they run: the reveal loop, the coalesced edits of the vote count, and the
-rounds this process must reveal itself.
+"""/guess's rounds while they run: the vote buttons and their presses, the reveal loop, the
+coalesced edits of the vote count, and the rounds this process must reveal itself.
 
 A round's time is in the database (`reveal_at`), not in a timer of this process, so a round
 survives a restart: every process runs `RoundKeeper`'s loop, which every TICK_SECONDS asks for the
@@ -25,18 +25,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, TypeVar
 
 import discord
 
-from bot.answers import UserError
-from bot.commands.guess_text import revealed_text, round_text
-from bot.commands.replies import KeyedLocks
+from bot.answers import UserError, reply_privately
+from bot.commands.guess_text import LABELS, answer_of, revealed_text, round_text
+from bot.commands.replies import KeyedLocks, answer
 from bot.errors import BotError
-from bot.i18n import Phrase
-from bot.storage.games import CHOICES, GuessRecord, Revealed
+from bot.i18n import Phrase, localize
+from bot.names import GUESS_ID, guess_button_id
+from bot.storage.games import CHOICES, Choice, GuessRecord, Revealed
 from charlm.guess import Opening, shipped_openings
 
 if TYPE_CHECKING:
@@ -50,18 +52,42 @@ EDIT_SECONDS = 2.0
 STRANDED_SECONDS = 600.0
 # Every database call on the way to an acknowledgement waits at most this long.
 ACK_DB_SECONDS = 2.0
+
+GONE = Phrase("This round is unknown or too old; start one with /guess play.")
+OVER = Phrase("This round is over. {answer}")
+VOTED = Phrase("Your vote: {choice}. You can change it until the answer comes {when}.")
+CHANGED = Phrase("Vote changed to {choice}.")
+NOT_YOUR_ROUND = Phrase(
+    "Only the member who started this round guesses in it; start your own with /guess play.")
 SLOW = Phrase("The game's database is slow right now; try again in a moment.")
 
 
 def guess_view(key: str, locale: object, *, disabled: bool = False) -> discord.ui.View:
-    from bot.commands.guess import GuessButton  # the button's callback lives with the command
-
     view = discord.ui.View(timeout=None)
     for choice in CHOICES:
         button = GuessButton(choice, key, locale)
         button.item.disabled = disabled
         view.add_item(button)
     return view
+
+
+class GuessButton(discord.ui.DynamicItem[discord.ui.Button], template=GUESS_ID.pattern):
+    """One of the two vote buttons, rebuilt from its custom_id for every press."""
+
+    def __init__(self, choice: Choice, key: str, locale: object = "en") -> None:
+        style = discord.ButtonStyle.primary if choice == "shakespeare" else discord.ButtonStyle.secondary
+        super().__init__(discord.ui.Button(label=localize(LABELS[choice], locale), style=style,
+                                           custom_id=guess_button_id(choice, key)))
+        self.choice, self.key = choice, key
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
+                             match: re.Match[str], /) -> GuessButton:
+        return cls(match["choice"], match["key"])  # type: ignore[arg-type]
+
+    async def callback(self, interaction: discord.Interaction[ShakespeareBot]) -> None:
+        await answer(interaction, lambda: press_vote(interaction, self.key, self.choice),
+                     costs_cooldown=False)
 
 
 class RoundKeeper:
@@ -190,3 +216,42 @@ async def bounded(call: Awaitable[T], seconds: float = ACK_DB_SECONDS) -> T:
         return await asyncio.wait_for(call, seconds)
     except asyncio.TimeoutError:
         raise UserError(SLOW) from None
+
+
+async def press_vote(interaction: discord.Interaction[ShakespeareBot], key: str, choice: Choice) -> None:
+    bot = interaction.client
+    games = bot.store.games
+    now = time.time()
+    record = await bounded(games.get(key))
+    if record is None or record.text is None:
+        raise UserError(GONE)
+    solo = record.guild_id is None
+    if solo and interaction.user.id != record.starter_id:
+        raise UserError(NOT_YOUR_ROUND)
+    voted = None if record.revealed_at is not None else await bounded(games.vote(key, interaction.user.id,
+                                                                                  choice, now))
+    if voted is None:
+        if solo and record.revealed_at is None:  # its time is up and nobody revealed it: this press does
+            await reveal_solo(interaction, key, now)
+            return
+        raise UserError(Phrase(OVER.template, answer=answer_of(record)))
+    if solo:
+        await reveal_solo(interaction, key, now)
+        return
+    label = LABELS[choice]
+    sentence = (Phrase(CHANGED.template, choice=label) if voted.changed
+                else Phrase(VOTED.template, choice=label, when=f"<t:{int(voted.round.reveal_at)}:R>"))
+    await reply_privately(interaction, sentence)
+    bot.guess.count_changed(voted.round)
+
+
+async def reveal_solo(interaction: discord.Interaction[ShakespeareBot], key: str, now: float) -> None:
+    """A solo round's answer, shown by the player's own press (an edit of the message pressed)."""
+    revealed = await bounded(interaction.client.store.games.reveal(key, now))
+    interaction.client.guess.solo.pop(key, None)
+    if revealed is None:
+        record = await bounded(interaction.client.store.games.get(key))
+        raise UserError(GONE if record is None else Phrase(OVER.template, answer=answer_of(record)))
+    await interaction.response.edit_message(content=revealed_text(revealed, interaction.locale),
+                                            view=guess_view(key, interaction.locale, disabled=True),
+                                            allowed_mentions=discord.AllowedMentions.none())

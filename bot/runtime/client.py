@@ -21,8 +21,7 @@ from discord import app_commands
 
 from bot.answers import UserError, expired_interaction, log_expired, reply_privately, user_message
 from bot.commands import add_commands
-from bot.commands.guess import GuessButton
-from bot.commands.guess_rounds import RoundKeeper
+from bot.commands.guess_rounds import GuessButton, RoundKeeper
 from bot.commands.options import check_command_data
 from bot.commands.pace import SETTINGS_PER, SETTINGS_RATE, UPLOAD_PER, UPLOAD_RATE, Pace
 from bot.commands.replies import NOT_OURS, KeyedLocks, ReplyButton, unserved_press

@@ -22,8 +22,9 @@ GAME_TIMEOUT = 2.0
 
 
 class PostgresGameTransactions:
-    def __init__(self, store: PostgresSettingsStore) -> None:
+    def __init__(self, store: PostgresSettingsStore, read_timeout: float) -> None:
         self.store = store
+        self.read_timeout = read_timeout
 
     async def write(self, work: Callable[[Execute], Awaitable[T]]) -> T:
         try:
@@ -33,9 +34,7 @@ class PostgresGameTransactions:
             raise RoundConflict() from None
 
     async def read(self, work: Callable[[Execute], Awaitable[T]]) -> T:
-        from bot.storage.postgres_store import READ_TIMEOUT
-
-        return await self.store._guarded(lambda connection: work(_executor(connection)), READ_TIMEOUT)
+        return await self.store._guarded(lambda connection: work(_executor(connection)), self.read_timeout)
 
 
 def _executor(connection: psycopg.AsyncConnection) -> Execute:

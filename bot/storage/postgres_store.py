@@ -128,7 +128,8 @@ class PostgresSettingsStore(ScopedSettings):
         self._closed = False
         self._wake = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
-        self.games = GuessGames(PostgresGameTransactions(self))  # /guess's rows: bot/storage/games.py
+        # /guess's rows: bot/storage/games.py
+        self.games = GuessGames(PostgresGameTransactions(self, READ_TIMEOUT))
 
     @classmethod
     async def open(cls, url: str, *, pool_size: int = 5,
