@@ -142,8 +142,7 @@ async def play_round(interaction: discord.Interaction[ShakespeareBot], asked: ob
         except Exception as error:  # the reservation lapses by itself (DRAWING_SECONDS)
             log.warning("Could not drop /guess round %s: %s", record.key, error)
         raise
-    if not installed:
-        keeper(bot).solo[record.key] = interaction
+    keeper(bot).posted[record.key] = interaction
 
 
 def refusal(open_round: GuessRecord | None, ready_at: float | None,

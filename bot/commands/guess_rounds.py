@@ -27,7 +27,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 import discord
@@ -96,7 +96,9 @@ class RoundKeeper:
     def __init__(self, bot: ShakespeareBot) -> None:
         self.bot = bot
         self.rng = random.Random()  # which opening, and whether the bot writes the rest
-        self.solo: dict[str, discord.Interaction] = {}  # solo rounds posted here: their interactions
+        # The interactions that posted this process's open rounds: their tokens edit the message for
+        # Discord's 15 minutes with no permission in the channel (the only way, for a solo round).
+        self.posted: dict[str, discord.Interaction] = {}
         self._counting: dict[str, asyncio.Task] = {}
         self._dirty: set[str] = set()
         self._revealed: set[str] = set()
@@ -137,7 +139,8 @@ class RoundKeeper:
                 async with self._locks.hold(record.key):
                     if record.key in self._revealed or time.time() >= record.reveal_at:
                         return
-                    await self._message(record).edit(content=round_text(record, votes, self._locale(record)))
+                    await self._show(record, lambda locale, votes=votes: {
+                        "content": round_text(record, votes, locale)})
                 await asyncio.sleep(EDIT_SECONDS)
         except discord.NotFound:
             log.info("The message of /guess round %s is gone; its count is not shown.", record.key)
@@ -164,15 +167,15 @@ class RoundKeeper:
         now = time.time()
         for key, guild_id, reveal_at in await self.bot.store.games.due(now):
             stranded = now - reveal_at > STRANDED_SECONDS
-            ours = (key in self.solo if guild_id is None else self.bot.get_guild(guild_id) is not None)
+            ours = key in self.posted or (guild_id is not None and self.bot.get_guild(guild_id) is not None)
             if ours or stranded:
                 await self.reveal(key, now)
 
     async def reveal(self, key: str, now: float) -> Revealed | None:
         """Claim, score and show one round; None when another process (or a press) had it."""
         revealed = await self.bot.store.games.reveal(key, now)
-        interaction = self.solo.pop(key, None)
         if revealed is None:
+            self.posted.pop(key, None)
             return None
         self._revealed.add(key)
         counting = self._counting.pop(key, None)
@@ -182,21 +185,26 @@ class RoundKeeper:
         record = revealed.round
         try:
             async with self._locks.hold(key):
-                if record.guild_id is not None and record.message_id is not None:
-                    locale = self._locale(record)
-                    await self._message(record).edit(content=revealed_text(revealed, locale),
-                                                     view=guess_view(key, locale, disabled=True))
-                elif interaction is not None:
-                    await interaction.edit_original_response(
-                        content=revealed_text(revealed, interaction.locale),
-                        view=guess_view(key, interaction.locale, disabled=True))
+                await self._show(record, lambda locale: {"content": revealed_text(revealed, locale),
+                                                         "view": guess_view(key, locale, disabled=True)})
         except discord.NotFound:
             log.info("/guess round %s was revealed, but its message is gone.", key)
         except discord.HTTPException as error:
             log.warning("Could not show the answer of /guess round %s: %s", key, error)
         finally:
+            self.posted.pop(key, None)
             self._forget_later(key)
         return revealed
+
+    async def _show(self, record: GuessRecord, change: Callable[[object], dict]) -> None:
+        """Edit a round's message: through the interaction that posted it while this process holds
+        it, else through its channel (a server that added the bot); a solo round posted by another
+        process waits for its player's press. `change` gives the edit for a locale."""
+        interaction = self.posted.get(record.key)
+        if interaction is not None:
+            await interaction.edit_original_response(**change(interaction.locale))
+        elif record.guild_id is not None and record.message_id is not None:
+            await self._message(record).edit(**change(self._locale(record)))
 
     def _forget_later(self, key: str) -> None:
         asyncio.get_running_loop().call_later(EDIT_SECONDS * 5, self._revealed.discard, key)
@@ -222,14 +230,14 @@ async def press_vote(interaction: discord.Interaction[ShakespeareBot], key: str,
     bot = interaction.client
     games = bot.store.games
     now = time.time()
-    record = await bounded(games.get(key))
+    record = await bounded(games.get(key), ACK_DB_SECONDS / 2)
     if record is None or record.text is None:
         raise UserError(GONE)
     solo = record.guild_id is None
     if solo and interaction.user.id != record.starter_id:
         raise UserError(NOT_YOUR_ROUND)
-    voted = None if record.revealed_at is not None else await bounded(games.vote(key, interaction.user.id,
-                                                                                  choice, now))
+    voted = None if record.revealed_at is not None else await bounded(
+        games.vote(key, interaction.user.id, choice, now), ACK_DB_SECONDS / 2)
     if voted is None:
         if solo and record.revealed_at is None:  # its time is up and nobody revealed it: this press does
             await reveal_solo(interaction, key, now)
@@ -247,10 +255,11 @@ async def press_vote(interaction: discord.Interaction[ShakespeareBot], key: str,
 
 async def reveal_solo(interaction: discord.Interaction[ShakespeareBot], key: str, now: float) -> None:
     """A solo round's answer, shown by the player's own press (an edit of the message pressed)."""
-    revealed = await bounded(interaction.client.store.games.reveal(key, now))
-    interaction.client.guess.solo.pop(key, None)
+    # The press waited for the round and the vote already: the reveal gets what is left of 3 s.
+    revealed = await bounded(interaction.client.store.games.reveal(key, now), ACK_DB_SECONDS / 2)
+    interaction.client.guess.posted.pop(key, None)
     if revealed is None:
-        record = await bounded(interaction.client.store.games.get(key))
+        record = await bounded(interaction.client.store.games.get(key), ACK_DB_SECONDS / 4)
         raise UserError(GONE if record is None else Phrase(OVER.template, answer=answer_of(record)))
     await interaction.response.edit_message(content=revealed_text(revealed, interaction.locale),
                                             view=guess_view(key, interaction.locale, disabled=True),

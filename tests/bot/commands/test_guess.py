@@ -5,6 +5,7 @@ solo round in a DM, and the refusals (a vote after the reveal, a forged button, 
 from __future__ import annotations
 
 import asyncio
+import io
 import random
 from collections.abc import Callable
 from typing import Any
@@ -174,3 +175,20 @@ async def test_a_failed_draw_frees_the_channel_and_a_deleted_message_still_score
                 break
             await asyncio.sleep(0.1)
         assert own is not None and own.points == 1 and rank == 1
+
+
+async def test_the_playground_plays_a_round_with_several_members(tmp_path, short_rounds):
+    from bot.devtools.playground import Playground
+
+    async with running_bot(tmp_path) as run:
+        out = io.StringIO()
+        playground = Playground(run.emu, out, reply_timeout=30)
+        run.bot.guess.rng = rng_for("real")
+        for line in ["/guess play", "/as member /press 1 shakespeare", "/as owner /press 1 the bot",
+                     "/as member /press 1 the bot"]:
+            assert await playground.handle(line)
+        shown = out.getvalue()
+        assert "Shakespeare or the bot?" in shown
+        assert "Your vote: Shakespeare." in shown and "Your vote: The bot." in shown
+        assert "Vote changed to The bot." in shown
+        assert "Discord refused" not in shown
