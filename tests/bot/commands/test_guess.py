@@ -192,3 +192,22 @@ async def test_the_playground_plays_a_round_with_several_members(tmp_path, short
         assert "Your vote: Shakespeare." in shown and "Your vote: The bot." in shown
         assert "Vote changed to The bot." in shown
         assert "Discord refused" not in shown
+
+
+async def test_a_model_removed_during_a_round_still_gets_its_answer(tmp_path, short_rounds, monkeypatch):
+    async def writes_shakespeare(request):
+        return OPENINGS[1].continuation + "\n"
+
+    async with running_bot(tmp_path, kinds=("lstm", "gru")) as run:
+        monkeypatch.setattr(run.engine, "generate", writes_shakespeare)
+        message = await start_round(run, kind="model", model="gru")
+        # The operator removed gru's checkpoint and restarted: the bot no longer loads it (the start's
+        # models cannot be unloaded while running, so the engine is told so directly). The round
+        # needs nothing more of it.
+        monkeypatch.setattr(run.engine, "_static", ("lstm",))
+        assert (await vote(run, message, "The bot", "member")).startswith("Your vote: The bot.")
+        shown = await eventually(lambda: (m := run.emu.message(message["id"]))["content"].startswith(
+            "**It was the bot: gru.**") and m)
+        assert "1 of 1 right." in shown["content"]
+        refused = refusal(await run.ask("/guess play", model="gru", user="admin"))
+        assert refused == "Only the shipped models play /guess: choose lstm."
