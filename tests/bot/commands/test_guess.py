@@ -211,3 +211,14 @@ async def test_a_model_removed_during_a_round_still_gets_its_answer(tmp_path, sh
         assert "1 of 1 right." in shown["content"]
         refused = refusal(await run.ask("/guess play", model="gru", user="admin"))
         assert refused == "Only the shipped models play /guess: choose lstm."
+
+
+async def test_a_korean_player_reads_the_round_and_the_buttons_in_korean(tmp_path, short_rounds):
+    async with running_bot(tmp_path) as run:
+        run.emu.world.user("member").locale = "ko"
+        run.bot.guess.rng = rng_for("real")
+        message = (await run.ask("/guess play", user="member")).message
+        assert message["content"].startswith("**셰익스피어일까, 봇일까?**")
+        assert set(buttons(message)) == {"셰익스피어", "봇"}
+        sent = await run.emu.press(message["id"], buttons(message)["봇"], user="member")
+        assert refusal(await sent.wait_reply(30)).startswith("내 투표: 봇.")
