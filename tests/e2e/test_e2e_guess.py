@@ -12,14 +12,30 @@ from typing import Any
 
 import pytest
 
-from bot.devtools.playground import BOT_CAST
+from bot.devtools.playground import BOT_CAST, BOT_COMMAND
 from discord_emulator import Emulator
-from tests.e2e.helpers import REPLY_TIMEOUT, ask, fresh_user, refusal
-from tests.e2e.test_e2e_restart import _button, _start
+from discord_emulator.process import BotProcess
+from tests.e2e.helpers import BOT_START_TIMEOUT, REPLY_TIMEOUT, ask, bot_env, fresh_user, refusal
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
 ROUND_TIMEOUT = 60 + 30  # the round, the reveal loop's tick, a busy machine
+
+
+def _button(message: dict, label: str) -> str:
+    return next(button["custom_id"] for row in message["components"] for button in row["components"]
+                if button["label"] == label)
+
+
+async def _start(emu: Emulator, directory: Path, name: str, database: str | None) -> BotProcess:
+    """A bot process of this test's own on `database` (SQLite in `directory` when None)."""
+    env = bot_env(directory / "settings.sqlite3")
+    if database is not None:
+        env["DATABASE_URL"] = database
+    process = BotProcess(emu, BOT_COMMAND, env, directory / f"{name}.log")
+    await process.start()
+    await process.wait_ready(BOT_START_TIMEOUT)
+    return process
 
 
 async def eventually(check: Callable[[], Any], timeout: float = ROUND_TIMEOUT) -> Any:
