@@ -41,6 +41,7 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
     ("VOICE_TRAIN_SECONDS", "300", "how long one voice trains"),
     ("VOICE_TRAIN_THREADS", "2", "CPU threads the trainer uses (at the lowest priority)"),
     ("VOICE_CACHE_MB", "500", "memory for loaded voices; the least recently used are dropped past it"),
+    ("VOICE_DISK_MB", "1000", "PostgreSQL: disk for voices' copies in VOICES_DIR; least recently used go"),
     ("METRICS_PORT", "(off)", "serve /metrics, /healthz and /readyz over HTTP on this port"),
     ("METRICS_HOST", "0.0.0.0", "the address that server listens on"),
     ("LOG_FORMAT", "text", "text, or json: each log line one JSON object"),
@@ -93,6 +94,7 @@ class BotConfig:
     voice_train_seconds: float = 300.0
     voice_train_threads: int = 2
     voice_cache_mb: int = 500
+    voice_disk_mb: int = 1000
     metrics_port: int | None = None  # None: no HTTP server; 0: any free port (tests)
     metrics_host: str = "0.0.0.0"
     log_format: str = "text"
@@ -152,6 +154,7 @@ class BotConfig:
             voice_train_threads=_positive_int("VOICE_TRAIN_THREADS", get("VOICE_TRAIN_THREADS"))
             or cls.voice_train_threads,
             voice_cache_mb=_positive_int("VOICE_CACHE_MB", get("VOICE_CACHE_MB")) or cls.voice_cache_mb,
+            voice_disk_mb=_positive_int("VOICE_DISK_MB", get("VOICE_DISK_MB")) or cls.voice_disk_mb,
             metrics_port=metrics_port,
             metrics_host=metrics_host or cls.metrics_host,
             log_format=log_format,

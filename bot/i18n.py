@@ -54,6 +54,26 @@ KOREAN: dict[str, str] = {
         "이 서버는 글을 너무 자주 올렸어요. {seconds}초 뒤에 다시 시도해 주세요.",
     "This server's last upload is still being fetched and checked; wait for its answer.":
         "이 서버가 마지막으로 올린 파일을 아직 받아서 확인하는 중이에요. 그 답을 기다려 주세요.",
+    # bot/commands/why.py (the Why? button)
+    "Why the model wrote this: each character's background shows how likely the model found it there, "
+    "pale for likely and dark red for surprising (the scale is in bits); the numbered places list the "
+    "model's top three guesses there.":
+        "모델이 왜 이렇게 썼는지: 글자마다 배경색이 모델이 그 자리에서 그 글자를 얼마나 예상했는지 "
+        "보여 줘요. 옅은 색은 예상한 글자, 짙은 빨강은 뜻밖의 글자예요(눈금 단위는 비트). "
+        "번호가 붙은 곳에는 모델이 그 자리에서 가장 유력하게 본 세 글자가 적혀 있어요.",
+    "Only the first {shown} of {total} characters are drawn.":
+        "전체 {total}자 중 앞의 {shown}자만 그렸어요.",
+    "Characters the model does not know were transliterated or left out.":
+        "모델이 모르는 글자는 비슷한 글자로 바꾸거나 뺐어요.",
+    "This reply has no text the model can explain.": "이 답글에는 모델이 설명할 수 있는 글이 없어요.",
+    "The picture could not be drawn; please try again later.":
+        "그림을 그리지 못했어요. 나중에 다시 시도해 주세요.",
+    # bot/voices/progress_picture.py (the picture of a voice's training)
+    "In the picture: the line is the training loss in bits per character over the time budget; the "
+    "hollow circle is the loss on held-out text before training, the filled one after.":
+        "그림 설명: 선은 학습 시간 동안의 학습 손실(글자당 비트)이에요. 속이 빈 원은 학습 전, "
+        "속이 찬 원은 학습 후의 검증용 글 손실이에요.",
+    "A sample in voice {name}:": "{name} 목소리로 쓴 예시:",
     # bot/commands/about.py
     "What the bot stores, for how long, and how to have it deleted: docs/privacy.md in its source, "
     "or ask its operator.":
@@ -167,6 +187,11 @@ KOREAN: dict[str, str] = {
         "봇이 이미 목소리 {count}개를 학습하고 있어서 더 받을 수 없어요. 나중에 다시 시도해 주세요.",
     "The name {name} is taken; choose another.":
         "{name}(이)라는 이름은 이미 있어요. 다른 이름을 골라 주세요.",
+    "This server has queued {count} voices in the last day, the most it may; try again tomorrow.":
+        "이 서버는 지난 하루 동안 목소리를 {count}개 학습시켜서 최대예요. 내일 다시 시도해 주세요.",
+    "You have queued {count} voices in the last day, the most one person may; try again tomorrow.":
+        "지난 하루 동안 목소리를 {count}개 학습시켜서 한 사람이 할 수 있는 최대예요. "
+        "내일 다시 시도해 주세요.",
     "This server has {count} voices, the most it may keep; delete one with /voice delete first.":
         "이 서버에는 이미 목소리가 {count}개로 최대예요. 먼저 /voice delete로 하나를 지워 주세요.",
     "Discord did not hand over the file (HTTP {status}); attach it again.":

@@ -16,7 +16,7 @@ import re
 VOICE_PREFIX = "voice:"
 
 BUTTON_PREFIX = "shk"
-BUTTON_ACTIONS = ("again", "more", "delete")  # the order of the buttons under a reply
+BUTTON_ACTIONS = ("again", "more", "delete", "why")  # the order of the buttons under a reply
 _ACTIONS = "|".join(BUTTON_ACTIONS)
 BUTTON_ID = re.compile(rf"{BUTTON_PREFIX}:(?P<action>{_ACTIONS}):(?P<key>[0-9a-f]{{16}}):"
                        r"(?P<owner>[0-9]{1,20})")

@@ -8,11 +8,13 @@ PostgreSQL when it is missing, so CI never skips these tests; elsewhere they ski
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -48,7 +50,8 @@ def free_port() -> int:
 
 class PostgresServer:
     """One cluster: `start()`, `stop()` (the server only; `start()` again brings it back on the same
-    port with the same data), `destroy()` (stop and delete everything)."""
+    port with the same data), `pause()` and `resume()` (a server that stalls), `destroy()` (stop
+    and delete everything)."""
 
     def __init__(self, bin_dir: Path) -> None:
         self.bin_dir = bin_dir
@@ -65,6 +68,7 @@ class PostgresServer:
             self._as = ["runuser", "-u", "postgres", "--"]
         self.initdb_seconds = 0.0
         self.start_seconds = 0.0
+        self._paused: list[int] = []
 
     def _run(self, *args: str, timeout: float = 120) -> None:
         result = subprocess.run([*self._as, *args], capture_output=True, text=True, timeout=timeout,
@@ -95,7 +99,37 @@ class PostgresServer:
     def running(self) -> bool:
         return (self.data / "postmaster.pid").exists()
 
+    def _processes(self) -> list[int]:
+        """The postmaster's pid, then its children's (the backends and the server's helpers)."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # gone meanwhile
+                continue
+            if int(fields[1]) == postmaster:
+                children.append(int(stat.parent.name))
+        return [postmaster, *children]
+
+    def pause(self) -> None:
+        """Stall the server without stopping it (SIGSTOP to the postmaster and every backend):
+        connections stay open and new ones are accepted by the kernel, but nothing answers, as with
+        a server that hangs or a network that drops everything. A stopped server, by contrast,
+        refuses at once. `resume()` lets it go on."""
+        self._paused = self._processes()
+        for pid in self._paused:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for pid in self._paused:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        self._paused = []
+
     def destroy(self) -> None:
+        self.resume()
         try:
             if self.running():
                 self.stop("immediate")

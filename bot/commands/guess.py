@@ -28,6 +28,7 @@ import discord
 from discord import app_commands
 
 from bot.answers import UserError
+from bot.commands.acknowledge import DEFER
 from bot.commands.guess_rounds import RoundKeeper, bounded, guess_view
 from bot.commands.guess_text import round_text, scores_text
 from bot.commands.options import in_server_with_bot, require_loaded
@@ -95,13 +96,16 @@ class GuessGroup(app_commands.Group, name="guess",
                                                                          private_channel=True),
                          allowed_installs=app_commands.AppInstallationType(guild=True, user=True))
 
-    @app_commands.command(name="play", description="Post a passage: did Shakespeare write it, or the bot?")
+    # Public replies: so is the guard's "thinking..." should the database be slow (acknowledge.py).
+    @app_commands.command(name="play", description="Post a passage: did Shakespeare write it, or the bot?",
+                          extras={DEFER: "public"})
     @app_commands.describe(model="Which shipped model plays the bot (default: the first)")
     async def play(self, interaction: discord.Interaction[ShakespeareBot],
                    model: app_commands.Range[str, 1, MAX_MODEL_NAME_LENGTH] | None = None) -> None:
         await play_round(interaction, model)
 
-    @app_commands.command(name="scores", description="This server's best guessers, and your own rank.")
+    @app_commands.command(name="scores", description="This server's best guessers, and your own rank.",
+                          extras={DEFER: "public"})
     async def scores(self, interaction: discord.Interaction[ShakespeareBot]) -> None:
         if not in_server_with_bot(interaction) or interaction.guild_id is None:
             raise UserError(SCORES_NEED_SERVER)

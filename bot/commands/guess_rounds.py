@@ -86,8 +86,9 @@ class GuessButton(discord.ui.DynamicItem[discord.ui.Button], template=GUESS_ID.p
         return cls(match["choice"], match["key"])  # type: ignore[arg-type]
 
     async def callback(self, interaction: discord.Interaction[ShakespeareBot]) -> None:
+        # A vote is answered privately: the guard's deferral, if the database is slow, is private too.
         await answer(interaction, lambda: press_vote(interaction, self.key, self.choice),
-                     costs_cooldown=False)
+                     costs_cooldown=False, deferral="private")
 
 
 class RoundKeeper:
@@ -261,6 +262,10 @@ async def reveal_solo(interaction: discord.Interaction[ShakespeareBot], key: str
     if revealed is None:
         record = await bounded(interaction.client.store.games.get(key), ACK_DB_SECONDS / 4)
         raise UserError(GONE if record is None else Phrase(OVER.template, answer=answer_of(record)))
-    await interaction.response.edit_message(content=revealed_text(revealed, interaction.locale),
-                                            view=guess_view(key, interaction.locale, disabled=True),
+    text = revealed_text(revealed, interaction.locale)
+    if interaction.response.is_done():  # the guard deferred privately: the answer comes that way
+        await reply_privately(interaction, text)
+        return
+    view = guess_view(key, interaction.locale, disabled=True)
+    await interaction.response.edit_message(content=text, view=view,
                                             allowed_mentions=discord.AllowedMentions.none())

@@ -17,6 +17,7 @@ from discord import app_commands
 from discord.utils import remove_markdown
 
 from bot.answers import UserError
+from bot.commands.acknowledge import DEFER
 from bot.commands.replies import write_reply
 from bot.commands.settings import settings_for
 from bot.commands.shakespeare import check_seed, cooldown_check
@@ -75,7 +76,7 @@ def _site(url: str) -> str:
     return host.removeprefix("www.") or "a link"
 
 
-@app_commands.context_menu(name=MENU_NAME)
+@app_commands.context_menu(name=MENU_NAME, extras={DEFER: "public"})  # as /shakespeare
 @app_commands.allowed_installs(guilds=True, users=True)
 @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
 @app_commands.check(cooldown_check)

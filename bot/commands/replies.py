@@ -1,4 +1,4 @@
-"""Replies people play with: the Again / Continue / Delete buttons under every generated message.
+"""Replies people play with: the Again / Continue / Delete / Why? buttons under every generated message.
 
 A button's custom_id carries what cannot go stale - the action, the key of the stored reply and who
 asked for it, `shk:more:0123456789abcdef:123456789` - and the rest (seed, model, temperature,
@@ -10,13 +10,16 @@ the client; it turns any such custom_id into a button with a callback.
 - Again writes a new text from the same seed, model, temperature and length, as a new message.
 - Continue primes the model with the text so far (seed included, by its end) and writes `length`
   more characters: the message is edited to hold them while everything fits one message, else the
-  continuation is a new message (a follow-up, shown as a reply to it). Presses on one message are
-  served one at a time, in order, so two members pressing at once both get text and nothing is
-  lost or written twice.
+  continuation is a new message (a follow-up, shown as a reply to it). A press is acknowledged
+  before anything else (a deferred update); then presses on one message are served one at a time,
+  in order, so members pressing at once all get text and nothing is lost or written twice.
 - Delete removes the message, for the member who asked or members with Manage Messages.
+- Why? shows the member who pressed it, privately, how likely the model found each character
+  (bot/commands/why.py).
 
 Again and Continue count against the user's cooldown and the engine's busy rule like /shakespeare;
-a press the bot refused for its own reasons (busy, restarting) gives its cooldown back.
+a press the bot refused for its own reasons (busy, restarting) gives its cooldown back. Why? has a
+cooldown of its own (bot/commands/why.py), so it can be pressed at once on a reply just written.
 """
 
 from __future__ import annotations
@@ -32,8 +35,10 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.answers import UserError, expired_interaction, log_expired, reply_privately, sentence_for
+from bot.commands.acknowledge import Deferral, guard
 from bot.commands.formatting import continuation_reply, fits_whole, generation_reply
 from bot.commands.voice import choose_stored
+from bot.commands.why import explain
 from bot.errors import INTERNAL, RESTARTING, SettingsUnavailableError
 from bot.i18n import Phrase
 from bot.names import BUTTON_ID, OUR_BUTTONS, button_id
@@ -50,11 +55,16 @@ TEXT_FILE = "shakespeare.txt"  # a text too long for one message comes whole as 
 # action -> (label, style); the order is the order of the buttons.
 BUTTONS = {"again": ("Again", discord.ButtonStyle.primary),
            "more": ("Continue", discord.ButtonStyle.secondary),
-           "delete": ("Delete", discord.ButtonStyle.danger)}
+           "delete": ("Delete", discord.ButtonStyle.danger),
+           "why": ("Why?", discord.ButtonStyle.secondary)}  # bot/commands/why.py
 TOO_OLD = Phrase("This reply is too old for its buttons; use /shakespeare for a new one.")
 NOT_OURS = Phrase("This button no longer works; use /shakespeare for a new reply.")
 NOT_YOURS = Phrase("Only the member who asked for this text, or members with Manage Messages, can delete it.")
 GONE = Phrase("That message is already gone.")
+# How the acknowledgement guard defers a press not answered in time: Again's answer is a new public
+# message ("thinking..." first, as write_reply's own deferral); Continue and Delete change the
+# message pressed or follow it up (a deferred update).
+DEFERRALS: dict[str, Deferral] = {"again": "public", "more": "update", "delete": "update", "why": "update"}
 
 
 def new_key() -> str:
@@ -62,7 +72,7 @@ def new_key() -> str:
 
 
 class ReplyButton(discord.ui.DynamicItem[discord.ui.Button], template=BUTTON_ID.pattern):
-    """One of the three buttons; rebuilt from its custom_id for every press (see the module doc)."""
+    """One of the buttons; rebuilt from its custom_id for every press (see the module doc)."""
 
     def __init__(self, action: str, key: str, owner_id: int) -> None:
         label, style = BUTTONS[action]
@@ -76,8 +86,10 @@ class ReplyButton(discord.ui.DynamicItem[discord.ui.Button], template=BUTTON_ID.
         return cls(match["action"], match["key"], int(match["owner"]))
 
     async def callback(self, interaction: discord.Interaction[ShakespeareBot]) -> None:
-        handler = {"again": press_again, "more": press_continue, "delete": press_delete}[self.action]
-        await answer(interaction, lambda: handler(interaction, self), costs_cooldown=self.action != "delete")
+        handler = {"again": press_again, "more": press_continue, "delete": press_delete,
+                   "why": press_why}[self.action]
+        await answer(interaction, lambda: handler(interaction, self),
+                     costs_cooldown=self.action in ("again", "more"), deferral=DEFERRALS[self.action])
 
 
 def reply_view(key: str, owner_id: int) -> discord.ui.View:
@@ -103,9 +115,12 @@ def unserved_press(interaction: discord.Interaction) -> bool:
 
 
 async def answer(interaction: discord.Interaction[ShakespeareBot], handler: Callable[[], Awaitable[None]],
-                 *, costs_cooldown: bool) -> None:
-    """Run a press like the tree runs a command: refused while stopping, tracked while running,
-    every error one private sentence (tracebacks to the log), the cooldown given back on failure."""
+                 *, costs_cooldown: bool, deferral: Deferral) -> None:
+    """Run a press like the tree runs a command: acknowledged within Discord's 3 s whatever it
+    waits on (bot/commands/acknowledge.py, with `deferral`), refused while stopping, tracked while
+    running, every error one private sentence (tracebacks to the log), the cooldown given back on
+    failure."""
+    guard(interaction, deferral)
     bot = interaction.client
     bot.metrics.handling(interaction)  # metrics: its log lines carry its id
     if not bot.in_flight.accepting:
@@ -231,13 +246,14 @@ async def press_continue(interaction: discord.Interaction[ShakespeareBot], butto
     bot = interaction.client
     message = interaction.message
     assert message is not None  # ReplyButton only sees presses that came with their message
+    # Acknowledged first (a deferred update shows nothing): a press waiting below for the one
+    # before it, however long that one writes, is never dropped by Discord.
+    await interaction.response.defer()
     async with bot.reply_locks.hold(message.id):
         record = await stored_reply(interaction, button.key)  # read inside: the last press's text
         chosen = await choose_stored(interaction, record.model)
         request = request_from(record, record.prompt, chosen)
-        text = await generate(interaction, request, interaction.response.defer)
-        if not interaction.response.is_done():
-            await interaction.response.defer()
+        text = await generate(interaction, request, interaction.response.defer)  # acknowledged: no deferral
         body, prompt = record.body + text, record.prompt + text
         options = {"model": chosen.shown, "temperature": request.temperature, "locale": interaction.locale}
         if fits_whole("" if record.continued else record.seed, body, **options):
@@ -279,6 +295,21 @@ async def press_delete(interaction: discord.Interaction[ShakespeareBot], button:
         await interaction.delete_original_response()
     except discord.NotFound:
         raise UserError(GONE) from None
+
+
+async def press_why(interaction: discord.Interaction[ShakespeareBot], button: ReplyButton) -> None:
+    bot = interaction.client
+    bot.why_cooldown.check(interaction)  # its own: a reply just written can be explained at once
+    await interaction.response.defer()  # an update that changes nothing: @original stays the message
+    try:
+        await interaction.original_response()  # still there?
+    except discord.NotFound:
+        raise UserError(GONE) from None
+    message = interaction.message
+    assert message is not None  # ReplyButton only sees presses that came with their message
+    async with bot.reply_locks.hold(message.id):  # after a Continue in flight: the text it wrote
+        record = await stored_reply(interaction, button.key)
+    await explain(interaction, record)
 
 
 class KeyedLocks:

@@ -10,6 +10,7 @@ import discord
 from discord import app_commands
 
 from bot.answers import UserError, expired_interaction
+from bot.commands.acknowledge import DEFER
 from bot.commands.options import SPEAKERS, seed_autocomplete
 from bot.commands.replies import write_reply
 from bot.commands.settings import settings_for
@@ -129,7 +130,8 @@ def build_request(settings: GuildSettings, chosen: Chosen, *, seed: object = Non
     )
 
 
-@app_commands.command(name="shakespeare", description="Write Shakespeare with a character-level model.")
+@app_commands.command(name="shakespeare", description="Write Shakespeare with a character-level model.",
+                      extras={DEFER: "public"})  # its reply is public: so is its "thinking..."
 @app_commands.allowed_installs(guilds=True, users=True)
 @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
 @app_commands.describe(

@@ -2,8 +2,10 @@
 background, and the server's members write with it through /shakespeare model:<name>.
 
 The admin's private reply follows the job: queued (place in line), training (percent, loss so far,
-time left), then ready (the held-out loss before and after) or why not. It is edited every
-PROGRESS_SECONDS while Discord's token for it lives (15 minutes); /voice status shows the same later.
+time left, the time budget until the first report), then ready (the held-out loss before and after,
+and a short sample in the new voice) or why not, each edit with the newest picture of the training
+(bot/commands/voice_progress.py). It is edited every PROGRESS_SECONDS while Discord's token for it
+lives (15 minutes); /voice status shows the same sentence and picture later.
 
 An upload costs the bot a download and a second or so of CPU, so /voice train refuses everything
 it can before fetching the file: a bad name or base, a URL not on Discord's attachment host, a
@@ -24,6 +26,7 @@ import discord
 from discord import app_commands
 
 from bot.answers import UserError, reply_privately
+from bot.commands.acknowledge import within_margin
 from bot.commands.options import (
     MAX_CHOICE_LENGTH,
     MAX_CHOICES,
@@ -34,12 +37,13 @@ from bot.commands.options import (
     serving_model,
 )
 from bot.commands.pace import settings_pace_check
+from bot.commands.voice_progress import progress_reply, voice_sample
 from bot.errors import BAD_OPTION, VoiceError
 from bot.i18n import Phrase, localize
 from bot.names import voice_model
 from bot.storage.settings import DEFAULT_SETTINGS
 from bot.storage.voices import MAX_NAME_LENGTH, MAX_VOICES_PER_SERVER, NAME, Job, Voice, check_name
-from bot.voices.cache import Chosen, shipped, voice_name
+from bot.voices.cache import Chosen, ask_book, shipped, voice_name
 from bot.voices.upload import check_size, check_source, check_text, decode_text, download
 
 if TYPE_CHECKING:
@@ -53,7 +57,8 @@ ONE_UPLOAD = Phrase("This server's last upload is still being fetched and checke
 TOKEN_SECONDS = 14 * 60  # Discord's interaction token lasts 15 minutes; stop editing before
 
 
-def describe_job(job: Job, position: int | None = None) -> Phrase:
+def describe_job(job: Job, position: int | None = None, budget_seconds: float | None = None) -> Phrase:
+    """The job's state in one sentence; `budget_seconds` is the time left before any is reported."""
     if job.state == "queued":
         return Phrase("Voice {name} is queued: number {position} in line.", name=job.name,
                       position=position or 1)
@@ -62,7 +67,8 @@ def describe_job(job: Job, position: int | None = None) -> Phrase:
                   else Phrase("; held-out loss before {before}, training loss now {now} bits/char",
                               before=f"{job.bits_before:.3f}", now=f"{job.bits_now:.3f}"))
         return Phrase("Training voice {name}: {percent}% done, about {seconds} s left{so_far}.",
-                      name=job.name, percent=int(job.progress * 100), seconds=int(job.seconds_left or 0),
+                      name=job.name, percent=int(job.progress * 100),
+                      seconds=round(budget_seconds or 0 if job.seconds_left is None else job.seconds_left),
                       so_far=so_far)
     if job.state == "done":
         return Phrase("Voice {name} is ready: your text's validation loss went from {before} to {after} "
@@ -118,19 +124,19 @@ class VoiceGroup(app_commands.Group, name="voice",
             data = await download(source, file.size)
             # Decoding and checking 2 MB takes CPU for a good part of a second: off the event loop.
             text = await asyncio.to_thread(lambda: check_text(decode_text(data)))
-            job = await asyncio.to_thread(bot.voices.enqueue, guild_id, voice, chosen_base,
+            job = await ask_book(bot.voices.enqueue, guild_id, voice, chosen_base,
                                           interaction.user.id, text, set(shipped))
         finally:
             bot.uploading.discard(guild_id)
         await bot.start_trainer()
-        position = await asyncio.to_thread(bot.voices.position, job)
-        await reply_privately(interaction, describe_job(job, position))
+        position = await ask_book(bot.voices.position, job)
+        await reply_privately(interaction, describe_job(job, position, bot.config.voice_train_seconds))
         bot.follow_job(follow_progress(interaction, job.id))
 
     @app_commands.command(name="list", description="This server's voices and how well each learned.")
     async def list(self, interaction: discord.Interaction[ShakespeareBot]) -> None:
         bot = interaction.client
-        voices = await asyncio.to_thread(bot.voices.voices, interaction.guild_id)
+        voices = await ask_book(bot.voices.voices, interaction.guild_id)
         if not voices:
             await reply_privately(interaction,
                                   Phrase("This server has no voices yet; /voice train makes one."))
@@ -143,16 +149,19 @@ class VoiceGroup(app_commands.Group, name="voice",
     @app_commands.command(name="status", description="How this server's latest voice training is going.")
     async def status(self, interaction: discord.Interaction[ShakespeareBot]) -> None:
         bot = interaction.client
-        job = await asyncio.to_thread(bot.voices.latest_job, interaction.guild_id)
+        await interaction.response.defer(ephemeral=True, thinking=True)  # the picture takes a moment
+        job = await ask_book(bot.voices.latest_job, interaction.guild_id)
         if job is None:
             await reply_privately(interaction, Phrase("No voice has been trained on this server yet."))
             return
-        position = await asyncio.to_thread(bot.voices.position, job) if job.state == "queued" else None
-        await reply_privately(interaction, describe_job(job, position))
+        position = await ask_book(bot.voices.position, job) if job.state == "queued" else None
+        budget = bot.config.voice_train_seconds
+        shown = await progress_reply(bot, job, describe_job(job, position, budget), interaction.locale)
+        await interaction.edit_original_response(content=shown.content, attachments=shown.files)
 
     @app_commands.command(name="cancel", description="Stop this server's voice training.")
     async def cancel(self, interaction: discord.Interaction[ShakespeareBot]) -> None:
-        job = await asyncio.to_thread(interaction.client.voices.cancel, interaction.guild_id)
+        job = await ask_book(interaction.client.voices.cancel, interaction.guild_id)
         if job is None:
             raise UserError(Phrase("No voice is training on this server."))
         await reply_privately(interaction, Phrase("Voice {name} was cancelled.", name=job.name))
@@ -162,10 +171,10 @@ class VoiceGroup(app_commands.Group, name="voice",
     async def delete(self, interaction: discord.Interaction[ShakespeareBot],
                      name: app_commands.Range[str, 1, MAX_NAME_LENGTH]) -> None:
         bot = interaction.client
-        voice = name.strip().lower()
-        if not await asyncio.to_thread(bot.voices.delete_voice, interaction.guild_id, voice):
+        voice = check_name(name)  # the book checks it too; refused here before a thread is taken
+        if not await ask_book(bot.voices.delete_voice, interaction.guild_id, voice):
             raise UserError(Phrase("This server has no voice named {name}; /voice list shows its voices.",
-                                   name=voice[:MAX_NAME_LENGTH]))
+                                   name=voice))
         bot.voice_cache.forget(interaction.guild_id, voice)
         await reply_privately(interaction, Phrase("Voice {name} is deleted.", name=voice))
 
@@ -173,36 +182,40 @@ class VoiceGroup(app_commands.Group, name="voice",
 async def check_room(bot: ShakespeareBot, guild_id: int, voice: str) -> None:
     """Refuse, before any download, what the voice book would refuse for this server: the name
     taken, as many voices as it may keep, a job already training. (It checks again when queueing.)"""
-    voices = {known.name for known in await asyncio.to_thread(bot.voices.voices, guild_id)}
+    voices = {known.name for known in await ask_book(bot.voices.voices, guild_id)}
     if voice in voices:
         raise VoiceError(Phrase("The name {name} is taken; choose another.", name=voice))
     if len(voices) >= MAX_VOICES_PER_SERVER:
         raise VoiceError(Phrase("This server has {count} voices, the most it may keep; delete "
                                 "one with /voice delete first.", count=len(voices)))
-    latest = await asyncio.to_thread(bot.voices.latest_job, guild_id)
+    latest = await ask_book(bot.voices.latest_job, guild_id)
     if latest is not None and latest.live:
         raise VoiceError(Phrase("A voice is already training for this server; wait for it or "
                                 "/voice cancel it."))
 
 
 async def follow_progress(interaction: discord.Interaction[ShakespeareBot], job_id: int) -> None:
-    """Edit the admin's private reply as the job goes, until it ends or the token is about to."""
+    """Edit the admin's private reply as the job goes, until it ends or the token is about to: the
+    sentence, the newest picture of the training in place of the last, and a sample at the end."""
     bot = interaction.client
+    budget = bot.config.voice_train_seconds
     shown = None
     while (discord.utils.utcnow() - interaction.created_at).total_seconds() < TOKEN_SECONDS:
         await asyncio.sleep(PROGRESS_SECONDS)
-        job = await asyncio.to_thread(bot.voices.job, job_id)
+        job = await ask_book(bot.voices.job, job_id)
         if job is None:
             return
-        position = await asyncio.to_thread(bot.voices.position, job) if job.state == "queued" else None
-        text = localize(describe_job(job, position), interaction.locale)
-        if text != shown:
+        position = await ask_book(bot.voices.position, job) if job.state == "queued" else None
+        sample = await voice_sample(bot, job) if job.state == "done" else None
+        sentence = describe_job(job, position, budget)
+        reply = await progress_reply(bot, job, sentence, interaction.locale, sample)
+        if (reply.content, reply.points) != shown:
             try:
-                await interaction.edit_original_response(content=text)
+                await interaction.edit_original_response(content=reply.content, attachments=reply.files)
             except discord.HTTPException as error:
                 log.info("Stopped following voice job %s: %s", job_id, error)
                 return
-            shown = text
+            shown = (reply.content, reply.points)
         if not job.live:
             return
 
@@ -262,20 +275,24 @@ async def choose_stored(interaction: discord.Interaction[ShakespeareBot], stored
 async def server_voices(interaction: discord.Interaction[ShakespeareBot]) -> list[str]:
     if not in_server_with_bot(interaction):
         return []
-    voices = await asyncio.to_thread(interaction.client.voices.voices, interaction.guild_id)
+    voices = await ask_book(interaction.client.voices.voices, interaction.guild_id)
     return [voice.name for voice in voices]
 
 
 async def voice_autocomplete(interaction: discord.Interaction[ShakespeareBot],
                              current: str) -> list[app_commands.Choice[str]]:
+    """This server's voices: none when the database does not answer within the margin (an
+    autocomplete cannot wait: bot/commands/acknowledge.py) or fails."""
     needle = current[:MAX_CHOICE_LENGTH].strip().casefold()
-    names = [name for name in await server_voices(interaction) if needle in name]
+    voices = await within_margin(interaction, server_voices(interaction), [])
+    names = [name for name in voices if needle in name]
     return [app_commands.Choice(name=name, value=name) for name in names[:MAX_CHOICES]]
 
 
 async def model_or_voice_autocomplete(interaction: discord.Interaction[ShakespeareBot],
                                       current: str) -> list[app_commands.Choice[str]]:
-    """The loaded models, then this server's voices (no command sync: both change while running)."""
+    """The loaded models, then this server's voices (no command sync: both change while running);
+    the models alone when the database is slow or away."""
     shipped_choices = await model_autocomplete(interaction, current)
     voices = await voice_autocomplete(interaction, current)
     return [*shipped_choices, *(app_commands.Choice(name=localize(Phrase("voice {name}", name=choice.value),
@@ -293,10 +310,10 @@ async def settings_voice(interaction: discord.Interaction[ShakespeareBot],
     from bot.commands.settings import write_then_confirm
 
     bot = interaction.client
-    voice = name.strip().lower()
-    if await asyncio.to_thread(bot.voices.voice, interaction.guild_id, voice) is None:
+    voice = check_name(name)  # the book checks it too; refused here before a thread is taken
+    if await ask_book(bot.voices.voice, interaction.guild_id, voice) is None:
         raise UserError(Phrase("This server has no voice named {name}; /voice list shows its voices.",
-                               name=voice[:MAX_NAME_LENGTH]))
+                               name=voice))
     change = bot.store.set_value(interaction.guild_id, "model", voice_model(voice))
     said = Phrase("Voice {name} now writes by default on this server.", name=voice)
     await write_then_confirm(interaction, change, lambda _: said)

@@ -247,8 +247,11 @@ class Playground:
         except UnknownMessage:
             self.say(f"Message #{number.lstrip('#')} was deleted.")
             return
-        buttons = {button.get("label", "").casefold(): button.get("custom_id") or button.get("url", "")
+        # By label in any case, a question mark optional ("/press 2 why" presses Why?).
+        buttons = {button.get("label", "").casefold().rstrip("?"):
+                   button.get("custom_id") or button.get("url", "")
                    for row in message.get("components") or [] for button in row.get("components") or []}
+        label = label.rstrip("?")
         if label.casefold() not in buttons:
             shown = ", ".join(buttons) or "none"
             self.say(f"Message #{number.lstrip('#')} has no button {label!r} (its buttons: {shown}).")

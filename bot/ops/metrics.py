@@ -70,7 +70,7 @@ LAG_PROBE_SECONDS = 1.0
 GENERATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 DATABASE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
-_BUTTON_NAMES = {"again": "again", "more": "continue", "delete": "delete"}
+_BUTTON_NAMES = {"again": "again", "more": "continue", "delete": "delete", "why": "why"}
 
 
 def command_label(interaction: discord.Interaction) -> str:

@@ -2,12 +2,14 @@
 while it runs.
 
 As in discord.py's examples/app_commands, one client owns one `CommandTree`; the commands live in
-bot/commands/, one module per feature. The tree's `interaction_check` refuses interactions while
-stopping and command data discord.py would fail on; its `on_error` turns every error into one
-sentence. The client keeps the heartbeat file fresh, resumes queued voice jobs and answers presses
-of buttons that are not ours. The command sync (sync.py) and the gateway guards (gateway.py) sit
-beside it. The engine and store are opened by bot/runtime/runner.py and handed in, so tests, the
-self-test and the playground can run the same bot in process.
+bot/commands/, one module per feature. The tree's `interaction_check` starts the acknowledgement
+guard (bot/commands/acknowledge.py), refuses interactions while stopping (an autocomplete with no
+suggestions, anything else with one sentence) and command data discord.py would fail on; its
+`on_error` turns every error into one sentence. The client keeps the heartbeat file fresh, resumes
+queued voice jobs and answers presses of buttons that are not ours. The command sync (sync.py) and
+the gateway guards (gateway.py) sit beside it. The engine and store are opened by
+bot/runtime/runner.py and handed in, so tests, the self-test and the playground can run the same
+bot in process.
 """
 
 from __future__ import annotations
@@ -21,23 +23,28 @@ from discord import app_commands
 
 from bot.answers import UserError, expired_interaction, log_expired, reply_privately, user_message
 from bot.commands import add_commands
+from bot.commands.acknowledge import command_deferral, guard
 from bot.commands.guess_rounds import GuessButton, RoundKeeper
 from bot.commands.options import check_command_data
 from bot.commands.pace import SETTINGS_PER, SETTINGS_RATE, UPLOAD_PER, UPLOAD_RATE, Pace
 from bot.commands.replies import NOT_OURS, KeyedLocks, ReplyButton, unserved_press
 from bot.commands.shakespeare import COOLDOWN_RATE, COOLDOWN_SECONDS, UserCooldown
 from bot.commands.translator import BotTranslator
+from bot.commands.why import WHY_COOLDOWN_RATE, WHY_COOLDOWN_SECONDS
 from bot.config import BotConfig
 from bot.errors import INTERNAL, RESTARTING, SettingsStoreError, sentence_of
 from bot.ops import health
 from bot.ops.metrics import BotMetrics
+from bot.ops.pictures import PictureWorker
+from bot.runtime import departures
 from bot.runtime.gateway import tolerate_unreadable_events, tune_heartbeat_timeout
 from bot.runtime.lifecycle import InFlight
 from bot.runtime.sync import sync_commands
 from bot.storage import open_voice_book
 from bot.storage.settings import SettingsStore
 from bot.storage.timed import TimedStore
-from bot.voices.cache import VoiceCache
+from bot.voices.cache import CALL_SECONDS, VoiceCache
+from bot.voices.progress_picture import TrainingCurves
 from bot.voices.trainer import LocalTrainer, trainer_env
 from charlm.engine import GenerationEngine
 
@@ -50,14 +57,19 @@ discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
 class ShakespeareTree(app_commands.CommandTree["ShakespeareBot"]):
     async def interaction_check(self, interaction: discord.Interaction[ShakespeareBot], /) -> bool:
         in_flight = self.client.in_flight
+        # First: from here on, whatever the command waits on, it is acknowledged within Discord's 3 s.
+        guard(interaction, lambda: command_deferral(interaction))
         self.client.metrics.handling(interaction)  # metrics: its log lines carry its id
+        autocomplete = interaction.type is discord.InteractionType.autocomplete
         if not in_flight.accepting:
+            if autocomplete:  # only suggestions answer an autocomplete: none
+                await _no_suggestions(interaction)
+                return False
             self.client.metrics.interaction_done(interaction, "refused")  # metrics
             await reply_privately(interaction, RESTARTING)
             return False
         if interaction.type in (discord.InteractionType.application_command,
                                 discord.InteractionType.autocomplete):
-            autocomplete = interaction.type is discord.InteractionType.autocomplete
             try:
                 check_command_data(interaction.data or {}, autocomplete=autocomplete)
             except UserError as refusal:
@@ -124,14 +136,19 @@ class ShakespeareBot(discord.AutoShardedClient):
         self.replaced_models_logged: set[str] = set()  # settings' models not loaded here, warned of
         self.reply_locks = KeyedLocks()  # Continue presses on one message, one at a time
         self.guess = RoundKeeper(self)  # /guess: reveals on time, vote counts, solo rounds
+        self.pictures = PictureWorker()  # Why? and voice-progress pictures, off the event loop
+        self.why_cooldown = UserCooldown(WHY_COOLDOWN_RATE, WHY_COOLDOWN_SECONDS)  # Why? presses, per user
+        self.training_curves = TrainingCurves()  # the voice jobs' training losses read so far
         # Server voices: their jobs and files, the loaded ones, the trainer this process may run.
-        self.voices = open_voice_book(config)  # the settings' database: SQLite or PostgreSQL
+        # The settings' database, SQLite or PostgreSQL; each call bounded, since someone waits for it.
+        self.voices = open_voice_book(config, CALL_SECONDS)
         self.voice_cache = VoiceCache(engine, self.voices, config.voice_cache_mb)
         self.trainer = LocalTrainer(trainer_env(config)) if config.voice_trainer == "local" else None
         self._followers: set[asyncio.Task] = set()  # the tasks editing admins' voice progress replies
         self.tree = ShakespeareTree(self)
         add_commands(self.tree)
         self._heartbeat: asyncio.Task | None = None
+        self._departures: asyncio.Task | None = None  # forgets servers left long ago (departures.py)
         self._heartbeat_write: asyncio.Future | None = None
 
     async def setup_hook(self) -> None:
@@ -145,6 +162,7 @@ class ShakespeareBot(discord.AutoShardedClient):
             # Serving with the commands Discord already has beats not serving at all.
             log.error("Could not sync commands (%s); serving the ones Discord has.", error)
         self._heartbeat = asyncio.create_task(self._beat(), name="heartbeat")
+        self._departures = asyncio.create_task(departures.sweep_forever(self), name="departures")
         await self.resume_voice_jobs()
 
     async def resume_voice_jobs(self) -> None:
@@ -162,6 +180,12 @@ class ShakespeareBot(discord.AutoShardedClient):
         task = asyncio.create_task(follower, name="voice-progress")
         self._followers.add(task)
         task.add_done_callback(self._followers.discard)
+
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        await departures.left(self, guild.id)  # its data is deleted FORGET_AFTER_DAYS later
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        await departures.joined(self, guild.id)
 
     async def on_shard_connect(self, shard_id: int) -> None:
         tune_heartbeat_timeout(self, shard_id)
@@ -212,6 +236,8 @@ class ShakespeareBot(discord.AutoShardedClient):
         await self.guess.stop()
         for task in list(self._followers):
             task.cancel()
+        if self._departures is not None:
+            self._departures.cancel()
         if self.trainer is not None:
             await self.trainer.stop()  # a job it was training goes back in the queue
         if self._heartbeat is not None:
@@ -221,4 +247,5 @@ class ShakespeareBot(discord.AutoShardedClient):
                 await asyncio.gather(self._heartbeat_write, return_exceptions=True)
             health.remove_heartbeat(self.config.heartbeat_file)
         await asyncio.to_thread(self.voices.close)
+        self.pictures.close()
         await super().close()

@@ -46,11 +46,13 @@ async def open_store(config: BotConfig) -> SettingsStore:
     return await PostgresSettingsStore.open(config.database_url)
 
 
-def open_voice_book(config: BotConfig) -> VoiceBook:
+def open_voice_book(config: BotConfig, call_seconds: float | None = None) -> VoiceBook:
     """The voices in the database the settings are in (the same choice as `open_store`, whose
-    migrations make the tables; psycopg is imported only when chosen)."""
+    migrations make the tables; psycopg is imported only when chosen); `call_seconds` bounds each
+    call (VoiceBook.call_seconds)."""
     if config.database_url is None:
-        return SqliteVoiceBook(config.db_path, config.voices_folder)
+        return SqliteVoiceBook(config.db_path, config.voices_folder, call_seconds)
     from bot.storage.pg_voices import PostgresVoiceBook
 
-    return PostgresVoiceBook(config.database_url, config.voices_folder)
+    return PostgresVoiceBook(config.database_url, config.voices_folder, disk_mb=config.voice_disk_mb,
+                             call_seconds=call_seconds)

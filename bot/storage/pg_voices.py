@@ -16,7 +16,9 @@ hosts, so the database holds what SQLite keeps in files:
 
 Synchronous on purpose: the trainer has no event loop, and the bot calls VoiceBook through
 asyncio.to_thread. Connections are kept open between calls (a few idle ones), since the bot asks
-for a voice's row at every request that names one.
+for a voice's row at every request that names one. The bot bounds each call (`call_seconds`): the
+connect, lock and statement timeouts for a slow server, and the socket shut after that long for a
+server that stopped answering (which no server-side timeout can stop).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import socket
 import threading
 import time
 import uuid
@@ -35,7 +38,7 @@ import psycopg
 
 from bot.errors import UNREACHABLE, SettingsUnavailableError
 from bot.storage.postgres import describe, is_unreachable, placeholders
-from bot.storage.voices import BUSY_TIMEOUT_MS, Job, Voice, VoiceBook
+from bot.storage.voices import BUSY_TIMEOUT_MS, Job, Voice, VoiceBook, check_name
 
 CONNECT_TIMEOUT = 5
 IDLE_CONNECTIONS = 4
@@ -44,6 +47,13 @@ IDLE_CONNECTIONS = 4
 PING_AFTER_SECONDS = 10.0
 # pg_advisory_xact_lock's key for queueing a job: enqueue's limits count what every process queued.
 ENQUEUE_LOCK = 0x564F494345  # "VOICE"
+
+
+def _cut(connection: psycopg.Connection) -> None:
+    """Shut the connection's socket (from another thread: its own call is blocked reading it)."""
+    with (contextlib.suppress(OSError, psycopg.Error, ValueError),
+          socket.socket(fileno=os.dup(connection.pgconn.socket)) as handle):
+        handle.shutdown(socket.SHUT_RDWR)
 
 
 class _Placeholders:
@@ -66,8 +76,11 @@ class PostgresVoiceBook(VoiceBook):
     _JOB_COLUMNS = VoiceBook._JOB_COLUMNS.replace("text_file", "NULL")
     _VOICE_COLUMNS = VoiceBook._VOICE_COLUMNS.replace("file", "NULL")
 
-    def __init__(self, url: str, folder: Path) -> None:
-        super().__init__(folder)
+    def __init__(self, url: str, folder: Path, disk_mb: float = 1000,
+                 call_seconds: float | None = None) -> None:
+        super().__init__(folder, call_seconds)
+        # This host's copies take at most this much disk; past it the least recently used go.
+        self.disk_bytes = int(disk_mb * 1024 * 1024)
         self.url = url
         self.where = describe(url)
         self._idle: list[tuple[psycopg.Connection, float]] = []
@@ -76,11 +89,46 @@ class PostgresVoiceBook(VoiceBook):
     # -- connections --
 
     def _open(self) -> psycopg.Connection:
-        connection = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
+        bound = CONNECT_TIMEOUT if self.call_seconds is None else min(CONNECT_TIMEOUT, self.call_seconds)
+        connection = psycopg.connect(self.url, autocommit=True, connect_timeout=max(2, round(bound)),
                                      application_name="shakespeare-bot voices")
-        # As SQLite's busy timeout: a write waits this long for another's lock, then fails.
-        connection.execute(f"SET lock_timeout = {int(BUSY_TIMEOUT_MS)}")
+        with self._bounded(connection):
+            # As SQLite's busy timeout: a write waits this long for another's lock, then fails; and
+            # a statement this long (a server that is slow, not gone), when calls are bounded.
+            connection.execute(f"SET lock_timeout = {int(self._lock_timeout_ms)}")
+            if self.call_seconds is not None:
+                connection.execute(f"SET statement_timeout = {int(self.call_seconds * 1000)}")
         return connection
+
+    @property
+    def _lock_timeout_ms(self) -> float:
+        bounded = self.call_seconds is not None and self.call_seconds * 1000 < BUSY_TIMEOUT_MS
+        return self.call_seconds * 1000 if bounded else BUSY_TIMEOUT_MS
+
+    @contextlib.contextmanager
+    def _bounded(self, connection: psycopg.Connection) -> Iterator[None]:
+        """Within: after call_seconds, the connection's socket is shut, so a call waiting on a
+        server that stopped answering (paused, or a network that drops everything) fails as a lost
+        connection instead of waiting forever: the server's statement_timeout cannot stop what the
+        server never runs."""
+        if self.call_seconds is None:
+            yield
+            return
+        cut: list[bool] = []
+
+        def expire() -> None:
+            cut.append(True)
+            _cut(connection)
+
+        timer = threading.Timer(self.call_seconds, expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+            if cut:  # cut as the call ended: never handed out again
+                connection.close()
 
     def _take(self) -> psycopg.Connection:
         while True:
@@ -91,7 +139,8 @@ class PostgresVoiceBook(VoiceBook):
             if time.monotonic() - since < PING_AFTER_SECONDS:
                 return connection
             try:
-                connection.execute("SELECT 1")
+                with self._bounded(connection):
+                    connection.execute("SELECT 1")
                 return connection
             except psycopg.Error:
                 connection.close()
@@ -121,13 +170,14 @@ class PostgresVoiceBook(VoiceBook):
     def _session(self, write: bool, serialize: bool) -> Iterator[_Placeholders]:
         connection = self._take()
         try:
-            if write:
-                with connection.transaction():
-                    if serialize:
-                        connection.execute("SELECT pg_advisory_xact_lock(%s)", (ENQUEUE_LOCK,))
+            with self._bounded(connection):
+                if write:
+                    with connection.transaction():
+                        if serialize:
+                            connection.execute("SELECT pg_advisory_xact_lock(%s)", (ENQUEUE_LOCK,))
+                        yield _Placeholders(connection)
+                else:
                     yield _Placeholders(connection)
-            else:
-                yield _Placeholders(connection)
         except BaseException:
             if connection.broken:
                 connection.close()
@@ -172,10 +222,11 @@ class PostgresVoiceBook(VoiceBook):
     def _voice(self, row: tuple) -> Voice:
         guild_id, name, base, _, bits_before, bits_after, created_at = row
         # '@' is in no voice's name: the copies of one voice are <name>@*.
-        file = self.folder / "cache" / str(guild_id) / f"{name}@{created_at:.6f}.safetensors"
+        file = self.folder / "cache" / str(int(guild_id)) / f"{name}@{created_at:.6f}.safetensors"
         return Voice(guild_id, name, base, str(file), bits_before, bits_after, created_at)
 
     def voice(self, guild_id: int, name: str) -> Voice | None:
+        name = check_name(name)
         found = super().voice(guild_id, name)
         if found is None:  # deleted, perhaps through another shard: this host's copy goes too
             self._remove_copies(guild_id, name)
@@ -183,7 +234,8 @@ class PostgresVoiceBook(VoiceBook):
 
     def voice_file(self, voice: Voice) -> Path:
         path = Path(voice.file)
-        if path.exists():
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(path)  # just used: the last to go when the copies are past their disk cap
             return path
         with self._connection() as db:
             row = db.execute("SELECT data FROM voices WHERE guild_id = ? AND name = ? AND created_at = ?",
@@ -199,16 +251,52 @@ class PostgresVoiceBook(VoiceBook):
         finally:
             partial.unlink(missing_ok=True)
         self._remove_copies(voice.guild_id, voice.name, keep=path)  # of an earlier training
+        self._within_disk_cap(keep=path)
         return path
+
+    def _within_disk_cap(self, keep: Path) -> None:
+        """Remove this host's least recently used copies (by modification time, which `voice_file`
+        sets at each use) until all of them take at most `disk_bytes`; never `keep`, just fetched.
+        A removed copy that is wanted again is fetched again from the database."""
+        copies = []
+        for server in _entries(self.folder / "cache"):
+            for copy in _entries(server):
+                with contextlib.suppress(OSError):
+                    if copy.name.endswith(".safetensors") and not copy.name.startswith("."):
+                        status = copy.stat()
+                        copies.append((status.st_mtime_ns, status.st_size, copy))
+        total = sum(size for _, size, _ in copies)
+        for _, size, copy in sorted(copies):
+            if total <= self.disk_bytes:
+                return
+            if copy != keep:
+                with contextlib.suppress(OSError):
+                    copy.unlink()
+                    total -= size
 
     def _forget_files(self, voice: Voice) -> None:
         self._remove_copies(voice.guild_id, voice.name)
 
     def _remove_copies(self, guild_id: int, name: str, keep: Path | None = None) -> None:
-        folder = self.folder / "cache" / str(guild_id)
-        if not folder.is_dir():
+        """This host's copies of the voice: files in its server's folder whose name, up to the '@',
+        is exactly `name` (the folder is listed and each entry compared; nothing is matched as a
+        pattern)."""
+        folder = self.folder / "cache" / str(int(guild_id))
+        try:
+            entries = os.listdir(folder)
+        except OSError:
             return
-        for copy in folder.glob(f"{name}@*.safetensors"):
-            if copy != keep:
+        for entry in entries:
+            stem, at, rest = entry.partition("@")
+            copy = folder / entry
+            if at and stem == name and rest.endswith(".safetensors") and copy != keep:
                 with contextlib.suppress(OSError):
                     copy.unlink()
+
+
+def _entries(folder: Path) -> list[Path]:
+    """What a folder holds; nothing when it is not there."""
+    try:
+        return [folder / entry for entry in os.listdir(folder)]
+    except OSError:
+        return []

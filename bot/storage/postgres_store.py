@@ -38,6 +38,7 @@ import psycopg
 
 from bot.errors import FULL, UNREACHABLE, SettingsBusyError, SettingsStoreError, SettingsUnavailableError
 from bot.storage import queries, replies
+from bot.storage.bounded import LeastRecentlyUsed
 from bot.storage.games import GuessGames
 from bot.storage.pg_games import PostgresGameTransactions
 from bot.storage.postgres import (
@@ -112,10 +113,10 @@ class PostgresSettingsStore(ScopedSettings):
         self.busy_timeout_ms = busy_timeout_ms
         self._write_timeout = busy_timeout_ms / 1000 + CONNECT_TIMEOUT
         # Trusted: used only while the LISTEN connection is up (so every change drops its row).
-        self._cache: dict[tuple[str, int], GuildSettings] = {}
+        self._cache: LeastRecentlyUsed[tuple[str, int], GuildSettings] = LeastRecentlyUsed()
         # The last settings this process read or wrote per owner: served only while the database
         # cannot be reached.
-        self._last: dict[tuple[str, int], GuildSettings] = {}
+        self._last: LeastRecentlyUsed[tuple[str, int], GuildSettings] = LeastRecentlyUsed()
         # Bumped by every notification, write of ours and LISTEN change: a read caches its row only
         # if this did not move while it ran, so it cannot put an old row back after a change.
         self._generation = 0

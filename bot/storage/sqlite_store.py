@@ -19,6 +19,7 @@ import aiosqlite
 
 from bot.errors import SettingsBusyError, SettingsStoreError
 from bot.storage import queries, replies
+from bot.storage.bounded import LeastRecentlyUsed
 from bot.storage.games import Execute, GuessGames, RoundConflict, T
 from bot.storage.replies import REPLY_BUSY_TIMEOUT_MS, ReplyRecord
 from bot.storage.schema import SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION
@@ -61,7 +62,7 @@ class SqliteSettingsStore(ScopedSettings):
         self.replies = RepliesTable(reply_writer, reader, self.guard)  # replies.py
         self.games = GuessGames(SqliteGameTransactions(self.replies))  # /guess's rows: games.py
         self.path = path
-        self._cache: dict[tuple[str, int], GuildSettings] = {}
+        self._cache: LeastRecentlyUsed[tuple[str, int], GuildSettings] = LeastRecentlyUsed()
         self._data_version: int | None = None
         # Bumped each time a write of ours ends (see get).
         self._writes_seen = 0

@@ -38,7 +38,12 @@ from bot.names import voice_model
 from bot.storage.sqlite import translated
 
 MAX_VOICES_PER_SERVER = 5
-MAX_QUEUED_JOBS = 20  # across every server: the one trainer works through them in order
+MAX_QUEUED_JOBS = 20  # across every server: the one trainer works through them, fairly (claim)
+# Jobs queued in the last DAY_SECONDS, cancelled or refused by the trainer included: per server,
+# and per person across every server (one person with many servers cannot fill the queue).
+MAX_DAILY_JOBS_PER_SERVER = 5
+MAX_DAILY_JOBS_PER_REQUESTER = 5
+DAY_SECONDS = 24 * 3600
 MAX_NAME_LENGTH = 20
 # A running job whose trainer has not reported for this long has stopped (it reports every few
 # seconds); it is retried once, then marked failed with the reason.
@@ -95,7 +100,10 @@ class Job:
 
 
 def check_name(raw: object, taken: set[str] = frozenset()) -> str:
-    """A voice's name: 1-20 lower-case letters, digits, - or _, not a shipped model's name."""
+    """A voice's name: 1-20 lower-case letters, digits, - or _, not a shipped model's name.
+
+    The one check of a name a person typed: the book runs it on every name it is given, so a
+    name that reaches a file's name has matched NAME (no path, glob or pattern characters)."""
     name = raw.strip().lower() if isinstance(raw, str) else ""
     if not NAME.fullmatch(name):
         raise VoiceError(Phrase("A voice's name must be 1 to {most} letters, digits, - or _, starting with a "
@@ -128,8 +136,12 @@ class VoiceBook:
                     "bits_before, bits_now, seconds_left, reason, created_at, updated_at")
     _VOICE_COLUMNS = "guild_id, name, base, file, bits_before, bits_after, created_at"
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, call_seconds: float | None = None) -> None:
         self.folder = Path(folder)
+        # How long one call may wait on the database (a lock, a server that stopped answering)
+        # before it fails with the database's sentence; None: as long as the driver's own limits.
+        # The bot, which has someone waiting for each answer, sets it; the trainer does not.
+        self.call_seconds = call_seconds
 
     # -- what each database provides --
 
@@ -187,6 +199,8 @@ class VoiceBook:
         return [self._voice(row) for row in rows]
 
     def voice(self, guild_id: int, name: str) -> Voice | None:
+        """The server's voice `name`; VoiceError (the name's sentence) for a name no voice may have."""
+        name = check_name(name)
         with self._connection() as db:
             row = _one(db.execute(f"SELECT {self._VOICE_COLUMNS} FROM voices WHERE guild_id = ? AND name = ?",
                                   (guild_id, name)))
@@ -240,6 +254,17 @@ class VoiceBook:
                                "('queued', 'running')", (guild_id,))):
                 raise VoiceError(Phrase("A voice is already training for this server; wait for it or "
                                         "/voice cancel it."))
+            since = now - DAY_SECONDS
+            (by_server,) = _one(db.execute("SELECT count(*) FROM voice_jobs WHERE guild_id = ? AND "
+                                           "created_at > ?", (guild_id, since)))
+            if by_server >= MAX_DAILY_JOBS_PER_SERVER:
+                raise VoiceError(Phrase("This server has queued {count} voices in the last day, the most it "
+                                        "may; try again tomorrow.", count=by_server))
+            (by_requester,) = _one(db.execute("SELECT count(*) FROM voice_jobs WHERE requester_id = ? AND "
+                                              "created_at > ?", (requester_id, since)))
+            if by_requester >= MAX_DAILY_JOBS_PER_REQUESTER:
+                raise VoiceError(Phrase("You have queued {count} voices in the last day, the most one person "
+                                        "may; try again tomorrow.", count=by_requester))
             (queued,) = _one(db.execute("SELECT count(*) FROM voice_jobs WHERE state IN "
                                         "('queued', 'running')"))
             if queued >= MAX_QUEUED_JOBS:
@@ -267,7 +292,9 @@ class VoiceBook:
         return job
 
     def delete_voice(self, guild_id: int, name: str) -> bool:
-        """Forget the voice, then remove its file; False when there was none by that name."""
+        """Forget the voice, then remove its file; False when there was none by that name, VoiceError
+        for a name no voice may have."""
+        name = check_name(name)
         with self._connection(write=True) as db:
             row = _one(db.execute(f"DELETE FROM voices WHERE guild_id = ? AND name = ? "
                                   f"RETURNING {self._VOICE_COLUMNS}", (guild_id, name)))
@@ -301,13 +328,20 @@ class VoiceBook:
         return jobs
 
     def claim(self) -> Job | None:
-        """The oldest queued job, now running (one trainer gets it, even with several polling)."""
+        """A queued job, now running (one trainer gets it, even with several polling): round-robin
+        by server, then by person. First the job of the server whose jobs the trainers started
+        least often in the last day, then of the requester likewise, then the oldest."""
         now = time.time()
+        since = now - DAY_SECONDS
         with self._connection(write=True) as db:
             row = _one(db.execute(
                 "UPDATE voice_jobs SET state = 'running', attempts = attempts + 1, heartbeat_at = ?, "
-                "updated_at = ? WHERE id = (SELECT id FROM voice_jobs WHERE state = 'queued' ORDER BY id "
-                f"LIMIT 1{self._SKIP_LOCKED}) RETURNING {self._JOB_COLUMNS}", (now, now)))
+                "updated_at = ? WHERE id = (SELECT id FROM voice_jobs AS queued WHERE state = 'queued' "
+                "ORDER BY (SELECT count(*) FROM voice_jobs AS started WHERE started.guild_id = "
+                "queued.guild_id AND started.attempts > 0 AND started.created_at > ?), "
+                "(SELECT count(*) FROM voice_jobs AS started WHERE started.requester_id = "
+                "queued.requester_id AND started.attempts > 0 AND started.created_at > ?), id "
+                f"LIMIT 1{self._SKIP_LOCKED}) RETURNING {self._JOB_COLUMNS}", (now, now, since, since)))
         return None if row is None else Job(*row)
 
     def report(self, job_id: int, *, progress: float, bits_before: float | None, bits_now: float | None,
@@ -320,8 +354,8 @@ class VoiceBook:
                        "bits_now = coalesce(?, bits_now), seconds_left = ?, heartbeat_at = ?, updated_at = ? "
                        "WHERE id = ? AND state = 'running'",
                        (min(1.0, max(0.0, progress)), bits_before, bits_now, seconds_left, now, now, job_id))
-            (state,) = _one(db.execute("SELECT state FROM voice_jobs WHERE id = ?", (job_id,)))
-        return state
+            row = _one(db.execute("SELECT state FROM voice_jobs WHERE id = ?", (job_id,)))
+        return "cancelled" if row is None else row[0]  # no row: its server was forgotten meanwhile
 
     def finish(self, job: Job, voice_file: Path, bits_before: float, bits_after: float) -> bool:
         """The job is done and its voice exists, in one transaction; False (and the file removed)
@@ -365,9 +399,11 @@ class SqliteVoiceBook(VoiceBook):
     """Over the settings database at `db_path` (SQLite's migration 5), the files in `folder`
     (VOICES_DIR): uploaded texts in uploads/, voices in <guild>/<name>.safetensors."""
 
-    def __init__(self, db_path: Path, folder: Path) -> None:
-        super().__init__(folder)
+    def __init__(self, db_path: Path, folder: Path, call_seconds: float | None = None) -> None:
+        super().__init__(folder, call_seconds)
         self.db_path = Path(db_path)
+        # A writer waits this long for another's lock (sqlite3's busy timeout), then SettingsBusyError.
+        self._busy_seconds = min(BUSY_TIMEOUT_MS / 1000, call_seconds or BUSY_TIMEOUT_MS / 1000)
 
     @property
     def uploads(self) -> Path:
@@ -380,7 +416,7 @@ class SqliteVoiceBook(VoiceBook):
     def _connection(self, write: bool = False, serialize: bool = False) -> Iterator[sqlite3.Connection]:
         try:
             # BEGIN IMMEDIATE: one writer at a time, so every write transaction is serialized already.
-            connection = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            connection = sqlite3.connect(self.db_path, timeout=self._busy_seconds, isolation_level=None)
             try:
                 connection.execute("PRAGMA synchronous = FULL")
                 if write:

@@ -17,9 +17,11 @@ import asyncio
 import concurrent.futures
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
-from bot.errors import SettingsUnavailableError, VoiceError
+from bot.errors import UNREACHABLE, SettingsUnavailableError, VoiceError
 from bot.i18n import Phrase
 from bot.names import VOICE_PREFIX
 from bot.storage.voices import Voice, VoiceBook
@@ -27,6 +29,7 @@ from charlm.engine import GenerationEngine, GenerationRequest, InvalidRequestErr
 from charlm.errors import CharLMError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Chosen:
@@ -44,6 +47,23 @@ def shipped(name: str) -> Chosen:
 def voice_name(stored: str) -> str | None:
     """"lore" for "voice:lore"; None for a shipped model's name."""
     return stored[len(VOICE_PREFIX):] if stored.startswith(VOICE_PREFIX) else None
+
+
+# One voice-book call on the way to a reply waits at most this long for the database: the book's
+# own bound (VoiceBook.call_seconds, which ends the call on its thread), set by the client. Past
+# it, the call fails with the database's one sentence (busy, or cannot be reached).
+CALL_SECONDS = 5.0
+# ask_book's bound on the event loop's side, a little longer: the book's own bound speaks first.
+ASK_SECONDS = CALL_SECONDS + 2.0
+
+
+async def ask_book(call: Callable[..., T], *args: object) -> T:
+    """`call(*args)` (a VoiceBook method) on a worker thread, within ASK_SECONDS; past them,
+    SettingsUnavailableError with the "cannot reach" sentence (the thread is left to its own bound)."""
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(call, *args), ASK_SECONDS)
+    except asyncio.TimeoutError:
+        raise SettingsUnavailableError(UNREACHABLE) from None
 
 
 def unreachable(name: str) -> Phrase:
@@ -74,7 +94,7 @@ class VoiceCache:
         With the database away, a voice this process has loaded still writes (as settings fall back
         to the last read); one it has not is SettingsUnavailableError, one sentence."""
         try:
-            voice = None if guild_id is None else await asyncio.to_thread(self.book.voice, guild_id, name)
+            voice = None if guild_id is None else await ask_book(self.book.voice, guild_id, name)
         except SettingsUnavailableError:
             loaded = self._loaded_voice(guild_id, name)
             if loaded is None:

@@ -270,6 +270,11 @@ class GenerationEngine:
     def serves(self, name: str) -> bool:
         return name in self._loaded
 
+    def loaded_model(self, name: str) -> LoadedModel | None:
+        """The checkpoint a model was loaded from (not the worker's copy): for reading a text
+        through it on another thread (charlm.explain); None for a model not served."""
+        return self._loaded.get(name)
+
     @property
     def precision(self) -> str:
         """The dtype the lstm and gru recurrent weights run in: "float32", "bfloat16" or "int8"."""

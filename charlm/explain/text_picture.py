@@ -36,7 +36,8 @@ MARGIN = 24
 LINE_HEIGHT = 38  # a box of FONT_SIZE + 8 and a gap where a place's number badge sits
 BOX_HEIGHT = FONT_SIZE + 8
 MAX_LINES = 64  # ~2,700 px tall: a 1,500-character reply (the bot's longest) of verse fits
-SHOWN_AS = {"\n": "↵", "\t": "⇥", " ": ""}
+# Whitespace the model knows, drawn as a sign (raqm cannot lay out a bare "\r", "\v" or "\f").
+SHOWN_AS = {"\n": "↵", "\t": "⇥", " ": "", "\r": "←", "\x0b": "↓", "\x0c": "§"}
 
 Box = tuple[int, int, int, int]
 
@@ -132,7 +133,7 @@ def _character_chip(draw, x: int, y: int, character: str, probability: float) ->
     font, step = pillow_font(FONT_SIZE), advance()
     background = bits_colour(_bits(probability))
     draw.rectangle((x, y, x + step + 8, y + BOX_HEIGHT - 1), fill=background, outline=FAINT_INK)
-    shown = {"\n": "↵", " ": "␣", "\t": "⇥"}.get(character, character)
+    shown = {**SHOWN_AS, " ": "␣"}.get(character, character)
     draw.text((x + (step + 8) / 2, y + BOX_HEIGHT / 2), shown, font=font, fill=ink_on(background),
               anchor="mm")
     draw.text((x + step + 16, y + BOX_HEIGHT / 2), _percent(probability), font=font, fill=INK, anchor="lm")

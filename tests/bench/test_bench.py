@@ -95,6 +95,27 @@ def test_replies_speed_reports_every_figure(tmp_path: Path) -> None:
     assert burst["within_ack_window"] == (burst["p99_s"] < 3.0)
 
 
+def test_acknowledge_speed_reports_every_figure() -> None:
+    result = run_bench("acknowledge_speed.py", "--runs", "1", "--rounds", "2", "--length", "5",
+                       "--commands", "4", "--json")
+    assert result.returncode in (0, 1), result.stderr[-3000:]  # 1: the target missed (not judged here)
+    figures = json.loads(result.stdout)
+    [run] = figures["runs"]
+    assert run["continue_presses"]["count"] == 2 * 4 and run["stalled_database"]["count"] == 4
+    for part in ("continue_presses", "stalled_database"):
+        values = run[part]
+        assert 0 < values["p50_s"] <= values["p99_s"] <= values["max_s"]
+        assert figures["over_runs"][part]["max_s"] == {"median": values["max_s"], "spread": 0}
+    assert figures["met"] == (figures["worst_max_s"] < figures["target_max_s"])
+    assert (result.returncode == 0) == figures["met"]
+
+
+def test_acknowledge_speed_refuses_bad_options_in_one_line() -> None:
+    result = refuse_bench("acknowledge_speed.py", "--rounds", "0")
+    assert result.returncode == 2 and "must be at least 1" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_replies_speed_refuses_bad_options_in_one_line() -> None:
     result = refuse_bench("replies_speed.py", "--presses", "0")
     assert result.returncode == 2 and "must be at least 1" in result.stderr

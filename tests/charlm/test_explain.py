@@ -148,3 +148,15 @@ def test_pictures_drawn_on_several_threads_at_once_are_the_same_as_one_alone(lst
         whys = list(pool.map(lambda _: explain_png(lstm, REPLY, 0.8)[0], range(4)))
     assert all(curve == alone_curve for curve in curves)
     assert all(why == alone_why for why in whys)
+
+
+def test_whitespace_the_model_knows_is_drawn_as_a_sign_in_the_text_and_among_the_alternatives() -> None:
+    from charlm.explain import Reading
+    from charlm.explain.text_picture import render_reading
+
+    # A random model proposes "\r", "\v" or "\f" as often as a letter; raqm cannot lay them out bare.
+    text = "a\x0bb\x0cc\td"
+    alternatives = (("\r", 0.3), ("\x0b", 0.2), ("\x0c", 0.1))
+    reading = Reading(text, (0.5,) * len(text), (alternatives,) * len(text), 0.8, None, changed=False)
+    picture = render_reading(reading, [0, 3, 6], truncated=False)
+    assert Image.open(io.BytesIO(picture.png)).size == (PICTURE_WIDTH, picture.height)

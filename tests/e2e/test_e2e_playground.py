@@ -23,6 +23,7 @@ TYPED = """\
 /as member /say Hail **Caesar**, see https://example.com
 /as member /apps 6
 /as owner /press 7 continue
+/as owner /press 7 why
 /complete /shakespeare seed:JU
 /as member /press 7 delete
 /away /about
@@ -70,8 +71,12 @@ async def test_local_playground_answers_typed_commands(tmp_path: Path) -> None:
     assert "Miranda\n\u2502 Hail Caesar, see https://example.com\n\u2570 #6" in shown
     assert "(Miranda used Continue as Shakespeare on #6)" in shown
     assert "\u2502 \u2503 Hail Caesar, see example.com" in shown
-    assert "\u2502 [Again] [Continue] [Delete]\n\u2570 #7\n" in shown
+    assert "\u2502 [Again] [Continue] [Delete] [Why?]\n\u2570 #7\n" in shown
     assert "(Guild Owner pressed continue)" in shown and "\u2570 #7 (edited)" in shown
+    # Why? answers privately with the picture, saved where the playground keeps files.
+    assert "(Guild Owner pressed why)" in shown and "\u2502 Why the model wrote this:" in shown
+    [why] = (tmp_path / "playground-files").glob("*-why.png")
+    assert f"(saved to {why})" in shown and why.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert "  JULIET:" in shown
     assert "(message #7 was deleted)" in shown
     # The bot installed to Prospero's own account: it follows him to a server without it.

@@ -66,6 +66,10 @@ async def test_settings_survive_a_clean_restart_and_a_kill_9(tmp_path: Path, dat
                                       user=fresh_user(emu))
             _, temperature, block = generation(await pressed.wait_reply(REPLY_TIMEOUT))
             assert (temperature, block[:6], len(block)) == (1.3, "ROMEO:", 6 + 42)
+            why = await emu.press(before_restart.message["id"], _button(before_restart.message, "Why?"),
+                                  user=fresh_user(emu))
+            explained = (await why.wait_reply(REPLY_TIMEOUT)).message
+            assert [each["filename"] for each in explained["attachments"]] == ["why.png"]
             _, reply = await ask(emu, "/shakespeare seed:x", user=fresh_user(emu))
             model, temperature, block = generation(reply)
             assert (temperature, len(block)) == (1.3, 1 + 42)

@@ -19,7 +19,7 @@ from charlm.engine import EngineBusyError
 from discord_emulator import Reply, UnknownMessage
 from tests.bot.harness import buttons, poem, refusal, running_bot
 
-BUTTON = re.compile(r"shk:(again|more|delete):([0-9a-f]{16}):(\d+)")
+BUTTON = re.compile(r"shk:(again|more|delete|why):([0-9a-f]{16}):(\d+)")
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 30) -> Any:
@@ -45,7 +45,7 @@ async def test_every_reply_has_again_continue_and_delete_naming_who_asked(tmp_pa
     async with running_bot(tmp_path) as run:
         message = await first_reply(run, seed="ROMEO:", length=20)
         ids = buttons(message)
-        assert list(ids) == ["Again", "Continue", "Delete"]
+        assert list(ids) == ["Again", "Continue", "Delete", "Why?"]
         matches = [BUTTON.fullmatch(custom_id) for custom_id in ids.values()]
         assert all(matches) and len({match[2] for match in matches}) == 1
         assert {int(match[3]) for match in matches} == {run.emu.world.user("member").id}
@@ -86,7 +86,7 @@ async def test_continue_extends_the_message_while_it_fits_then_replies_to_it(tmp
         assert reply["message_reference"]["message_id"] == message["id"]
         assert reply["content"].startswith("*lstm, temperature 0.8, continued*")
         assert len(poem(Reply([reply]))[3]) == 900
-        assert reply["mentions"] == [] and list(buttons(reply)) == ["Again", "Continue", "Delete"]
+        assert reply["mentions"] == [] and list(buttons(reply)) == ["Again", "Continue", "Delete", "Why?"]
         assert run.emu.message(message["id"])["content"] == edited["content"]
         # The stored text so far is the whole thread, so Continue on either keeps going from its end.
         key = BUTTON.fullmatch(buttons(reply)["Continue"])[2]
@@ -213,7 +213,7 @@ async def test_continue_as_shakespeare_starts_from_any_messages_words_and_pings_
         model, _, notes, block = poem(reply)
         assert block.startswith(f"@{admin.display_name} Friends, see example.com wink everyone")
         assert reply.message["mentions"] == [] and not reply.message["mention_everyone"]
-        assert list(buttons(reply.message)) == ["Again", "Continue", "Delete"]
+        assert list(buttons(reply.message)) == ["Again", "Continue", "Delete", "Why?"]
         [call] = (run.emu.recorder.find("PATCH /webhooks/*/messages/@original")
                   or run.emu.recorder.find("POST /interactions/*"))
         assert call.body.get("allowed_mentions", {"parse": []}) == {"parse": []} or "data" in call.body
@@ -297,7 +297,7 @@ async def test_a_text_longer_than_a_message_comes_whole_as_a_file(tmp_path):
         assert whole.startswith("ROMEO:") and len(whole) == len("ROMEO:") + 5000
         shown = poem(Reply([reply]))[3]
         assert whole.startswith(shown.rstrip("\u2026"))  # what fits is the start of the file
-        assert list(buttons(reply)) == ["Again", "Continue", "Delete"]
+        assert list(buttons(reply)) == ["Again", "Continue", "Delete", "Why?"]
 
 
 async def test_the_cooldown_grows_with_the_length_asked_for(tmp_path):

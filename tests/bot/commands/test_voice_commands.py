@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import io
 
 import pytest
+from PIL import Image
 
 from bot.errors import UNREACHABLE
 from bot.storage.voices import MAX_VOICES_PER_SERVER
@@ -43,6 +45,19 @@ async def test_an_admin_trains_a_voice_and_members_write_with_it(tmp_path, datab
                 break
             await asyncio.sleep(0.1)
         assert final.startswith("Voice lore is ready: your text's validation loss went from ")
+        # Its picture: the newest one only, the training's line and the held-out loss as circles;
+        # and a short sample in the new voice.
+        edited = run.emu.message(reply.message["id"])
+        [picture] = edited["attachments"]
+        assert picture["filename"] == "training.png"
+        assert Image.open(io.BytesIO(run.emu.attachment_data(picture))).size == (1000, 550)
+        sample = final.split("\nA sample in voice lore:\n```\n", 1)[1]
+        assert sample.endswith("\n```") and len(sample.replace("\u200b", "")) == 200 + len("\n```")
+        # /voice status shows the same sentence and picture.
+        status = await run.ask("/voice status", user="admin")
+        assert refusal(status) == final.split("\n")[0]
+        [again] = status.message["attachments"]
+        assert again["filename"] == "training.png"
         voice = await asyncio.to_thread(run.bot.voices.voice, run.emu.world.guild.id, "lore")
         assert voice is not None and voice.bits_after < voice.bits_before
         job = await asyncio.to_thread(run.bot.voices.latest_job, run.emu.world.guild.id)
@@ -52,10 +67,12 @@ async def test_an_admin_trains_a_voice_and_members_write_with_it(tmp_path, datab
         written = await run.ask("/shakespeare", user="member", seed="All:", length=20, model="Lore")
         model, _, _, block = poem(written)
         assert model == "voice lore" and block.startswith("All:") and len(block) == 4 + 20
-        # Its buttons write with it too.
+        # Its buttons write with it too, and Why? reads the text through it.
         run.emu.clock.advance(6)
         again = await run.emu.press(written.message["id"], buttons(written.message)["Again"], user="member")
         assert poem(await again.wait_reply(30))[0] == "voice lore"
+        why = await run.emu.press(written.message["id"], buttons(written.message)["Why?"], user="member")
+        assert [each["filename"] for each in (await why.wait_reply(30)).message["attachments"]] == ["why.png"]
         # The server's default; other servers never see it.
         assert refusal(await run.ask("/settings voice", user="admin", name="lore")) == \
             "Voice lore now writes by default on this server."
@@ -76,6 +93,9 @@ async def test_an_admin_trains_a_voice_and_members_write_with_it(tmp_path, datab
         run.emu.clock.advance(6)
         pressed = await run.emu.press(written.message["id"], buttons(written.message)["Again"], user="member")
         assert refusal(await pressed.wait_reply(30)) == \
+            "This server has no voice named lore; /voice list shows its voices."
+        why = await run.emu.press(written.message["id"], buttons(written.message)["Why?"], user="member")
+        assert refusal(await why.wait_reply(30)) == \
             "This server has no voice named lore; /voice list shows its voices."
 
 
@@ -160,6 +180,10 @@ async def test_with_the_database_away_voice_commands_are_one_sentence_and_work_a
             for command, options in (("/voice list", {}), ("/voice status", {}), ("/voice cancel", {})):
                 assert refusal(await run.ask(command, user="admin", **options)) == str(UNREACHABLE), command
             assert refusal(await train(run)) == str(UNREACHABLE)
+            # Suggestions answer with what they have: the models, without the server's voices.
+            models = await run.emu.autocomplete("/shakespeare model:", user="admin")
+            assert [choice["value"] for choice in models] == ["lstm"]
+            assert await run.emu.autocomplete("/settings voice name:", user="admin") == []
         finally:
             pg_server.start()
         assert refusal(await run.ask("/voice list", user="admin")).startswith("This server has no voices")

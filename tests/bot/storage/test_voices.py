@@ -128,10 +128,10 @@ def test_a_server_keeps_at_most_its_voices_and_the_queue_is_bounded(book: VoiceB
     with pytest.raises(VoiceError, match="The name v0 is taken"):
         book.enqueue(GUILD, "v0", "lstm", 7, TEXT)
     monkeypatch.setattr(jobs_module, "MAX_QUEUED_JOBS", 2)
-    book.enqueue(1, "a", "lstm", 7, TEXT)
-    book.enqueue(2, "a", "lstm", 7, TEXT)
+    book.enqueue(1, "a", "lstm", 1, TEXT)
+    book.enqueue(2, "a", "lstm", 2, TEXT)
     with pytest.raises(VoiceError, match="training 2 voices already"):
-        book.enqueue(3, "a", "lstm", 7, TEXT)
+        book.enqueue(3, "a", "lstm", 3, TEXT)
     assert texts_kept(book) == 2 and [book.latest_job(guild).state for guild in (1, 2)] == ["queued"] * 2
     assert book.latest_job(3) is None
 
@@ -501,7 +501,7 @@ def on_host(config: BotConfig, host: str) -> BotConfig:
 def test_trainers_claiming_at_once_each_get_a_different_job(book: VoiceBook, config: BotConfig) -> None:
     import psycopg
 
-    queued = [book.enqueue(guild, "lore", "lstm", 7, TEXT).id for guild in range(1, 17)]
+    queued = [book.enqueue(guild, "lore", "lstm", guild, TEXT).id for guild in range(1, 17)]
     trainers = [open_voice_book(on_host(config, f"trainer{number}")) for number in range(6)]
     start = threading.Barrier(len(trainers))
 
@@ -522,8 +522,8 @@ def test_trainers_claiming_at_once_each_get_a_different_job(book: VoiceBook, con
     assert {(book.job(job).state, book.job(job).attempts) for job in queued} == {("running", 1)}
     # A trainer whose claim holds the oldest job's row (its transaction not yet committed) does not
     # hold up the next one, which takes the job after it at once.
-    book.enqueue(100, "a", "lstm", 7, TEXT)
-    second = book.enqueue(101, "b", "lstm", 7, TEXT)
+    book.enqueue(100, "a", "lstm", 100, TEXT)
+    second = book.enqueue(101, "b", "lstm", 101, TEXT)
     with psycopg.connect(book.url) as other:
         other.execute("SELECT id FROM voice_jobs WHERE guild_id = 100 FOR UPDATE")
         started = time.monotonic()
