@@ -24,7 +24,7 @@ BUTTON_ACTION = re.compile(rf"{BUTTON_PREFIX}:(?P<action>{_ACTIONS}):")
 
 
 # A /guess vote button's custom_id, `gss:<choice>:<key>`: `guess_button_id` writes it, `GUESS_ID`
-# reads it back (bot/commands/guess.py).
+# reads it back (bot/commands/guess_rounds.py).
 GUESS_PREFIX = "gss"
 GUESS_ID = re.compile(rf"{GUESS_PREFIX}:(?P<choice>shakespeare|bot):(?P<key>[0-9a-f]{{16}})")
 # Every custom_id of ours: a press whose id matches none of these is not ours.
