@@ -53,13 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
             "  copy-to-postgres\n"
             "               before moving to DATABASE_URL: copy the settings, replies' buttons, voices\n"
             "               and voice jobs from BOT_DB_PATH and VOICES_DIR into that empty PostgreSQL\n"
-            "               database, in one transaction (stop the bot first; docs/deploy.md)"
+            "               database, in one transaction (stop the bot first; docs/deploy.md)\n"
+            "  stats        how often each shipped model fooled /guess players, over all servers"
         ),
         epilog=f"environment variables (configuration comes only from these):\n{variables}\n\n"
                "exit codes: 0 success, 1 unhealthy or self-test failed, 2 configuration to fix.",
     )
     parser.add_argument("command", nargs="?", choices=("run", "sync", "healthcheck", "trainer", "invite",
-                                                     "copy-to-postgres"),
+                                                     "copy-to-postgres", "stats"),
                         default="run", help="what to do (default: run)")
     parser.add_argument("--client-id", type=int, metavar="ID",
                         help="with invite: the application ID from the developer portal")
@@ -111,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.storage.copy_to_postgres import copy_to_postgres
 
         return copy_to_postgres(config)
+    if args.command == "stats":
+        from bot.commands.guess_text import print_stats
+
+        return asyncio.run(print_stats(config))
     from bot.ops.logs import formatter_options  # LOG_FORMAT=json: one JSON object per line
 
     discord.utils.setup_logging(level=config.log_level_number, **formatter_options(config.log_format))

@@ -214,6 +214,53 @@ KOREAN: dict[str, str] = {
         "파일이 UTF-16처럼 시작하지만 UTF-16이 아니에요. UTF-8로 저장해 주세요.",
     "The text is too short to learn from: a voice needs at least {least} characters.":
         "글이 너무 짧아서 배울 수 없어요. 목소리에는 적어도 {least}자가 필요해요.",
+    # /guess (bot/commands/guess.py, guess_text.py, guess_rounds.py)
+    "This channel already has a round going: {link}. Vote there; a new one can start after its answer.":
+        "이 채널에는 이미 진행 중인 라운드가 있어요: {link}. 거기서 투표해 주세요. "
+        "정답이 나온 뒤에 새 라운드를 시작할 수 있어요.",
+    "A round is being drawn in this channel; vote in it once it appears.":
+        "이 채널에서 라운드를 준비하고 있어요. 나타나면 거기서 투표해 주세요.",
+    "A new round can start in this channel {when}.": "이 채널의 새 라운드는 {when} 시작할 수 있어요.",
+    "The model wrote nothing that makes a passage this time; try /guess play again.":
+        "이번에는 모델이 구절이 될 만한 글을 쓰지 못했어요. /guess play를 다시 해 보세요.",
+    "Only the shipped models play /guess: choose {choices}.":
+        "/guess에는 기본 제공 모델만 참여해요: {choices} 중에서 고르세요.",
+    "This round is unknown or too old; start one with /guess play.":
+        "알 수 없거나 너무 오래된 라운드예요. /guess play로 새로 시작하세요.",
+    "This round is over. {answer}": "이 라운드는 끝났어요. {answer}",
+    "Your vote: {choice}. You can change it until the answer comes {when}.":
+        "내 투표: {choice}. 정답이 나오는 {when}까지 바꿀 수 있어요.",
+    "Vote changed to {choice}.": "투표를 {choice}(으)로 바꿨어요.",
+    "Only the member who started this round guesses in it; start your own with /guess play.":
+        "이 라운드는 시작한 사람만 맞힐 수 있어요. /guess play로 직접 시작해 보세요.",
+    "Scores belong to a server that added the bot; play /guess there.":
+        "점수는 봇을 추가한 서버에만 있어요. 그 서버에서 /guess를 해 보세요.",
+    "The game's database is slow right now; try again in a moment.":
+        "지금 게임 데이터베이스가 느려요. 잠시 뒤에 다시 해 보세요.",
+    "Shakespeare": "셰익스피어",
+    "The bot": "봇",
+    "**Shakespeare or the bot?** The first line is Shakespeare's; is the rest? The answer comes {when}.":
+        "**셰익스피어일까, 봇일까?** 첫 줄은 셰익스피어가 썼어요. 나머지는요? 정답은 {when} 나와요.",
+    "Votes so far: {count}": "지금까지 투표: {count}",
+    "**It was Shakespeare.**": "**셰익스피어였어요.**",
+    "**It was the bot: {model}.**": "**봇이었어요: {model}.**",
+    "Shakespeare: {shakespeare}, the bot: {bot}; {right} of {total} right.":
+        "셰익스피어: {shakespeare}, 봇: {bot}; {total}명 중 {right}명이 맞혔어요.",
+    "Nobody voted.": "아무도 투표하지 않았어요.",
+    "You guess alone here: the answer comes with your vote.":
+        "여기서는 혼자 맞혀요. 투표하면 바로 정답이 나와요.",
+    "**Best guessers here**": "**이 서버의 최고 감별사**",
+    "Nobody has guessed here yet; start a round with /guess play.":
+        "아직 아무도 맞혀 보지 않았어요. /guess play로 라운드를 시작하세요.",
+    "{rank}. {who}: {points} points (streak {streak}, best {best})":
+        "{rank}. {who}: {points}점 (연속 {streak}, 최고 {best})",
+    "You: number {rank}, {points} points, streak {streak}.": "나: {rank}위, {points}점, 연속 {streak}.",
+    "You have not guessed here yet.": "아직 여기서 맞혀 본 적이 없어요.",
+    "How often each model fools people (votes for Shakespeare on its passages):":
+        "모델마다 사람을 속인 비율 (모델이 쓴 구절에 셰익스피어라고 투표한 비율):",
+    "- **{model}**: {share}% of {votes} votes": "- **{model}**: 투표 {votes}개 중 {share}%",
+    "- **{model}**: {votes} votes so far ({least} needed)":
+        "- **{model}**: 지금까지 투표 {votes}개 ({least}개 필요)",
 }
 
 # The commands' names, descriptions and option names, for discord.py's Translator
@@ -279,6 +326,15 @@ COMMAND_KOREAN: dict[str, str] = {
     "The voice to delete": "지울 목소리",
     "Make one of this server's voices its default.": "이 서버의 목소리 하나를 기본으로 정해요.",
     "A voice from /voice list": "/voice list에 있는 목소리",
+    # /guess
+    "guess": "맞히기",
+    "Shakespeare or the bot? A game for a channel.": "셰익스피어일까, 봇일까? 채널에서 함께하는 게임이에요.",
+    "play": "하기",
+    "Post a passage: did Shakespeare write it, or the bot?":
+        "구절을 올려요: 셰익스피어가 썼을까요, 봇이 썼을까요?",
+    "Which shipped model plays the bot (default: the first)": "봇 역할을 할 기본 제공 모델 (기본값: 첫 번째)",
+    "scores": "점수",
+    "This server's best guessers, and your own rank.": "이 서버의 최고 감별사와 내 순위를 보여 줘요.",
 }
 
 

@@ -23,6 +23,14 @@ BUTTON_ID = re.compile(rf"{BUTTON_PREFIX}:(?P<action>{_ACTIONS}):(?P<key>[0-9a-f
 BUTTON_ACTION = re.compile(rf"{BUTTON_PREFIX}:(?P<action>{_ACTIONS}):")
 
 
+# A /guess vote button's custom_id, `gss:<choice>:<key>`: `guess_button_id` writes it, `GUESS_ID`
+# reads it back (bot/commands/guess_rounds.py).
+GUESS_PREFIX = "gss"
+GUESS_ID = re.compile(rf"{GUESS_PREFIX}:(?P<choice>shakespeare|bot):(?P<key>[0-9a-f]{{16}})")
+# Every custom_id of ours: a press whose id matches none of these is not ours.
+OUR_BUTTONS = (BUTTON_ID, GUESS_ID)
+
+
 def voice_model(name: str) -> str:
     """The model name that stands for a server's voice: "voice:lore" for "lore"."""
     return f"{VOICE_PREFIX}{name}"
@@ -30,3 +38,7 @@ def voice_model(name: str) -> str:
 
 def button_id(action: str, key: str, owner_id: int) -> str:
     return f"{BUTTON_PREFIX}:{action}:{key}:{owner_id}"
+
+
+def guess_button_id(choice: str, key: str) -> str:
+    return f"{GUESS_PREFIX}:{choice}:{key}"

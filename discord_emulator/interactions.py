@@ -360,7 +360,10 @@ class InteractionRecord:
     def edit(
         self, world: World, message_id: str, body: dict[str, Any], now: float, rules: Rules
     ) -> dict[str, Any]:
-        message = self._edit_in_place(world, self.find(message_id, now, rules), body)
+        found = self.find(message_id, now, rules)
+        if world.messages.was_deleted(found["id"]):  # deleted through its channel since: gone for all
+            raise unknown_message()
+        message = self._edit_in_place(world, found, body)
         self._notify()
         return message
 

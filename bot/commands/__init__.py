@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from discord import app_commands
 
-from bot.commands import about, menu, settings, shakespeare, voice
+from bot.commands import about, guess, menu, settings, shakespeare, voice
 
 
 def add_commands(tree: app_commands.CommandTree) -> None:
@@ -17,3 +17,4 @@ def add_commands(tree: app_commands.CommandTree) -> None:
     tree.add_command(voice.VoiceGroup())
     tree.add_command(about.about)
     tree.add_command(menu.continue_as_shakespeare)
+    tree.add_command(guess.GuessGroup())

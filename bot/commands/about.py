@@ -10,6 +10,7 @@ from discord import app_commands
 from discord.utils import escape_markdown
 
 from bot import __version__
+from bot.commands.guess_text import fooled_figures
 from bot.i18n import Phrase, localize
 from charlm.engine import ModelInfo
 
@@ -34,10 +35,12 @@ def describe_model(info: ModelInfo) -> Phrase:
                   hidden=info.hidden_size, parameters=f"{info.parameters:,}", loss=loss, trained=trained)
 
 
-def about_text(models: list[ModelInfo], locale: object = "en") -> str:
+def about_text(models: list[ModelInfo], locale: object = "en", fooled: list[str] | None = None) -> str:
+    """`fooled`: /guess's figures, already in the reader's language (bot/commands/guess_text.py)."""
     lines = [Phrase("**Shakespeare bot {version}**: character-level models trained on tinyshakespeare.",
                     version=__version__)]
     lines += [describe_model(info) for info in models]
+    lines += fooled or []
     lines.append(PRIVACY)
     return "\n".join(localize(line, locale) for line in lines)
 
@@ -46,5 +49,6 @@ def about_text(models: list[ModelInfo], locale: object = "en") -> str:
 @app_commands.allowed_installs(guilds=True, users=True)
 @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
 async def about(interaction: discord.Interaction[ShakespeareBot]) -> None:
-    text = about_text(interaction.client.engine.model_info(), interaction.locale)
+    text = about_text(interaction.client.engine.model_info(), interaction.locale,
+                      await fooled_figures(interaction.client, interaction.locale))
     await interaction.response.send_message(text, ephemeral=True)

@@ -41,7 +41,7 @@ from bot.commands.voice import choose_stored
 from bot.commands.why import explain
 from bot.errors import INTERNAL, RESTARTING, SettingsUnavailableError
 from bot.i18n import Phrase
-from bot.names import BUTTON_ID, button_id
+from bot.names import BUTTON_ID, OUR_BUTTONS, button_id
 from bot.storage.replies import ReplyRecord
 from bot.voices.cache import Chosen, shipped
 from charlm.engine import GenerationRequest
@@ -105,7 +105,7 @@ def unserved_press(interaction: discord.Interaction) -> bool:
     if interaction.type is not discord.InteractionType.component:
         return False
     custom_id = (interaction.data or {}).get("custom_id")
-    if not isinstance(custom_id, str) or BUTTON_ID.fullmatch(custom_id) is None:
+    if not isinstance(custom_id, str) or not any(ours.fullmatch(custom_id) for ours in OUR_BUTTONS):
         return True
     message = interaction.message
     if message is None:

@@ -43,7 +43,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from bot.answers import expired_interaction, sentence_for
-from bot.names import BUTTON_ACTION
+from bot.names import BUTTON_ACTION, GUESS_ID
 from bot.ops.logs import bind_interaction
 from bot.storage.voices import JOB_STATES
 from charlm.engine import EngineBusyError
@@ -75,11 +75,14 @@ _BUTTON_NAMES = {"again": "again", "more": "continue", "delete": "delete", "why"
 
 def command_label(interaction: discord.Interaction) -> str:
     """The command's name ("shakespeare", "settings temperature", "Continue as Shakespeare"),
-    "button:again|continue|delete" for a reply's buttons, else "unknown": never a name a user
-    typed, so the number of labels stays bounded."""
+    "button:again|continue|delete|why" for a reply's buttons, "button:guess" for a /guess vote,
+    else "unknown": never a name a user typed, so the number of labels stays bounded."""
     if interaction.type is discord.InteractionType.component:
-        found = BUTTON_ACTION.match(str((interaction.data or {}).get("custom_id", "")))
-        return f"button:{_BUTTON_NAMES[found[1]]}" if found else "button:unknown"
+        custom_id = str((interaction.data or {}).get("custom_id", ""))
+        found = BUTTON_ACTION.match(custom_id)
+        if found:
+            return f"button:{_BUTTON_NAMES[found[1]]}"
+        return "button:guess" if GUESS_ID.fullmatch(custom_id) else "button:unknown"
     try:
         command = interaction.command
     except Exception:  # command data discord.py cannot read: it is refused elsewhere

@@ -24,6 +24,7 @@ from discord import app_commands
 from bot.answers import UserError, expired_interaction, log_expired, reply_privately, user_message
 from bot.commands import add_commands
 from bot.commands.acknowledge import command_deferral, guard
+from bot.commands.guess_rounds import GuessButton, RoundKeeper
 from bot.commands.options import check_command_data
 from bot.commands.pace import SETTINGS_PER, SETTINGS_RATE, UPLOAD_PER, UPLOAD_RATE, Pace
 from bot.commands.replies import NOT_OURS, KeyedLocks, ReplyButton, unserved_press
@@ -134,6 +135,7 @@ class ShakespeareBot(discord.AutoShardedClient):
         self.uploading: set[int] = set()  # servers whose upload is being fetched and checked now
         self.replaced_models_logged: set[str] = set()  # settings' models not loaded here, warned of
         self.reply_locks = KeyedLocks()  # Continue presses on one message, one at a time
+        self.guess = RoundKeeper(self)  # /guess: reveals on time, vote counts, solo rounds
         self.pictures = PictureWorker()  # Why? and voice-progress pictures, off the event loop
         self.why_cooldown = UserCooldown(WHY_COOLDOWN_RATE, WHY_COOLDOWN_SECONDS)  # Why? presses, per user
         self.training_curves = TrainingCurves()  # the voice jobs' training losses read so far
@@ -151,7 +153,8 @@ class ShakespeareBot(discord.AutoShardedClient):
 
     async def setup_hook(self) -> None:
         # The buttons under replies: any custom_id of theirs, on any message, old ones included.
-        self.add_dynamic_items(ReplyButton)
+        self.add_dynamic_items(ReplyButton, GuessButton)
+        self.guess.start()
         await self.tree.set_translator(BotTranslator())  # Korean names and descriptions
         try:
             await sync_commands(self.tree, self.store, self.config.dev_guild_id, force=False)
@@ -230,6 +233,7 @@ class ShakespeareBot(discord.AutoShardedClient):
         await self.close()
 
     async def close(self) -> None:
+        await self.guess.stop()
         for task in list(self._followers):
             task.cancel()
         if self._departures is not None:

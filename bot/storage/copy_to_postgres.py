@@ -52,7 +52,11 @@ from bot.storage.schema import SQLITE_SCHEMA_VERSION
 from bot.storage.voices import LIVE, TEXT_GONE, Job, SqliteVoiceBook, Voice, VoiceBook
 
 # In the order they are copied; a database holding a row in any of them is refused.
-TABLES = ("guild_settings", "user_settings", "bot_state", "replies", "voices", "voice_jobs")
+TABLES = ("guild_settings", "user_settings", "bot_state", "replies", "voices", "voice_jobs", "guess_scores",
+          "guess_fooled")
+# /guess's lasting rows, copied as they are (its rounds last a minute: a round open at the copy is lost).
+GAME_COLUMNS = {"guess_scores": "guild_id, user_id, points, streak, best_streak, rounds, updated_at",
+                "guess_fooled": "model, shakespeare, votes"}
 # How long the copy waits for a bot's lock on the PostgreSQL tables before it gives up.
 LOCK_TIMEOUT_MS = 10_000
 
@@ -182,6 +186,11 @@ async def _copy(sqlite: sqlite3.Connection, tables: set[str], pg: psycopg.AsyncC
     await insert("bot_state", "INSERT INTO bot_state (key, value) VALUES (%s, %s)",
                  rows("bot_state", "SELECT key, value FROM bot_state ORDER BY key"),
                  lambda row: f"key {row[0]!r}")
+    for table, columns in GAME_COLUMNS.items():
+        values = ", ".join(["%s"] * len(columns.split(", ")))
+        await insert(table, f"INSERT INTO {table} ({columns}) VALUES ({values})",
+                     rows(table, f"SELECT {columns} FROM {table} ORDER BY 1, 2"),
+                     lambda row: f"row {row[:2]}")
 
     # What PostgresSettingsStore keeps: the newest MAX_REPLIES of the last REPLY_TTL_SECONDS.
     stored = sum(1 for _ in rows("replies", "SELECT key FROM replies"))

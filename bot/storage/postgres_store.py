@@ -39,6 +39,8 @@ import psycopg
 from bot.errors import FULL, UNREACHABLE, SettingsBusyError, SettingsStoreError, SettingsUnavailableError
 from bot.storage import queries, replies
 from bot.storage.bounded import LeastRecentlyUsed
+from bot.storage.games import GuessGames
+from bot.storage.pg_games import PostgresGameTransactions
 from bot.storage.postgres import (
     BUSY_ERRORS,
     FULL_ERRORS,
@@ -127,6 +129,8 @@ class PostgresSettingsStore(ScopedSettings):
         self._closed = False
         self._wake = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
+        # /guess's rows: bot/storage/games.py
+        self.games = GuessGames(PostgresGameTransactions(self, READ_TIMEOUT))
 
     @classmethod
     async def open(cls, url: str, *, pool_size: int = 5,

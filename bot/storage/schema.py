@@ -89,6 +89,49 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     ) STRICT;
     CREATE UNIQUE INDEX one_live_job_per_guild ON voice_jobs (guild_id) WHERE state IN ('queued', 'running');
     """,
+    # /guess (bot/storage/games.py): rounds, their votes, each server's scores, each model's tally.
+    # At most one open round per channel, whichever process opens it (the partial unique index).
+    """
+    CREATE TABLE guess_rounds (
+        key         TEXT PRIMARY KEY CHECK (length(key) = 16),
+        guild_id    INTEGER CHECK (guild_id IS NULL OR guild_id > 0),
+        channel_id  INTEGER NOT NULL CHECK (channel_id > 0),
+        message_id  INTEGER,
+        starter_id  INTEGER NOT NULL CHECK (starter_id > 0),
+        model       TEXT NOT NULL CHECK (length(model) BETWEEN 1 AND 32),
+        kind        TEXT CHECK (kind IS NULL OR kind IN ('real', 'model')),
+        text        TEXT CHECK (text IS NULL OR length(text) <= 2000),
+        created_at  REAL NOT NULL,
+        reveal_at   REAL NOT NULL,
+        revealed_at REAL
+    ) STRICT;
+    CREATE UNIQUE INDEX one_open_round_per_channel ON guess_rounds (channel_id) WHERE revealed_at IS NULL;
+    CREATE INDEX guess_rounds_due ON guess_rounds (reveal_at) WHERE revealed_at IS NULL;
+    CREATE INDEX guess_rounds_by_age ON guess_rounds (created_at);
+    CREATE TABLE guess_votes (
+        round_key TEXT NOT NULL,
+        user_id   INTEGER NOT NULL CHECK (user_id > 0),
+        choice    TEXT NOT NULL CHECK (choice IN ('shakespeare', 'bot')),
+        voted_at  REAL NOT NULL,
+        PRIMARY KEY (round_key, user_id)
+    ) STRICT;
+    CREATE TABLE guess_scores (
+        guild_id    INTEGER NOT NULL CHECK (guild_id > 0),
+        user_id     INTEGER NOT NULL CHECK (user_id > 0),
+        points      INTEGER NOT NULL CHECK (points >= 0),
+        streak      INTEGER NOT NULL CHECK (streak >= 0),
+        best_streak INTEGER NOT NULL CHECK (best_streak >= 0),
+        rounds      INTEGER NOT NULL CHECK (rounds >= 0),
+        updated_at  REAL NOT NULL,
+        PRIMARY KEY (guild_id, user_id)
+    ) STRICT;
+    CREATE INDEX guess_scores_by_age ON guess_scores (updated_at);
+    CREATE TABLE guess_fooled (
+        model       TEXT PRIMARY KEY CHECK (length(model) BETWEEN 1 AND 32),
+        shakespeare INTEGER NOT NULL CHECK (shakespeare >= 0),
+        votes       INTEGER NOT NULL CHECK (votes >= shakespeare)
+    ) STRICT;
+    """,
 )
 SQLITE_SCHEMA_VERSION = len(SQLITE_MIGRATIONS)
 
@@ -197,6 +240,48 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
         CHECK (state <> 'queued' OR text IS NOT NULL)
     );
     CREATE UNIQUE INDEX one_live_job_per_guild ON voice_jobs (guild_id) WHERE state IN ('queued', 'running');
+    """,
+    # /guess (bot/storage/games.py), as SQLite's guess migration.
+    """
+    CREATE TABLE guess_rounds (
+        key         text PRIMARY KEY CHECK (char_length(key) = 16),
+        guild_id    bigint CHECK (guild_id IS NULL OR guild_id > 0),
+        channel_id  bigint NOT NULL CHECK (channel_id > 0),
+        message_id  bigint,
+        starter_id  bigint NOT NULL CHECK (starter_id > 0),
+        model       text NOT NULL CHECK (char_length(model) BETWEEN 1 AND 32),
+        kind        text CHECK (kind IS NULL OR kind IN ('real', 'model')),
+        text        text CHECK (text IS NULL OR char_length(text) <= 2000),
+        created_at  double precision NOT NULL,
+        reveal_at   double precision NOT NULL,
+        revealed_at double precision
+    );
+    CREATE UNIQUE INDEX one_open_round_per_channel ON guess_rounds (channel_id) WHERE revealed_at IS NULL;
+    CREATE INDEX guess_rounds_due ON guess_rounds (reveal_at) WHERE revealed_at IS NULL;
+    CREATE INDEX guess_rounds_by_age ON guess_rounds (created_at);
+    CREATE TABLE guess_votes (
+        round_key text NOT NULL,
+        user_id   bigint NOT NULL CHECK (user_id > 0),
+        choice    text NOT NULL CHECK (choice IN ('shakespeare', 'bot')),
+        voted_at  double precision NOT NULL,
+        PRIMARY KEY (round_key, user_id)
+    );
+    CREATE TABLE guess_scores (
+        guild_id    bigint NOT NULL CHECK (guild_id > 0),
+        user_id     bigint NOT NULL CHECK (user_id > 0),
+        points      integer NOT NULL CHECK (points >= 0),
+        streak      integer NOT NULL CHECK (streak >= 0),
+        best_streak integer NOT NULL CHECK (best_streak >= 0),
+        rounds      integer NOT NULL CHECK (rounds >= 0),
+        updated_at  double precision NOT NULL,
+        PRIMARY KEY (guild_id, user_id)
+    );
+    CREATE INDEX guess_scores_by_age ON guess_scores (updated_at);
+    CREATE TABLE guess_fooled (
+        model       text PRIMARY KEY CHECK (char_length(model) BETWEEN 1 AND 32),
+        shakespeare bigint NOT NULL CHECK (shakespeare >= 0),
+        votes       bigint NOT NULL CHECK (votes >= shakespeare)
+    );
     """,
 )
 POSTGRES_SCHEMA_VERSION = len(POSTGRES_MIGRATIONS)

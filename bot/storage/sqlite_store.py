@@ -12,6 +12,7 @@ import contextlib
 import logging
 import sqlite3
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiosqlite
@@ -19,6 +20,7 @@ import aiosqlite
 from bot.errors import SettingsBusyError, SettingsStoreError
 from bot.storage import queries, replies
 from bot.storage.bounded import LeastRecentlyUsed
+from bot.storage.games import Execute, GuessGames, RoundConflict, T
 from bot.storage.replies import REPLY_BUSY_TIMEOUT_MS, ReplyRecord
 from bot.storage.schema import SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION
 from bot.storage.settings import (
@@ -58,6 +60,7 @@ class SqliteSettingsStore(ScopedSettings):
         # change waiting for a lock never holds up a /shakespeare reply (REPLY_BUSY_TIMEOUT_MS).
         self.guard = StorageGuard(path)  # damage, a full disk, the file replaced: sqlite.py
         self.replies = RepliesTable(reply_writer, reader, self.guard)  # replies.py
+        self.games = GuessGames(SqliteGameTransactions(self.replies))  # /guess's rows: games.py
         self.path = path
         self._cache: LeastRecentlyUsed[tuple[str, int], GuildSettings] = LeastRecentlyUsed()
         self._data_version: int | None = None
@@ -253,6 +256,44 @@ class RepliesTable:
             except sqlite3.DatabaseError as error:
                 raise self.guard.translate(error) from None
             self.guard.after_write()
+
+
+class SqliteGameTransactions:
+    """/guess's transactions (bot/storage/games.py): written through the replies' connection and
+    lock (a short busy timeout: a vote never waits long), read through the store's reader."""
+
+    def __init__(self, replies: RepliesTable) -> None:
+        self.replies = replies
+
+    async def write(self, work: Callable[[Execute], Awaitable[T]]) -> T:
+        writer = self.replies.writer
+        async with self.replies._writing():
+            await writer.execute("BEGIN IMMEDIATE")
+            try:
+                result = await work(_executor(writer))
+                await writer.execute("COMMIT")
+            except sqlite3.IntegrityError as error:
+                with contextlib.suppress(sqlite3.Error):
+                    await writer.execute("ROLLBACK")
+                if "one_open_round_per_channel" in str(error) or "UNIQUE" in str(error):
+                    raise RoundConflict() from None
+                raise
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    await writer.execute("ROLLBACK")
+                raise
+        return result
+
+    async def read(self, work: Callable[[Execute], Awaitable[T]]) -> T:
+        return await work(_executor(self.replies._reader))
+
+
+def _executor(connection: aiosqlite.Connection) -> Execute:
+    async def execute(sql: str, args: tuple) -> list[tuple]:
+        async with connection.execute(sql, args) as cursor:
+            return list(await cursor.fetchall())
+
+    return execute
 
 
 async def _close_all(connections: list[aiosqlite.Connection]) -> None:

@@ -58,6 +58,9 @@ async def fill(config: BotConfig) -> dict[str, int]:
             await sqlite.save_reply(reply(number))
     finally:
         await sqlite.close()
+    with sqlite3.connect(config.db_path) as connection:  # /guess's scores and tally
+        connection.execute("INSERT INTO guess_scores VALUES (?, 7, 3, 1, 2, 4, 1000.0)", (GUILD,))
+        connection.execute("INSERT INTO guess_fooled VALUES ('lstm', 12, 30)")
     with sqlite3.connect(config.db_path) as connection:  # sent 15 days ago: its buttons expired
         connection.execute("UPDATE replies SET created_at = created_at - 15 * 86400 WHERE key = ?",
                            (reply(0).key,))
@@ -124,7 +127,7 @@ async def test_everything_is_copied_and_reads_back_the_same_through_the_postgres
     assert f"to the PostgreSQL database at {describe(config.database_url)}" in out and "hunter2" not in out
     counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()[1:-1]}
     assert counts == {"guild_settings": 2, "user_settings": 2, "bot_state": 1, "replies": 2, "voices": 1,
-                      "voice_jobs": 4}
+                      "voice_jobs": 4, "guess_scores": 1, "guess_fooled": 1}
     assert "2 left out" in out and "2 queued again" in out
     assert digest(config.db_path) == before  # read only
 
