@@ -120,7 +120,8 @@ class RoundKeeper:
         tasks = [task for task in (self._loop, *self._counting.values()) if task is not None]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:  # bounded: a database driver may swallow a cancellation (see postgres_store.close)
+            await asyncio.wait(tasks, timeout=5)
         self._loop = None
 
     # -- vote counts --

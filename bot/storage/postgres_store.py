@@ -264,9 +264,10 @@ class PostgresSettingsStore(ScopedSettings):
         self._closed = True
         self._stop_listening()
         if self._watcher is not None:
+            # psycopg may swallow a cancellation (psycopg/psycopg#1371): the watcher also stops
+            # at its next turn on _closed, and this wait is bounded either way.
             self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+            await asyncio.wait({self._watcher}, timeout=3 * WATCH_SECONDS)
         await self._close_listener()
         await self._pool.close()
 
@@ -429,7 +430,7 @@ class PostgresSettingsStore(ScopedSettings):
     async def _watch(self) -> None:
         """Hear other processes' changes, keep the LISTEN connection up, and notice when the
         database answers again."""
-        while True:
+        while not self._closed:
             try:
                 if self._listener is None:
                     with contextlib.suppress(asyncio.TimeoutError):
