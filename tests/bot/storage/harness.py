@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import sqlite3
 import subprocess
 import sys
@@ -11,7 +13,11 @@ from pathlib import Path
 
 import psycopg
 
+from bot.config import BotConfig
+from bot.storage import open_store
 from bot.storage.replies import ReplyRecord
+from bot.storage.voices import SqliteVoiceBook, VoiceBook
+from tests.helpers import tiny_checkpoint
 from tests.pg_server import connect as pg_connect
 
 REPO = Path(__file__).resolve().parents[3]
@@ -53,3 +59,34 @@ async def direct(where: str | Path, sql: str, *params: object) -> list[tuple]:
 async def guild_rows(where: str | Path) -> list[tuple]:
     return await direct(where, "SELECT guild_id, temperature, length, model FROM guild_settings "
                                "ORDER BY guild_id")
+
+
+def migrate(config: BotConfig) -> None:
+    """What the bot and the trainer do at start: open the settings store, whose migrations make every
+    table (on a thread of its own: a test may have an event loop running)."""
+    async def opened() -> None:
+        await (await open_store(config)).close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, opened()).result()
+
+
+def texts_kept(book: VoiceBook) -> int:
+    """Uploaded texts the book still keeps: files in VOICES_DIR (SQLite), job rows (PostgreSQL)."""
+    if isinstance(book, SqliteVoiceBook):
+        return len(list(book.uploads.glob("*"))) if book.uploads.exists() else 0
+    with psycopg.connect(book.url) as connection:
+        return connection.execute("SELECT count(*) FROM voice_jobs WHERE text IS NOT NULL").fetchone()[0]
+
+
+def finish_with(book: VoiceBook, job, data: bytes = b"weights", **checkpoint) -> None:
+    """Finish `job` as the trainer would, with a tiny checkpoint (given its options) or `data` as
+    its voice's bytes."""
+    path = book.training_path(job)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if checkpoint:
+        tiny_checkpoint(path, "lstm", **checkpoint)
+    else:
+        path.write_bytes(data)
+    assert book.finish(job, path, 3.0, 2.0)
+    book.drop_text(job)  # as the trainer does once the job ended

@@ -4,20 +4,18 @@ shared fairly, this host's copies stay under their disk cap, and a server the bo
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import time
 from pathlib import Path
 
 import pytest
 
 import bot.storage.voices as jobs_module
-from bot.config import BotConfig
 from bot.errors import VoiceError
-from bot.storage import departed, open_store, open_voice_book
-from bot.storage.voices import SqliteVoiceBook, VoiceBook
+from bot.storage import departed
+from bot.storage.voices import VoiceBook
 from charlm.training.finetune import MIN_CHARACTERS
-from tests.helpers import TINY_TEXT, tiny_checkpoint
+from tests.bot.storage.harness import finish_with, texts_kept
+from tests.helpers import TINY_TEXT
 
 GUILD = 4321
 TEXT = TINY_TEXT * (MIN_CHARACTERS // len(TINY_TEXT) + 2)
@@ -26,53 +24,6 @@ pg_only = pytest.mark.parametrize("database", ["postgres"], indirect=True)
 # Names an admin typed into /settings voice or /voice delete: each a path, a glob or a pattern.
 HOSTILE_NAMES = ("../*/*", "../../*", "../../../*", "**/*", "*", "[a-z]*", "a@b", "a/b", "a\\b", "..",
                  "../../../**/*", "lore@*", "lore\x00")
-
-
-def migrate(config: BotConfig) -> None:
-    """What the bot does at start: open the settings store, whose migrations make every table."""
-    async def opened() -> None:
-        await (await open_store(config)).close()
-
-    with concurrent.futures.ThreadPoolExecutor(1) as thread:
-        thread.submit(asyncio.run, opened()).result()
-
-
-def texts_kept(book: VoiceBook) -> int:
-    """Uploaded texts the book still keeps: files in VOICES_DIR (SQLite), job rows (PostgreSQL)."""
-    if isinstance(book, SqliteVoiceBook):
-        return len(list(book.uploads.glob("*"))) if book.uploads.exists() else 0
-    import psycopg
-
-    with psycopg.connect(book.url) as connection:
-        return connection.execute("SELECT count(*) FROM voice_jobs WHERE text IS NOT NULL").fetchone()[0]
-
-
-def finish_with(book: VoiceBook, job, data: bytes = b"weights") -> None:
-    """Finish `job` as the trainer would, with `data` as its voice's bytes."""
-    path = book.training_path(job)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    assert book.finish(job, path, 3.0, 2.0)
-    book.drop_text(job)
-
-
-@pytest.fixture
-def config(tmp_path: Path, database: str | None) -> BotConfig:
-    checkpoints = tmp_path / "checkpoints"
-    checkpoints.mkdir(exist_ok=True)
-    tiny_checkpoint(checkpoints / "lstm.safetensors", "lstm", hidden_size=32)
-    configured = BotConfig(db_path=tmp_path / "bot.sqlite3", database_url=database,
-                           checkpoint_dir=checkpoints, voices_dir=tmp_path / "voices",
-                           voice_train_seconds=5.0, voice_train_threads=1)
-    migrate(configured)
-    return configured
-
-
-@pytest.fixture
-def book(config: BotConfig):
-    opened = open_voice_book(config)
-    yield opened
-    opened.close()
 
 
 def plant(book: VoiceBook, tmp_path: Path) -> list[Path]:

@@ -29,69 +29,18 @@ import bot.voices.trainer as trainer_module
 from bot.config import BotConfig
 from bot.errors import SettingsBusyError, SettingsUnavailableError, VoiceError
 from bot.ops import health
-from bot.storage import open_store, open_voice_book
+from bot.storage import open_voice_book
 from bot.storage.voices import MAX_VOICES_PER_SERVER, SqliteVoiceBook, VoiceBook, check_name
 from bot.voices.trainer import serve_jobs, train_one
 from bot.voices.upload import MAX_UPLOAD_BYTES, check_source, check_text, decode_text, download
 from charlm.checkpoint import load_checkpoint
 from charlm.training.finetune import MIN_CHARACTERS
+from tests.bot.storage.harness import finish_with, texts_kept
 from tests.helpers import TINY_TEXT, tiny_checkpoint
 
 GUILD = 4321
 TEXT = TINY_TEXT * (MIN_CHARACTERS // len(TINY_TEXT) + 2)
 CDN = "https://cdn.discordapp.com"
-
-
-def migrate(config: BotConfig) -> None:
-    """What the bot and the trainer do at start: open the settings store, whose migrations make the
-    voices' tables (on a thread of its own: a test may have an event loop running)."""
-    async def opened() -> None:
-        await (await open_store(config)).close()
-
-    with concurrent.futures.ThreadPoolExecutor(1) as thread:
-        thread.submit(asyncio.run, opened()).result()
-
-
-@pytest.fixture
-def config(tmp_path: Path, database: str | None) -> BotConfig:
-    """A bot's (and its trainer's) configuration on one backend: tiny checkpoint, 5 s per voice."""
-    checkpoints = tmp_path / "checkpoints"
-    checkpoints.mkdir(exist_ok=True)
-    tiny_checkpoint(checkpoints / "lstm.safetensors", "lstm", hidden_size=32)
-    configured = BotConfig(db_path=tmp_path / "bot.sqlite3", database_url=database,
-                           checkpoint_dir=checkpoints, voices_dir=tmp_path / "voices",
-                           voice_train_seconds=5.0, voice_train_threads=1)
-    migrate(configured)
-    return configured
-
-
-@pytest.fixture
-def book(config: BotConfig):
-    opened = open_voice_book(config)
-    yield opened
-    opened.close()
-
-
-def texts_kept(book: VoiceBook) -> int:
-    """Uploaded texts the book still keeps: files in VOICES_DIR (SQLite), job rows (PostgreSQL)."""
-    if isinstance(book, SqliteVoiceBook):
-        return len(list(book.uploads.glob("*"))) if book.uploads.exists() else 0
-    import psycopg
-
-    with psycopg.connect(book.url) as connection:
-        return connection.execute("SELECT count(*) FROM voice_jobs WHERE text IS NOT NULL").fetchone()[0]
-
-
-def finish_with(book: VoiceBook, job, **checkpoint) -> None:
-    """Finish `job` as the trainer would, with a tiny checkpoint (or a few bytes) as its voice."""
-    path = book.training_path(job)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if checkpoint:
-        tiny_checkpoint(path, "lstm", **checkpoint)
-    else:
-        path.write_bytes(b"weights")
-    assert book.finish(job, path, 3.0, 2.0)
-    book.drop_text(job)  # as the trainer does once the job ended
 
 
 # The queue ---------------------------------------------------------------------------------------
