@@ -7,8 +7,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bot.devtools.playground import emulated_bot_env
+from bot.devtools.playground import BOT_COMMAND, emulated_bot_env
 from discord_emulator import Emulator, Reply, SentInteraction
+from discord_emulator.process import BotProcess
 
 REPO = Path(__file__).resolve().parents[2]
 BOT_START_TIMEOUT = 180.0  # importing torch and loading checkpoints on a busy two-core machine
@@ -75,3 +76,20 @@ def settings_shown(reply: Reply) -> dict[str, tuple[str, str]]:
         for match in re.finditer(r"- (?P<name>\w+): \*\*(?P<value>[^*]+)\*\* \((?P<origin>[^)]+)\)",
                                  reply.content)
     }
+
+
+def button(message: dict, label: str) -> str:
+    """The custom_id of the button labelled `label` under `message`."""
+    return next(each["custom_id"] for row in message["components"] for each in row["components"]
+                if each["label"] == label)
+
+
+async def start_bot(emu: Emulator, directory: Path, name: str, database: str | None) -> BotProcess:
+    """A bot process of the test's own on `database` (SQLite in `directory` when None), ready."""
+    env = bot_env(directory / "settings.sqlite3")
+    if database is not None:
+        env["DATABASE_URL"] = database
+    process = BotProcess(emu, BOT_COMMAND, env, directory / f"{name}.log")
+    await process.start()
+    await process.wait_ready(BOT_START_TIMEOUT)
+    return process

@@ -12,30 +12,14 @@ from typing import Any
 
 import pytest
 
-from bot.devtools.playground import BOT_CAST, BOT_COMMAND
+from bot.devtools.playground import BOT_CAST
 from discord_emulator import Emulator
-from discord_emulator.process import BotProcess
-from tests.e2e.helpers import BOT_START_TIMEOUT, REPLY_TIMEOUT, ask, bot_env, fresh_user, refusal
+from tests.e2e.helpers import REPLY_TIMEOUT, ask, button, fresh_user, refusal, start_bot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
 ROUND_TIMEOUT = 60 + 30  # the round, the reveal loop's tick, a busy machine
 
-
-def _button(message: dict, label: str) -> str:
-    return next(button["custom_id"] for row in message["components"] for button in row["components"]
-                if button["label"] == label)
-
-
-async def _start(emu: Emulator, directory: Path, name: str, database: str | None) -> BotProcess:
-    """A bot process of this test's own on `database` (SQLite in `directory` when None)."""
-    env = bot_env(directory / "settings.sqlite3")
-    if database is not None:
-        env["DATABASE_URL"] = database
-    process = BotProcess(emu, BOT_COMMAND, env, directory / f"{name}.log")
-    await process.start()
-    await process.wait_ready(BOT_START_TIMEOUT)
-    return process
 
 
 async def eventually(check: Callable[[], Any], timeout: float = ROUND_TIMEOUT) -> Any:
@@ -48,7 +32,7 @@ async def eventually(check: Callable[[], Any], timeout: float = ROUND_TIMEOUT) -
 
 
 async def vote(emu: Emulator, message: dict, label: str, user: str) -> str:
-    sent = await emu.press(message["id"], _button(message, label), user=user)
+    sent = await emu.press(message["id"], button(message, label), user=user)
     return refusal(await sent.wait_reply(REPLY_TIMEOUT))
 
 
@@ -63,7 +47,7 @@ async def test_a_round_with_fifty_voters_the_refusals_and_the_scores(emulator: E
     message = posted.message
     members = [fresh_user(emulator) for _ in range(50)]
     labels = ["Shakespeare" if number % 2 else "The bot" for number in range(len(members))]
-    presses = await asyncio.gather(*(emulator.press(message["id"], _button(message, label), user=name)
+    presses = await asyncio.gather(*(emulator.press(message["id"], button(message, label), user=name)
                                      for label, name in zip(labels, members, strict=True)))
     for sent in presses:
         assert refusal(await sent.wait_reply(REPLY_TIMEOUT)).startswith("Your vote: ")
@@ -77,7 +61,7 @@ async def test_a_round_with_fifty_voters_the_refusals_and_the_scores(emulator: E
     assert "Shakespeare: 26, the bot: 24;" in shown["content"]
     right = 26 if shown["content"].startswith("**It was Shakespeare.**") else 24
     assert f"; {right} of 50 right." in shown["content"]
-    late = await emulator.press(message["id"], _button(message, "The bot"), user=members[3], forge=True)
+    late = await emulator.press(message["id"], button(message, "The bot"), user=members[3], forge=True)
     assert refusal(await late.wait_reply(REPLY_TIMEOUT)).startswith("This round is over. **It was")
     _, scores = await ask(emulator, "/guess scores", user=members[0])
     assert scores.content.startswith("**Best guessers here**") and scores.message["mentions"] == []
@@ -86,14 +70,14 @@ async def test_a_round_with_fifty_voters_the_refusals_and_the_scores(emulator: E
 
 async def test_a_round_is_revealed_on_time_after_a_restart(tmp_path: Path, database: str | None) -> None:
     async with Emulator(cast=BOT_CAST) as emu:
-        first = await _start(emu, tmp_path, "first", database)
+        first = await start_bot(emu, tmp_path, "first", database)
         try:
             _, posted = await ask(emu, "/guess play", user="admin")
             message = posted.message
             assert (await vote(emu, message, "Shakespeare", "member")).startswith("Your vote: ")
         finally:
             assert await first.stop() == 0, first.log_tail()
-        second = await _start(emu, tmp_path, "second", database)
+        second = await start_bot(emu, tmp_path, "second", database)
         try:
             assert (await vote(emu, message, "The bot", "owner")).startswith("Your vote: ")
             shown = await eventually(lambda: answered(emu, message["id"]))

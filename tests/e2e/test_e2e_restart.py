@@ -11,41 +11,26 @@ from pathlib import Path
 
 import pytest
 
-from bot.devtools.playground import BOT_CAST, BOT_COMMAND
+from bot.devtools.playground import BOT_CAST
 from discord_emulator import Emulator, Reply
-from discord_emulator.process import BotProcess
 from tests.e2e.helpers import (
-    BOT_START_TIMEOUT,
     REPLY_TIMEOUT,
     ask,
-    bot_env,
+    button,
     fresh_user,
     generation,
     refusal,
     settings_shown,
+    start_bot,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
 
-def _button(message: dict, label: str) -> str:
-    return next(button["custom_id"] for row in message["components"] for button in row["components"]
-                if button["label"] == label)
-
-
-async def _start(emu: Emulator, directory: Path, name: str, database: str | None) -> BotProcess:
-    env = bot_env(directory / "settings.sqlite3")
-    if database is not None:
-        env["DATABASE_URL"] = database
-    process = BotProcess(emu, BOT_COMMAND, env, directory / f"{name}.log")
-    await process.start()
-    await process.wait_ready(BOT_START_TIMEOUT)
-    return process
-
 
 async def test_settings_survive_a_clean_restart_and_a_kill_9(tmp_path: Path, database: str | None) -> None:
     async with Emulator(cast=BOT_CAST) as emu:
-        first = await _start(emu, tmp_path, "first", database)
+        first = await start_bot(emu, tmp_path, "first", database)
         try:
             await ask(emu, "/settings temperature value:1.3")
             await ask(emu, "/settings length value:42")
@@ -53,7 +38,7 @@ async def test_settings_survive_a_clean_restart_and_a_kill_9(tmp_path: Path, dat
         finally:
             assert await first.stop() == 0, first.log_tail()
 
-        second = await _start(emu, tmp_path, "second", database)
+        second = await start_bot(emu, tmp_path, "second", database)
         try:
             _, reply = await ask(emu, "/settings show")
             assert settings_shown(reply) == {
@@ -62,11 +47,11 @@ async def test_settings_survive_a_clean_restart_and_a_kill_9(tmp_path: Path, dat
                 "model": ("lstm", "default"),
             }
             # A reply made by the previous process: its buttons work here, with nothing in memory.
-            pressed = await emu.press(before_restart.message["id"], _button(before_restart.message, "Again"),
+            pressed = await emu.press(before_restart.message["id"], button(before_restart.message, "Again"),
                                       user=fresh_user(emu))
             _, temperature, block = generation(await pressed.wait_reply(REPLY_TIMEOUT))
             assert (temperature, block[:6], len(block)) == (1.3, "ROMEO:", 6 + 42)
-            why = await emu.press(before_restart.message["id"], _button(before_restart.message, "Why?"),
+            why = await emu.press(before_restart.message["id"], button(before_restart.message, "Why?"),
                                   user=fresh_user(emu))
             explained = (await why.wait_reply(REPLY_TIMEOUT)).message
             assert [each["filename"] for each in explained["attachments"]] == ["why.png"]
@@ -81,13 +66,13 @@ async def test_settings_survive_a_clean_restart_and_a_kill_9(tmp_path: Path, dat
             # The reply was the promise that the change is stored: nothing may be lost now.
             await second.kill()
 
-        third = await _start(emu, tmp_path, "third", database)
+        third = await start_bot(emu, tmp_path, "third", database)
         try:
             _, reply = await ask(emu, "/settings show")
             assert settings_shown(reply)["temperature"] == ("0.5", "set by an admin")
             assert settings_shown(reply)["length"] == ("42", "set by an admin")
             # The reply sent just before kill -9: Continue extends it.
-            continued = await emu.press(before_kill.message["id"], _button(before_kill.message, "Continue"),
+            continued = await emu.press(before_kill.message["id"], button(before_kill.message, "Continue"),
                                         user=fresh_user(emu))
             edited = await continued.wait_update(REPLY_TIMEOUT)
             assert len(generation(Reply([edited]))[2]) == 1 + 42 + 42
