@@ -120,7 +120,7 @@ class VoiceGroup(app_commands.Group, name="voice",
         bot.uploading.add(guild_id)
         try:
             await interaction.response.defer(ephemeral=True, thinking=True)
-            await check_room(bot, guild_id, voice)
+            await check_room(bot, guild_id, voice, interaction.user.id)
             data = await download(source, file.size)
             # Decoding and checking 2 MB takes CPU for a good part of a second: off the event loop.
             text = await asyncio.to_thread(lambda: check_text(decode_text(data)))
@@ -179,19 +179,11 @@ class VoiceGroup(app_commands.Group, name="voice",
         await reply_privately(interaction, Phrase("Voice {name} is deleted.", name=voice))
 
 
-async def check_room(bot: ShakespeareBot, guild_id: int, voice: str) -> None:
-    """Refuse, before any download, what the voice book would refuse for this server: the name
-    taken, as many voices as it may keep, a job already training. (It checks again when queueing.)"""
-    voices = {known.name for known in await ask_book(bot.voices.voices, guild_id)}
-    if voice in voices:
-        raise VoiceError(Phrase("The name {name} is taken; choose another.", name=voice))
-    if len(voices) >= MAX_VOICES_PER_SERVER:
-        raise VoiceError(Phrase("This server has {count} voices, the most it may keep; delete "
-                                "one with /voice delete first.", count=len(voices)))
-    latest = await ask_book(bot.voices.latest_job, guild_id)
-    if latest is not None and latest.live:
-        raise VoiceError(Phrase("A voice is already training for this server; wait for it or "
-                                "/voice cancel it."))
+async def check_room(bot: ShakespeareBot, guild_id: int, voice: str, requester_id: int) -> None:
+    """Refuse, before any download, what the voice book would refuse when queueing: the name taken,
+    the server's voices, a job already training, the server's and the person's daily jobs, a full
+    queue (the book's own check, asked again as it queues)."""
+    await ask_book(bot.voices.check_room, guild_id, voice, requester_id)
 
 
 async def follow_progress(interaction: discord.Interaction[ShakespeareBot], job_id: int) -> None:

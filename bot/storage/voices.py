@@ -243,39 +243,51 @@ class VoiceBook:
         name = check_name(name, set(reserved))
         now = time.time()
         with self._text_kept(guild_id, text) as kept, self._connection(write=True, serialize=True) as db:
-            voices = {row[0] for row in db.execute("SELECT name FROM voices WHERE guild_id = ?",
-                                                   (guild_id,)).fetchall()}
-            if name in voices:
-                raise VoiceError(Phrase("The name {name} is taken; choose another.", name=name))
-            if len(voices) >= MAX_VOICES_PER_SERVER:
-                raise VoiceError(Phrase("This server has {count} voices, the most it may keep; delete "
-                                        "one with /voice delete first.", count=len(voices)))
-            if _one(db.execute("SELECT 1 FROM voice_jobs WHERE guild_id = ? AND state IN "
-                               "('queued', 'running')", (guild_id,))):
-                raise VoiceError(Phrase("A voice is already training for this server; wait for it or "
-                                        "/voice cancel it."))
-            since = now - DAY_SECONDS
-            (by_server,) = _one(db.execute("SELECT count(*) FROM voice_jobs WHERE guild_id = ? AND "
-                                           "created_at > ?", (guild_id, since)))
-            if by_server >= MAX_DAILY_JOBS_PER_SERVER:
-                raise VoiceError(Phrase("This server has queued {count} voices in the last day, the most it "
-                                        "may; try again tomorrow.", count=by_server))
-            (by_requester,) = _one(db.execute("SELECT count(*) FROM voice_jobs WHERE requester_id = ? AND "
-                                              "created_at > ?", (requester_id, since)))
-            if by_requester >= MAX_DAILY_JOBS_PER_REQUESTER:
-                raise VoiceError(Phrase("You have queued {count} voices in the last day, the most one person "
-                                        "may; try again tomorrow.", count=by_requester))
-            (queued,) = _one(db.execute("SELECT count(*) FROM voice_jobs WHERE state IN "
-                                        "('queued', 'running')"))
-            if queued >= MAX_QUEUED_JOBS:
-                raise VoiceError(Phrase("The bot is training {count} voices already, the most it queues; "
-                                        "try again later.", count=queued))
+            self._refuse_without_room(db, guild_id, name, requester_id, now)
             row = _one(db.execute(
                 f"INSERT INTO voice_jobs (guild_id, name, base, requester_id, {self._TEXT_COLUMN}, state, "
                 "created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?) "
                 f"RETURNING {self._JOB_COLUMNS}",
                 (guild_id, name, base, requester_id, kept, now, now)))
         return Job(*row)
+
+    def check_room(self, guild_id: int, name: str, requester_id: int) -> None:
+        """What `enqueue` would refuse for this server and person, asked before their text is
+        fetched: VoiceError with its sentence, or nothing (enqueue asks again as it queues)."""
+        name = check_name(name)
+        with self._connection() as db:
+            self._refuse_without_room(db, guild_id, name, requester_id, time.time())
+
+    def _refuse_without_room(self, db: Any, guild_id: int, name: str, requester_id: int, now: float) -> None:
+        """The limits of queueing a voice, one VoiceError each: the name taken, the server's voices,
+        a job already live, the server's and the person's daily jobs, the bot's queue."""
+        voices = {row[0] for row in db.execute("SELECT name FROM voices WHERE guild_id = ?",
+                                               (guild_id,)).fetchall()}
+        if name in voices:
+            raise VoiceError(Phrase("The name {name} is taken; choose another.", name=name))
+        if len(voices) >= MAX_VOICES_PER_SERVER:
+            raise VoiceError(Phrase("This server has {count} voices, the most it may keep; delete "
+                                    "one with /voice delete first.", count=len(voices)))
+        if _one(db.execute("SELECT 1 FROM voice_jobs WHERE guild_id = ? AND state IN "
+                           "('queued', 'running')", (guild_id,))):
+            raise VoiceError(Phrase("A voice is already training for this server; wait for it or "
+                                    "/voice cancel it."))
+        since = now - DAY_SECONDS
+        (by_server,) = _one(db.execute("SELECT count(*) FROM voice_jobs WHERE guild_id = ? AND "
+                                       "created_at > ?", (guild_id, since)))
+        if by_server >= MAX_DAILY_JOBS_PER_SERVER:
+            raise VoiceError(Phrase("This server has queued {count} voices in the last day, the most it "
+                                    "may; try again tomorrow.", count=by_server))
+        (by_requester,) = _one(db.execute("SELECT count(*) FROM voice_jobs WHERE requester_id = ? AND "
+                                          "created_at > ?", (requester_id, since)))
+        if by_requester >= MAX_DAILY_JOBS_PER_REQUESTER:
+            raise VoiceError(Phrase("You have queued {count} voices in the last day, the most one person "
+                                    "may; try again tomorrow.", count=by_requester))
+        (queued,) = _one(db.execute("SELECT count(*) FROM voice_jobs WHERE state IN "
+                                    "('queued', 'running')"))
+        if queued >= MAX_QUEUED_JOBS:
+            raise VoiceError(Phrase("The bot is training {count} voices already, the most it queues; "
+                                    "try again later.", count=queued))
 
     def cancel(self, guild_id: int) -> Job | None:
         """Cancel the server's queued or running job (the trainer stops at its next report)."""
