@@ -357,11 +357,11 @@ done
 # The schema the image's bot knows, made by them (all three migrate at start, taking turns); the
 # shards' LISTEN connections; the trainer polling the job queue, not waiting for its database.
 schema=$(engine exec "$pg_trainer_container" python -c \
-    'from bot.storage.schema import POSTGRES_SCHEMA_VERSION; print(POSTGRES_SCHEMA_VERSION)') || fail "read the image's SCHEMA_VERSION"
-versions=$(psql_host "SELECT count(*) || ' ' || coalesce(max(version), 0) FROM schema_version") \
-    || fail "no schema_version table in PostgreSQL"
+    'from bot.storage.schema import SCHEMA_VERSION; print(SCHEMA_VERSION)') || fail "read the image's SCHEMA_VERSION"
+versions=$(psql_host "SELECT count(*) || ' ' || coalesce(max(number), 0) FROM schema_migrations") \
+    || fail "no schema_migrations table in PostgreSQL"
 [[ $versions == "$schema $schema" ]] \
-    || fail "schema_version holds (rows, highest) $versions; the image's bot has $schema migrations"
+    || fail "schema_migrations holds (rows, highest) $versions; the image's bot has $schema migrations"
 missing=$(psql_host "SELECT string_agg(name, ', ') FROM unnest(ARRAY['guild_settings', 'user_settings',
     'bot_state', 'replies', 'voices', 'voice_jobs']) AS name WHERE to_regclass(name) IS NULL") \
     || fail "psql could not list the tables"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bot.commands.about import about_text
 from bot.storage.replies import REPLY_TTL_SECONDS
-from bot.storage.schema import SQLITE_MIGRATIONS as MIGRATIONS
+from bot.storage.schema import MIGRATIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 PRIVACY = ROOT / "docs" / "privacy.md"

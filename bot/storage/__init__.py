@@ -6,12 +6,13 @@
     queries.py           every settings, state and reply query, written once for both databases
     voices.py            server voices and training jobs (`VoiceBook`, its SQL written once for
                          both databases with ? placeholders), their limits and the job states
-    schema.py            every table, as each database's frozen numbered migrations
-    sqlite.py            SQLite's side: its file's faults and the one place sqlite3 errors become
-                         the bot's (bot/errors.py)
+    schema.py            every table, written once for both databases as one frozen history of
+                         numbered migrations; each database's `Dialect` spells it
+    sqlite.py            SQLite's side: its dialect and migrations, its file's faults and the one
+                         place sqlite3 errors become the bot's (bot/errors.py)
     sqlite_store.py      the settings store over a SQLite file (aiosqlite), replies included
-    postgres.py          PostgreSQL's side: where it is, and the one place psycopg's errors become
-                         the bot's
+    postgres.py          PostgreSQL's side: its dialect (the NOTIFY trigger) and migrations, where
+                         it is, and the one place psycopg's errors become the bot's
     postgres_store.py    the settings store over PostgreSQL (psycopg async; LISTEN/NOTIFY keeps every
                          process's cache right, an advisory lock serializes migrations)
     pg_voices.py         the voice book over PostgreSQL (psycopg 3, synchronous; SQLite's is in

@@ -48,7 +48,7 @@ from bot.storage.postgres_store import (
     fetch_value,
 )
 from bot.storage.replies import REPLY_COLUMNS, ReplyRecord
-from bot.storage.schema import SQLITE_SCHEMA_VERSION
+from bot.storage.schema import SCHEMA_VERSION
 from bot.storage.voices import LIVE, TEXT_GONE, Job, SqliteVoiceBook, Voice, VoiceBook
 
 # In the order they are copied; a database holding a row in any of them is refused.
@@ -149,9 +149,9 @@ def _snapshot(config: BotConfig) -> Iterator[tuple[sqlite3.Connection, set[str]]
         connection.execute("BEGIN")  # the snapshot is taken at the first read and kept to the end
         (version,) = connection.execute("PRAGMA user_version").fetchone()
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if version > SQLITE_SCHEMA_VERSION or "guild_settings" not in tables:
+        if version > SCHEMA_VERSION or "guild_settings" not in tables:
             raise CopyRefused(f"{path} is not a settings database this bot knows (schema version {version}, "
-                              f"this bot's is {SQLITE_SCHEMA_VERSION}); check BOT_DB_PATH.")
+                              f"this bot's is {SCHEMA_VERSION}); check BOT_DB_PATH.")
         yield connection, tables
     except sqlite3.Error as error:
         raise CopyRefused(f"Cannot read the settings database {path} ({error}); nothing was "

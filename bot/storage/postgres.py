@@ -1,7 +1,9 @@
 """PostgreSQL's side of storage, through psycopg 3 (its async API for the bot, its synchronous one
-for the voice book): where the database is (for messages, never the password), and the one place
-psycopg's errors become the bot's (bot/errors.py): which mean the server cannot be reached, which
-that another transaction held a lock too long, which that its disk is full.
+for the voice book): how it spells the tables (`POSTGRES`, the dialect of bot/storage/schema.py,
+with the trigger that NOTIFYs other processes of settings changes) and runs their migrations;
+where the database is (for messages, never the password); and the one place psycopg's errors
+become the bot's (bot/errors.py): which mean the server cannot be reached, which that another
+transaction held a lock too long, which that its disk is full.
 
 psycopg reports a lost server, a refused login and a full disk all as OperationalError (the
 SQLSTATE tells them apart), so `reaching` turns the ones that mean "cannot be reached" into
@@ -17,6 +19,9 @@ from collections.abc import Iterator
 import psycopg
 import psycopg.errors
 import yarl
+
+from bot.errors import SettingsStoreError
+from bot.storage.schema import MIGRATIONS, SCHEMA_VERSION, Dialect
 
 # SQLSTATE classes of a database that cannot be reached, as opposed to a refusal of what we asked:
 # 08 connection exception, 57 operator intervention (shutting down, starting up, cancelled),
@@ -37,6 +42,92 @@ UNREACHABLE_ERRORS: tuple[type[BaseException], ...] = (OSError, asyncio.TimeoutE
 BUSY_ERRORS = (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected,
                psycopg.errors.SerializationFailure)
 FULL_ERRORS = (psycopg.errors.DiskFull,)
+
+
+def _notify_changes(spec: str) -> str:
+    """The triggers on a settings table (`spec`: its name and its key column): every change, whoever
+    makes it (a bot process, an operator in psql), tells the listening bots whose cached settings to
+    drop: 'guild:123', 'user:5', or 'guild:*' after a TRUNCATE."""
+    table, column = spec.split()
+    scope = column.removesuffix("_id")
+    return f"""
+    CREATE OR REPLACE FUNCTION bot_settings_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'TRUNCATE' THEN
+            PERFORM pg_notify('bot_settings_changed', TG_ARGV[0] || ':*');
+            RETURN NULL;
+        END IF;
+        IF TG_OP IN ('UPDATE', 'DELETE') THEN
+            PERFORM pg_notify('bot_settings_changed', TG_ARGV[0] || ':' || (to_jsonb(OLD) ->> TG_ARGV[1]));
+        END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') THEN
+            PERFORM pg_notify('bot_settings_changed', TG_ARGV[0] || ':' || (to_jsonb(NEW) ->> TG_ARGV[1]));
+        END IF;
+        RETURN NULL;
+    END
+    $$;
+    CREATE TRIGGER {table}_changed AFTER INSERT OR UPDATE OR DELETE ON {table}
+        FOR EACH ROW EXECUTE FUNCTION bot_settings_changed('{scope}', '{column}');
+    CREATE TRIGGER {table}_truncated AFTER TRUNCATE ON {table}
+        FOR EACH STATEMENT EXECUTE FUNCTION bot_settings_changed('{scope}', '{column}');
+    """
+
+
+POSTGRES = Dialect("postgres", {
+    "int": "integer", "bigint": "bigint", "real": "double precision", "text": "text", "bool": "boolean",
+    "timestamp": "timestamptz", "now": "now()",
+    "identity": "bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "strict": "", "notify": _notify_changes,
+})
+
+# pg_advisory_xact_lock's key for migrating: processes starting at the same moment take turns.
+MIGRATION_LOCK = 0x5348414B45  # "SHAKE"
+# How long a process waits for another's migration (or any lock a migration needs) before it gives up.
+MIGRATION_LOCK_TIMEOUT_MS = 60_000
+# Before bot/storage/schema.py wrote the tables once, PostgreSQL numbered its own migrations (in the
+# order its tables came) in a table schema_version: each of those numbers, and the migrations of
+# today's history it made.
+NUMBERED_BEFORE = {1: (1, 4), 2: (2,), 3: (3,), 4: (5,), 5: (6,)}
+
+
+async def migrate(connection: psycopg.AsyncConnection, where: str) -> None:
+    """Apply the migrations the database lacks, each exactly once however many processes start at
+    once: the advisory lock makes them take turns, and each finds what the ones before it recorded
+    (one row per migration in schema_migrations). A database numbered the old way is renumbered
+    first, in the same transaction. SettingsStoreError for a database from a newer bot."""
+    async with connection.transaction():
+        await connection.execute(f"SET LOCAL lock_timeout = {MIGRATION_LOCK_TIMEOUT_MS}")
+        await connection.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        await connection.execute("""
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                number     integer PRIMARY KEY CHECK (number > 0),
+                applied_at timestamptz NOT NULL DEFAULT now()
+            )""")
+        if await _rows(connection, "SELECT to_regclass('schema_version') IS NOT NULL") == [True]:
+            numbered = await _rows(connection, "SELECT version FROM schema_version")
+            _refuse_newer(where, max(numbered, default=0), max(NUMBERED_BEFORE))
+            for number in sorted({new for old in numbered for new in NUMBERED_BEFORE[old]}):
+                await connection.execute("INSERT INTO schema_migrations (number) VALUES (%s) "
+                                         "ON CONFLICT DO NOTHING", (number,))
+            await connection.execute("DROP TABLE schema_version")
+        done = set(await _rows(connection, "SELECT number FROM schema_migrations"))
+        _refuse_newer(where, max(done, default=0), SCHEMA_VERSION)
+        for number in range(1, len(MIGRATIONS) + 1):
+            if number not in done:
+                await connection.execute(POSTGRES.migration(number))
+                await connection.execute("INSERT INTO schema_migrations (number) VALUES (%s)", (number,))
+
+
+def _refuse_newer(where: str, version: int, known: int) -> None:
+    if version > known:
+        raise SettingsStoreError(
+            f"The settings database at {where} has schema version {version}, newer than this bot's "
+            f"{known}; run a newer bot or restore an older backup.")
+
+
+async def _rows(connection: psycopg.AsyncConnection, sql: str) -> list:
+    """The first column of every row `sql` returns."""
+    cursor = await connection.execute(sql)
+    return [row[0] for row in await cursor.fetchall()]
 
 
 def is_unreachable(error: BaseException) -> bool:

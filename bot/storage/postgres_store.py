@@ -6,8 +6,9 @@ default. It keeps SqliteSettingsStore's behaviour and guarantees:
 - Defaults live in code and are merged on read; NULL in a column means "the default"; a reset
   deletes the row. Values are checked by bot/storage/settings.py's check_* functions, and the
   schema's CHECK constraints repeat the same ranges (temperatures are double precision, like Python's floats).
-- Numbered migrations, recorded one row per migration in `schema_version`, run in one transaction
-  under `pg_advisory_xact_lock`, so processes starting at the same moment apply each exactly once.
+- bot/storage/schema.py's migrations, as bot/storage/postgres.py spells and runs them: one row per
+  migration in `schema_migrations`, in one transaction under `pg_advisory_xact_lock`, so processes
+  starting at the same moment apply each exactly once.
 - A change is returned only after its transaction committed (synchronous_commit on). Changes to
   one owner's settings made by this process are applied in the order they were asked for.
 - The read cache (per scope and id) stays right across processes and hosts: a trigger on the
@@ -21,7 +22,7 @@ default. It keeps SqliteSettingsStore's behaviour and guarantees:
   so the heartbeat stops and the health check fails. When the database answers again (the watcher
   tries every second), everything works again by itself.
 
-Server voices live here too (migration 4), with their uploaded texts and trained weights, so hosts
+Server voices live here too (migration 5), with their uploaded texts and trained weights, so hosts
 share no folder: bot/storage/pg_voices.py (psycopg's synchronous API: the trainer has no event loop).
 """
 
@@ -49,12 +50,12 @@ from bot.storage.postgres import (
     close_quietly,
     connect,
     describe,
+    migrate,
     placeholders,
     reaching,
     reason,
 )
 from bot.storage.replies import REPLY_BUSY_TIMEOUT_MS, ReplyRecord
-from bot.storage.schema import POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION, POSTGRES_VERSION_TABLE
 from bot.storage.settings import (
     BUSY_TIMEOUT_MS,
     DEFAULT_SETTINGS,
@@ -72,15 +73,12 @@ log = logging.getLogger(__name__)
 Work = Callable[[psycopg.AsyncConnection], Awaitable[Any]]
 
 CHANNEL = "bot_settings_changed"
-# pg_advisory_xact_lock's key for migrations: any fixed number no other program on the database uses.
-MIGRATION_LOCK = 0x5348414B45  # "SHAKE"
 CONNECT_TIMEOUT = 5.0
 # A settings read that takes longer is served from the cache or the defaults: commands must be
 # acknowledged within Discord's 3 s.
 READ_TIMEOUT = 2.0
 # Storing a reply's buttons: past this the reply goes out without them (as with SQLite's lock).
 REPLY_TIMEOUT = 2.0
-MIGRATION_LOCK_TIMEOUT_MS = 60_000
 # How often the watcher pings the LISTEN connection (and, while it or the database is away, tries
 # again); a LISTEN connection lost without a word (a network cut) is noticed within about 2x this.
 WATCH_SECONDS = 1.0
@@ -144,7 +142,7 @@ class PostgresSettingsStore(ScopedSettings):
         try:
             pool = Pool(url, pool_size, "shakespeare-bot", CONNECT_TIMEOUT)
             async with pool.acquire(timeout=CONNECT_TIMEOUT) as connection:
-                await _migrate(connection, where)
+                await migrate(connection, where)
             store = cls(pool, url, pool_size, busy_timeout_ms)
             await store._listen()
         except BaseException as error:
@@ -482,19 +480,3 @@ class PostgresSettingsStore(ScopedSettings):
             log.info("The settings database at %s answers again.", self.where)
             self._down = None
             self._fallback_logged.clear()
-
-async def _migrate(connection: psycopg.AsyncConnection, where: str) -> None:
-    """Apply the missing migrations, each exactly once however many processes start at once: the
-    advisory lock makes them take turns, and each finds what the ones before it recorded."""
-    async with connection.transaction():
-        await connection.execute(f"SET LOCAL lock_timeout = {MIGRATION_LOCK_TIMEOUT_MS}")
-        await connection.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-        await connection.execute(POSTGRES_VERSION_TABLE)
-        version = await fetch_value(connection, "SELECT coalesce(max(version), 0) FROM schema_version")
-        if version > POSTGRES_SCHEMA_VERSION:
-            raise SettingsStoreError(
-                f"The settings database at {where} has schema version {version}, newer than this bot's "
-                f"{POSTGRES_SCHEMA_VERSION}; run a newer bot or restore an older backup.")
-        for number in range(version, POSTGRES_SCHEMA_VERSION):
-            await connection.execute(POSTGRES_MIGRATIONS[number])
-            await connection.execute("INSERT INTO schema_version (version) VALUES (%s)", (number + 1,))

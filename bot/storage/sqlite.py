@@ -1,6 +1,7 @@
-"""SQLite's side of storage: what can go wrong with the database file under a running bot, and
-the one place SQLite's errors (sqlite3's, which aiosqlite raises too) become the bot's
-(bot/errors.py): the settings store, the replies table and the voice book all translate here.
+"""SQLite's side of storage: how it spells the tables (`SQLITE`, the dialect of
+bot/storage/schema.py) and runs their migrations, what can go wrong with the database file under a
+running bot, and the one place SQLite's errors (sqlite3's, which aiosqlite raises too) become the
+bot's (bot/errors.py): the settings store, the replies table and the voice book all translate here.
 
 An operator's mistakes and bad luck, each turned into one sentence for the admin who asked, one
 log line for the operator (not a traceback per attempt), and a failing health check where the bot
@@ -22,9 +23,51 @@ import os
 import sqlite3
 from pathlib import Path
 
-from bot.errors import DAMAGED, FULL, MOVED, SettingsBusyError, SettingsUnavailableError
+import aiosqlite
+
+from bot.errors import DAMAGED, FULL, MOVED, SettingsBusyError, SettingsStoreError, SettingsUnavailableError
+from bot.storage.schema import SCHEMA_VERSION, Dialect
 
 log = logging.getLogger(__name__)
+
+# STRICT tables: every column's type is checked, as PostgreSQL's are; INTEGER is 64 bits.
+SQLITE = Dialect("sqlite", {
+    "int": "INTEGER", "bigint": "INTEGER", "real": "REAL", "text": "TEXT",
+    "bool": lambda column: f"INTEGER CHECK ({column} IN (0, 1))",
+    "timestamp": "TEXT", "now": "(datetime('now'))",
+    "identity": "INTEGER PRIMARY KEY", "strict": " STRICT", "notify": "",
+})
+
+
+async def migrate(connection: aiosqlite.Connection, path: Path) -> None:
+    """Run the migrations the file lacks (PRAGMA user_version says how many it has), in one
+    transaction; SettingsStoreError for a file from a newer bot.
+
+    BEGIN IMMEDIATE takes the write lock first, so two processes starting together cannot both
+    apply the same migration; the second waits (busy_timeout), then finds nothing left to do."""
+    await connection.execute("BEGIN IMMEDIATE")
+    try:
+        async with connection.execute("PRAGMA user_version") as cursor:
+            (version,) = await cursor.fetchone()
+        if version > SCHEMA_VERSION:
+            raise SettingsStoreError(
+                f"The settings database {path} has schema version {version}, newer than this bot's "
+                f"{SCHEMA_VERSION}; run a newer bot or restore an older backup.")
+        for number in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in statements(SQLITE.migration(number)):
+                await connection.execute(statement)
+        if version != SCHEMA_VERSION:
+            await connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        await connection.execute("COMMIT")
+    except BaseException:
+        await connection.execute("ROLLBACK")
+        raise
+
+
+def statements(script: str) -> list[str]:
+    """A migration's statements, to run one by one: executescript() would COMMIT the open
+    transaction first (no migration holds a string literal with a semicolon in it)."""
+    return [statement for statement in script.split(";") if statement.strip()]
 
 def is_damage(error: BaseException) -> bool:
     """SQLite's SQLITE_CORRUPT and SQLITE_NOTADB, as Python's sqlite3 reports them."""

@@ -1,8 +1,9 @@
 """The settings store over one SQLite file (the default database): settings, bot state, replies.
 
 `SqliteSettingsStore` implements bot/storage/settings.py's `SettingsStore`; the tables are
-bot/storage/schema.py's SQLite migrations, PRAGMA user_version records how many have run. Its
-file's faults (damage, a full disk, the file replaced) are bot/storage/sqlite.py's.
+bot/storage/schema.py's, which bot/storage/sqlite.py spells for SQLite and migrates (PRAGMA
+user_version records how many have run), as it words the file's faults (damage, a full disk, the
+file replaced).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from bot.storage import queries, replies
 from bot.storage.bounded import LeastRecentlyUsed
 from bot.storage.games import Execute, GuessGames, RoundConflict, T
 from bot.storage.replies import REPLY_BUSY_TIMEOUT_MS, ReplyRecord
-from bot.storage.schema import SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION
 from bot.storage.settings import (
     BUSY_TIMEOUT_MS,
     DEFAULT_SETTINGS,
@@ -33,7 +33,7 @@ from bot.storage.settings import (
     check_setting,
     merge_row,
 )
-from bot.storage.sqlite import StorageGuard, damaged_on_open, is_busy, is_damage
+from bot.storage.sqlite import StorageGuard, damaged_on_open, is_busy, is_damage, migrate
 
 log = logging.getLogger(__name__)
 
@@ -315,35 +315,12 @@ async def _set_up(connection: aiosqlite.Connection, path: Path, busy_timeout_ms:
             # FULL: a change is on disk before the admin is told it succeeded (survives kill -9
             # and power loss alike); settings writes are rare, so the extra fsync costs nothing.
             await connection.execute("PRAGMA synchronous = FULL")
-            await _migrate(connection, path)
+            await migrate(connection, path)
             return
         except sqlite3.OperationalError as error:
             if "locked" not in str(error) or time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.05)
-
-
-async def _migrate(connection: aiosqlite.Connection, path: Path) -> None:
-    # BEGIN IMMEDIATE takes the write lock first, so two processes starting together cannot both
-    # apply the same migration; the second waits (busy_timeout), then finds nothing left to do.
-    await connection.execute("BEGIN IMMEDIATE")
-    try:
-        async with connection.execute("PRAGMA user_version") as cursor:
-            (version,) = await cursor.fetchone()
-        if version > SQLITE_SCHEMA_VERSION:
-            raise SettingsStoreError(
-                f"The settings database {path} has schema version {version}, newer than this bot's "
-                f"{SQLITE_SCHEMA_VERSION}; run a newer bot or restore an older backup."
-            )
-        for number in range(version, SQLITE_SCHEMA_VERSION):
-            for statement in _statements(SQLITE_MIGRATIONS[number]):
-                await connection.execute(statement)
-        if version != SQLITE_SCHEMA_VERSION:
-            await connection.execute(f"PRAGMA user_version = {SQLITE_SCHEMA_VERSION}")
-        await connection.execute("COMMIT")
-    except BaseException:
-        await connection.execute("ROLLBACK")
-        raise
 
 
 async def _quick_check(connection: aiosqlite.Connection, path: Path) -> None:
@@ -353,9 +330,3 @@ async def _quick_check(connection: aiosqlite.Connection, path: Path) -> None:
         (verdict,) = await cursor.fetchone()
     if verdict != "ok":
         raise SettingsStoreError(damaged_on_open(path, verdict))
-
-
-def _statements(script: str) -> list[str]:
-    # executescript() would COMMIT our open transaction first; run the statements one by one
-    # (migrations hold no string literal with a semicolon in it).
-    return [statement for statement in script.split(";") if statement.strip()]

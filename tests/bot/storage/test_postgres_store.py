@@ -22,8 +22,9 @@ from bot.errors import (
 )
 from bot.storage import open_store, open_voice_book
 from bot.storage.pg_voices import PostgresVoiceBook
+from bot.storage.postgres import POSTGRES
 from bot.storage.postgres_store import PostgresSettingsStore
-from bot.storage.schema import POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION
+from bot.storage.schema import SCHEMA_VERSION
 from bot.storage.settings import (
     DEFAULT_SETTINGS,
     MAX_LENGTH,
@@ -247,17 +248,17 @@ async def test_migrations_are_applied_once_when_four_stores_open_at_the_same_mom
         for store in stores:
             await store.close()
     async with raw(database_url) as connection:
-        versions = [row[0] for row in await connection.fetch("SELECT version FROM schema_version "
-                                                                     "ORDER BY version")]
-    assert versions == list(range(1, POSTGRES_SCHEMA_VERSION + 1))
+        versions = [row[0] for row in await connection.fetch("SELECT number FROM schema_migrations "
+                                                                     "ORDER BY number")]
+    assert versions == list(range(1, SCHEMA_VERSION + 1))
 
 
 async def test_an_older_database_is_migrated_and_keeps_its_settings(database_url):
-    async with raw(database_url) as connection:  # as the first release would have left it
-        await connection.execute("CREATE TABLE schema_version (version integer PRIMARY KEY "
-                                 "CHECK (version > 0), applied_at timestamptz NOT NULL DEFAULT now())")
-        await connection.execute(POSTGRES_MIGRATIONS[0])
-        await connection.execute("INSERT INTO schema_version (version) VALUES (1)")
+    async with raw(database_url) as connection:  # as a bot of today's history, after its first migration
+        await connection.execute("CREATE TABLE schema_migrations (number integer PRIMARY KEY "
+                                 "CHECK (number > 0), applied_at timestamptz NOT NULL DEFAULT now())")
+        await connection.execute(POSTGRES.migration(1))
+        await connection.execute("INSERT INTO schema_migrations (number) VALUES (1)")
         await connection.execute("INSERT INTO guild_settings (guild_id, temperature) VALUES ($1, 1.5)", GUILD)
     store = await PostgresSettingsStore.open(database_url)
     try:
@@ -268,14 +269,20 @@ async def test_an_older_database_is_migrated_and_keeps_its_settings(database_url
         await store.close()
 
 
-async def test_a_database_from_a_newer_bot_is_refused_with_one_sentence(database_url):
+@pytest.mark.parametrize("table, column", [("schema_migrations", "number"), ("schema_version", "version")])
+async def test_a_database_from_a_newer_bot_is_refused_with_one_sentence(database_url, table, column):
+    """Numbered as today (schema_migrations) or as before the tables were written once
+    (schema_version): a migration this bot does not know is a newer bot's, and nothing changes."""
     async with raw(database_url) as connection:
-        await connection.execute("CREATE TABLE schema_version (version integer PRIMARY KEY, "
+        await connection.execute(f"CREATE TABLE {table} ({column} integer PRIMARY KEY, "
                                  "applied_at timestamptz NOT NULL DEFAULT now())")
-        await connection.execute("INSERT INTO schema_version (version) VALUES (99)")
+        await connection.execute(f"INSERT INTO {table} ({column}) VALUES (99)")
     with pytest.raises(SettingsStoreError, match="newer than this bot") as refusal:
         await PostgresSettingsStore.open(database_url)
     assert one_sentence(str(refusal.value))
+    async with raw(database_url) as connection:
+        assert await connection.fetch(f"SELECT {column} FROM {table}") == [(99,)]
+        assert await connection.fetchval("SELECT to_regclass('guild_settings')") is None
 
 
 # -- the database unreachable --

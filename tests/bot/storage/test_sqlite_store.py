@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from bot.errors import SettingsBusyError, SettingsStoreError
-from bot.storage.schema import SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION
+from bot.storage.schema import SCHEMA_VERSION
 from bot.storage.settings import DEFAULT_SETTINGS, MAX_LENGTH, MAX_TEMPERATURE, MIN_LENGTH, MIN_TEMPERATURE
+from bot.storage.sqlite import SQLITE
 from bot.storage.sqlite_store import SqliteSettingsStore
 from tests.bot.storage.harness import GUILD, run_python
 from tests.helpers import held_write_lock
@@ -113,7 +114,7 @@ async def test_two_processes_writing_at_once_both_succeed(tmp_path):
 async def test_an_older_database_is_migrated_and_keeps_its_settings(tmp_path):
     path = tmp_path / "bot.sqlite3"
     with sqlite3.connect(path) as connection:  # a database written by the first release
-        connection.executescript(SQLITE_MIGRATIONS[0])
+        connection.executescript(SQLITE.migration(1))
         connection.execute("INSERT INTO guild_settings (guild_id, temperature) VALUES (?, 1.5)", (GUILD,))
         connection.execute("PRAGMA user_version = 1")
     store = await SqliteSettingsStore.open(path)
@@ -124,7 +125,7 @@ async def test_an_older_database_is_migrated_and_keeps_its_settings(tmp_path):
     finally:
         await store.close()
     with sqlite3.connect(path) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone() == (SQLITE_SCHEMA_VERSION,)
+        assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
 
 
 async def test_a_database_from_a_newer_bot_is_refused_not_damaged(tmp_path):
