@@ -16,7 +16,8 @@ import psycopg
 from bot.config import BotConfig
 from bot.storage import open_store
 from bot.storage.replies import ReplyRecord
-from bot.storage.voices import SqliteVoiceBook, VoiceBook
+from bot.storage.sqlite_voices import SqliteVoiceBook
+from bot.storage.voices import VoiceBook
 from tests.helpers import tiny_checkpoint
 from tests.pg_server import connect as pg_connect
 

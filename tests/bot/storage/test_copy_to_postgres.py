@@ -22,7 +22,8 @@ from bot.storage.postgres import describe
 from bot.storage.postgres_store import PostgresSettingsStore
 from bot.storage.replies import ReplyRecord
 from bot.storage.sqlite_store import SqliteSettingsStore
-from bot.storage.voices import TEXT_GONE, SqliteVoiceBook
+from bot.storage.sqlite_voices import SqliteVoiceBook
+from bot.storage.voices import TEXT_GONE
 from tests.helpers import TINY_TEXT, run_main, tiny_checkpoint
 from tests.pg_server import connect as pg_connect
 

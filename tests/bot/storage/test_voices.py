@@ -30,7 +30,8 @@ from bot.config import BotConfig
 from bot.errors import SettingsBusyError, SettingsUnavailableError, VoiceError
 from bot.ops import health
 from bot.storage import open_voice_book
-from bot.storage.voices import MAX_VOICES_PER_SERVER, SqliteVoiceBook, VoiceBook, check_name
+from bot.storage.sqlite_voices import SqliteVoiceBook
+from bot.storage.voices import MAX_VOICES_PER_SERVER, VoiceBook, check_name
 from bot.voices.trainer import serve_jobs, train_one
 from bot.voices.upload import MAX_UPLOAD_BYTES, check_source, check_text, decode_text, download
 from charlm.checkpoint import load_checkpoint
