@@ -80,7 +80,7 @@ def texts_kept(book: VoiceBook) -> int:
         return connection.execute("SELECT count(*) FROM voice_jobs WHERE text IS NOT NULL").fetchone()[0]
 
 
-def finish_with(book: VoiceBook, job, data: bytes = b"weights", **checkpoint) -> None:
+async def finish_with(book: VoiceBook, job, data: bytes = b"weights", **checkpoint) -> None:
     """Finish `job` as the trainer would, with a tiny checkpoint (given its options) or `data` as
     its voice's bytes."""
     path = book.training_path(job)
@@ -89,5 +89,5 @@ def finish_with(book: VoiceBook, job, data: bytes = b"weights", **checkpoint) ->
         tiny_checkpoint(path, "lstm", **checkpoint)
     else:
         path.write_bytes(data)
-    assert book.finish(job, path, 3.0, 2.0)
-    book.drop_text(job)  # as the trainer does once the job ended
+    assert await book.finish(job, path, 3.0, 2.0)
+    await book.drop_text(job)  # as the trainer does once the job ended
