@@ -284,6 +284,28 @@ async def test_a_trainer_told_to_stop_puts_its_job_back(book: VoiceBook, config:
     assert (again.state, again.attempts) == ("queued", 0) and await book.job_text(again) == TEXT * 30
 
 
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_the_trainer_process_stopped_by_sigterm_puts_its_job_back_and_exits_cleanly(
+        book: VoiceBook, config: BotConfig) -> None:
+    """`python -m bot trainer` (its own event loop, the training on a worker thread) heeds SIGTERM
+    mid-job: the job is queued again and the process exits 0 within the bot's grace, not killed."""
+    job = await book.enqueue(GUILD, "lore", "lstm", 7, TEXT * 30)
+    trainer = trainer_module.LocalTrainer(trainer_module.trainer_env(
+        dataclasses.replace(config, voice_train_seconds=60)))
+    await trainer.ensure_running()
+    try:
+        deadline = time.monotonic() + 60
+        while (await book.job(job.id)).progress == 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)  # training, and reporting its progress through the book
+        assert (await book.job(job.id)).state == "running"
+    finally:
+        await trainer.stop(grace=20)
+    assert trainer.process.returncode == 0
+    again = await book.job(job.id)
+    assert (again.state, again.attempts) == ("queued", 0) and await book.job_text(again) == TEXT * 30
+    assert not trainer_module.trainer_heartbeat(config).exists()
+
+
 def test_the_local_trainer_gets_the_bots_configuration(config: BotConfig, tmp_path: Path, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgresql://elsewhere/db")  # the bot's, not the environment's
     env = trainer_module.trainer_env(dataclasses.replace(config, voice_train_seconds=7))
