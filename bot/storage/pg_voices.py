@@ -153,7 +153,7 @@ class PostgresVoiceBook(VoiceBook):
     @contextlib.asynccontextmanager
     async def _connection(self, write: bool = False, serialize: bool = False) -> AsyncIterator[_Placeholders]:
         try:
-            async with self._session(write, serialize) as db:
+            async with self._calls, self._session(write, serialize) as db:
                 yield db
         except psycopg.Error as error:
             if is_unreachable(error):  # one sentence for the person; the log has the driver's words

@@ -24,6 +24,7 @@ it then changes, SQLite's BEGIN IMMEDIATE makes it the only writer; PostgreSQL l
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import time
@@ -49,6 +50,10 @@ MAX_NAME_LENGTH = 20
 STALE_SECONDS = 90.0
 MAX_ATTEMPTS = 2
 BUSY_TIMEOUT_MS = 10_000
+# Calls one book runs at once, each on a connection of its own; more wait their turn, so a burst of
+# commands does not open a connection (and, with SQLite, a thread) per command: PostgreSQL's
+# max_connections is shared by every process on every host.
+CALLS_AT_ONCE = 8
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,19}")
 # A training job's states, in the order a job goes through them: the schema's CHECKs list the same.
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
@@ -146,6 +151,7 @@ class VoiceBook:
         # before it fails with the database's sentence; None: as long as the driver's own limits.
         # The bot, which has someone waiting for each answer, sets it; the trainer does not.
         self.call_seconds = call_seconds
+        self._calls = asyncio.Semaphore(CALLS_AT_ONCE)  # taken by `_connection`
 
     # -- what each database provides --
 
@@ -154,7 +160,7 @@ class VoiceBook:
         """`async with`: a connection whose `await execute(sql, params)` takes ? placeholders and
         returns a cursor (`await fetchall()`, `rowcount`); with `write`, in one transaction committed
         at the end (rolled back on an error); with `serialize`, one such transaction at a time across
-        every process (enqueue's limits count what others queue)."""
+        every process (enqueue's limits count what others queue). At most CALLS_AT_ONCE at once."""
         raise NotImplementedError
 
     def _text_kept(self, guild_id: int, text: str) -> contextlib.AbstractAsyncContextManager[object]:

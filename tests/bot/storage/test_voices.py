@@ -604,3 +604,21 @@ async def test_the_schema_refuses_what_gets_past_the_book(book: VoiceBook) -> No
             connection.execute(statement, values)
     assert await book.latest_job(GUILD + 1) is None and await book.voices(GUILD) == []
     assert await book.job_text(job) == TEXT and texts_kept(book) == 1
+
+
+@pg_only
+async def test_a_burst_of_calls_opens_at_most_a_few_connections(book: VoiceBook) -> None:
+    import psycopg
+
+    def open_connections() -> int:
+        with psycopg.connect(book.url) as watcher:
+            return watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                                   "'shakespeare-bot voices'").fetchone()[0]
+
+    with psycopg.connect(book.url) as holder:
+        holder.execute("LOCK TABLE voices IN ACCESS EXCLUSIVE MODE")  # every read waits meanwhile
+        burst = [asyncio.ensure_future(book.voices(guild)) for guild in range(40)]
+        await asyncio.sleep(1.0)
+        assert not any(call.done() for call in burst)
+        assert open_connections() == jobs_module.CALLS_AT_ONCE  # the other calls wait their turn
+    assert await asyncio.gather(*burst) == [[]] * 40  # and each is answered once the lock goes
