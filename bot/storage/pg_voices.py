@@ -86,6 +86,7 @@ class PostgresVoiceBook(VoiceBook):
         self.url = url
         self.where = describe(url)
         self._idle: list[tuple[psycopg.AsyncConnection, float]] = []  # with when each was last used
+        self._closed = False  # closed: a call still running gives its connection back to no one
 
     # -- connections --
 
@@ -94,12 +95,16 @@ class PostgresVoiceBook(VoiceBook):
         connection = await psycopg.AsyncConnection.connect(
             self.url, autocommit=True, connect_timeout=max(2, round(bound)),
             application_name="shakespeare-bot voices")
-        async with self._bounded(connection):
-            # As SQLite's busy timeout: a write waits this long for another's lock, then fails; and
-            # a statement this long (a server that is slow, not gone), when calls are bounded.
-            await connection.execute(f"SET lock_timeout = {int(self._lock_timeout_ms)}")
-            if self.call_seconds is not None:
-                await connection.execute(f"SET statement_timeout = {int(self.call_seconds * 1000)}")
+        try:
+            async with self._bounded(connection):
+                # As SQLite's busy timeout: a write waits this long for another's lock, then fails;
+                # and a statement this long (a server that is slow, not gone), when calls are bounded.
+                await connection.execute(f"SET lock_timeout = {int(self._lock_timeout_ms)}")
+                if self.call_seconds is not None:
+                    await connection.execute(f"SET statement_timeout = {int(self.call_seconds * 1000)}")
+        except BaseException:
+            await _close(connection)
+            raise
         return connection
 
     @property
@@ -144,7 +149,7 @@ class PostgresVoiceBook(VoiceBook):
         return await self._open()
 
     async def _give_back(self, connection: psycopg.AsyncConnection) -> None:
-        if (not connection.closed and len(self._idle) < IDLE_CONNECTIONS
+        if (not self._closed and not connection.closed and len(self._idle) < IDLE_CONNECTIONS
                 and connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE):
             self._idle.append((connection, time.monotonic()))
         else:
@@ -180,6 +185,7 @@ class PostgresVoiceBook(VoiceBook):
             await self._give_back(connection)
 
     async def close(self) -> None:
+        self._closed = True
         idle, self._idle = self._idle, []
         for connection, _ in idle:
             await _close(connection)
