@@ -622,3 +622,24 @@ async def test_a_burst_of_calls_opens_at_most_a_few_connections(book: VoiceBook)
         assert not any(call.done() for call in burst)
         assert open_connections() == jobs_module.CALLS_AT_ONCE  # the other calls wait their turn
     assert await asyncio.gather(*burst) == [[]] * 40  # and each is answered once the lock goes
+
+
+@pg_only
+async def test_a_bounded_call_to_a_paused_server_ends_in_time_and_its_connection_goes(
+        config: BotConfig, pg_server) -> None:
+    bounded = open_voice_book(config, call_seconds=1.0)  # as the bot opens it (CALL_SECONDS)
+    try:
+        assert await bounded.voices(GUILD) == []
+        [(kept, _)] = bounded._idle  # kept for the next call
+        pg_server.pause()  # the server stops answering: no server-side timeout can end the call
+        try:
+            started = time.monotonic()
+            with pytest.raises(SettingsUnavailableError, match="cannot reach its settings database"):
+                await bounded.voices(GUILD)
+            assert time.monotonic() - started < 3  # the socket cut after call_seconds ended it
+        finally:
+            pg_server.resume()
+        assert kept.closed and bounded._idle == []  # a cut connection is never handed out again
+        assert await bounded.voices(GUILD) == []  # the next call connects afresh
+    finally:
+        await bounded.close()
