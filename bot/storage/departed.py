@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 
-from bot.storage.voices import Job, VoiceBook, _all
+from bot.storage.voices import Job, VoiceBook, fetch_all
 
 FORGET_AFTER_DAYS = 30
 KEY_PREFIX = "left-guild:"
@@ -44,8 +44,8 @@ async def due(book: VoiceBook, now: float | None = None) -> list[int]:
     """The servers the bot left more than FORGET_AFTER_DAYS ago, oldest first."""
     before = (time.time() if now is None else now) - FORGET_AFTER_DAYS * 24 * 3600
     async with book._connection() as db:
-        rows = await _all(db.execute("SELECT key, value FROM bot_state WHERE key LIKE ?",
-                                     (f"{KEY_PREFIX}%",)))
+        rows = await fetch_all(db.execute("SELECT key, value FROM bot_state WHERE key LIKE ?",
+                                          (f"{KEY_PREFIX}%",)))
     left = sorted((float(value), int(key[len(KEY_PREFIX):])) for key, value in rows)
     return [guild_id for left_at, guild_id in left if left_at < before]
 
@@ -57,11 +57,11 @@ async def forget(book: VoiceBook, guild_id: int) -> list[str]:
         await db.execute("UPDATE voice_jobs SET state = 'cancelled', reason = 'the bot left the server', "
                          "updated_at = ? WHERE guild_id = ? AND state IN ('queued', 'running')",
                          (time.time(), guild_id))
-        jobs = [Job(*row) for row in await _all(db.execute(f"SELECT {book._JOB_COLUMNS} FROM voice_jobs "
-                                                            "WHERE guild_id = ?", (guild_id,)))]
+        jobs = [Job(*row) for row in await fetch_all(db.execute(
+            f"SELECT {book._JOB_COLUMNS} FROM voice_jobs WHERE guild_id = ?", (guild_id,)))]
         await db.execute("DELETE FROM voice_jobs WHERE guild_id = ?", (guild_id,))
-        voices = await _all(db.execute(f"DELETE FROM voices WHERE guild_id = ? "
-                                       f"RETURNING {book._VOICE_COLUMNS}", (guild_id,)))
+        voices = await fetch_all(db.execute(f"DELETE FROM voices WHERE guild_id = ? "
+                                            f"RETURNING {book._VOICE_COLUMNS}", (guild_id,)))
         await db.execute("DELETE FROM bot_state WHERE key = ?", (f"{KEY_PREFIX}{int(guild_id)}",))
     for row in voices:
         book._forget_files(book._voice(row))

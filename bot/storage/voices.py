@@ -117,15 +117,15 @@ def check_name(raw: object, taken: set[str] = frozenset()) -> str:
     return name
 
 
-async def _all(executed: Awaitable[Any]) -> list[tuple]:
+async def fetch_all(executed: Awaitable[Any]) -> list[tuple]:
     """The rows of a statement (`db.execute(...)`, awaited here)."""
     return list(await (await executed).fetchall())
 
 
-async def _one(executed: Awaitable[Any]) -> tuple | None:
+async def fetch_one(executed: Awaitable[Any]) -> tuple | None:
     """The row a statement returned, if any (fetchall: SQLite finishes a RETURNING statement only
     once its rows are read, and cannot commit before)."""
-    rows = await _all(executed)
+    rows = await fetch_all(executed)
     return rows[0] if rows else None
 
 
@@ -206,47 +206,47 @@ class VoiceBook:
 
     async def voices(self, guild_id: int) -> list[Voice]:
         async with self._connection() as db:
-            rows = await _all(db.execute(f"SELECT {self._VOICE_COLUMNS} FROM voices WHERE guild_id = ? "
-                                         "ORDER BY name", (guild_id,)))
+            rows = await fetch_all(db.execute(f"SELECT {self._VOICE_COLUMNS} FROM voices WHERE guild_id = ? "
+                                              "ORDER BY name", (guild_id,)))
         return [self._voice(row) for row in rows]
 
     async def voice(self, guild_id: int, name: str) -> Voice | None:
         """The server's voice `name`; VoiceError (the name's sentence) for a name no voice may have."""
         name = check_name(name)
         async with self._connection() as db:
-            row = await _one(db.execute(f"SELECT {self._VOICE_COLUMNS} FROM voices WHERE guild_id = ? "
-                                        "AND name = ?", (guild_id, name)))
+            row = await fetch_one(db.execute(f"SELECT {self._VOICE_COLUMNS} FROM voices WHERE guild_id = ? "
+                                             "AND name = ?", (guild_id, name)))
         return None if row is None else self._voice(row)
 
     async def any_live(self) -> bool:
         """Whether any job is queued or running, in any server (a trainer has work)."""
         async with self._connection() as db:
-            return await _one(db.execute("SELECT 1 FROM voice_jobs WHERE state IN ('queued', 'running') "
-                                         "LIMIT 1")) is not None
+            return await fetch_one(db.execute("SELECT 1 FROM voice_jobs WHERE state IN ('queued', 'running') "
+                                              "LIMIT 1")) is not None
 
     async def latest_job(self, guild_id: int) -> Job | None:
         async with self._connection() as db:
-            row = await _one(db.execute(f"SELECT {self._JOB_COLUMNS} FROM voice_jobs WHERE guild_id = ? "
-                                        "ORDER BY id DESC LIMIT 1", (guild_id,)))
+            row = await fetch_one(db.execute(f"SELECT {self._JOB_COLUMNS} FROM voice_jobs WHERE guild_id = ? "
+                                             "ORDER BY id DESC LIMIT 1", (guild_id,)))
         return None if row is None else Job(*row)
 
     async def job(self, job_id: int) -> Job | None:
         async with self._connection() as db:
-            row = await _one(db.execute(f"SELECT {self._JOB_COLUMNS} FROM voice_jobs WHERE id = ?",
-                                        (job_id,)))
+            row = await fetch_one(db.execute(f"SELECT {self._JOB_COLUMNS} FROM voice_jobs WHERE id = ?",
+                                             (job_id,)))
         return None if row is None else Job(*row)
 
     async def position(self, job: Job) -> int:
         """1 for the next job the trainer takes (or the one it runs), 2 for the one after..."""
         async with self._connection() as db:
-            (ahead,) = await _one(db.execute("SELECT count(*) FROM voice_jobs WHERE state IN "
-                                             "('queued', 'running') AND id < ?", (job.id,)))
+            (ahead,) = await fetch_one(db.execute("SELECT count(*) FROM voice_jobs WHERE state IN "
+                                                  "('queued', 'running') AND id < ?", (job.id,)))
         return ahead + 1
 
     async def count_jobs(self) -> dict[str, int]:
         """Jobs by state, for /metrics."""
         async with self._connection() as db:
-            return dict(await _all(db.execute("SELECT state, count(*) FROM voice_jobs GROUP BY state")))
+            return dict(await fetch_all(db.execute("SELECT state, count(*) FROM voice_jobs GROUP BY state")))
 
     async def enqueue(self, guild_id: int, name: str, base: str, requester_id: int, text: str,
                 reserved: set[str] = frozenset()) -> Job:
@@ -258,7 +258,7 @@ class VoiceBook:
         async with (self._text_kept(guild_id, text) as kept,
                     self._connection(write=True, serialize=True) as db):
             await self._refuse_without_room(db, guild_id, name, requester_id, now)
-            row = await _one(db.execute(
+            row = await fetch_one(db.execute(
                 f"INSERT INTO voice_jobs (guild_id, name, base, requester_id, {self._TEXT_COLUMN}, state, "
                 "created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?) "
                 f"RETURNING {self._JOB_COLUMNS}",
@@ -276,30 +276,30 @@ class VoiceBook:
                                    now: float) -> None:
         """The limits of queueing a voice, one VoiceError each: the name taken, the server's voices,
         a job already live, the server's and the person's daily jobs, the bot's queue."""
-        voices = {row[0] for row in await _all(db.execute("SELECT name FROM voices WHERE guild_id = ?",
-                                                          (guild_id,)))}
+        voices = {row[0] for row in await fetch_all(db.execute("SELECT name FROM voices WHERE guild_id = ?",
+                                                               (guild_id,)))}
         if name in voices:
             raise VoiceError(Phrase("The name {name} is taken; choose another.", name=name))
         if len(voices) >= MAX_VOICES_PER_SERVER:
             raise VoiceError(Phrase("This server has {count} voices, the most it may keep; delete "
                                     "one with /voice delete first.", count=len(voices)))
-        if await _one(db.execute("SELECT 1 FROM voice_jobs WHERE guild_id = ? AND state IN "
-                                 "('queued', 'running')", (guild_id,))):
+        if await fetch_one(db.execute("SELECT 1 FROM voice_jobs WHERE guild_id = ? AND state IN "
+                                      "('queued', 'running')", (guild_id,))):
             raise VoiceError(Phrase("A voice is already training for this server; wait for it or "
                                     "/voice cancel it."))
         since = now - DAY_SECONDS
-        (by_server,) = await _one(db.execute("SELECT count(*) FROM voice_jobs WHERE guild_id = ? AND "
-                                             "created_at > ?", (guild_id, since)))
+        (by_server,) = await fetch_one(db.execute("SELECT count(*) FROM voice_jobs WHERE guild_id = ? AND "
+                                                  "created_at > ?", (guild_id, since)))
         if by_server >= MAX_DAILY_JOBS_PER_SERVER:
             raise VoiceError(Phrase("This server has queued {count} voices in the last day, the most it "
                                     "may; try again tomorrow.", count=by_server))
-        (by_requester,) = await _one(db.execute("SELECT count(*) FROM voice_jobs WHERE requester_id = ? "
-                                                "AND created_at > ?", (requester_id, since)))
+        (by_requester,) = await fetch_one(db.execute("SELECT count(*) FROM voice_jobs WHERE requester_id = ? "
+                                                     "AND created_at > ?", (requester_id, since)))
         if by_requester >= MAX_DAILY_JOBS_PER_REQUESTER:
             raise VoiceError(Phrase("You have queued {count} voices in the last day, the most one person "
                                     "may; try again tomorrow.", count=by_requester))
-        (queued,) = await _one(db.execute("SELECT count(*) FROM voice_jobs WHERE state IN "
-                                          "('queued', 'running')"))
+        (queued,) = await fetch_one(db.execute("SELECT count(*) FROM voice_jobs WHERE state IN "
+                                               "('queued', 'running')"))
         if queued >= MAX_QUEUED_JOBS:
             raise VoiceError(Phrase("The bot is training {count} voices already, the most it queues; "
                                     "try again later.", count=queued))
@@ -307,8 +307,8 @@ class VoiceBook:
     async def cancel(self, guild_id: int) -> Job | None:
         """Cancel the server's queued or running job (the trainer stops at its next report)."""
         async with self._connection(write=True) as db:
-            row = await _one(db.execute(f"SELECT {self._JOB_COLUMNS} FROM voice_jobs WHERE guild_id = ? "
-                                        f"AND state IN ('queued', 'running'){self._LOCK}", (guild_id,)))
+            row = await fetch_one(db.execute(f"SELECT {self._JOB_COLUMNS} FROM voice_jobs WHERE guild_id = ? "
+                                             f"AND state IN ('queued', 'running'){self._LOCK}", (guild_id,)))
             if row is None:
                 return None
             await db.execute("UPDATE voice_jobs SET state = 'cancelled', reason = 'cancelled by an admin', "
@@ -323,8 +323,8 @@ class VoiceBook:
         for a name no voice may have."""
         name = check_name(name)
         async with self._connection(write=True) as db:
-            row = await _one(db.execute(f"DELETE FROM voices WHERE guild_id = ? AND name = ? "
-                                        f"RETURNING {self._VOICE_COLUMNS}", (guild_id, name)))
+            row = await fetch_one(db.execute(f"DELETE FROM voices WHERE guild_id = ? AND name = ? "
+                                             f"RETURNING {self._VOICE_COLUMNS}", (guild_id, name)))
         if row is None:
             return False
         self._forget_files(self._voice(row))
@@ -336,7 +336,7 @@ class VoiceBook:
         """Running jobs whose trainer stopped reporting: queued again, or failed after MAX_ATTEMPTS."""
         now = time.time() if now is None else now
         async with self._connection(write=True) as db:
-            rows = await _all(db.execute(
+            rows = await fetch_all(db.execute(
                 f"SELECT {self._JOB_COLUMNS} FROM voice_jobs WHERE state = 'running' AND "
                 f"coalesce(heartbeat_at, updated_at) < ?{self._SKIP_LOCKED}", (now - STALE_SECONDS,)))
             for row in rows:
@@ -361,7 +361,7 @@ class VoiceBook:
         now = time.time()
         since = now - DAY_SECONDS
         async with self._connection(write=True) as db:
-            row = await _one(db.execute(
+            row = await fetch_one(db.execute(
                 "UPDATE voice_jobs SET state = 'running', attempts = attempts + 1, heartbeat_at = ?, "
                 "updated_at = ? WHERE id = (SELECT id FROM voice_jobs AS queued WHERE state = 'queued' "
                 "ORDER BY (SELECT count(*) FROM voice_jobs AS started WHERE started.guild_id = "
@@ -382,7 +382,7 @@ class VoiceBook:
                              "updated_at = ? WHERE id = ? AND state = 'running'",
                              (min(1.0, max(0.0, progress)), bits_before, bits_now, seconds_left, now, now,
                               job_id))
-            row = await _one(db.execute("SELECT state FROM voice_jobs WHERE id = ?", (job_id,)))
+            row = await fetch_one(db.execute("SELECT state FROM voice_jobs WHERE id = ?", (job_id,)))
         return "cancelled" if row is None else row[0]  # no row: its server was forgotten meanwhile
 
     async def finish(self, job: Job, voice_file: Path, bits_before: float, bits_after: float) -> bool:
