@@ -171,7 +171,7 @@ class VoiceGroup(app_commands.Group, name="voice",
     async def delete(self, interaction: discord.Interaction[ShakespeareBot],
                      name: app_commands.Range[str, 1, MAX_NAME_LENGTH]) -> None:
         bot = interaction.client
-        voice = check_name(name)  # the book checks it too; refused here before a thread is taken
+        voice = check_name(name)  # the book checks it too; refused here before the database is asked
         if not await ask_book(bot.voices.delete_voice, interaction.guild_id, voice):
             raise UserError(Phrase("This server has no voice named {name}; /voice list shows its voices.",
                                    name=voice))
@@ -302,7 +302,7 @@ async def settings_voice(interaction: discord.Interaction[ShakespeareBot],
     from bot.commands.settings import write_then_confirm
 
     bot = interaction.client
-    voice = check_name(name)  # the book checks it too; refused here before a thread is taken
+    voice = check_name(name)  # the book checks it too; refused here before the database is asked
     if await ask_book(bot.voices.voice, interaction.guild_id, voice) is None:
         raise UserError(Phrase("This server has no voice named {name}; /voice list shows its voices.",
                                name=voice))

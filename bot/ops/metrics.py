@@ -242,13 +242,14 @@ class BotMetrics:
     # -- what a scrape reads --
 
     async def refresh(self) -> None:
-        """Read what lives outside the process before a scrape: the voice jobs, off the event loop."""
+        """Read what lives outside the process before a scrape: the voice jobs (the book's call,
+        bounded by the book's own call_seconds)."""
         voices = getattr(self.bot, "voices", None)
         if voices is None:
             return
         try:
-            counts = await asyncio.to_thread(voices.count_jobs)
-        except Exception as error:  # a locked file, a database away (sqlite3 or psycopg): not counted
+            counts = await voices.count_jobs()
+        except Exception as error:  # a locked file, a database away: not counted
             log.debug("Voice jobs not counted: %s", error)
             return
         for state in sorted(set(JOB_STATES) | set(counts)):

@@ -167,7 +167,7 @@ class ShakespeareBot(discord.AutoShardedClient):
 
     async def resume_voice_jobs(self) -> None:
         """Jobs queued before a restart go on at once; otherwise the trainer starts with the first job."""
-        if self.trainer is not None and await asyncio.to_thread(self.voices.any_live):
+        if self.trainer is not None and await self.voices.any_live():
             await self.start_trainer()
 
     async def start_trainer(self) -> None:
@@ -246,6 +246,6 @@ class ShakespeareBot(discord.AutoShardedClient):
             if self._heartbeat_write is not None:
                 await asyncio.gather(self._heartbeat_write, return_exceptions=True)
             health.remove_heartbeat(self.config.heartbeat_file)
-        await asyncio.to_thread(self.voices.close)
+        await self.voices.close()
         self.pictures.close()
         await super().close()

@@ -27,14 +27,14 @@ SWEEP_SECONDS = 3600.0
 
 async def left(bot: ShakespeareBot, guild_id: int) -> None:
     try:
-        await asyncio.to_thread(departed.mark_left, bot.voices, guild_id)
+        await departed.mark_left(bot.voices, guild_id)
     except (SettingsStoreError, OSError) as error:  # the next sweep cannot know: said in the log
         log.warning("Could not record leaving server %s: %s", guild_id, error)
 
 
 async def joined(bot: ShakespeareBot, guild_id: int) -> None:
     try:
-        await asyncio.to_thread(departed.mark_back, bot.voices, guild_id)
+        await departed.mark_back(bot.voices, guild_id)
     except (SettingsStoreError, OSError) as error:  # the sweep checks bot.guilds before forgetting
         log.warning("Could not record joining server %s: %s", guild_id, error)
 
@@ -48,14 +48,14 @@ async def sweep(bot: ShakespeareBot, now: float | None = None) -> list[int]:
     """Forget the servers of this process's shards left more than FORGET_AFTER_DAYS before `now`;
     returns them."""
     forgotten = []
-    for guild_id in await asyncio.to_thread(departed.due, bot.voices, now):
+    for guild_id in await departed.due(bot.voices, now):
         if not _ours(bot, guild_id):
             continue
         if bot.get_guild(guild_id) is not None:
-            await asyncio.to_thread(departed.mark_back, bot.voices, guild_id)
+            await departed.mark_back(bot.voices, guild_id)
             continue
         await bot.store.reset(guild_id)
-        for name in await asyncio.to_thread(departed.forget, bot.voices, guild_id):
+        for name in await departed.forget(bot.voices, guild_id):
             bot.voice_cache.forget(guild_id, name)
         log.info("Forgot server %s: the bot left it over %s days ago.", guild_id, departed.FORGET_AFTER_DAYS)
         forgotten.append(guild_id)

@@ -4,8 +4,8 @@
                          `SettingsStore`, the protocol the commands use
     replies.py           the rows behind a reply's buttons and their bounds
     queries.py           every settings, state and reply query, written once for both databases
-    voices.py            server voices and training jobs (`VoiceBook`, its SQL written once for
-                         both databases with ? placeholders), their limits and the job states
+    voices.py            server voices and training jobs (`VoiceBook`, async, its SQL written once
+                         for both databases with ? placeholders), their limits and the job states
     schema.py            every table, written once for both databases as one frozen history of
                          numbered migrations; each database's `Dialect` spells it
     sqlite.py            SQLite's side: its dialect and migrations, its file's faults and the one
@@ -15,13 +15,15 @@
                          it is, and the one place psycopg's errors become the bot's
     postgres_store.py    the settings store over PostgreSQL (psycopg async; LISTEN/NOTIFY keeps every
                          process's cache right, an advisory lock serializes migrations)
-    pg_voices.py         the voice book over PostgreSQL (psycopg 3, synchronous; SQLite's is in
-                         voices.py, on the standard library's sqlite3)
+    sqlite_voices.py     the voice book over the SQLite file (aiosqlite, as the settings store)
+    pg_voices.py         the voice book over PostgreSQL (psycopg 3's async API, as the settings store)
     timed.py             TimedStore: every store call timed for /metrics
     copy_to_postgres.py  `python -m bot copy-to-postgres`: a SQLite bot's data into PostgreSQL
 
 `open_store` and `open_voice_book` choose between the databases by DATABASE_URL; the trainer
-opens (and migrates) the database through them as the bot does. Nothing here imports Discord.
+opens (and migrates) the database through them as the bot does, on an event loop of its own. One
+driver per database: aiosqlite for SQLite, psycopg 3 (async) for PostgreSQL. Nothing here imports
+Discord.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from typing import TYPE_CHECKING
 
 from bot.storage.settings import SettingsStore
 from bot.storage.sqlite_store import SqliteSettingsStore
-from bot.storage.voices import SqliteVoiceBook, VoiceBook
+from bot.storage.sqlite_voices import SqliteVoiceBook
+from bot.storage.voices import VoiceBook
 
 if TYPE_CHECKING:
     from bot.config import BotConfig

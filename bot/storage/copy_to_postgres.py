@@ -4,7 +4,7 @@ A bot started with DATABASE_URL finds an empty database; this copies what the SQ
 BOT_DB_PATH and the files in VOICES_DIR hold into it first, so no server's settings, person's
 preferences, reply's buttons or server voice stays behind:
 
-- SQLite is opened read-only and read in one transaction: one consistent snapshot. A bot whose
+- SQLite is opened read-only (aiosqlite) and read in one transaction: one consistent snapshot. A bot whose
   heartbeat is fresh is still serving from the file, and the copy is refused: what it wrote after
   the copy would stay behind.
 - PostgreSQL is migrated through PostgresSettingsStore.open, as a bot would, then written in one
@@ -30,11 +30,12 @@ import contextlib
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+import aiosqlite
 import psycopg
 
 from bot.config import EXIT_CONFIG, BotConfig
@@ -49,7 +50,8 @@ from bot.storage.postgres_store import (
 )
 from bot.storage.replies import REPLY_COLUMNS, ReplyRecord
 from bot.storage.schema import SCHEMA_VERSION
-from bot.storage.voices import LIVE, TEXT_GONE, Job, SqliteVoiceBook, Voice, VoiceBook
+from bot.storage.sqlite_voices import SqliteVoiceBook
+from bot.storage.voices import LIVE, TEXT_GONE, Job, Voice, VoiceBook
 
 # In the order they are copied; a database holding a row in any of them is refused.
 TABLES = ("guild_settings", "user_settings", "bot_state", "replies", "voices", "voice_jobs", "guess_scores",
@@ -92,7 +94,7 @@ async def copy_database(config: BotConfig) -> tuple[dict[str, int], dict[str, st
         raise CopyRefused("DATABASE_URL is not set; set it to the empty PostgreSQL database to copy into, "
                           "such as postgresql://user:password@host:5432/shakespeare.")
     where = describe(url)
-    with _snapshot(config) as (sqlite, tables):
+    async with _snapshot(config) as (sqlite, tables):
         try:
             opened = await PostgresSettingsStore.open(url, pool_size=1)  # migrates, as a bot would
         except SettingsStoreError as error:
@@ -127,8 +129,8 @@ async def copy_database(config: BotConfig) -> tuple[dict[str, int], dict[str, st
             await close_quietly(pg)
 
 
-@contextlib.contextmanager
-def _snapshot(config: BotConfig) -> Iterator[tuple[sqlite3.Connection, set[str]]]:
+@contextlib.asynccontextmanager
+async def _snapshot(config: BotConfig) -> AsyncIterator[tuple[aiosqlite.Connection, set[str]]]:
     """The SQLite file, read-only, in one read transaction (one consistent snapshot), and the
     tables it has (a file of an older bot lacks the newer ones: nothing of theirs to copy)."""
     path = config.db_path
@@ -142,13 +144,15 @@ def _snapshot(config: BotConfig) -> Iterator[tuple[sqlite3.Connection, set[str]]
                               "stop every bot process and trainer using it first, or what they write after "
                               "the copy stays behind.")
     try:
-        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
-    except sqlite3.Error as error:
+        connection = await aiosqlite.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                                             isolation_level=None)
+    except sqlite3.Error as error:  # aiosqlite raises sqlite3's errors
         raise CopyRefused(f"Cannot open the settings database {path} ({error}).") from None
     try:
-        connection.execute("BEGIN")  # the snapshot is taken at the first read and kept to the end
-        (version,) = connection.execute("PRAGMA user_version").fetchone()
-        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        await connection.execute("BEGIN")  # the snapshot is taken at the first read and kept to the end
+        ((version,),) = await connection.execute_fetchall("PRAGMA user_version")
+        tables = {row[0] for row in await connection.execute_fetchall("SELECT name FROM sqlite_master "
+                                                                      "WHERE type = 'table'")}
         if version > SCHEMA_VERSION or "guild_settings" not in tables:
             raise CopyRefused(f"{path} is not a settings database this bot knows (schema version {version}, "
                               f"this bot's is {SCHEMA_VERSION}); check BOT_DB_PATH.")
@@ -157,20 +161,24 @@ def _snapshot(config: BotConfig) -> Iterator[tuple[sqlite3.Connection, set[str]]
         raise CopyRefused(f"Cannot read the settings database {path} ({error}); nothing was "
                           "copied.") from None
     finally:
-        connection.close()  # the read transaction ends with it
+        await connection.close()  # the read transaction ends with it
 
 
-async def _copy(sqlite: sqlite3.Connection, tables: set[str], pg: psycopg.AsyncConnection,
+async def _copy(sqlite: aiosqlite.Connection, tables: set[str], pg: psycopg.AsyncConnection,
                 book: SqliteVoiceBook, path: Path) -> tuple[dict[str, int], dict[str, str]]:
     counts: dict[str, int] = {}
     notes: dict[str, str] = {}
 
-    def rows(table: str, sql: str, params: tuple = ()) -> Iterable[tuple]:
-        return sqlite.execute(sql, params) if table in tables else ()
+    async def rows(table: str, sql: str, params: tuple = ()) -> AsyncIterator[tuple]:
+        if table in tables:
+            async with sqlite.execute(sql, params) as cursor:
+                async for row in cursor:
+                    yield row
 
-    async def insert(table: str, sql: str, values: Iterable[tuple], row_name: Callable[[tuple], str]) -> None:
+    async def insert(table: str, sql: str, values: AsyncIterable[tuple],
+                     row_name: Callable[[tuple], str]) -> None:
         counts[table] = 0
-        for row in values:
+        async for row in values:
             try:
                 await pg.execute(sql, row)
             except (psycopg.IntegrityError, psycopg.DataError) as error:
@@ -193,20 +201,20 @@ async def _copy(sqlite: sqlite3.Connection, tables: set[str], pg: psycopg.AsyncC
                      lambda row: f"row {row[:2]}")
 
     # What PostgresSettingsStore keeps: the newest MAX_REPLIES of the last REPLY_TTL_SECONDS.
-    stored = sum(1 for _ in rows("replies", "SELECT key FROM replies"))
+    stored = sum([1 async for _ in rows("replies", "SELECT key FROM replies")])
     newest = rows("replies", f"SELECT {REPLY_COLUMNS} FROM replies WHERE created_at >= ? "
                              "ORDER BY created_at DESC, key DESC LIMIT ?",
                   (time.time() - replies.REPLY_TTL_SECONDS, replies.MAX_REPLIES))
     await insert("replies", placeholders(queries.INSERT_REPLY),
                  (queries.reply_values(reply, reply.created_at)
-                  for reply in map(ReplyRecord.from_row, newest)),
+                  async for reply in (ReplyRecord.from_row(row) async for row in newest)),
                  lambda row: f"key {row[0]}")
     if stored > counts["replies"]:
         notes["replies"] = (f"{stored - counts['replies']} left out: older than "
                             f"{replies.REPLY_TTL_SECONDS // 86400} days or past the newest "
                             f"{replies.MAX_REPLIES:,}, which PostgreSQL would not keep either")
 
-    voices = [Voice(*row) for row in rows("voices", f"SELECT {VoiceBook._VOICE_COLUMNS} FROM voices "
+    voices = [Voice(*row) async for row in rows("voices", f"SELECT {VoiceBook._VOICE_COLUMNS} FROM voices "
                                                     "ORDER BY guild_id, name")]
     sizes: list[int] = []
     await insert("voices", "INSERT INTO voices (guild_id, name, base, data, bits_before, bits_after, "
@@ -234,9 +242,9 @@ def _refused(table: str, row: str, why: str, path: Path) -> CopyRefused:
                        "delete it there and run this again, nothing was copied.")
 
 
-def _settings(rows: Iterable[tuple], table: str, scope: str, path: Path) -> Iterator[tuple]:
+async def _settings(rows: AsyncIterable[tuple], table: str, scope: str, path: Path) -> AsyncIterator[tuple]:
     """Each row's values through check_setting (NULL stays NULL: the default); its time in UTC."""
-    for owner, *values, updated_at in rows:
+    async for owner, *values, updated_at in rows:
         for name, value in zip(settings.SETTING_NAMES, values, strict=True):
             if value is not None:
                 try:
@@ -254,10 +262,11 @@ def _utc(text: object) -> datetime | None:
         return None
 
 
-def _voices(voices: list[Voice], book: SqliteVoiceBook, sizes: list[int], path: Path) -> Iterator[tuple]:
+async def _voices(voices: list[Voice], book: SqliteVoiceBook, sizes: list[int],
+                  path: Path) -> AsyncIterator[tuple]:
     """Each voice's row with its checkpoint's bytes, read one at a time (13 MB each for the LSTM)."""
     for voice in voices:
-        found = _file(book.voice_file(voice), book.voice_path(voice.guild_id, voice.name))
+        found = _file(await book.voice_file(voice), book.voice_path(voice.guild_id, voice.name))
         if found is None:
             raise _refused("voices", f"guild {voice.guild_id} voice {voice.name}",
                            f"its checkpoint is neither at {voice.file} nor in VOICES_DIR={book.folder}", path)
@@ -270,15 +279,16 @@ def _voices(voices: list[Voice], book: SqliteVoiceBook, sizes: list[int], path: 
                voice.created_at)
 
 
-def _jobs(rows: Iterable[tuple], book: SqliteVoiceBook, outcomes: dict[str, int]) -> Iterator[tuple]:
+async def _jobs(rows: AsyncIterable[tuple], book: SqliteVoiceBook,
+                outcomes: dict[str, int]) -> AsyncIterator[tuple]:
     """Ended jobs as they are (their text is gone); live ones queued again with their text, as
     VoiceBook.requeue puts back a job whose trainer was told to stop (that attempt not counted)."""
-    for row in rows:
+    async for row in rows:
         job, heartbeat_at = Job(*row[:15]), row[15]
         text = None
         if job.state in LIVE:
             uploaded = _file(Path(job.text_file), book.uploads / Path(job.text_file).name)
-            text = None if uploaded is None else book.job_text(replace(job, text_file=str(uploaded)))
+            text = None if uploaded is None else await book.job_text(replace(job, text_file=str(uploaded)))
             state, reason = ("queued", job.reason) if text is not None else ("failed", TEXT_GONE)
             what = "queued again" if text is not None else f"failed: {TEXT_GONE}"
             outcomes[what] = outcomes.get(what, 0) + 1

@@ -1,6 +1,6 @@
-"""Server voices and their jobs in PostgreSQL (psycopg 3, synchronous): for bots on several hosts.
+"""Server voices and their jobs in PostgreSQL (psycopg 3's async API): for bots on several hosts.
 
-The tables are PostgreSQL's migration 4 (bot/storage/schema.py); `VoiceBook` (voices.py) holds
+The tables are migration 5 (bot/storage/schema.py); `VoiceBook` (voices.py) holds
 the SQL, which this module runs with PostgreSQL's placeholders. No folder is shared between
 hosts, so the database holds what SQLite keeps in files:
 
@@ -14,23 +14,25 @@ hosts, so the database holds what SQLite keeps in files:
   (its training time), and a voice deleted through any shard is gone for every one: its row is
   what `voice()` asks for at each request, and a process that finds it gone removes its copy.
 
-Synchronous on purpose: the trainer has no event loop, and the bot calls VoiceBook through
-asyncio.to_thread. Connections are kept open between calls (a few idle ones), since the bot asks
-for a voice's row at every request that names one. The bot bounds each call (`call_seconds`): the
-connect, lock and statement timeouts for a slow server, and the socket shut after that long for a
-server that stopped answering (which no server-side timeout can stop).
+Async, as the settings store: the bot awaits each call on its event loop, the trainer on one of its
+own. Connections are kept open between calls (a few idle ones, pinged before use once idle for
+PING_AFTER_SECONDS), since the bot asks for a voice's row at every request that names one. The bot
+bounds each call (`call_seconds`): the connect, lock and statement timeouts for a slow server, and
+the socket shut after that long (loop.call_later) for a server that stopped answering, which no
+server-side timeout can stop. The cut is the bound that always holds: cancelling the awaiting task
+may not stop psycopg's wait (psycopg/psycopg#1371). A connection that was cut is never reused.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import os
 import socket
-import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +51,8 @@ PING_AFTER_SECONDS = 10.0
 ENQUEUE_LOCK = 0x564F494345  # "VOICE"
 
 
-def _cut(connection: psycopg.Connection) -> None:
-    """Shut the connection's socket (from another thread: its own call is blocked reading it)."""
+def _cut(connection: psycopg.AsyncConnection) -> None:
+    """Shut the connection's socket: a call waiting to read it fails at once as a lost connection."""
     with (contextlib.suppress(OSError, psycopg.Error, ValueError),
           socket.socket(fileno=os.dup(connection.pgconn.socket)) as handle):
         handle.shutdown(socket.SHUT_RDWR)
@@ -59,11 +61,11 @@ def _cut(connection: psycopg.Connection) -> None:
 class _Placeholders:
     """A psycopg connection that takes the ? placeholders VoiceBook's SQL is written with."""
 
-    def __init__(self, connection: psycopg.Connection) -> None:
+    def __init__(self, connection: psycopg.AsyncConnection) -> None:
         self.connection = connection
 
-    def execute(self, sql: str, params: tuple = (), **options: Any) -> psycopg.Cursor:
-        return self.connection.execute(placeholders(sql), params, **options)
+    async def execute(self, sql: str, params: tuple = (), **options: Any) -> psycopg.AsyncCursor:
+        return await self.connection.execute(placeholders(sql), params, **options)
 
 
 class PostgresVoiceBook(VoiceBook):
@@ -83,21 +85,26 @@ class PostgresVoiceBook(VoiceBook):
         self.disk_bytes = int(disk_mb * 1024 * 1024)
         self.url = url
         self.where = describe(url)
-        self._idle: list[tuple[psycopg.Connection, float]] = []
-        self._idle_lock = threading.Lock()
+        self._idle: list[tuple[psycopg.AsyncConnection, float]] = []  # with when each was last used
+        self._closed = False  # closed: a call still running gives its connection back to no one
 
     # -- connections --
 
-    def _open(self) -> psycopg.Connection:
+    async def _open(self) -> psycopg.AsyncConnection:
         bound = CONNECT_TIMEOUT if self.call_seconds is None else min(CONNECT_TIMEOUT, self.call_seconds)
-        connection = psycopg.connect(self.url, autocommit=True, connect_timeout=max(2, round(bound)),
-                                     application_name="shakespeare-bot voices")
-        with self._bounded(connection):
-            # As SQLite's busy timeout: a write waits this long for another's lock, then fails; and
-            # a statement this long (a server that is slow, not gone), when calls are bounded.
-            connection.execute(f"SET lock_timeout = {int(self._lock_timeout_ms)}")
-            if self.call_seconds is not None:
-                connection.execute(f"SET statement_timeout = {int(self.call_seconds * 1000)}")
+        connection = await psycopg.AsyncConnection.connect(
+            self.url, autocommit=True, connect_timeout=max(2, round(bound)),
+            application_name="shakespeare-bot voices")
+        try:
+            async with self._bounded(connection):
+                # As SQLite's busy timeout: a write waits this long for another's lock, then fails;
+                # and a statement this long (a server that is slow, not gone), when calls are bounded.
+                await connection.execute(f"SET lock_timeout = {int(self._lock_timeout_ms)}")
+                if self.call_seconds is not None:
+                    await connection.execute(f"SET statement_timeout = {int(self.call_seconds * 1000)}")
+        except BaseException:
+            await _close(connection)
+            raise
         return connection
 
     @property
@@ -105,8 +112,8 @@ class PostgresVoiceBook(VoiceBook):
         bounded = self.call_seconds is not None and self.call_seconds * 1000 < BUSY_TIMEOUT_MS
         return self.call_seconds * 1000 if bounded else BUSY_TIMEOUT_MS
 
-    @contextlib.contextmanager
-    def _bounded(self, connection: psycopg.Connection) -> Iterator[None]:
+    @contextlib.asynccontextmanager
+    async def _bounded(self, connection: psycopg.AsyncConnection) -> AsyncIterator[None]:
         """Within: after call_seconds, the connection's socket is shut, so a call waiting on a
         server that stopped answering (paused, or a network that drops everything) fails as a lost
         connection instead of waiting forever: the server's statement_timeout cannot stop what the
@@ -120,101 +127,93 @@ class PostgresVoiceBook(VoiceBook):
             cut.append(True)
             _cut(connection)
 
-        timer = threading.Timer(self.call_seconds, expire)
-        timer.daemon = True
-        timer.start()
+        timer = asyncio.get_running_loop().call_later(self.call_seconds, expire)
         try:
             yield
         finally:
             timer.cancel()
             if cut:  # cut as the call ended: never handed out again
-                connection.close()
+                await _close(connection)
 
-    def _take(self) -> psycopg.Connection:
-        while True:
-            with self._idle_lock:
-                if not self._idle:
-                    break
-                connection, since = self._idle.pop()
+    async def _take(self) -> psycopg.AsyncConnection:
+        while self._idle:
+            connection, since = self._idle.pop()
             if time.monotonic() - since < PING_AFTER_SECONDS:
                 return connection
             try:
-                with self._bounded(connection):
-                    connection.execute("SELECT 1")
+                async with self._bounded(connection):
+                    await connection.execute("SELECT 1")
                 return connection
             except psycopg.Error:
-                connection.close()
-        return self._open()
+                await _close(connection)
+        return await self._open()
 
-    def _give_back(self, connection: psycopg.Connection) -> None:
-        if connection.closed or connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            connection.close()
-            return
-        with self._idle_lock:
-            if len(self._idle) < IDLE_CONNECTIONS:
-                self._idle.append((connection, time.monotonic()))
-                return
-        connection.close()
+    async def _give_back(self, connection: psycopg.AsyncConnection) -> None:
+        if (not self._closed and not connection.closed and len(self._idle) < IDLE_CONNECTIONS
+                and connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE):
+            self._idle.append((connection, time.monotonic()))
+        else:
+            await _close(connection)
 
-    @contextlib.contextmanager
-    def _connection(self, write: bool = False, serialize: bool = False) -> Iterator[_Placeholders]:
+    @contextlib.asynccontextmanager
+    async def _connection(self, write: bool = False, serialize: bool = False) -> AsyncIterator[_Placeholders]:
         try:
-            with self._session(write, serialize) as db:
+            async with self._calls, self._session(write, serialize) as db:
                 yield db
         except psycopg.Error as error:
             if is_unreachable(error):  # one sentence for the person; the log has the driver's words
                 raise SettingsUnavailableError(UNREACHABLE) from error
             raise
 
-    @contextlib.contextmanager
-    def _session(self, write: bool, serialize: bool) -> Iterator[_Placeholders]:
-        connection = self._take()
+    @contextlib.asynccontextmanager
+    async def _session(self, write: bool, serialize: bool) -> AsyncIterator[_Placeholders]:
+        connection = await self._take()
         try:
-            with self._bounded(connection):
+            async with self._bounded(connection):
                 if write:
-                    with connection.transaction():
+                    async with connection.transaction():
                         if serialize:
-                            connection.execute("SELECT pg_advisory_xact_lock(%s)", (ENQUEUE_LOCK,))
+                            await connection.execute("SELECT pg_advisory_xact_lock(%s)", (ENQUEUE_LOCK,))
                         yield _Placeholders(connection)
                 else:
                     yield _Placeholders(connection)
         except BaseException:
             if connection.broken:
-                connection.close()
+                await _close(connection)
             raise
         finally:
-            self._give_back(connection)
+            await self._give_back(connection)
 
-    def close(self) -> None:
-        with self._idle_lock:
-            idle, self._idle = self._idle, []
+    async def close(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, []
         for connection, _ in idle:
-            connection.close()
+            await _close(connection)
 
     # -- the text, in the job's row --
 
-    @contextlib.contextmanager
-    def _text_kept(self, guild_id: int, text: str) -> Iterator[object]:
+    @contextlib.asynccontextmanager
+    async def _text_kept(self, guild_id: int, text: str) -> AsyncIterator[object]:
         yield text  # in the job's row: refused, the transaction takes it away
 
-    def job_text(self, job: Job) -> str | None:
-        with self._connection() as db:
-            row = db.execute("SELECT text FROM voice_jobs WHERE id = ?", (job.id,)).fetchone()
+    async def job_text(self, job: Job) -> str | None:
+        async with self._connection() as db:
+            row = await (await db.execute("SELECT text FROM voice_jobs WHERE id = ?", (job.id,))).fetchone()
         return None if row is None else row[0]
 
-    def drop_text(self, job: Job) -> None:
+    async def drop_text(self, job: Job) -> None:
         # Every ended job's text, this one's and any a process stopped before dropping.
-        with self._connection(write=True) as db:
-            db.execute("UPDATE voice_jobs SET text = NULL WHERE text IS NOT NULL AND "
-                       "state NOT IN ('queued', 'running')")
+        async with self._connection(write=True) as db:
+            await db.execute("UPDATE voice_jobs SET text = NULL WHERE text IS NOT NULL AND "
+                             "state NOT IN ('queued', 'running')")
 
     # -- the voice, in its row; a copy in this host's folder --
 
     def training_path(self, job: Job) -> Path:
         return self.folder / "training" / f"{job.id}.safetensors"
 
-    def _voice_data(self, voice_file: Path) -> object:
-        return voice_file.read_bytes()
+    async def _voice_data(self, voice_file: Path) -> object:
+        return await asyncio.to_thread(voice_file.read_bytes)  # ~13 MB: off the event loop
 
     def _finished(self, voice_file: Path, kept: bool) -> None:
         voice_file.unlink(missing_ok=True)  # the database holds it (or it was cancelled)
@@ -225,34 +224,42 @@ class PostgresVoiceBook(VoiceBook):
         file = self.folder / "cache" / str(int(guild_id)) / f"{name}@{created_at:.6f}.safetensors"
         return Voice(guild_id, name, base, str(file), bits_before, bits_after, created_at)
 
-    def voice(self, guild_id: int, name: str) -> Voice | None:
+    async def voice(self, guild_id: int, name: str) -> Voice | None:
         name = check_name(name)
-        found = super().voice(guild_id, name)
+        found = await super().voice(guild_id, name)
         if found is None:  # deleted, perhaps through another shard: this host's copy goes too
             self._remove_copies(guild_id, name)
         return found
 
-    def voice_file(self, voice: Voice) -> Path:
+    async def voice_file(self, voice: Voice) -> Path:
         path = Path(voice.file)
         with contextlib.suppress(FileNotFoundError):
             os.utime(path)  # just used: the last to go when the copies are past their disk cap
             return path
-        with self._connection() as db:
-            row = db.execute("SELECT data FROM voices WHERE guild_id = ? AND name = ? AND created_at = ?",
-                             (voice.guild_id, voice.name, voice.created_at), binary=True).fetchone()
+        async with self._connection() as db:
+            cursor = await db.execute("SELECT data FROM voices WHERE guild_id = ? AND name = ? AND "
+                                      "created_at = ?", (voice.guild_id, voice.name, voice.created_at),
+                                      binary=True)
+            row = await cursor.fetchone()
         if row is None:
             raise FileNotFoundError(errno.ENOENT, f"voice {voice.name!r} of guild {voice.guild_id} is no "
                                     f"longer in the database at {self.where}", str(path))
+        # Written, and the copies past the disk cap removed, off the event loop (~13 MB each).
+        await asyncio.to_thread(self._keep_copy, voice, path, row[0])
+        return path
+
+    def _keep_copy(self, voice: Voice, path: Path, data: bytes) -> None:
+        """The voice's bytes as this host's copy at `path` (written to a temporary name, then
+        renamed); an earlier training's copy goes, then the least recently used past the cap."""
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
         try:
-            partial.write_bytes(row[0])
+            partial.write_bytes(data)
             os.replace(partial, path)
         finally:
             partial.unlink(missing_ok=True)
         self._remove_copies(voice.guild_id, voice.name, keep=path)  # of an earlier training
         self._within_disk_cap(keep=path)
-        return path
 
     def _within_disk_cap(self, keep: Path) -> None:
         """Remove this host's least recently used copies (by modification time, which `voice_file`
@@ -300,3 +307,9 @@ def _entries(folder: Path) -> list[Path]:
         return [folder / entry for entry in os.listdir(folder)]
     except OSError:
         return []
+
+
+async def _close(connection: psycopg.AsyncConnection) -> None:
+    """Close the connection; one already lost closes without a word."""
+    with contextlib.suppress(psycopg.Error, OSError):
+        await connection.close()

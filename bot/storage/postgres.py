@@ -1,5 +1,5 @@
-"""PostgreSQL's side of storage, through psycopg 3 (its async API for the bot, its synchronous one
-for the voice book): how it spells the tables (`POSTGRES`, the dialect of bot/storage/schema.py,
+"""PostgreSQL's side of storage, through psycopg 3's async API (the settings store and the voice
+book): how it spells the tables (`POSTGRES`, the dialect of bot/storage/schema.py,
 with the trigger that NOTIFYs other processes of settings changes) and runs their migrations;
 where the database is (for messages, never the password); and the one place psycopg's errors
 become the bot's (bot/errors.py): which mean the server cannot be reached, which that another

@@ -23,7 +23,7 @@ default. It keeps SqliteSettingsStore's behaviour and guarantees:
   tries every second), everything works again by itself.
 
 Server voices live here too (migration 5), with their uploaded texts and trained weights, so hosts
-share no folder: bot/storage/pg_voices.py (psycopg's synchronous API: the trainer has no event loop).
+share no folder: bot/storage/pg_voices.py.
 """
 
 from __future__ import annotations

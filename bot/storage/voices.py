@@ -5,29 +5,30 @@ claims a job, reports progress and finishes it. `VoiceBook` is the interface and
 written once for both databases; bot/storage/__init__.py's `open_voice_book` picks the
 implementation from DATABASE_URL, as its `open_store` picks the settings store:
 
-- `SqliteVoiceBook`: the tables of SQLite's migration 5 (bot/storage/schema.py) in the file
-  at BOT_DB_PATH, the files (uploaded texts, trained voices) in VOICES_DIR. Several processes on
-  one host share both.
-- `PostgresVoiceBook` (bot/storage/pg_voices.py): the tables of PostgreSQL's migration 4, the
+- `SqliteVoiceBook` (bot/storage/sqlite_voices.py): the tables of migration 5
+  (bot/storage/schema.py) in the file at BOT_DB_PATH, the files (uploaded texts, trained voices)
+  in VOICES_DIR. Several processes on one host share both.
+- `PostgresVoiceBook` (bot/storage/pg_voices.py): the same tables, the
   uploaded text and the trained voice in them too, so shards and trainers on several hosts share
   the queue with no shared folder; each process keeps the voices it loads in its own VOICES_DIR,
   as a cache fetched from the database.
 
-Synchronous, on short connections (SQLite) or pooled ones (PostgreSQL): the trainer has no event
-loop, and the bot calls these through asyncio.to_thread. Every write is one transaction, so nothing
-is half-written: a queued job and its text, a finished job and its voice, a deleted voice and its
-row. Where a transaction reads rows it then changes, SQLite's BEGIN IMMEDIATE makes it the only
-writer; PostgreSQL locks those rows (FOR UPDATE; SKIP LOCKED where a trainer claims a job).
+Async, on short connections (SQLite, through aiosqlite: the one SQLite driver, as the settings
+store's) or kept ones (PostgreSQL, psycopg's async API): the bot awaits each call on its event loop
+(bot/voices/cache.py `ask_book` bounds it), the trainer on an event loop of its own, its training
+on a worker thread. Every write is one transaction, so nothing is half-written: a queued job and
+its text, a finished job and its voice, a deleted voice and its row. Where a transaction reads rows
+it then changes, SQLite's BEGIN IMMEDIATE makes it the only writer; PostgreSQL locks those rows
+(FOR UPDATE; SKIP LOCKED where a trainer claims a job).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
-import sqlite3
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,6 @@ from typing import Any
 from bot.errors import VoiceError
 from bot.i18n import Phrase
 from bot.names import voice_model
-from bot.storage.sqlite import translated
 
 MAX_VOICES_PER_SERVER = 5
 MAX_QUEUED_JOBS = 20  # across every server: the one trainer works through them, fairly (claim)
@@ -50,6 +50,10 @@ MAX_NAME_LENGTH = 20
 STALE_SECONDS = 90.0
 MAX_ATTEMPTS = 2
 BUSY_TIMEOUT_MS = 10_000
+# Calls one book runs at once, each on a connection of its own; more wait their turn, so a burst of
+# commands does not open a connection (and, with SQLite, a thread) per command: PostgreSQL's
+# max_connections is shared by every process on every host.
+CALLS_AT_ONCE = 8
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,19}")
 # A training job's states, in the order a job goes through them: the schema's CHECKs list the same.
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
@@ -113,10 +117,15 @@ def check_name(raw: object, taken: set[str] = frozenset()) -> str:
     return name
 
 
-def _one(cursor: Any) -> tuple | None:
+async def fetch_all(executed: Awaitable[Any]) -> list[tuple]:
+    """The rows of a statement (`db.execute(...)`, awaited here)."""
+    return list(await (await executed).fetchall())
+
+
+async def fetch_one(executed: Awaitable[Any]) -> tuple | None:
     """The row a statement returned, if any (fetchall: SQLite finishes a RETURNING statement only
     once its rows are read, and cannot commit before)."""
-    rows = cursor.fetchall()
+    rows = await fetch_all(executed)
     return rows[0] if rows else None
 
 
@@ -142,24 +151,27 @@ class VoiceBook:
         # before it fails with the database's sentence; None: as long as the driver's own limits.
         # The bot, which has someone waiting for each answer, sets it; the trainer does not.
         self.call_seconds = call_seconds
+        self._calls = asyncio.Semaphore(CALLS_AT_ONCE)  # taken by `_connection`
 
     # -- what each database provides --
 
-    def _connection(self, write: bool = False, serialize: bool = False) -> contextlib.AbstractContextManager:
-        """A connection whose `execute(sql, params)` takes ? placeholders; with `write`, in one
-        transaction committed at the end (rolled back on an error); with `serialize`, one such
-        transaction at a time across every process (enqueue's limits count what others queue)."""
+    def _connection(self, write: bool = False,
+                    serialize: bool = False) -> contextlib.AbstractAsyncContextManager:
+        """`async with`: a connection whose `await execute(sql, params)` takes ? placeholders and
+        returns a cursor (`await fetchall()`, `rowcount`); with `write`, in one transaction committed
+        at the end (rolled back on an error); with `serialize`, one such transaction at a time across
+        every process (enqueue's limits count what others queue). At most CALLS_AT_ONCE at once."""
         raise NotImplementedError
 
-    def _text_kept(self, guild_id: int, text: str) -> contextlib.AbstractContextManager[object]:
+    def _text_kept(self, guild_id: int, text: str) -> contextlib.AbstractAsyncContextManager[object]:
         """The value of a new job's text column, removed again if the job is refused."""
         raise NotImplementedError
 
-    def job_text(self, job: Job) -> str | None:
+    async def job_text(self, job: Job) -> str | None:
         """The text the job learns from; None once it is gone (the job ended)."""
         raise NotImplementedError
 
-    def drop_text(self, job: Job) -> None:
+    async def drop_text(self, job: Job) -> None:
         """The uploaded text goes once the job ends, trained or not (docs/architecture.md says so)."""
         raise NotImplementedError
 
@@ -167,7 +179,7 @@ class VoiceBook:
         """Where the trainer writes the job's voice before `finish`."""
         raise NotImplementedError
 
-    def _voice_data(self, voice_file: Path) -> object:
+    async def _voice_data(self, voice_file: Path) -> object:
         """The value of a finished voice's weights column."""
         raise NotImplementedError
 
@@ -175,7 +187,7 @@ class VoiceBook:
         """After `finish` committed (`kept`) or found the job cancelled: the trainer's file."""
         raise NotImplementedError
 
-    def voice_file(self, voice: Voice) -> Path:
+    async def voice_file(self, voice: Voice) -> Path:
         """The voice's checkpoint as a file on this host, for the engine to load; OSError when it is
         gone (deleted meanwhile)."""
         raise NotImplementedError
@@ -184,7 +196,7 @@ class VoiceBook:
         """After a voice's row was deleted: its files on this host."""
         raise NotImplementedError
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """Let go of connections kept open (none by default)."""
 
     def _voice(self, row: tuple) -> Voice:
@@ -192,124 +204,127 @@ class VoiceBook:
 
     # -- what the bot asks --
 
-    def voices(self, guild_id: int) -> list[Voice]:
-        with self._connection() as db:
-            rows = db.execute(f"SELECT {self._VOICE_COLUMNS} FROM voices WHERE guild_id = ? ORDER BY name",
-                              (guild_id,)).fetchall()
+    async def voices(self, guild_id: int) -> list[Voice]:
+        async with self._connection() as db:
+            rows = await fetch_all(db.execute(f"SELECT {self._VOICE_COLUMNS} FROM voices WHERE guild_id = ? "
+                                              "ORDER BY name", (guild_id,)))
         return [self._voice(row) for row in rows]
 
-    def voice(self, guild_id: int, name: str) -> Voice | None:
+    async def voice(self, guild_id: int, name: str) -> Voice | None:
         """The server's voice `name`; VoiceError (the name's sentence) for a name no voice may have."""
         name = check_name(name)
-        with self._connection() as db:
-            row = _one(db.execute(f"SELECT {self._VOICE_COLUMNS} FROM voices WHERE guild_id = ? AND name = ?",
-                                  (guild_id, name)))
+        async with self._connection() as db:
+            row = await fetch_one(db.execute(f"SELECT {self._VOICE_COLUMNS} FROM voices WHERE guild_id = ? "
+                                             "AND name = ?", (guild_id, name)))
         return None if row is None else self._voice(row)
 
-    def any_live(self) -> bool:
+    async def any_live(self) -> bool:
         """Whether any job is queued or running, in any server (a trainer has work)."""
-        with self._connection() as db:
-            return _one(db.execute("SELECT 1 FROM voice_jobs WHERE state IN ('queued', 'running') LIMIT 1"
-                                   )) is not None
+        async with self._connection() as db:
+            return await fetch_one(db.execute("SELECT 1 FROM voice_jobs WHERE state IN ('queued', 'running') "
+                                              "LIMIT 1")) is not None
 
-    def latest_job(self, guild_id: int) -> Job | None:
-        with self._connection() as db:
-            row = _one(db.execute(f"SELECT {self._JOB_COLUMNS} FROM voice_jobs WHERE guild_id = ? "
-                                  "ORDER BY id DESC LIMIT 1", (guild_id,)))
+    async def latest_job(self, guild_id: int) -> Job | None:
+        async with self._connection() as db:
+            row = await fetch_one(db.execute(f"SELECT {self._JOB_COLUMNS} FROM voice_jobs WHERE guild_id = ? "
+                                             "ORDER BY id DESC LIMIT 1", (guild_id,)))
         return None if row is None else Job(*row)
 
-    def job(self, job_id: int) -> Job | None:
-        with self._connection() as db:
-            row = _one(db.execute(f"SELECT {self._JOB_COLUMNS} FROM voice_jobs WHERE id = ?", (job_id,)))
+    async def job(self, job_id: int) -> Job | None:
+        async with self._connection() as db:
+            row = await fetch_one(db.execute(f"SELECT {self._JOB_COLUMNS} FROM voice_jobs WHERE id = ?",
+                                             (job_id,)))
         return None if row is None else Job(*row)
 
-    def position(self, job: Job) -> int:
+    async def position(self, job: Job) -> int:
         """1 for the next job the trainer takes (or the one it runs), 2 for the one after..."""
-        with self._connection() as db:
-            (ahead,) = _one(db.execute("SELECT count(*) FROM voice_jobs WHERE state IN ('queued', 'running') "
-                                       "AND id < ?", (job.id,)))
+        async with self._connection() as db:
+            (ahead,) = await fetch_one(db.execute("SELECT count(*) FROM voice_jobs WHERE state IN "
+                                                  "('queued', 'running') AND id < ?", (job.id,)))
         return ahead + 1
 
-    def count_jobs(self) -> dict[str, int]:
+    async def count_jobs(self) -> dict[str, int]:
         """Jobs by state, for /metrics."""
-        with self._connection() as db:
-            return dict(db.execute("SELECT state, count(*) FROM voice_jobs GROUP BY state").fetchall())
+        async with self._connection() as db:
+            return dict(await fetch_all(db.execute("SELECT state, count(*) FROM voice_jobs GROUP BY state")))
 
-    def enqueue(self, guild_id: int, name: str, base: str, requester_id: int, text: str,
+    async def enqueue(self, guild_id: int, name: str, base: str, requester_id: int, text: str,
                 reserved: set[str] = frozenset()) -> Job:
         """Queue a job training `name` from `text`: refused (VoiceError, nothing kept) when the name
         is taken, the server has as many voices as it may keep or a job already, or the queue is
         full. The text is kept with the job, and removed again if the job is refused."""
         name = check_name(name, set(reserved))
         now = time.time()
-        with self._text_kept(guild_id, text) as kept, self._connection(write=True, serialize=True) as db:
-            self._refuse_without_room(db, guild_id, name, requester_id, now)
-            row = _one(db.execute(
+        async with (self._text_kept(guild_id, text) as kept,
+                    self._connection(write=True, serialize=True) as db):
+            await self._refuse_without_room(db, guild_id, name, requester_id, now)
+            row = await fetch_one(db.execute(
                 f"INSERT INTO voice_jobs (guild_id, name, base, requester_id, {self._TEXT_COLUMN}, state, "
                 "created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?) "
                 f"RETURNING {self._JOB_COLUMNS}",
                 (guild_id, name, base, requester_id, kept, now, now)))
         return Job(*row)
 
-    def check_room(self, guild_id: int, name: str, requester_id: int) -> None:
+    async def check_room(self, guild_id: int, name: str, requester_id: int) -> None:
         """What `enqueue` would refuse for this server and person, asked before their text is
         fetched: VoiceError with its sentence, or nothing (enqueue asks again as it queues)."""
         name = check_name(name)
-        with self._connection() as db:
-            self._refuse_without_room(db, guild_id, name, requester_id, time.time())
+        async with self._connection() as db:
+            await self._refuse_without_room(db, guild_id, name, requester_id, time.time())
 
-    def _refuse_without_room(self, db: Any, guild_id: int, name: str, requester_id: int, now: float) -> None:
+    async def _refuse_without_room(self, db: Any, guild_id: int, name: str, requester_id: int,
+                                   now: float) -> None:
         """The limits of queueing a voice, one VoiceError each: the name taken, the server's voices,
         a job already live, the server's and the person's daily jobs, the bot's queue."""
-        voices = {row[0] for row in db.execute("SELECT name FROM voices WHERE guild_id = ?",
-                                               (guild_id,)).fetchall()}
+        voices = {row[0] for row in await fetch_all(db.execute("SELECT name FROM voices WHERE guild_id = ?",
+                                                               (guild_id,)))}
         if name in voices:
             raise VoiceError(Phrase("The name {name} is taken; choose another.", name=name))
         if len(voices) >= MAX_VOICES_PER_SERVER:
             raise VoiceError(Phrase("This server has {count} voices, the most it may keep; delete "
                                     "one with /voice delete first.", count=len(voices)))
-        if _one(db.execute("SELECT 1 FROM voice_jobs WHERE guild_id = ? AND state IN "
-                           "('queued', 'running')", (guild_id,))):
+        if await fetch_one(db.execute("SELECT 1 FROM voice_jobs WHERE guild_id = ? AND state IN "
+                                      "('queued', 'running')", (guild_id,))):
             raise VoiceError(Phrase("A voice is already training for this server; wait for it or "
                                     "/voice cancel it."))
         since = now - DAY_SECONDS
-        (by_server,) = _one(db.execute("SELECT count(*) FROM voice_jobs WHERE guild_id = ? AND "
-                                       "created_at > ?", (guild_id, since)))
+        (by_server,) = await fetch_one(db.execute("SELECT count(*) FROM voice_jobs WHERE guild_id = ? AND "
+                                                  "created_at > ?", (guild_id, since)))
         if by_server >= MAX_DAILY_JOBS_PER_SERVER:
             raise VoiceError(Phrase("This server has queued {count} voices in the last day, the most it "
                                     "may; try again tomorrow.", count=by_server))
-        (by_requester,) = _one(db.execute("SELECT count(*) FROM voice_jobs WHERE requester_id = ? AND "
-                                          "created_at > ?", (requester_id, since)))
+        (by_requester,) = await fetch_one(db.execute("SELECT count(*) FROM voice_jobs WHERE requester_id = ? "
+                                                     "AND created_at > ?", (requester_id, since)))
         if by_requester >= MAX_DAILY_JOBS_PER_REQUESTER:
             raise VoiceError(Phrase("You have queued {count} voices in the last day, the most one person "
                                     "may; try again tomorrow.", count=by_requester))
-        (queued,) = _one(db.execute("SELECT count(*) FROM voice_jobs WHERE state IN "
-                                    "('queued', 'running')"))
+        (queued,) = await fetch_one(db.execute("SELECT count(*) FROM voice_jobs WHERE state IN "
+                                               "('queued', 'running')"))
         if queued >= MAX_QUEUED_JOBS:
             raise VoiceError(Phrase("The bot is training {count} voices already, the most it queues; "
                                     "try again later.", count=queued))
 
-    def cancel(self, guild_id: int) -> Job | None:
+    async def cancel(self, guild_id: int) -> Job | None:
         """Cancel the server's queued or running job (the trainer stops at its next report)."""
-        with self._connection(write=True) as db:
-            row = _one(db.execute(f"SELECT {self._JOB_COLUMNS} FROM voice_jobs WHERE guild_id = ? AND state "
-                                  f"IN ('queued', 'running'){self._LOCK}", (guild_id,)))
+        async with self._connection(write=True) as db:
+            row = await fetch_one(db.execute(f"SELECT {self._JOB_COLUMNS} FROM voice_jobs WHERE guild_id = ? "
+                                             f"AND state IN ('queued', 'running'){self._LOCK}", (guild_id,)))
             if row is None:
                 return None
-            db.execute("UPDATE voice_jobs SET state = 'cancelled', reason = 'cancelled by an admin', "
-                       "updated_at = ? WHERE id = ?", (time.time(), row[0]))
+            await db.execute("UPDATE voice_jobs SET state = 'cancelled', reason = 'cancelled by an admin', "
+                             "updated_at = ? WHERE id = ?", (time.time(), row[0]))
         job = Job(*row)
         if job.state == "queued":
-            self.drop_text(job)  # the trainer will never read it
+            await self.drop_text(job)  # the trainer will never read it
         return job
 
-    def delete_voice(self, guild_id: int, name: str) -> bool:
+    async def delete_voice(self, guild_id: int, name: str) -> bool:
         """Forget the voice, then remove its file; False when there was none by that name, VoiceError
         for a name no voice may have."""
         name = check_name(name)
-        with self._connection(write=True) as db:
-            row = _one(db.execute(f"DELETE FROM voices WHERE guild_id = ? AND name = ? "
-                                  f"RETURNING {self._VOICE_COLUMNS}", (guild_id, name)))
+        async with self._connection(write=True) as db:
+            row = await fetch_one(db.execute(f"DELETE FROM voices WHERE guild_id = ? AND name = ? "
+                                             f"RETURNING {self._VOICE_COLUMNS}", (guild_id, name)))
         if row is None:
             return False
         self._forget_files(self._voice(row))
@@ -317,36 +332,36 @@ class VoiceBook:
 
     # -- what the trainer does --
 
-    def recover_stale(self, now: float | None = None) -> list[Job]:
+    async def recover_stale(self, now: float | None = None) -> list[Job]:
         """Running jobs whose trainer stopped reporting: queued again, or failed after MAX_ATTEMPTS."""
         now = time.time() if now is None else now
-        with self._connection(write=True) as db:
-            rows = db.execute(f"SELECT {self._JOB_COLUMNS} FROM voice_jobs WHERE state = 'running' AND "
-                              f"coalesce(heartbeat_at, updated_at) < ?{self._SKIP_LOCKED}",
-                              (now - STALE_SECONDS,)).fetchall()
+        async with self._connection(write=True) as db:
+            rows = await fetch_all(db.execute(
+                f"SELECT {self._JOB_COLUMNS} FROM voice_jobs WHERE state = 'running' AND "
+                f"coalesce(heartbeat_at, updated_at) < ?{self._SKIP_LOCKED}", (now - STALE_SECONDS,)))
             for row in rows:
                 job = Job(*row)
                 if job.attempts >= MAX_ATTEMPTS:
-                    db.execute("UPDATE voice_jobs SET state = 'failed', reason = ?, updated_at = ? "
-                               "WHERE id = ?",
-                               (f"the trainer stopped {job.attempts} times while training it", now, job.id))
+                    why = f"the trainer stopped {job.attempts} times while training it"
+                    await db.execute("UPDATE voice_jobs SET state = 'failed', reason = ?, updated_at = ? "
+                                     "WHERE id = ?", (why, now, job.id))
                 else:
-                    db.execute("UPDATE voice_jobs SET state = 'queued', progress = 0, updated_at = ? "
-                               "WHERE id = ?", (now, job.id))
+                    await db.execute("UPDATE voice_jobs SET state = 'queued', progress = 0, updated_at = ? "
+                                     "WHERE id = ?", (now, job.id))
         jobs = [Job(*row) for row in rows]
         for job in jobs:
             if job.attempts >= MAX_ATTEMPTS:
-                self.drop_text(job)  # its trainer died: nobody else will
+                await self.drop_text(job)  # its trainer died: nobody else will
         return jobs
 
-    def claim(self) -> Job | None:
+    async def claim(self) -> Job | None:
         """A queued job, now running (one trainer gets it, even with several polling): round-robin
         by server, then by person. First the job of the server whose jobs the trainers started
         least often in the last day, then of the requester likewise, then the oldest."""
         now = time.time()
         since = now - DAY_SECONDS
-        with self._connection(write=True) as db:
-            row = _one(db.execute(
+        async with self._connection(write=True) as db:
+            row = await fetch_one(db.execute(
                 "UPDATE voice_jobs SET state = 'running', attempts = attempts + 1, heartbeat_at = ?, "
                 "updated_at = ? WHERE id = (SELECT id FROM voice_jobs AS queued WHERE state = 'queued' "
                 "ORDER BY (SELECT count(*) FROM voice_jobs AS started WHERE started.guild_id = "
@@ -356,134 +371,56 @@ class VoiceBook:
                 f"LIMIT 1{self._SKIP_LOCKED}) RETURNING {self._JOB_COLUMNS}", (now, now, since, since)))
         return None if row is None else Job(*row)
 
-    def report(self, job_id: int, *, progress: float, bits_before: float | None, bits_now: float | None,
+    async def report(self, job_id: int, *, progress: float, bits_before: float | None, bits_now: float | None,
                seconds_left: float | None) -> str:
         """Record progress (and that the trainer lives); returns the job's state, so a job that was
         cancelled meanwhile can stop."""
         now = time.time()
-        with self._connection(write=True) as db:
-            db.execute("UPDATE voice_jobs SET progress = ?, bits_before = coalesce(?, bits_before), "
-                       "bits_now = coalesce(?, bits_now), seconds_left = ?, heartbeat_at = ?, updated_at = ? "
-                       "WHERE id = ? AND state = 'running'",
-                       (min(1.0, max(0.0, progress)), bits_before, bits_now, seconds_left, now, now, job_id))
-            row = _one(db.execute("SELECT state FROM voice_jobs WHERE id = ?", (job_id,)))
+        async with self._connection(write=True) as db:
+            await db.execute("UPDATE voice_jobs SET progress = ?, bits_before = coalesce(?, bits_before), "
+                             "bits_now = coalesce(?, bits_now), seconds_left = ?, heartbeat_at = ?, "
+                             "updated_at = ? WHERE id = ? AND state = 'running'",
+                             (min(1.0, max(0.0, progress)), bits_before, bits_now, seconds_left, now, now,
+                              job_id))
+            row = await fetch_one(db.execute("SELECT state FROM voice_jobs WHERE id = ?", (job_id,)))
         return "cancelled" if row is None else row[0]  # no row: its server was forgotten meanwhile
 
-    def finish(self, job: Job, voice_file: Path, bits_before: float, bits_after: float) -> bool:
+    async def finish(self, job: Job, voice_file: Path, bits_before: float, bits_after: float) -> bool:
         """The job is done and its voice exists, in one transaction; False (and the file removed)
         when the job was cancelled meanwhile."""
-        data = self._voice_data(voice_file)
+        data = await self._voice_data(voice_file)
         now = time.time()
-        with self._connection(write=True) as db:
+        async with self._connection(write=True) as db:
             # Only a job still running is done (the update waits for, then sees, a cancel).
-            kept = db.execute("UPDATE voice_jobs SET state = 'done', progress = 1, bits_before = ?, "
-                              "bits_now = ?, seconds_left = 0, updated_at = ? "
-                              "WHERE id = ? AND state = 'running'",
-                              (bits_before, bits_after, now, job.id)).rowcount == 1
+            done = await db.execute("UPDATE voice_jobs SET state = 'done', progress = 1, bits_before = ?, "
+                                    "bits_now = ?, seconds_left = 0, updated_at = ? "
+                                    "WHERE id = ? AND state = 'running'",
+                                    (bits_before, bits_after, now, job.id))
+            kept = done.rowcount == 1
             if kept:
                 column = self._DATA_COLUMN
-                db.execute(f"INSERT INTO voices (guild_id, name, base, {column}, bits_before, bits_after, "
-                           "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, name) DO UPDATE "
-                           f"SET base = excluded.base, {column} = excluded.{column}, "
-                           "bits_before = excluded.bits_before, bits_after = excluded.bits_after, "
-                           "created_at = excluded.created_at",
-                           (job.guild_id, job.name, job.base, data, bits_before, bits_after, now))
+                await db.execute(
+                    f"INSERT INTO voices (guild_id, name, base, {column}, bits_before, bits_after, "
+                    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, name) DO UPDATE "
+                    f"SET base = excluded.base, {column} = excluded.{column}, "
+                    "bits_before = excluded.bits_before, bits_after = excluded.bits_after, "
+                    "created_at = excluded.created_at",
+                    (job.guild_id, job.name, job.base, data, bits_before, bits_after, now))
         self._finished(voice_file, kept)
         return kept
 
-    def requeue(self, job: Job) -> None:
+    async def requeue(self, job: Job) -> None:
         """Back in the queue, this attempt not counted: its trainer was told to stop."""
-        with self._connection(write=True) as db:
-            db.execute("UPDATE voice_jobs SET state = 'queued', attempts = CASE WHEN attempts > 0 THEN "
-                       "attempts - 1 ELSE 0 END, progress = 0, updated_at = ? "
-                       "WHERE id = ? AND state = 'running'",
-                       (time.time(), job.id))
+        async with self._connection(write=True) as db:
+            await db.execute("UPDATE voice_jobs SET state = 'queued', attempts = CASE WHEN attempts > 0 "
+                             "THEN attempts - 1 ELSE 0 END, progress = 0, updated_at = ? "
+                             "WHERE id = ? AND state = 'running'",
+                             (time.time(), job.id))
 
-    def end(self, job: Job, state: str, reason: str, bits_before: float | None = None) -> None:
+    async def end(self, job: Job, state: str, reason: str, bits_before: float | None = None) -> None:
         """A job that ends without a voice: failed (with the reason) or cancelled."""
-        with self._connection(write=True) as db:
-            db.execute("UPDATE voice_jobs SET state = ?, reason = ?, bits_before = coalesce(?, bits_before), "
-                       "updated_at = ? WHERE id = ? AND state IN ('queued', 'running')",
-                       (state, reason[:500], bits_before, time.time(), job.id))
-
-
-class SqliteVoiceBook(VoiceBook):
-    """Over the settings database at `db_path` (SQLite's migration 5), the files in `folder`
-    (VOICES_DIR): uploaded texts in uploads/, voices in <guild>/<name>.safetensors."""
-
-    def __init__(self, db_path: Path, folder: Path, call_seconds: float | None = None) -> None:
-        super().__init__(folder, call_seconds)
-        self.db_path = Path(db_path)
-        # A writer waits this long for another's lock (sqlite3's busy timeout), then SettingsBusyError.
-        self._busy_seconds = min(BUSY_TIMEOUT_MS / 1000, call_seconds or BUSY_TIMEOUT_MS / 1000)
-
-    @property
-    def uploads(self) -> Path:
-        return self.folder / "uploads"
-
-    def voice_path(self, guild_id: int, name: str) -> Path:
-        return self.folder / str(guild_id) / f"{name}.safetensors"
-
-    @contextlib.contextmanager
-    def _connection(self, write: bool = False, serialize: bool = False) -> Iterator[sqlite3.Connection]:
-        try:
-            # BEGIN IMMEDIATE: one writer at a time, so every write transaction is serialized already.
-            connection = sqlite3.connect(self.db_path, timeout=self._busy_seconds, isolation_level=None)
-            try:
-                connection.execute("PRAGMA synchronous = FULL")
-                if write:
-                    connection.execute("BEGIN IMMEDIATE")
-                    try:
-                        yield connection
-                        connection.execute("COMMIT")
-                    except BaseException:
-                        if connection.in_transaction:
-                            connection.execute("ROLLBACK")
-                        raise
-                else:
-                    yield connection
-            finally:
-                connection.close()
-        except sqlite3.Error as error:
-            # The settings file's own faults, as the settings store words them: one sentence each.
-            bot_error = translated(error)
-            if bot_error is error:
-                raise
-            raise bot_error from error
-
-    @contextlib.contextmanager
-    def _text_kept(self, guild_id: int, text: str) -> Iterator[object]:
-        self.uploads.mkdir(parents=True, exist_ok=True)
-        text_file = self.uploads / f"{guild_id}-{uuid.uuid4().hex}.txt"
-        text_file.write_text(text, encoding="utf-8")
-        try:
-            yield str(text_file)
-        except BaseException:
-            text_file.unlink(missing_ok=True)
-            raise
-
-    def job_text(self, job: Job) -> str | None:
-        try:
-            return Path(job.text_file).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
-
-    def drop_text(self, job: Job) -> None:
-        with contextlib.suppress(OSError):
-            Path(job.text_file).unlink()
-
-    def training_path(self, job: Job) -> Path:
-        return self.voice_path(job.guild_id, job.name)
-
-    def _voice_data(self, voice_file: Path) -> object:
-        return str(voice_file)
-
-    def _finished(self, voice_file: Path, kept: bool) -> None:
-        if not kept:
-            voice_file.unlink(missing_ok=True)
-
-    def voice_file(self, voice: Voice) -> Path:
-        return Path(voice.file)
-
-    def _forget_files(self, voice: Voice) -> None:
-        Path(voice.file).unlink(missing_ok=True)
+        async with self._connection(write=True) as db:
+            await db.execute("UPDATE voice_jobs SET state = ?, reason = ?, "
+                             "bits_before = coalesce(?, bits_before), updated_at = ? "
+                             "WHERE id = ? AND state IN ('queued', 'running')",
+                             (state, reason[:500], bits_before, time.time(), job.id))

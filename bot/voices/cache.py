@@ -17,8 +17,9 @@ import asyncio
 import concurrent.futures
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 from bot.errors import UNREACHABLE, SettingsUnavailableError, VoiceError
@@ -50,18 +51,20 @@ def voice_name(stored: str) -> str | None:
 
 
 # One voice-book call on the way to a reply waits at most this long for the database: the book's
-# own bound (VoiceBook.call_seconds, which ends the call on its thread), set by the client. Past
-# it, the call fails with the database's one sentence (busy, or cannot be reached).
+# own bound (VoiceBook.call_seconds: SQLite's busy timeout; PostgreSQL's timeouts and its socket
+# shut), set by the client. Past it, the call fails with the database's one sentence (busy, or
+# cannot be reached).
 CALL_SECONDS = 5.0
 # ask_book's bound on the event loop's side, a little longer: the book's own bound speaks first.
 ASK_SECONDS = CALL_SECONDS + 2.0
 
 
-async def ask_book(call: Callable[..., T], *args: object) -> T:
-    """`call(*args)` (a VoiceBook method) on a worker thread, within ASK_SECONDS; past them,
-    SettingsUnavailableError with the "cannot reach" sentence (the thread is left to its own bound)."""
+async def ask_book(call: Callable[..., Awaitable[T]], *args: object) -> T:
+    """`await call(*args)` (a VoiceBook method), within ASK_SECONDS; past them, the call is
+    cancelled and SettingsUnavailableError says the "cannot reach" sentence. A call whose
+    cancellation the driver does not heed ends at the book's own bound, which comes first."""
     try:
-        return await asyncio.wait_for(asyncio.to_thread(call, *args), ASK_SECONDS)
+        return await asyncio.wait_for(call(*args), ASK_SECONDS)
     except asyncio.TimeoutError:
         raise SettingsUnavailableError(UNREACHABLE) from None
 
@@ -124,9 +127,7 @@ class VoiceCache:
         if key not in self._used or not self.engine.serves(key):
             loading = self._loading.get(key)
             if loading is None:
-                loop = asyncio.get_running_loop()
-                loading = self._loading[key] = asyncio.ensure_future(
-                    loop.run_in_executor(self._loader, self._add, key, voice))
+                loading = self._loading[key] = asyncio.ensure_future(self._add(key, voice))
                 loading.add_done_callback(lambda _: self._loading.pop(key, None))
             try:
                 await asyncio.shield(loading)
@@ -138,9 +139,10 @@ class VoiceCache:
         self._used.move_to_end(key)
         self._evict(keep=key)
 
-    def _add(self, key: str, voice: Voice) -> None:
+    async def _add(self, key: str, voice: Voice) -> None:
         # The file on this host: with PostgreSQL, fetched from the database the first time.
-        self.engine.add_model(key, self.book.voice_file(voice))
+        path: Path = await ask_book(self.book.voice_file, voice)
+        await asyncio.get_running_loop().run_in_executor(self._loader, self.engine.add_model, key, path)
 
     def _evict(self, keep: str) -> None:
         total = sum(self.engine.model_bytes(key) for key in self._used)

@@ -1,7 +1,11 @@
 """`python -m bot trainer`: the process that trains server voices, one job at a time.
 
 Never the bot's event loop or its engine thread: a process of its own, at the lowest CPU priority
-and VOICE_TRAIN_THREADS threads, so the bot keeps answering while a voice trains. The bot starts
+and VOICE_TRAIN_THREADS threads, so the bot keeps answering while a voice trains. It runs its own
+event loop (`serve_jobs`: asyncio.run), on which it awaits the voice book as the bot does; the
+training itself runs on a worker thread (asyncio.to_thread), so the loop stays free, and reports
+its progress to the book on the loop (asyncio.run_coroutine_threadsafe). A stop (SIGTERM, SIGINT)
+is a threading.Event, seen by the polling loop and by the training between its steps. The bot starts
 one itself (VOICE_TRAINER=local, `LocalTrainer`); on several hosts a `trainer` role runs this same
 command against the same database, and the bot sets VOICE_TRAINER=off (with PostgreSQL the texts and
 voices are in the database, so no folder is shared; with SQLite the voices folder must be).
@@ -48,23 +52,26 @@ def lowest_priority() -> None:
         os.nice(19 - os.nice(0))
 
 
-def train_one(book: VoiceBook, job: Job, config: BotConfig, stop: threading.Event | None = None,
-              beat: Callable[[], None] = lambda: None) -> None:
+async def train_one(book: VoiceBook, job: Job, config: BotConfig, stop: threading.Event | None = None,
+                    beat: Callable[[], None] = lambda: None) -> None:
     """Train `job` to its end: a voice, or failed with a reason, or cancelled; a trainer told to
-    stop (`stop`) puts the job back in the queue for the next one."""
+    stop (`stop`) puts the job back in the queue for the next one. The training runs on a worker
+    thread; its progress reports are awaited on this loop."""
     from charlm.errors import CharLMError
-    from charlm.training.finetune import FineTuneProgress, fine_tune
+    from charlm.training import finetune
 
     state = {"cancelled": False}
+    loop = asyncio.get_running_loop()
 
-    def progress(report: FineTuneProgress) -> None:
+    def progress(report: finetune.FineTuneProgress) -> None:  # on the training thread
         beat()
         try:
             # Before: the base model on the held-out text (measured first); now: the training loss,
             # since the held-out text is measured again only at the end.
-            now = book.report(job.id, progress=report.fraction, bits_before=report.held_out_bits_per_char
-                              if report.step == 0 else None, bits_now=report.train_bits_per_char,
-                              seconds_left=report.seconds_left)
+            now = asyncio.run_coroutine_threadsafe(book.report(
+                job.id, progress=report.fraction,
+                bits_before=report.held_out_bits_per_char if report.step == 0 else None,
+                bits_now=report.train_bits_per_char, seconds_left=report.seconds_left), loop).result()
         except Exception as error:  # a busy database must not kill the training; the next report retries
             log.warning("Could not record the progress of voice job %s: %s", job.id, error)
             return
@@ -72,90 +79,102 @@ def train_one(book: VoiceBook, job: Job, config: BotConfig, stop: threading.Even
 
     out = book.training_path(job)
     try:
-        text = book.job_text(job)
+        text = await book.job_text(job)
         if text is None:  # cancelled (and its text dropped) before this trainer read it
-            book.end(job, "failed", TEXT_GONE)
+            await book.end(job, "failed", TEXT_GONE)
             return
         out.parent.mkdir(parents=True, exist_ok=True)
-        result = fine_tune(config.checkpoint_dir / f"{job.base}.safetensors", text,
-                           budget_seconds=config.voice_train_seconds, threads=config.voice_train_threads,
-                           progress=progress, out_path=out,
-                           should_stop=lambda: state["cancelled"] or (stop is not None and stop.is_set()))
+        result = await asyncio.to_thread(
+            finetune.fine_tune, config.checkpoint_dir / f"{job.base}.safetensors", text,
+            budget_seconds=config.voice_train_seconds, threads=config.voice_train_threads,
+            progress=progress, out_path=out,
+            should_stop=lambda: state["cancelled"] or (stop is not None and stop.is_set()))
     except OSError as error:
         full = error.errno == errno.ENOSPC
         log.error("Voice job %s failed: %s", job.id, error)
-        book.end(job, "failed", "the bot's disk is full" if full else f"the trainer could not read or write "
-                 f"a file ({error.strerror or error})")
+        await book.end(job, "failed", "the bot's disk is full" if full else "the trainer could not read or "
+                       f"write a file ({error.strerror or error})")
         return
     except CharLMError as error:
-        book.end(job, "failed", str(error))
+        await book.end(job, "failed", str(error))
         return
     if result.cancelled:
         if state["cancelled"]:
-            book.end(job, "cancelled", "cancelled by an admin")
+            await book.end(job, "cancelled", "cancelled by an admin")
         else:
-            book.requeue(job)  # the trainer is stopping: the next one starts this job again
+            await book.requeue(job)  # the trainer is stopping: the next one starts this job again
         return
     after = result.after_bits_per_char
     if result.written is None:
-        book.end(job, "failed", f"the trained model read {after:.3f} bits/char on your held-out text, no "
-                 f"better than the base model's {result.before_bits_per_char:.3f}; nothing was kept",
-                 bits_before=result.before_bits_per_char)
+        await book.end(job, "failed", f"the trained model read {after:.3f} bits/char on your held-out text, "
+                       f"no better than the base model's {result.before_bits_per_char:.3f}; nothing was kept",
+                       bits_before=result.before_bits_per_char)
         return
     assert after is not None
-    if book.finish(job, result.written, result.before_bits_per_char, after):
+    if await book.finish(job, result.written, result.before_bits_per_char, after):
         log.info("Voice %r of guild %s is ready: %.3f -> %.3f bits/char in %.0f s.", job.name, job.guild_id,
                  result.before_bits_per_char, after, result.seconds)
 
 
 def serve_jobs(config: BotConfig, stop: threading.Event, *, poll_seconds: float = POLL_SECONDS) -> None:
+    """Serve jobs until `stop` is set, on an event loop of this thread's own."""
+    asyncio.run(_serve(config, stop, poll_seconds))
+
+
+async def _serve(config: BotConfig, stop: threading.Event, poll_seconds: float) -> None:
     book = open_voice_book(config)
     heartbeat = config.heartbeat_file
     try:
-        _serve_jobs(book, config, stop, poll_seconds,
-                    lambda: health.write_heartbeat(heartbeat, {"role": "trainer"}))
+        await _serve_jobs(book, config, stop, poll_seconds,
+                          lambda: health.write_heartbeat(heartbeat, {"role": "trainer"}))
     finally:
-        book.close()
+        await book.close()
         health.remove_heartbeat(heartbeat)
 
 
-def _claim(book: VoiceBook) -> Job | None:
-    for job in book.recover_stale():
+async def _claim(book: VoiceBook) -> Job | None:
+    for job in await book.recover_stale():
         log.warning("Voice job %s had stopped (its trainer died); %s.", job.id,
                     "queued again" if job.attempts < 2 else "marked failed")
-    return book.claim()
+    return await book.claim()
 
 
-def _serve_jobs(book: VoiceBook, config: BotConfig, stop: threading.Event, poll_seconds: float,
-                beat: Callable[[], None]) -> None:
+async def _wait(stop: threading.Event, seconds: float) -> None:
+    """Until `stop` is set or `seconds` passed (on a worker thread: a signal handler or another
+    thread sets it)."""
+    await asyncio.to_thread(stop.wait, seconds)
+
+
+async def _serve_jobs(book: VoiceBook, config: BotConfig, stop: threading.Event, poll_seconds: float,
+                      beat: Callable[[], None]) -> None:
     away = False
     while not stop.is_set():
         beat()
         try:
-            job = _claim(book)
+            job = await _claim(book)
         except Exception as error:  # the database away or locked (sqlite3's or psycopg's error)
             if not away:
                 log.warning("The voice trainer cannot reach its database (%s); trying again every %g s.",
                             error, poll_seconds)
             away = True
-            stop.wait(poll_seconds)
+            await _wait(stop, poll_seconds)
             continue
         if away:
             log.info("The voice trainer reaches its database again.")
             away = False
         if job is None:
-            stop.wait(poll_seconds)
+            await _wait(stop, poll_seconds)
             continue
         log.info("Training voice %r for guild %s (job %s).", job.name, job.guild_id, job.id)
         try:
             try:
-                train_one(book, job, config, stop, beat)
+                await train_one(book, job, config, stop, beat)
             except Exception as error:  # a bug: the job fails with the reason, the trainer goes on
                 log.exception("Voice job %s failed", job.id)
-                book.end(job, "failed", f"training failed ({type(error).__name__})")
-            finished = book.job(job.id)
+                await book.end(job, "failed", f"training failed ({type(error).__name__})")
+            finished = await book.job(job.id)
             if finished is None or not finished.live:
-                book.drop_text(job)
+                await book.drop_text(job)
         except Exception as error:  # the database went away meanwhile: the job's row, left running,
             # goes back to the queue once its heartbeat is stale (recover_stale)
             log.warning("Voice job %s could not be recorded as ended: %s", job.id, error)

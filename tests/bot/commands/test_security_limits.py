@@ -101,16 +101,14 @@ async def test_voice_train_checks_the_server_before_fetching_the_file(tmp_path, 
 
 
 async def test_a_server_past_its_daily_voices_is_refused_before_the_file_is_fetched(tmp_path, database):
-    import asyncio
 
     from bot.storage.voices import MAX_DAILY_JOBS_PER_SERVER
 
     async with running_bot(tmp_path, database_url=database, config_options=NO_TRAINER) as run:
         guild = run.emu.world.guild.id
         for number in range(MAX_DAILY_JOBS_PER_SERVER):  # queued and cancelled by other admins today
-            await asyncio.to_thread(run.bot.voices.enqueue, guild, f"v{number}", "lstm", 100 + number,
-                                    TEXT.decode())
-            await asyncio.to_thread(run.bot.voices.cancel, guild)
+            await run.bot.voices.enqueue(guild, f"v{number}", "lstm", 100 + number, TEXT.decode())
+            await run.bot.voices.cancel(guild)
         fetched = len(run.emu.world.cdn.requests)
         assert refusal(await train(run)).startswith("This server has queued 5 voices in the last day")
         assert len(run.emu.world.cdn.requests) == fetched  # refused before the file was fetched

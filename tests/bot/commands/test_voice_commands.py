@@ -24,7 +24,7 @@ async def until_done(run, timeout: float = 120) -> str:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while loop.time() < deadline:
-        job = await asyncio.to_thread(run.bot.voices.latest_job, run.emu.world.guild.id)
+        job = await run.bot.voices.latest_job(run.emu.world.guild.id)
         if job is not None and not job.live:
             return job.state
         await asyncio.sleep(0.2)
@@ -58,10 +58,10 @@ async def test_an_admin_trains_a_voice_and_members_write_with_it(tmp_path, datab
         assert refusal(status) == final.split("\n")[0]
         [again] = status.message["attachments"]
         assert again["filename"] == "training.png"
-        voice = await asyncio.to_thread(run.bot.voices.voice, run.emu.world.guild.id, "lore")
+        voice = await run.bot.voices.voice(run.emu.world.guild.id, "lore")
         assert voice is not None and voice.bits_after < voice.bits_before
-        job = await asyncio.to_thread(run.bot.voices.latest_job, run.emu.world.guild.id)
-        assert await asyncio.to_thread(run.bot.voices.job_text, job) is None  # the text is gone
+        job = await run.bot.voices.latest_job(run.emu.world.guild.id)
+        assert await run.bot.voices.job_text(job) is None  # the text is gone
         assert not list((tmp_path / "voices" / "uploads").glob("*"))
         # A member writes with it, by name in any case; the reply says which voice wrote.
         written = await run.ask("/shakespeare", user="member", seed="All:", length=20, model="Lore")
@@ -112,7 +112,7 @@ async def test_a_text_that_cannot_be_learned_from_is_one_sentence_and_nothing_is
         tmp_path, database, data, filename, sentence):
     async with running_bot(tmp_path, database_url=database, config_options=FAST) as run:
         assert refusal(await train(run, data, filename=filename)).startswith(sentence)
-        assert await asyncio.to_thread(run.bot.voices.latest_job, run.emu.world.guild.id) is None
+        assert await run.bot.voices.latest_job(run.emu.world.guild.id) is None
         uploads = tmp_path / "voices" / "uploads"
         assert not uploads.exists() or not list(uploads.iterdir())
 
@@ -162,13 +162,16 @@ async def test_a_job_queued_before_a_restart_is_trained_after_it(tmp_path, datab
 
     async with running_bot(tmp_path, database_url=database, config_options=FAST) as run:
         book = open_voice_book(run.bot.config)  # another process's: the one that queued before a restart
-        job = await asyncio.to_thread(book.enqueue, run.emu.world.guild.id, "lore", "lstm", 7, TEXT.decode())
-        # The emulator's guild id is new each run, so the job is queued once the bot runs; what a
-        # restarted bot does at start (setup_hook) finds it and starts the trainer.
-        assert run.bot.trainer.process is None
-        await run.bot.resume_voice_jobs()
-        assert await until_done(run) == "done"
-        assert (await asyncio.to_thread(book.job, job.id)).state == "done"
+        try:
+            job = await book.enqueue(run.emu.world.guild.id, "lore", "lstm", 7, TEXT.decode())
+            # The emulator's guild id is new each run, so the job is queued once the bot runs; what a
+            # restarted bot does at start (setup_hook) finds it and starts the trainer.
+            assert run.bot.trainer.process is None
+            await run.bot.resume_voice_jobs()
+            assert await until_done(run) == "done"
+            assert (await book.job(job.id)).state == "done"
+        finally:
+            await book.close()
 
 
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)

@@ -4,7 +4,6 @@ GUILD_DELETE, so the tests call the client's event handlers as discord.py dispat
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import discord
@@ -24,7 +23,7 @@ async def test_a_server_left_long_ago_is_forgotten_and_one_rejoined_is_not(tmp_p
         bot, here = run.bot, run.emu.world.guild.id
         for guild in (GONE, BACK, here):
             await run.store.set_value(guild, "length", 42)
-        await asyncio.to_thread(bot.voices.enqueue, GONE, "lore", "lstm", 7, WORDS)
+        await bot.voices.enqueue(GONE, "lore", "lstm", 7, WORDS)
         await bot.on_guild_remove(discord.Object(id=GONE))
         await bot.on_guild_remove(discord.Object(id=BACK))
         await bot.on_guild_join(discord.Object(id=BACK))
@@ -33,6 +32,6 @@ async def test_a_server_left_long_ago_is_forgotten_and_one_rejoined_is_not(tmp_p
         later = time.time() + FORGET_AFTER_DAYS * 24 * 3600 + 60
         assert await departures.sweep(bot, now=later) == [GONE]
         assert (await run.store.get(GONE)).length == DEFAULT_SETTINGS.length
-        assert await asyncio.to_thread(bot.voices.latest_job, GONE) is None
+        assert await bot.voices.latest_job(GONE) is None
         assert [(await run.store.get(guild)).length for guild in (BACK, here)] == [42, 42]
         assert await departures.sweep(bot, now=later) == []  # the server it is in was marked back

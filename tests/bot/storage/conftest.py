@@ -27,7 +27,7 @@ def config(tmp_path: Path, database: str | None) -> BotConfig:
 
 
 @pytest.fixture
-def book(config: BotConfig):
+async def book(config: BotConfig):
     opened = open_voice_book(config)
     yield opened
-    opened.close()
+    await opened.close()

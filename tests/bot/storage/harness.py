@@ -16,7 +16,8 @@ import psycopg
 from bot.config import BotConfig
 from bot.storage import open_store
 from bot.storage.replies import ReplyRecord
-from bot.storage.voices import SqliteVoiceBook, VoiceBook
+from bot.storage.sqlite_voices import SqliteVoiceBook
+from bot.storage.voices import VoiceBook
 from tests.helpers import tiny_checkpoint
 from tests.pg_server import connect as pg_connect
 
@@ -79,7 +80,7 @@ def texts_kept(book: VoiceBook) -> int:
         return connection.execute("SELECT count(*) FROM voice_jobs WHERE text IS NOT NULL").fetchone()[0]
 
 
-def finish_with(book: VoiceBook, job, data: bytes = b"weights", **checkpoint) -> None:
+async def finish_with(book: VoiceBook, job, data: bytes = b"weights", **checkpoint) -> None:
     """Finish `job` as the trainer would, with a tiny checkpoint (given its options) or `data` as
     its voice's bytes."""
     path = book.training_path(job)
@@ -88,5 +89,5 @@ def finish_with(book: VoiceBook, job, data: bytes = b"weights", **checkpoint) ->
         tiny_checkpoint(path, "lstm", **checkpoint)
     else:
         path.write_bytes(data)
-    assert book.finish(job, path, 3.0, 2.0)
-    book.drop_text(job)  # as the trainer does once the job ended
+    assert await book.finish(job, path, 3.0, 2.0)
+    await book.drop_text(job)  # as the trainer does once the job ended

@@ -22,7 +22,8 @@ from bot.storage.postgres import describe
 from bot.storage.postgres_store import PostgresSettingsStore
 from bot.storage.replies import ReplyRecord
 from bot.storage.sqlite_store import SqliteSettingsStore
-from bot.storage.voices import TEXT_GONE, SqliteVoiceBook
+from bot.storage.sqlite_voices import SqliteVoiceBook
+from bot.storage.voices import TEXT_GONE
 from tests.helpers import TINY_TEXT, run_main, tiny_checkpoint
 from tests.pg_server import connect as pg_connect
 
@@ -65,17 +66,17 @@ async def fill(config: BotConfig) -> dict[str, int]:
         connection.execute("UPDATE replies SET created_at = created_at - 15 * 86400 WHERE key = ?",
                            (reply(0).key,))
     book = SqliteVoiceBook(config.db_path, config.voices_folder)
-    done = book.enqueue(GUILD, "lore", "lstm", 7, TEXT)
-    assert book.claim() == book.job(done.id) != done
+    done = await book.enqueue(GUILD, "lore", "lstm", 7, TEXT)
+    assert await book.claim() == await book.job(done.id) != done
     book.training_path(done).parent.mkdir(parents=True)
     tiny_checkpoint(book.training_path(done), "lstm", hidden_size=32)
-    assert book.finish(done, book.training_path(done), 3.0, 2.0)
-    book.drop_text(done)
-    cancelled = book.enqueue(GUILD, "again", "lstm", 7, TEXT)
-    book.cancel(GUILD)
-    running = book.enqueue(OTHER, "bard", "lstm", 8, TEXT)
-    queued = book.enqueue(THIRD, "fool", "lstm", 9, TEXT[::-1])
-    assert book.claim().id == running.id  # its trainer stopped mid-job
+    assert await book.finish(done, book.training_path(done), 3.0, 2.0)
+    await book.drop_text(done)
+    cancelled = await book.enqueue(GUILD, "again", "lstm", 7, TEXT)
+    await book.cancel(GUILD)
+    running = await book.enqueue(OTHER, "bard", "lstm", 8, TEXT)
+    queued = await book.enqueue(THIRD, "fool", "lstm", 9, TEXT[::-1])
+    assert (await book.claim()).id == running.id  # its trainer stopped mid-job
     return {"done": done.id, "cancelled": cancelled.id, "running": running.id, "queued": queued.id}
 
 
@@ -154,23 +155,23 @@ async def test_everything_is_copied_and_reads_back_the_same_through_the_postgres
     old = SqliteVoiceBook(config.db_path, config.voices_folder)
     new = PostgresVoiceBook(config.database_url, tmp_path / "another-host")
     try:
-        [theirs], [ours] = old.voices(GUILD), new.voices(GUILD)
+        [theirs], [ours] = await old.voices(GUILD), await new.voices(GUILD)
         assert (ours.name, ours.base, ours.bits_before, ours.bits_after, ours.created_at) == (
             theirs.name, theirs.base, theirs.bits_before, theirs.bits_after, theirs.created_at)
-        assert new.voice_file(ours).read_bytes() == Path(theirs.file).read_bytes()
+        assert (await new.voice_file(ours)).read_bytes() == Path(theirs.file).read_bytes()
         # Ended jobs as they were, without their text; live ones queued again with it, the attempt
         # the stopped trainer made not counted, in the same order.
         for name in ("done", "cancelled"):
-            assert new.job(jobs[name]) == replace(old.job(jobs[name]), text_file=None)
-            assert new.job_text(new.job(jobs[name])) is None
-        running, queued = new.job(jobs["running"]), new.job(jobs["queued"])
+            assert await new.job(jobs[name]) == replace(await old.job(jobs[name]), text_file=None)
+            assert await new.job_text(await new.job(jobs[name])) is None
+        running, queued = await new.job(jobs["running"]), await new.job(jobs["queued"])
         assert (running.state, running.attempts, running.progress) == ("queued", 0, 0.0)
-        assert new.job_text(running) == TEXT and new.job_text(queued) == TEXT[::-1]
-        assert [new.claim().id, new.claim().id] == [jobs["running"], jobs["queued"]]
+        assert await new.job_text(running) == TEXT and await new.job_text(queued) == TEXT[::-1]
+        assert [(await new.claim()).id, (await new.claim()).id] == [jobs["running"], jobs["queued"]]
         # A new job is numbered after the copied ones.
-        assert new.enqueue(GUILD, "next", "lstm", 7, TEXT).id > max(jobs.values())
+        assert (await new.enqueue(GUILD, "next", "lstm", 7, TEXT)).id > max(jobs.values())
     finally:
-        new.close()
+        await new.close()
 
 
 async def test_a_second_run_is_refused_and_changes_nothing(config: BotConfig, monkeypatch) -> None:
@@ -195,7 +196,7 @@ async def test_a_row_refused_mid_copy_leaves_postgres_empty(config: BotConfig, m
         sqlite_rows(config.db_path, f"UPDATE replies SET seed = 'a' || char(0) WHERE key = '{reply(3).key}'")
         named = f"The replies row of key {reply(3).key}"
     else:  # the last but one table: settings, state and replies were written before it failed
-        [voice] = SqliteVoiceBook(config.db_path, config.voices_folder).voices(GUILD)
+        [voice] = await SqliteVoiceBook(config.db_path, config.voices_folder).voices(GUILD)
         Path(voice.file).write_bytes(b"")
         named = f"The voices row of guild {GUILD} voice lore"
     status, out, err = await command(monkeypatch, config)
@@ -208,15 +209,15 @@ async def test_a_row_refused_mid_copy_leaves_postgres_empty(config: BotConfig, m
 async def test_a_live_job_whose_text_is_gone_is_copied_as_failed(config: BotConfig) -> None:
     jobs = await fill(config)
     book = SqliteVoiceBook(config.db_path, config.voices_folder)
-    book.drop_text(book.job(jobs["queued"]))
+    await book.drop_text(await book.job(jobs["queued"]))
     counts, notes, _ = await copy_database(config)
     assert counts["voice_jobs"] == 4 and notes["voice_jobs"] == f"1 queued again, 1 failed: {TEXT_GONE}"
     new = PostgresVoiceBook(config.database_url, config.voices_folder)
     try:
-        failed = new.job(jobs["queued"])
+        failed = await new.job(jobs["queued"])
         assert (failed.state, failed.reason) == ("failed", TEXT_GONE)
     finally:
-        new.close()
+        await new.close()
 
 
 async def test_files_found_in_voices_dir_when_the_folder_moved(config: BotConfig, tmp_path: Path) -> None:
@@ -228,9 +229,9 @@ async def test_files_found_in_voices_dir_when_the_folder_moved(config: BotConfig
     assert counts["voices"] == 1
     new = PostgresVoiceBook(config.database_url, tmp_path / "cache")
     try:
-        assert new.job_text(new.latest_job(THIRD)) == TEXT[::-1]
+        assert await new.job_text(await new.latest_job(THIRD)) == TEXT[::-1]
     finally:
-        new.close()
+        await new.close()
 
 
 @pytest.mark.parametrize(("variables", "says"), [

@@ -34,7 +34,7 @@ from bot.storage.settings import (
     GuildSettings,
 )
 from bot.storage.sqlite_store import SqliteSettingsStore
-from bot.storage.voices import SqliteVoiceBook
+from bot.storage.sqlite_voices import SqliteVoiceBook
 from tests.bot.storage.harness import GUILD, one_sentence, record
 from tests.pg_server import connect as pg_connect
 

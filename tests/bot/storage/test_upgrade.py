@@ -162,11 +162,11 @@ async def test_a_database_made_by_the_release_opens_in_place_and_keeps_every_row
         await store.close()
     book = open_voice_book(config)
     try:
-        (voice,) = book.voices(42)
+        (voice,) = await book.voices(42)
         assert (voice.name, voice.base, voice.bits_after) == ("lore", "lstm", 2.4)
-        assert book.latest_job(42).state == "done"
+        assert (await book.latest_job(42)).state == "done"
     finally:
-        book.close()
+        await book.close()
     if database is None:
         assert await direct(where, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
     else:
