@@ -426,19 +426,20 @@ async def test_with_the_database_away_a_loaded_voice_still_writes_and_another_is
 
 
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
-async def test_a_locked_or_damaged_sqlite_file_is_the_settings_sentence(book: VoiceBook, config: BotConfig,
-                                                                   monkeypatch) -> None:
+async def test_a_locked_or_damaged_sqlite_file_is_the_settings_sentence(book: VoiceBook,
+                                                                   config: BotConfig) -> None:
     import sqlite3
 
-    monkeypatch.setattr(jobs_module, "BUSY_TIMEOUT_MS", 100)
+    bounded = open_voice_book(config, call_seconds=0.2)  # as the bot's: a lock waited for 0.2 s at most
     holder = sqlite3.connect(config.db_path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another process writing, for longer than the busy timeout
     try:
         with pytest.raises(SettingsBusyError, match="busy, so nothing was changed"):
-            await book.enqueue(GUILD, "lore", "lstm", 7, TEXT)
+            await bounded.enqueue(GUILD, "lore", "lstm", 7, TEXT)
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+        await bounded.close()
     assert await book.voices(GUILD) == [] and await book.latest_job(GUILD) is None and texts_kept(book) == 0
     with config.db_path.open("r+b") as file:  # a torn copy: the header and first pages overwritten
         file.write(b"\x00not a database" * 512)
@@ -474,13 +475,16 @@ def on_host(config: BotConfig, host: str) -> BotConfig:
     return dataclasses.replace(config, voices_dir=config.voices_folder.parent / host)
 
 
-@pg_only
-async def test_trainers_claiming_at_once_each_get_a_different_job(book: VoiceBook, config: BotConfig) -> None:
-    import psycopg
+def another_process(config: BotConfig, name: str) -> BotConfig:
+    """Another bot or trainer process on the same database: on another host with PostgreSQL, on this
+    one with SQLite (whose processes share the file and VOICES_DIR)."""
+    return config if config.database_url is None else on_host(config, name)
 
+
+async def test_trainers_claiming_at_once_each_get_a_different_job(book: VoiceBook, config: BotConfig) -> None:
     queued = [(await book.enqueue(guild, "lore", "lstm", guild, TEXT)).id for guild in range(1, 17)]
-    # Six trainers, each its own book and connections: their transactions run at once in the server.
-    trainers = [open_voice_book(on_host(config, f"trainer{number}")) for number in range(6)]
+    # Six trainers, each its own book and connections: their transactions run at once in the database.
+    trainers = [open_voice_book(another_process(config, f"trainer{number}")) for number in range(6)]
     start = asyncio.Barrier(len(trainers))
 
     async def claim_all(trainer: VoiceBook) -> list[int]:
@@ -499,6 +503,12 @@ async def test_trainers_claiming_at_once_each_get_a_different_job(book: VoiceBoo
     assert sorted(job for claimed in claims for job in claimed) == queued  # each job exactly once
     jobs = [await book.job(job) for job in queued]
     assert {(job.state, job.attempts) for job in jobs} == {("running", 1)}
+
+
+@pg_only
+async def test_a_claim_skips_a_job_another_trainer_holds(book: VoiceBook) -> None:
+    import psycopg
+
     # A trainer whose claim holds the oldest job's row (its transaction not yet committed) does not
     # hold up the next one, which takes the job after it at once.
     await book.enqueue(100, "a", "lstm", 100, TEXT)
@@ -510,12 +520,11 @@ async def test_trainers_claiming_at_once_each_get_a_different_job(book: VoiceBoo
         assert claimed is not None and claimed.id == second.id and time.monotonic() - started < 2
 
 
-@pg_only
 async def test_the_queues_bounds_hold_when_shards_enqueue_at_once(book: VoiceBook, config: BotConfig,
                                                                   monkeypatch) -> None:
     monkeypatch.setattr(jobs_module, "MAX_QUEUED_JOBS", 3)
-    # Eight shards, each its own book and connections: their transactions run at once in the server.
-    shards = [open_voice_book(on_host(config, f"shard{number}")) for number in range(8)]
+    # Eight shards, each its own book and connections: their transactions run at once in the database.
+    shards = [open_voice_book(another_process(config, f"shard{number}")) for number in range(8)]
 
     async def enqueue_at_once(guilds: list[int]) -> list[str]:
         start = asyncio.Barrier(len(shards))
