@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Iterator
 
 import psycopg
@@ -42,6 +43,8 @@ UNREACHABLE_ERRORS: tuple[type[BaseException], ...] = (OSError, asyncio.TimeoutE
 BUSY_ERRORS = (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected,
                psycopg.errors.SerializationFailure)
 FULL_ERRORS = (psycopg.errors.DiskFull,)
+
+log = logging.getLogger(__name__)
 
 
 def _notify_changes(spec: str) -> str:
@@ -94,6 +97,7 @@ async def migrate(connection: psycopg.AsyncConnection, where: str) -> None:
     once: the advisory lock makes them take turns, and each finds what the ones before it recorded
     (one row per migration in schema_migrations). A database numbered the old way is renumbered
     first, in the same transaction. SettingsStoreError for a database from a newer bot."""
+    renumbered = None
     async with connection.transaction():
         await connection.execute(f"SET LOCAL lock_timeout = {MIGRATION_LOCK_TIMEOUT_MS}")
         await connection.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
@@ -109,12 +113,16 @@ async def migrate(connection: psycopg.AsyncConnection, where: str) -> None:
                 await connection.execute("INSERT INTO schema_migrations (number) VALUES (%s) "
                                          "ON CONFLICT DO NOTHING", (number,))
             await connection.execute("DROP TABLE schema_version")
+            renumbered = max(numbered, default=0)
         done = set(await _rows(connection, "SELECT number FROM schema_migrations"))
         _refuse_newer(where, max(done, default=0), SCHEMA_VERSION)
         for number in range(1, len(MIGRATIONS) + 1):
             if number not in done:
                 await connection.execute(POSTGRES.migration(number))
                 await connection.execute("INSERT INTO schema_migrations (number) VALUES (%s)", (number,))
+    if renumbered is not None:
+        log.info("The settings database at %s had numbered its migrations the old way (schema_version, up "
+                 "to %s); they are recorded in schema_migrations now.", where, renumbered)
 
 
 def _refuse_newer(where: str, version: int, known: int) -> None:

@@ -9,6 +9,7 @@ PostgreSQL's own 5), applied on top."""
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 import time
@@ -186,14 +187,17 @@ async def test_a_database_made_by_earlier_releases_ends_with_a_new_databases_tab
 
 
 @pytest.mark.parametrize("number", sorted(NUMBERED_BEFORE))
-async def test_each_old_postgresql_numbering_is_renumbered_and_the_rest_made(database_url, tmp_path, number):
+async def test_each_old_postgresql_numbering_is_renumbered_and_the_rest_made(database_url, tmp_path, number,
+                                                                            caplog):
     """A PostgreSQL database any earlier release left (its own migrations 1 to `number`) ends with
     every migration recorded once, every table, and its settings."""
     sql = (fixture_sql(database_url, "release", "guess") if number == 5
            else fixture_sql(database_url, "release", up_to=number))
     config = await made_by(database_url, tmp_path, sql)
     await direct(database_url, "INSERT INTO guild_settings (guild_id, temperature) VALUES (99, 1.5)")
-    migrate(config)
+    with caplog.at_level(logging.INFO, logger="bot.storage.postgres"):
+        migrate(config)
+    assert f"numbered its migrations the old way (schema_version, up to {number})" in caplog.text
     assert await direct(database_url, "SELECT number FROM schema_migrations ORDER BY number") == [
         (number,) for number in range(1, SCHEMA_VERSION + 1)]
     assert (await structure(config))["tables"] >= TABLES
