@@ -39,8 +39,8 @@ from typing import Any
 import psycopg
 
 from bot.errors import UNREACHABLE, SettingsUnavailableError
-from bot.storage.postgres import describe, is_unreachable, placeholders
-from bot.storage.voices import BUSY_TIMEOUT_MS, Job, Voice, VoiceBook, check_name
+from bot.storage.postgres import close_quietly, describe, is_unreachable, placeholders
+from bot.storage.voices import BUSY_TIMEOUT_MS, Job, Voice, VoiceBook, check_name, fetch_one
 
 CONNECT_TIMEOUT = 5
 IDLE_CONNECTIONS = 4
@@ -103,7 +103,7 @@ class PostgresVoiceBook(VoiceBook):
                 if self.call_seconds is not None:
                     await connection.execute(f"SET statement_timeout = {int(self.call_seconds * 1000)}")
         except BaseException:
-            await _close(connection)
+            await close_quietly(connection)
             raise
         return connection
 
@@ -133,7 +133,7 @@ class PostgresVoiceBook(VoiceBook):
         finally:
             timer.cancel()
             if cut:  # cut as the call ended: never handed out again
-                await _close(connection)
+                await close_quietly(connection)
 
     async def _take(self) -> psycopg.AsyncConnection:
         while self._idle:
@@ -145,7 +145,7 @@ class PostgresVoiceBook(VoiceBook):
                     await connection.execute("SELECT 1")
                 return connection
             except psycopg.Error:
-                await _close(connection)
+                await close_quietly(connection)
         return await self._open()
 
     async def _give_back(self, connection: psycopg.AsyncConnection) -> None:
@@ -153,12 +153,12 @@ class PostgresVoiceBook(VoiceBook):
                 and connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE):
             self._idle.append((connection, time.monotonic()))
         else:
-            await _close(connection)
+            await close_quietly(connection)
 
     @contextlib.asynccontextmanager
-    async def _connection(self, write: bool = False, serialize: bool = False) -> AsyncIterator[_Placeholders]:
+    async def _session(self, write: bool, serialize: bool) -> AsyncIterator[_Placeholders]:
         try:
-            async with self._calls, self._session(write, serialize) as db:
+            async with self._on_connection(write, serialize) as db:
                 yield db
         except psycopg.Error as error:
             if is_unreachable(error):  # one sentence for the person; the log has the driver's words
@@ -166,7 +166,7 @@ class PostgresVoiceBook(VoiceBook):
             raise
 
     @contextlib.asynccontextmanager
-    async def _session(self, write: bool, serialize: bool) -> AsyncIterator[_Placeholders]:
+    async def _on_connection(self, write: bool, serialize: bool) -> AsyncIterator[_Placeholders]:
         connection = await self._take()
         try:
             async with self._bounded(connection):
@@ -179,7 +179,7 @@ class PostgresVoiceBook(VoiceBook):
                     yield _Placeholders(connection)
         except BaseException:
             if connection.broken:
-                await _close(connection)
+                await close_quietly(connection)
             raise
         finally:
             await self._give_back(connection)
@@ -188,7 +188,7 @@ class PostgresVoiceBook(VoiceBook):
         self._closed = True
         idle, self._idle = self._idle, []
         for connection, _ in idle:
-            await _close(connection)
+            await close_quietly(connection)
 
     # -- the text, in the job's row --
 
@@ -198,7 +198,7 @@ class PostgresVoiceBook(VoiceBook):
 
     async def job_text(self, job: Job) -> str | None:
         async with self._connection() as db:
-            row = await (await db.execute("SELECT text FROM voice_jobs WHERE id = ?", (job.id,))).fetchone()
+            row = await fetch_one(db.execute("SELECT text FROM voice_jobs WHERE id = ?", (job.id,)))
         return None if row is None else row[0]
 
     async def drop_text(self, job: Job) -> None:
@@ -237,10 +237,9 @@ class PostgresVoiceBook(VoiceBook):
             os.utime(path)  # just used: the last to go when the copies are past their disk cap
             return path
         async with self._connection() as db:
-            cursor = await db.execute("SELECT data FROM voices WHERE guild_id = ? AND name = ? AND "
-                                      "created_at = ?", (voice.guild_id, voice.name, voice.created_at),
-                                      binary=True)
-            row = await cursor.fetchone()
+            row = await fetch_one(db.execute("SELECT data FROM voices WHERE guild_id = ? AND name = ? AND "
+                                             "created_at = ?", (voice.guild_id, voice.name, voice.created_at),
+                                             binary=True))
         if row is None:
             raise FileNotFoundError(errno.ENOENT, f"voice {voice.name!r} of guild {voice.guild_id} is no "
                                     f"longer in the database at {self.where}", str(path))
@@ -308,8 +307,3 @@ def _entries(folder: Path) -> list[Path]:
     except OSError:
         return []
 
-
-async def _close(connection: psycopg.AsyncConnection) -> None:
-    """Close the connection; one already lost closes without a word."""
-    with contextlib.suppress(psycopg.Error, OSError):
-        await connection.close()

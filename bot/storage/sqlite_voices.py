@@ -45,13 +45,7 @@ class SqliteVoiceBook(VoiceBook):
         return self.folder / str(guild_id) / f"{name}.safetensors"
 
     @contextlib.asynccontextmanager
-    async def _connection(self, write: bool = False,
-                          serialize: bool = False) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._calls, self._connected(write) as connection:
-            yield connection
-
-    @contextlib.asynccontextmanager
-    async def _connected(self, write: bool) -> AsyncIterator[aiosqlite.Connection]:
+    async def _session(self, write: bool, serialize: bool) -> AsyncIterator[aiosqlite.Connection]:
         try:
             # BEGIN IMMEDIATE: one writer at a time, so every write transaction is serialized already.
             connection = await aiosqlite.connect(self.db_path, timeout=self._busy_seconds,

@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,7 +131,7 @@ async def fetch_one(executed: Awaitable[Any]) -> tuple | None:
 
 class VoiceBook:
     """The voices and jobs of every server: what the bot and the trainer call, the same on both
-    databases. A subclass says where the database is (`_connection`), which columns hold a job's
+    databases. A subclass says where the database is (`_session`), which columns hold a job's
     text and a voice's weights, and how those are kept."""
 
     # Appended to a SELECT in a write transaction whose rows it then changes: lock them (PostgreSQL;
@@ -153,14 +153,19 @@ class VoiceBook:
         self.call_seconds = call_seconds
         self._calls = asyncio.Semaphore(CALLS_AT_ONCE)  # taken by `_connection`
 
-    # -- what each database provides --
-
-    def _connection(self, write: bool = False,
-                    serialize: bool = False) -> contextlib.AbstractAsyncContextManager:
+    @contextlib.asynccontextmanager
+    async def _connection(self, write: bool = False, serialize: bool = False) -> AsyncIterator[Any]:
         """`async with`: a connection whose `await execute(sql, params)` takes ? placeholders and
         returns a cursor (`await fetchall()`, `rowcount`); with `write`, in one transaction committed
         at the end (rolled back on an error); with `serialize`, one such transaction at a time across
         every process (enqueue's limits count what others queue). At most CALLS_AT_ONCE at once."""
+        async with self._calls, self._session(write, serialize) as db:
+            yield db
+
+    # -- what each database provides --
+
+    def _session(self, write: bool, serialize: bool) -> contextlib.AbstractAsyncContextManager:
+        """`_connection`'s connection, on this database, its driver's errors worded as the bot's."""
         raise NotImplementedError
 
     def _text_kept(self, guild_id: int, text: str) -> contextlib.AbstractAsyncContextManager[object]:
@@ -249,7 +254,7 @@ class VoiceBook:
             return dict(await fetch_all(db.execute("SELECT state, count(*) FROM voice_jobs GROUP BY state")))
 
     async def enqueue(self, guild_id: int, name: str, base: str, requester_id: int, text: str,
-                reserved: set[str] = frozenset()) -> Job:
+                      reserved: set[str] = frozenset()) -> Job:
         """Queue a job training `name` from `text`: refused (VoiceError, nothing kept) when the name
         is taken, the server has as many voices as it may keep or a job already, or the queue is
         full. The text is kept with the job, and removed again if the job is refused."""
@@ -372,7 +377,7 @@ class VoiceBook:
         return None if row is None else Job(*row)
 
     async def report(self, job_id: int, *, progress: float, bits_before: float | None, bits_now: float | None,
-               seconds_left: float | None) -> str:
+                     seconds_left: float | None) -> str:
         """Record progress (and that the trainer lives); returns the job's state, so a job that was
         cancelled meanwhile can stop."""
         now = time.time()
